@@ -1,0 +1,182 @@
+"""Listener settings: one YAML file or environment variables (``LISTENER_*``), same schema.
+
+Containers need no file: every top-level key is also read from ``LISTENER_<KEY>``; object and list
+values are JSON there (for example ``LISTENER_SCALE_SETS='[{"name": "linux-x64"}]'``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AppCredentialsConfig(_Strict):
+    client_id: str
+    installation_id: int
+    private_key_file: Path | None = None
+    private_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> AppCredentialsConfig:
+        if (self.private_key_file is None) == (self.private_key is None):
+            raise ValueError("app credentials need exactly one of private_key_file or private_key")
+        return self
+
+
+class CredentialsConfig(_Strict):
+    """Exactly one source: a token file, a token, a GitHub App, or a Secrets Manager secret.
+
+    The secret's value is JSON: ``{"github_token": "..."}`` or
+    ``{"github_app": {"client_id": "...", "installation_id": 1, "private_key": "-----BEGIN..."}}``.
+    """
+
+    token_file: Path | None = None
+    token: SecretStr | None = None
+    app: AppCredentialsConfig | None = None
+    secret_arn: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CredentialsConfig:
+        given = [k for k in ("token_file", "token", "app", "secret_arn") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(
+                "credentials need exactly one of token_file, token, app or secret_arn"
+                f" (got {', '.join(given) or 'none'})"
+            )
+        return self
+
+
+class MemoryRegistryConfig(_Strict):
+    type: Literal["memory"] = "memory"
+
+
+class DynamoDBRegistryConfig(_Strict):
+    type: Literal["dynamodb"] = "dynamodb"
+    table_name: str
+    region: str | None = None
+    endpoint_url: str | None = None
+    cache_ttl_seconds: float = Field(default=5.0, ge=0)
+
+
+RegistryConfig = Annotated[
+    MemoryRegistryConfig | DynamoDBRegistryConfig, Field(discriminator="type")
+]
+
+
+class ScaleSetConfig(_Strict):
+    """One scale set served by this listener, found by id or by (runner group, name)."""
+
+    name: str | None = None
+    scale_set_id: int | None = None
+    runner_group: str = "Default"
+    min_runners: int = Field(default=0, ge=0)
+    max_runners: int = Field(default=10, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ScaleSetConfig:
+        if self.name is None and self.scale_set_id is None:
+            raise ValueError("a scale set needs a name or a scale_set_id")
+        if self.min_runners > self.max_runners:
+            raise ValueError(
+                f"min_runners ({self.min_runners}) is above max_runners ({self.max_runners})"
+            )
+        return self
+
+
+class LocalRuntimeConfig(_Strict):
+    """Runners as local processes: the simulator's runner emulator, or a real actions-runner."""
+
+    runner_dir: Path | None = None  # holds run.sh of an unpacked actions-runner
+
+
+class Ec2RuntimeConfig(_Strict):
+    launch_template_id: str
+    launch_template_version: str = "$Latest"
+    instance_types: list[str] = Field(min_length=1)
+    subnet_ids: list[str] = Field(min_length=1)
+    spot: bool = True
+    on_demand_fallback: bool = True
+    events_queue_url: str | None = None
+    ssm_prefix: str = "/gha-scalesets/jit"
+    kms_key_id: str | None = None
+
+
+class EcsRuntimeConfig(_Strict):
+    cluster: str
+    task_definition: str
+    container_name: str = "runner"
+    subnet_ids: list[str] = Field(min_length=1)
+    security_group_ids: list[str] = Field(default_factory=list)
+    launch_type: Literal["FARGATE", "EC2"] | None = "FARGATE"
+    capacity_provider: str | None = None
+    events_queue_url: str | None = None
+    ssm_prefix: str = "/gha-scalesets/jit"
+    kms_key_id: str | None = None
+
+
+class K8sRuntimeConfig(_Strict):
+    namespace: str
+    image: str = "ghcr.io/actions/actions-runner:latest"
+    service_account: str | None = None
+    resources: dict[str, dict[str, str]] = Field(default_factory=dict)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    api_url: str | None = None  # None: in-cluster config, else kubeconfig / this URL
+
+
+class AwsConfig(_Strict):
+    region: str | None = None
+    endpoint_url: str | None = None  # a local emulator in tests; None in AWS
+
+
+class ListenerSettings(BaseSettings):
+    """Everything the listener needs; see README for the YAML form."""
+
+    model_config = SettingsConfigDict(env_prefix="LISTENER_", extra="forbid")
+
+    github_config_url: str
+    credentials: CredentialsConfig
+    runtime: Literal["local", "ec2", "ecs", "k8s"] = "local"
+    registry: RegistryConfig = Field(default_factory=MemoryRegistryConfig)
+    scale_sets: list[ScaleSetConfig] = Field(min_length=1)
+    metrics_port: int | None = Field(default=9102, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    reconcile_interval_seconds: float = Field(default=300.0, gt=0)
+    aws: AwsConfig = Field(default_factory=AwsConfig)
+    local: LocalRuntimeConfig = Field(default_factory=LocalRuntimeConfig)
+    ec2: Ec2RuntimeConfig | None = None
+    ecs: EcsRuntimeConfig | None = None
+    k8s: K8sRuntimeConfig | None = None
+
+    @field_validator("registry", mode="before")
+    @classmethod
+    def _registry_shorthand(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _runtime_section_present(self) -> ListenerSettings:
+        if self.runtime != "local" and getattr(self, self.runtime) is None:
+            raise ValueError(f"runtime {self.runtime!r} needs a {self.runtime!r} section")
+        names = [s.name for s in self.scale_sets if s.name]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"scale set names must be unique: {', '.join(duplicates)}")
+        return self
+
+
+def load_settings(path: Path | None) -> ListenerSettings:
+    """Read settings from ``path`` (YAML) layered over ``LISTENER_*`` variables."""
+    if path is None:
+        return ListenerSettings()  # type: ignore[call-arg]  # all from the environment
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the top level must be a mapping of settings")
+    return ListenerSettings(**data)

@@ -1,0 +1,67 @@
+"""The runner registry: what the listener knows about its runners without asking the cloud.
+
+Runner items are keyed by (scale set id, runner name). A per-scale-set count moves only through
+``reserve`` (conditional: never above max, even across restarts and concurrent writers) and
+``release`` (once per reserved runner, never below zero).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+class RunnerState(enum.StrEnum):
+    RESERVED = "reserved"  # counted, JIT config being generated / launch in flight
+    LAUNCHED = "launched"  # runtime accepted it (provider_id known)
+    IDLE = "idle"  # online, no job yet
+    BUSY = "busy"  # running a job
+    DONE = "done"  # finished; removal pending
+
+
+@dataclass(frozen=True)
+class RunnerRecord:
+    scale_set_id: int
+    runner_name: str
+    state: RunnerState
+    runner_id: int | None = None
+    provider_id: str | None = None
+    job_id: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    expires_at: float | None = None  # TTL (epoch seconds) for the item in durable stores
+
+
+@runtime_checkable
+class Registry(Protocol):
+    async def reserve(self, scale_set_id: int, names: list[str], max_runners: int) -> list[str]:
+        """Count and record new runners up to ``max_runners``; returns the names granted."""
+        ...
+
+    async def update(self, scale_set_id: int, runner_name: str, **changes: object) -> None:
+        """Change fields of an existing runner item (state, runner_id, provider_id, job_id)."""
+        ...
+
+    async def release(self, scale_set_id: int, runner_name: str) -> bool:
+        """Remove a runner and uncount it; False when it was already gone (idempotent)."""
+        ...
+
+    async def get(self, scale_set_id: int, runner_name: str) -> RunnerRecord | None: ...
+
+    async def find_by_provider_id(self, provider_id: str) -> RunnerRecord | None: ...
+
+    async def list(self, scale_set_id: int) -> list[RunnerRecord]: ...
+
+    async def count(self, scale_set_id: int) -> int:
+        """The number of counted runners (served from a short TTL cache where durable)."""
+        ...
+
+    async def next_sequence(self, scale_set_id: int, n: int) -> int:
+        """Atomically allocate ``n`` runner-name sequence numbers; returns the first.
+
+        Names built from these are never reused, even after a crash and restart.
+        """
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,6 @@
+"""Shared fixtures: each real local service lives in its own module under tests/fixtures/."""
+
+pytest_plugins = [
+    "tests.fixtures.aws",
+    "tests.fixtures.sim",
+]
