@@ -95,6 +95,12 @@ class LocalRuntimeConfig(_Strict):
     """Runners as local processes: the simulator's runner emulator, or a real actions-runner."""
 
     runner_dir: Path | None = None  # holds run.sh of an unpacked actions-runner
+    # One small file per runner so a restarted listener finds the processes of its predecessor;
+    # None: a directory per config URL under the system temp directory.
+    state_dir: Path | None = None
+    # False: stopping the listener stops its runner processes (nothing leaks on a dev machine).
+    keep_runners_on_exit: bool = False
+    stop_grace_seconds: float = Field(default=5.0, ge=0)
 
 
 class Ec2RuntimeConfig(_Strict):
@@ -107,6 +113,8 @@ class Ec2RuntimeConfig(_Strict):
     events_queue_url: str | None = None
     ssm_prefix: str = "/gha-scalesets/jit"
     kms_key_id: str | None = None
+    launch_concurrency: int = Field(default=8, ge=1, le=64)  # RunInstances calls in flight
+    events_wait_seconds: int = Field(default=20, ge=1, le=20)  # SQS long-poll wait
 
 
 class EcsRuntimeConfig(_Strict):
@@ -120,6 +128,9 @@ class EcsRuntimeConfig(_Strict):
     events_queue_url: str | None = None
     ssm_prefix: str = "/gha-scalesets/jit"
     kms_key_id: str | None = None
+    assign_public_ip: bool = False  # True only for public subnets without a NAT gateway
+    launch_concurrency: int = Field(default=8, ge=1, le=64)  # RunTask calls in flight
+    events_wait_seconds: int = Field(default=20, ge=1, le=20)  # SQS long-poll wait
 
 
 class K8sRuntimeConfig(_Strict):
@@ -130,6 +141,10 @@ class K8sRuntimeConfig(_Strict):
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[dict[str, Any]] = Field(default_factory=list)
     api_url: str | None = None  # None: in-cluster config, else kubeconfig / this URL
+    command: list[str] = Field(default_factory=lambda: ["/home/runner/run.sh"])
+    run_as_user: int = Field(default=1001, ge=1)  # the image's non-root runner user
+    launch_concurrency: int = Field(default=8, ge=1, le=64)  # Pod creations in flight
+    watch_timeout_seconds: int = Field(default=300, ge=1)  # re-watch period (server-side)
 
 
 class AwsConfig(_Strict):
@@ -150,6 +165,19 @@ class ListenerSettings(BaseSettings):
     metrics_port: int | None = Field(default=9102, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     reconcile_interval_seconds: float = Field(default=300.0, gt=0)
+    # Session owner shown on GitHub; None: this host's name (the pod name on Kubernetes).
+    owner_name: str | None = None
+    # How long a 409 session conflict (a crashed predecessor's session) is waited out.
+    session_conflict_timeout_seconds: float = Field(default=900.0, gt=0)
+    # Concurrent generatejitconfig requests of one scale-up batch.
+    jit_concurrency: int = Field(default=10, ge=1, le=100)
+    # An idle runner younger than this is never scaled down (statistics lag behind launches).
+    scale_down_grace_seconds: float = Field(default=30.0, ge=0)
+    # A reservation without a launched runner older than this is repaired by reconciliation.
+    launch_timeout_seconds: float = Field(default=300.0, gt=0)
+    # Longest wait between retries of failed launches (exponential backoff with jitter).
+    max_backoff_seconds: float = Field(default=60.0, gt=0)
+    metrics_host: str = "0.0.0.0"
     aws: AwsConfig = Field(default_factory=AwsConfig)
     local: LocalRuntimeConfig = Field(default_factory=LocalRuntimeConfig)
     ec2: Ec2RuntimeConfig | None = None

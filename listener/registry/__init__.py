@@ -1,0 +1,24 @@
+"""Runner registries: in memory, or DynamoDB behind a short TTL count cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from listener.config import DynamoDBRegistryConfig, ListenerSettings
+from listener.registry.base import Registry
+
+
+def build_registry(
+    settings: ListenerSettings, on_cache_lookup: Callable[[bool], None] | None = None
+) -> Registry:
+    """The registry the settings ask for."""
+    config = settings.registry
+    if isinstance(config, DynamoDBRegistryConfig):
+        from listener.registry.cache import CachedCountRegistry
+        from listener.registry.dynamodb import DynamoDBRegistry, make_dynamodb_client
+
+        store = DynamoDBRegistry(config.table_name, make_dynamodb_client(config, settings.aws))
+        return CachedCountRegistry(store, config.cache_ttl_seconds, on_lookup=on_cache_lookup)
+    from listener.registry.memory import MemoryRegistry
+
+    return MemoryRegistry()

@@ -20,6 +20,10 @@ class RunnerState(enum.StrEnum):
     DONE = "done"  # finished; removal pending
 
 
+class UnknownRunnerError(KeyError):
+    """``update`` was asked to change a runner the registry does not hold (already released)."""
+
+
 @dataclass(frozen=True)
 class RunnerRecord:
     scale_set_id: int
@@ -33,6 +37,18 @@ class RunnerRecord:
     expires_at: float | None = None  # TTL (epoch seconds) for the item in durable stores
 
 
+UPDATABLE_FIELDS = frozenset({"state", "runner_id", "provider_id", "job_id"})
+
+
+def check_changes(changes: dict[str, object]) -> None:
+    """Validate (and normalise ``state`` of) the fields given to ``Registry.update``."""
+    unknown = set(changes) - UPDATABLE_FIELDS
+    if unknown:
+        raise ValueError(f"registry.update cannot change {', '.join(sorted(unknown))}")
+    if "state" in changes:
+        changes["state"] = RunnerState(changes["state"])
+
+
 @runtime_checkable
 class Registry(Protocol):
     async def reserve(self, scale_set_id: int, names: list[str], max_runners: int) -> list[str]:
@@ -40,7 +56,10 @@ class Registry(Protocol):
         ...
 
     async def update(self, scale_set_id: int, runner_name: str, **changes: object) -> None:
-        """Change fields of an existing runner item (state, runner_id, provider_id, job_id)."""
+        """Change fields of an existing runner item (state, runner_id, provider_id, job_id).
+
+        Raises :class:`UnknownRunnerError` when the runner is not (or no longer) registered.
+        """
         ...
 
     async def release(self, scale_set_id: int, runner_name: str) -> bool:

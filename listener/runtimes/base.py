@@ -8,6 +8,7 @@ periodic reconciliation. JIT configs are secrets: never log them, never store th
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -69,6 +70,9 @@ class Runtime(Protocol):
     """What the listener needs from a place that runs runners."""
 
     name: str
+    # Cloud API calls by operation (e.g. "ec2:DescribeInstances"), exported as a metric; a
+    # runtime without a cloud keeps an empty Counter.
+    api_calls: Counter[str]
 
     async def launch(self, runners: Sequence[RunnerSpec]) -> list[LaunchResult]:
         """Start runners; one result per spec, in order; never raises for one runner."""

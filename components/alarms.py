@@ -1,0 +1,176 @@
+"""CloudWatch alarms of an AWS listener, wired to the user's alarm actions (SNS topics, ...).
+
+The listener's own health comes from metrics it publishes with ``PutMetricData`` in namespace
+``GHAScaleSets`` with dimension ``Listener`` (names in :data:`LISTENER_METRICS`); throttling and
+dead letters come from AWS's own DynamoDB and SQS metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.args import AlarmThresholds
+from components.naming import METRICS_DIMENSION, METRICS_NAMESPACE, ListenerNames
+
+LISTENER_METRICS = {
+    "Heartbeat": "1 per minute while the listener's poll loop runs (Sum)",
+    "ApiRequests": "HTTP requests to GitHub per minute (Sum)",
+    "ApiErrors": "of those, 5xx, 429 and requests with no answer (Sum)",
+    "JobsWaiting": "jobs assigned to a scale set but not running yet (Minimum over the minute)",
+    "RunnerLaunchFailures": "runners whose JIT config or launch failed (Sum)",
+}
+
+_MINUTE = 60
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One alarm: its key (the name suffix and output key) and its MetricAlarm arguments."""
+
+    key: str
+    description: str
+    settings: dict[str, Any]
+
+
+def _listener_metric(metric: str, stat: str, listener_id: str, period: int) -> dict[str, Any]:
+    return {
+        "namespace": METRICS_NAMESPACE,
+        "metric_name": metric,
+        "dimensions": {METRICS_DIMENSION: listener_id},
+        "statistic": stat,
+        "period": period,
+    }
+
+
+def _query(query_id: str, namespace: str, metric: str, dims: dict[str, Any], period: int) -> Any:
+    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+        id=query_id,
+        return_data=False,
+        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+            namespace=namespace, metric_name=metric, dimensions=dims, stat="Sum", period=period
+        ),
+    )
+
+
+def _expression(expression: str, label: str) -> Any:
+    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+        id="e1", expression=expression, label=label, return_data=True
+    )
+
+
+def alarm_specs(
+    listener_id: str,
+    table_name: pulumi.Input[str],
+    dead_letter_queue_name: pulumi.Input[str],
+    thresholds: AlarmThresholds,
+) -> list[AlarmSpec]:
+    """The alarms of one listener (see docs/components.md for what each means)."""
+    own = {METRICS_DIMENSION: listener_id}
+    table = {"TableName": table_name}
+    return [
+        AlarmSpec(
+            "listener-down",
+            "No heartbeat from the listener for 5 minutes: it is down or cannot reach CloudWatch",
+            {
+                **_listener_metric("Heartbeat", "Sum", listener_id, _MINUTE),
+                "comparison_operator": "LessThanThreshold",
+                "threshold": 1,
+                "evaluation_periods": 5,
+                "treat_missing_data": "breaching",
+            },
+        ),
+        AlarmSpec(
+            "api-error-rate",
+            f"More than {thresholds.api_error_rate_percent}% of GitHub API requests failed",
+            {
+                "metric_queries": [
+                    _query("requests", METRICS_NAMESPACE, "ApiRequests", own, 5 * _MINUTE),
+                    _query("errors", METRICS_NAMESPACE, "ApiErrors", own, 5 * _MINUTE),
+                    _expression("IF(requests > 0, 100 * errors / requests, 0)", "error %"),
+                ],
+                "comparison_operator": "GreaterThanThreshold",
+                "threshold": thresholds.api_error_rate_percent,
+                "evaluation_periods": 3,
+                "treat_missing_data": "notBreaching",
+            },
+        ),
+        AlarmSpec(
+            "jobs-waiting",
+            f"Jobs have waited for a runner for {thresholds.job_wait_minutes} minutes",
+            {
+                **_listener_metric("JobsWaiting", "Minimum", listener_id, _MINUTE),
+                "comparison_operator": "GreaterThanThreshold",
+                "threshold": 0,
+                "evaluation_periods": thresholds.job_wait_minutes,
+                "treat_missing_data": "notBreaching",
+            },
+        ),
+        AlarmSpec(
+            "runner-launch-failures",
+            f"{thresholds.launch_failures} or more runner launches failed within 10 minutes",
+            {
+                **_listener_metric("RunnerLaunchFailures", "Sum", listener_id, 10 * _MINUTE),
+                "comparison_operator": "GreaterThanOrEqualToThreshold",
+                "threshold": thresholds.launch_failures,
+                "evaluation_periods": 1,
+                "treat_missing_data": "notBreaching",
+            },
+        ),
+        AlarmSpec(
+            "table-throttling",
+            "DynamoDB throttled requests to the runner registry table",
+            {
+                "metric_queries": [
+                    _query("reads", "AWS/DynamoDB", "ReadThrottleEvents", table, 5 * _MINUTE),
+                    _query("writes", "AWS/DynamoDB", "WriteThrottleEvents", table, 5 * _MINUTE),
+                    _expression("FILL(reads, 0) + FILL(writes, 0)", "throttle events"),
+                ],
+                "comparison_operator": "GreaterThanThreshold",
+                "threshold": 0,
+                "evaluation_periods": 1,
+                "treat_missing_data": "notBreaching",
+            },
+        ),
+        AlarmSpec(
+            "dead-letters",
+            "State events the listener could not process are in the dead-letter queue",
+            {
+                "namespace": "AWS/SQS",
+                "metric_name": "ApproximateNumberOfMessagesVisible",
+                "dimensions": {"QueueName": dead_letter_queue_name},
+                "statistic": "Maximum",
+                "period": 5 * _MINUTE,
+                "comparison_operator": "GreaterThanThreshold",
+                "threshold": 0,
+                "evaluation_periods": 1,
+                "treat_missing_data": "notBreaching",
+            },
+        ),
+    ]
+
+
+def create_alarms(
+    names: ListenerNames,
+    specs: Sequence[AlarmSpec],
+    actions: Sequence[pulumi.Input[str]],
+    tags: dict[str, str],
+    parent: pulumi.Resource,
+) -> dict[str, aws.cloudwatch.MetricAlarm]:
+    """One MetricAlarm per spec, notifying ``actions`` on alarm and on recovery."""
+    return {
+        spec.key: aws.cloudwatch.MetricAlarm(
+            names.child(spec.key),
+            alarm_description=f"gha-scalesets {names.listener_id}: {spec.description}",
+            alarm_actions=list(actions),
+            ok_actions=list(actions),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=parent),
+            **spec.settings,
+        )
+        for spec in specs
+    }

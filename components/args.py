@@ -1,0 +1,130 @@
+"""Inputs of :class:`components.ScaleSetListener`: plain dataclasses, one per concern."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import pulumi
+
+from providers import GitHubAppArgs
+
+Runtime = Literal["ec2", "ecs", "k8s"]
+RUNTIMES: tuple[str, ...] = ("ec2", "ecs", "k8s")
+
+DEFAULT_RUNNER_IMAGE = "ghcr.io/actions/actions-runner:latest"
+# EC2 resolves this public SSM parameter to the current Amazon Linux 2023 AMI at launch.
+AL2023_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+
+
+class ListenerConfigError(pulumi.RunError):
+    """Invalid component inputs; Pulumi prints the message without a traceback."""
+
+
+@runtime_checkable
+class ScaleSetLike(Protocol):
+    """What the listener needs of a scale set: a ``providers.ScaleSet`` or anything alike."""
+
+    @property
+    def scale_set_id(self) -> pulumi.Output[int]: ...
+
+    @property
+    def name(self) -> pulumi.Output[str]: ...
+
+
+@dataclass
+class ListenerScaleSet:
+    """A scale set served by the listener, with its own runner bounds."""
+
+    scale_set: ScaleSetLike
+    min_runners: int = 0
+    max_runners: int = 10
+
+
+@dataclass
+class AlarmThresholds:
+    """When the alarms (CloudWatch on ec2/ecs, Prometheus rules on k8s) fire."""
+
+    job_wait_minutes: int = 10
+    api_error_rate_percent: float = 5.0
+    launch_failures: int = 3  # within 10 minutes
+
+
+@dataclass
+class Ec2Options:
+    """EC2 runtime: the listener in an Auto Scaling group of one, runners as instances."""
+
+    runner_instance_types: Sequence[str] = ("m7i.large", "m6i.large")
+    runner_ami_id: str = AL2023_AMI
+    runner_volume_gb: int = 40
+    spot: bool = True
+    listener_instance_type: str = "t3.small"
+    listener_ami_id: str = AL2023_AMI
+
+
+@dataclass
+class EcsOptions:
+    """ECS runtime: the listener as a Fargate service, runners as Fargate tasks."""
+
+    cluster_arn: pulumi.Input[str] | None = None  # None: the component creates a cluster
+    runner_image: str = DEFAULT_RUNNER_IMAGE
+    runner_cpu: int = 2048
+    runner_memory: int = 4096
+    listener_cpu: int = 256
+    listener_memory: int = 512
+
+
+@dataclass
+class K8sOptions:
+    """Kubernetes runtime: the listener as a Deployment, runners as Pods in one namespace."""
+
+    namespace: str | None = None
+    provider: pulumi.ProviderResource | None = None  # or opts.providers["kubernetes"]
+    create_namespace: bool = True
+    runner_image: str = DEFAULT_RUNNER_IMAGE
+    runner_resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Mapping[str, Any]] = ()
+    listener_resources: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "500m", "memory": "256Mi"},
+        }
+    )
+
+
+@dataclass
+class ScaleSetListenerArgs:
+    """Inputs of a listener: one runtime, one GitHub credential, one or more scale sets.
+
+    ``scale_sets`` takes ``providers.ScaleSet`` resources (bounds 0..10) or
+    :class:`ListenerScaleSet` wrappers with their own bounds. Give exactly one of
+    ``github_token`` and ``github_app``.
+    """
+
+    runtime: str
+    github_config_url: pulumi.Input[str]
+    scale_sets: Sequence[ScaleSetLike | ListenerScaleSet]
+    listener_image: str
+    github_token: pulumi.Input[str] | None = field(default=None, repr=False)
+    github_app: GitHubAppArgs | None = field(default=None, repr=False)
+    vpc_id: pulumi.Input[str] | None = None
+    subnet_ids: Sequence[pulumi.Input[str]] = ()
+    kms_key_arn: pulumi.Input[str] | None = None  # None: the component creates a key
+    alarm_actions: Sequence[pulumi.Input[str]] = ()
+    alarm_thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
+    log_retention_days: int = 30
+    log_kms_key_arn: pulumi.Input[str] | None = None  # its policy must allow CloudWatch Logs
+    metrics_port: int = 9102
+    tags: Mapping[str, str] = field(default_factory=dict)
+    ec2: Ec2Options = field(default_factory=Ec2Options)
+    ecs: EcsOptions = field(default_factory=EcsOptions)
+    k8s: K8sOptions = field(default_factory=K8sOptions)
+
+    def bounded_scale_sets(self) -> list[ListenerScaleSet]:
+        """Every scale set with its bounds (bare resources get the defaults)."""
+        return [
+            s if isinstance(s, ListenerScaleSet) else ListenerScaleSet(scale_set=s)
+            for s in self.scale_sets
+        ]

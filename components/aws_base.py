@@ -1,0 +1,117 @@
+"""What the EC2 and ECS runtimes share: credential, cache, network, log groups, roles, settings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam
+from components.args import ScaleSetListenerArgs
+from components.aws_scope import AwsScope
+from components.cache import RunnerCache
+from components.naming import ListenerNames
+from components.secrets import AwsCredential
+from components.settings import resolve_env
+
+_ANYWHERE = {"cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
+
+
+@dataclass
+class AwsBase:
+    """The parts of an AWS listener that exist before its runtime-specific resources."""
+
+    names: ListenerNames
+    args: ScaleSetListenerArgs
+    parent: pulumi.Resource
+    tags: dict[str, str]
+    scope: pulumi.Output[AwsScope]
+    credential: AwsCredential
+    cache: RunnerCache
+    scale_sets: pulumi.Output[list[dict[str, Any]]]
+    listener_security_group: aws.ec2.SecurityGroup
+    runner_security_group: aws.ec2.SecurityGroup
+
+    @property
+    def opts(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self.parent)
+
+    def core_statements(self) -> pulumi.Output[list[iam.Statement]]:
+        """The listener's permissions on its table, queue, credential, key, JIT parameters."""
+        return pulumi.Output.all(
+            scope=self.scope,
+            table_arn=self.cache.table.arn,
+            queue_arn=self.cache.queue.arn,
+            secret_arn=self.credential.secret.arn,
+            kms_key_arn=self.credential.key_arn,
+        ).apply(lambda v: iam.listener_core(ssm_prefix=self.names.ssm_prefix, **v))
+
+    def listener_env(self, runtime_config: pulumi.Input[dict[str, Any]]) -> pulumi.Output[dict[str, str]]:
+        """The ``LISTENER_*`` variables of this listener, given its runtime section."""
+        region = self.scope.apply(lambda s: s.region)
+        return resolve_env(
+            github_config_url=self.args.github_config_url,
+            runtime=self.args.runtime,
+            credentials={"secret_arn": self.credential.secret.arn},
+            scale_sets=self.scale_sets,
+            runtime_config=runtime_config,
+            metrics_port=self.args.metrics_port,
+            registry={"type": "dynamodb", "table_name": self.cache.table.name, "region": region},
+            aws={"region": region},
+        )
+
+    def log_group(self, kind: str) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(
+            self.names.child(f"{kind}-logs"),
+            name=self.names.log_group(kind),
+            retention_in_days=self.args.log_retention_days,
+            kms_key_id=self.args.log_kms_key_arn,
+            tags=self.tags,
+            opts=self.opts,
+        )
+
+    def role(
+        self, key: str, service: str, statements: pulumi.Output[list[iam.Statement]]
+    ) -> aws.iam.Role:
+        """A role for ``service`` with one inline policy holding exactly ``statements``."""
+        role = aws.iam.Role(
+            self.names.child(key),
+            assume_role_policy=self.scope.apply(lambda s: json.dumps(iam.assume_role(service, s))),
+            tags=self.tags,
+            opts=self.opts,
+        )
+        aws.iam.RolePolicy(
+            self.names.child(key),
+            role=role.id,
+            policy=statements.apply(lambda s: json.dumps(iam.document(s))),
+            opts=self.opts,
+        )
+        return role
+
+
+def security_groups(
+    names: ListenerNames, vpc_id: pulumi.Input[str], tags: dict[str, str], parent: pulumi.Resource
+) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
+    """No inbound rules for either; the listener may only speak HTTPS (GitHub, AWS APIs),
+    runners anything outbound (jobs fetch from everywhere)."""
+    opts = pulumi.ResourceOptions(parent=parent)
+    listener = aws.ec2.SecurityGroup(
+        names.child("listener"),
+        description=f"gha-scalesets listener {names.listener_id}: HTTPS out only",
+        vpc_id=vpc_id,
+        egress=[aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443, **_ANYWHERE)],
+        tags=tags,
+        opts=opts,
+    )
+    runner = aws.ec2.SecurityGroup(
+        names.child("runner"),
+        description=f"gha-scalesets runners of {names.listener_id}: outbound only",
+        vpc_id=vpc_id,
+        egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, **_ANYWHERE)],
+        tags=tags,
+        opts=opts,
+    )
+    return listener, runner

@@ -1,0 +1,67 @@
+"""The listener's configuration as ``LISTENER_*`` environment variables (``listener/config.py``).
+
+Objects and lists are JSON, as the listener's settings loader expects. Nothing here is secret:
+credentials are referenced by ARN or file path, never included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+
+from components.args import ListenerScaleSet
+from components.validation import check_unique_names
+
+
+def listener_env(
+    *,
+    github_config_url: str,
+    runtime: str,
+    credentials: dict[str, Any],
+    scale_sets: list[dict[str, Any]],
+    runtime_config: dict[str, Any],
+    metrics_port: int,
+    registry: dict[str, Any] | None = None,
+    aws: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """Environment variables configuring one listener."""
+    env = {
+        "LISTENER_GITHUB_CONFIG_URL": github_config_url,
+        "LISTENER_CREDENTIALS": json.dumps(credentials),
+        "LISTENER_RUNTIME": runtime,
+        "LISTENER_SCALE_SETS": json.dumps(scale_sets),
+        f"LISTENER_{runtime.upper()}": json.dumps(runtime_config),
+        "LISTENER_METRICS_PORT": str(metrics_port),
+    }
+    if registry is not None:
+        env["LISTENER_REGISTRY"] = json.dumps(registry)
+    if aws is not None:
+        env["LISTENER_AWS"] = json.dumps(aws)
+    return env
+
+
+def resolve_env(**parts: pulumi.Input[Any]) -> pulumi.Output[dict[str, str]]:
+    """:func:`listener_env` over Pulumi inputs (resource outputs resolve first)."""
+    return pulumi.Output.all(**parts).apply(lambda values: listener_env(**values))
+
+
+def scale_set_entries(entries: Sequence[ListenerScaleSet]) -> pulumi.Output[list[dict[str, Any]]]:
+    """``LISTENER_SCALE_SETS`` items: id, name and bounds; fails on duplicate names."""
+    ids = [e.scale_set.scale_set_id for e in entries]
+    names = [e.scale_set.name for e in entries]
+    return pulumi.Output.all(pulumi.Output.all(*ids), pulumi.Output.all(*names)).apply(
+        lambda v: [
+            {
+                "scale_set_id": int(scale_set_id),
+                "name": name,
+                "min_runners": entry.min_runners,
+                "max_runners": entry.max_runners,
+            }
+            for entry, scale_set_id, name in zip(
+                entries, v[0], check_unique_names(v[1]), strict=True
+            )
+        ]
+    )

@@ -1,0 +1,113 @@
+"""Checks of :class:`ScaleSetListenerArgs` that run before any resource is declared.
+
+Every problem found is reported at once, so one ``pulumi preview`` shows all that needs fixing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+
+from components.args import RUNTIMES, ListenerConfigError, ListenerScaleSet, ScaleSetListenerArgs
+
+# The values CloudWatch Logs accepts for a log group's retention.
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+     3288, 3653}
+)  # fmt: skip
+
+
+def _label(entry: ListenerScaleSet, index: int) -> str:
+    resource_name = getattr(entry.scale_set, "pulumi_resource_name", None)
+    return f"scale_sets[{index}]" + (f" ({resource_name!r})" if resource_name else "")
+
+
+def _scale_set_problems(entries: Sequence[ListenerScaleSet]) -> list[str]:
+    if not entries:
+        return ["scale_sets is empty: give at least one providers.ScaleSet"]
+    problems = []
+    seen: dict[int, int] = {}
+    for index, entry in enumerate(entries):
+        label = _label(entry, index)
+        if not isinstance(entry.min_runners, int) or not isinstance(entry.max_runners, int):
+            problems.append(f"{label}: min_runners and max_runners must be integers")
+        elif entry.min_runners < 0:
+            problems.append(f"{label}: min_runners ({entry.min_runners}) must not be negative")
+        elif entry.min_runners > entry.max_runners:
+            problems.append(
+                f"{label}: min_runners ({entry.min_runners}) is above max_runners"
+                f" ({entry.max_runners})"
+            )
+        if (first := seen.setdefault(id(entry.scale_set), index)) != index:
+            problems.append(f"{label} is the same scale set as scale_sets[{first}]")
+    return problems
+
+
+def _runtime_problems(args: ScaleSetListenerArgs, has_k8s_provider: bool) -> list[str]:
+    if args.runtime not in RUNTIMES:
+        return [f"runtime {args.runtime!r} is not supported: use one of {', '.join(RUNTIMES)}"]
+    problems = []
+    if args.runtime == "k8s":
+        if not args.k8s.namespace:
+            problems.append("runtime 'k8s' needs k8s=K8sOptions(namespace=...)")
+        if not has_k8s_provider:
+            problems.append(
+                "runtime 'k8s' needs a Kubernetes provider: K8sOptions(provider=...) or"
+                " opts=ResourceOptions(providers={'kubernetes': ...})"
+            )
+        return problems
+    if args.vpc_id is None:
+        problems.append(f"runtime {args.runtime!r} needs vpc_id (the VPC of subnet_ids)")
+    if not args.subnet_ids:
+        problems.append(
+            f"runtime {args.runtime!r} needs subnet_ids: private subnets with a route to"
+            " GitHub and AWS APIs (NAT gateway or VPC endpoints)"
+        )
+    if args.log_retention_days not in LOG_RETENTION_DAYS:
+        problems.append(
+            f"log_retention_days {args.log_retention_days} is not one CloudWatch Logs accepts"
+            f" (e.g. 7, 14, 30, 90, 365)"
+        )
+    if args.runtime == "ec2" and not args.ec2.runner_instance_types:
+        problems.append("runtime 'ec2' needs at least one of ec2.runner_instance_types")
+    return problems
+
+
+def validate(args: ScaleSetListenerArgs, *, has_k8s_provider: bool) -> None:
+    """Raise :class:`ListenerConfigError` listing every problem of ``args``, if any."""
+    problems = _runtime_problems(args, has_k8s_provider)
+    if (args.github_token is None) == (args.github_app is None):
+        problems.append("give exactly one of github_token or github_app")
+    if not args.listener_image or not args.listener_image.strip():
+        problems.append("listener_image is required (see README: build and push the image)")
+    if not 0 < args.metrics_port < 65536:
+        problems.append(f"metrics_port {args.metrics_port} is not a TCP port")
+    problems += _scale_set_problems(args.bounded_scale_sets())
+    if problems:
+        raise ListenerConfigError(
+            "invalid ScaleSetListener inputs:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+def check_unique_names(names: Sequence[str]) -> list[str]:
+    """``names`` unchanged, or :class:`ListenerConfigError` naming the duplicates."""
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ListenerConfigError(
+            f"scale set names must be unique within a listener: {', '.join(duplicates)}"
+            " is listed more than once"
+        )
+    return list(names)
+
+
+def has_provider(opts: pulumi.ResourceOptions | None, package: str) -> bool:
+    """Whether ``opts`` carries an explicit provider for ``package``."""
+    if opts is None:
+        return False
+    if isinstance(opts.provider, pulumi.ProviderResource) and opts.provider.package == package:
+        return True
+    providers = opts.providers
+    if isinstance(providers, dict):
+        return package in providers
+    return any(p.package == package for p in providers or ())

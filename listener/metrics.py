@@ -1,0 +1,201 @@
+"""Prometheus metrics of one listener, in their own registry (several listeners per test process).
+
+The ``gha_*`` names and labels follow ARC's listener where the meaning is the same (``name`` is
+the scale set; ARC's Kubernetes ``namespace`` label has no counterpart here). ``gha_listener_*``
+metrics are ours: API requests by route and status, JIT batches, registry cache, cloud calls.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as CallCounter
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from scaleset.config_url import parse_config_url
+from scaleset.messages import JobMessage
+from scaleset.models import Statistics
+
+# ARC's job-duration buckets span 10 ms to an hour.
+_JOB_BUCKETS = (
+    0.01, 0.05, 0.1, 0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 18, 20, 25, 30, 40, 50, 60,
+    70, 80, 90, 100, 110, 120, 150, 180, 210, 240, 300, 360, 420, 480, 540, 600, 900, 1200,
+    1800, 2400, 3000, 3600,
+)  # fmt: skip
+_API_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_BATCH_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+
+_SCALE_SET_LABELS = ("enterprise", "organization", "repository", "name")
+_JOB_LABELS = ("enterprise", "organization", "repository", "job_name", "event_name")
+
+
+class _CloudCalls(Collector):
+    """Exposes a runtime's ``api_calls`` counter at scrape time (the runtime owns the counts)."""
+
+    def __init__(self, source: Callable[[], CallCounter[str]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "gha_listener_cloud_api_calls",
+            "Cloud API calls made by the runtime (describe/list only during reconciliation)",
+            labels=("runtime_call",),
+        )
+        for call, count in sorted(self._source().items()):
+            family.add_metric([call], count)
+        yield family
+
+
+class ListenerMetrics:
+    """All metrics of one listener process, registered in ``self.registry``."""
+
+    def __init__(self, config_url: str) -> None:
+        scope = parse_config_url(config_url)
+        self._scope = (scope.enterprise or "", scope.organization or "", scope.repository or "")
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+
+        def gauge(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, _SCALE_SET_LABELS, registry=r)
+
+        self.assigned_jobs = gauge("gha_assigned_jobs", "Jobs assigned to the scale set")
+        self.running_jobs = gauge("gha_running_jobs", "Jobs running on the scale set")
+        self.registered_runners = gauge("gha_registered_runners", "Runners registered on GitHub")
+        self.busy_runners = gauge("gha_busy_runners", "Registered runners running a job")
+        self.idle_runners = gauge("gha_idle_runners", "Registered runners waiting for a job")
+        self.min_runners = gauge("gha_min_runners", "Configured minimum runners")
+        self.max_runners = gauge("gha_max_runners", "Configured maximum runners")
+        self.desired_runners = gauge("gha_desired_runners", "Runners the scaler wants")
+        self.managed_runners = gauge(
+            "gha_listener_managed_runners", "Runners counted in the listener's registry"
+        )
+        self.session_ready = gauge(
+            "gha_listener_session_ready", "1 while the scale set has a message session"
+        )
+        self.started_jobs = Counter(
+            "gha_started_jobs", "Jobs started by runners", _JOB_LABELS, registry=r
+        )
+        self.completed_jobs = Counter(
+            "gha_completed_jobs",
+            "Jobs completed (or cancelled)",
+            (*_JOB_LABELS, "job_result"),
+            registry=r,
+        )
+        self.job_startup = Histogram(
+            "gha_job_startup_duration_seconds",
+            "Runner assign time minus scale set assign time",
+            _JOB_LABELS,
+            buckets=_JOB_BUCKETS,
+            registry=r,
+        )
+        self.job_execution = Histogram(
+            "gha_job_execution_duration_seconds",
+            "Finish time minus runner assign time",
+            (*_JOB_LABELS, "job_result"),
+            buckets=_JOB_BUCKETS,
+            registry=r,
+        )
+        self.api_requests = Counter(
+            "gha_listener_api_requests",
+            "HTTP requests to GitHub by route and status ('error': no HTTP answer)",
+            ("method", "route", "status"),
+            registry=r,
+        )
+        self.api_latency = Histogram(
+            "gha_listener_api_request_duration_seconds",
+            "HTTP request latency to GitHub by route (long polls included)",
+            ("method", "route"),
+            buckets=_API_BUCKETS,
+            registry=r,
+        )
+        self.jit_batch_size = Histogram(
+            "gha_listener_jit_batch_size",
+            "Runners per JIT-config batch",
+            ("name",),
+            buckets=_BATCH_SIZES,
+            registry=r,
+        )
+        self.jit_batch_duration = Histogram(
+            "gha_listener_jit_batch_duration_seconds",
+            "Duration of one JIT-config batch",
+            ("name",),
+            buckets=_API_BUCKETS,
+            registry=r,
+        )
+        self.launch_failures = Counter(
+            "gha_listener_launch_failures",
+            "Runners whose JIT config or launch failed (slot released, GitHub runner removed)",
+            ("name", "stage"),
+            registry=r,
+        )
+        self.scaled_down = Counter(
+            "gha_listener_scaled_down_runners", "Idle surplus runners removed", ("name",), registry=r
+        )
+        self.registry_cache = Counter(
+            "gha_listener_registry_cache",
+            "Registry count lookups served from the in-memory TTL cache (hit) or the store (miss)",
+            ("result",),
+            registry=r,
+        )
+        self.reconcile_repairs = Counter(
+            "gha_listener_reconcile_repairs",
+            "Inconsistencies repaired by reconciliation",
+            ("name", "kind"),
+            registry=r,
+        )
+        self.session_events = Counter(
+            "gha_listener_session_events",
+            "Message-session lifecycle events (created, conflict, refreshed, recreated, deleted)",
+            ("name", "event"),
+            registry=r,
+        )
+        self.messages = Counter(
+            "gha_listener_messages", "Message-queue messages handled", ("name",), registry=r
+        )
+
+    def attach_runtime_calls(self, source: Callable[[], CallCounter[str]]) -> None:
+        """Expose the runtime's cloud API call counter (read at scrape time)."""
+        self.registry.register(_CloudCalls(source))
+
+    def scale_set_labels(self, name: str) -> tuple[str, ...]:
+        return (*self._scope, name)
+
+    def observe_api(self, method: str, route: str, status: int | None, seconds: float) -> None:
+        """The scaleset client's observer hook: one call per HTTP attempt."""
+        self.api_requests.labels(method, route, str(status) if status else "error").inc()
+        self.api_latency.labels(method, route).observe(seconds)
+
+    def record_statistics(self, name: str, stats: Statistics) -> None:
+        labels = self.scale_set_labels(name)
+        self.assigned_jobs.labels(*labels).set(stats.total_assigned_jobs)
+        self.running_jobs.labels(*labels).set(stats.total_running_jobs)
+        self.registered_runners.labels(*labels).set(stats.total_registered_runners)
+        self.busy_runners.labels(*labels).set(stats.total_busy_runners)
+        self.idle_runners.labels(*labels).set(stats.total_idle_runners)
+
+    def _job_labels(self, job: JobMessage) -> tuple[str, ...]:
+        enterprise = self._scope[0]
+        return (enterprise, job.owner_name, job.repository_name, job.job_display_name, job.event_name)
+
+    def record_job_started(self, job: JobMessage) -> None:
+        labels = self._job_labels(job)
+        self.started_jobs.labels(*labels).inc()
+        startup = _seconds_between(job.scale_set_assign_time, job.runner_assign_time)
+        if startup is not None:
+            self.job_startup.labels(*labels).observe(startup)
+
+    def record_job_completed(self, job: JobMessage, result: str) -> None:
+        labels = (*self._job_labels(job), result)
+        self.completed_jobs.labels(*labels).inc()
+        execution = _seconds_between(job.runner_assign_time, job.finish_time)
+        if execution is not None:
+            self.job_execution.labels(*labels).observe(execution)
+
+
+def _seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return max(0.0, (end - start).total_seconds())

@@ -1,0 +1,124 @@
+"""Periodic reconciliation of registry, runtime and GitHub for one scale set.
+
+The only place that lists the runtime (cloud describe/list calls). It repairs what events and
+messages can miss: launches whose provider id was never recorded (crash mid-launch), runners
+that vanished without an event (lost), runtime runners the registry does not know (orphans:
+adopted when GitHub still knows them and there is room, else stopped), and long-idle runners
+GitHub no longer knows (ghosts).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from listener.registry.base import Registry, RunnerRecord, RunnerState
+from listener.runtimes.base import RunnerPhase, Runtime, RuntimeRunner
+from scaleset import Client
+from scaleset.errors import RunnerNotFoundError
+
+log = structlog.get_logger("listener.reconcile")
+
+_ALIVE = frozenset({RunnerPhase.PENDING, RunnerPhase.RUNNING})
+_IDLE = frozenset({RunnerState.LAUNCHED, RunnerState.IDLE})
+
+# (runner name, GitHub runner id to deregister or None, provider id to stop or None)
+Forget = Callable[[str, int | None, str | None], Awaitable[None]]
+
+
+class Reconciler:
+    """Compares the three views of one scale set's runners and repairs the differences."""
+
+    def __init__(
+        self,
+        scale_set_id: int,
+        max_runners: int,
+        *,
+        client: Client,
+        registry: Registry,
+        runtime: Runtime,
+        forget: Forget,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._ss = scale_set_id
+        self._max = max_runners
+        self._client = client
+        self._registry = registry
+        self._runtime = runtime
+        self._forget = forget
+        self._clock = clock
+
+    async def run(self, in_flight_after: float) -> Counter[str]:
+        """Repair and return counts by kind; records created after ``in_flight_after`` are
+        left alone (their launch may still be in progress or not yet listed by the cloud)."""
+        records = {r.runner_name: r for r in await self._registry.list(self._ss)}
+        live = {r.runner_name: r for r in await self._runtime.list_runners(self._ss)}
+        repairs: Counter[str] = Counter()
+        for name, record in records.items():
+            runner = live.get(name)
+            if runner is not None and runner.phase in _ALIVE:
+                repairs[await self._check_alive(record, runner, in_flight_after)] += 1
+            elif record.created_at <= in_flight_after:
+                runner_id = record.runner_id or await self._github_id(name)
+                await self._forget(name, runner_id, record.provider_id)
+                repairs["lost"] += 1
+        for name, runner in live.items():
+            if name not in records:
+                repairs[await self._handle_orphan(runner)] += 1
+        repairs.pop("ok", None)
+        if repairs:
+            log.info("reconciled", scale_set_id=self._ss, **repairs)
+        return repairs
+
+    async def _github_id(self, name: str) -> int | None:
+        registered = await self._client.get_runner_by_name(name)
+        return registered.id if registered is not None else None
+
+    async def _check_alive(
+        self, record: RunnerRecord, runner: RuntimeRunner, in_flight_after: float
+    ) -> str:
+        if record.provider_id != runner.provider_id:
+            # Launched, but the predecessor died before recording it.
+            changes: dict[str, object] = {"provider_id": runner.provider_id}
+            if record.state is RunnerState.RESERVED:
+                changes["state"] = RunnerState.LAUNCHED
+            await self._registry.update(self._ss, record.runner_name, **changes)
+            return "launch_recorded"
+        if record.state in _IDLE and record.updated_at <= in_flight_after:
+            registered = await self._registered(record)
+            if not registered:
+                await self._forget(record.runner_name, None, runner.provider_id)
+                return "ghost"
+        return "ok"
+
+    async def _registered(self, record: RunnerRecord) -> bool:
+        if record.runner_id is None:
+            return await self._github_id(record.runner_name) is not None
+        try:
+            await self._client.get_runner(record.runner_id)
+        except RunnerNotFoundError:
+            return False
+        return True
+
+    async def _handle_orphan(self, runner: RuntimeRunner) -> str:
+        if runner.phase not in _ALIVE:
+            await self._runtime.terminate([runner.provider_id])  # cleans up what is left
+            return "stale_cleaned"
+        runner_id = await self._github_id(runner.runner_name)
+        if runner_id is None:
+            await self._runtime.terminate([runner.provider_id])
+            return "orphan_stopped"
+        if await self._registry.reserve(self._ss, [runner.runner_name], self._max):
+            await self._registry.update(
+                self._ss,
+                runner.runner_name,
+                state=RunnerState.LAUNCHED,
+                runner_id=runner_id,
+                provider_id=runner.provider_id,
+            )
+            return "orphan_adopted"
+        await self._forget(runner.runner_name, runner_id, runner.provider_id)
+        return "orphan_over_max"

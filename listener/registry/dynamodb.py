@@ -1,0 +1,359 @@
+"""Registry in one DynamoDB table, so a restarted listener knows its runners and its count.
+
+Table schema (the Pulumi component creates the same table; keep them in step):
+
+- partition key ``pk`` (S), sort key ``sk`` (S), on-demand billing, TTL attribute ``expires_at`` (N).
+- count item: ``pk = "scaleset#<id>"``, ``sk = "count"``; ``count`` (N) = counted runners, moved
+  only inside transactions that also put/delete a runner item (so it always equals the number of
+  runner items), and ``sequence`` (N) = the last runner-name sequence handed out (atomic ``ADD``).
+- runner item: ``pk = "scaleset#<id>"``, ``sk = "runner#<name>"``; ``state``, ``runner_id``,
+  ``provider_id``, ``job_id``, ``created_at``, ``updated_at`` (N, epoch seconds), ``expires_at``.
+- provider item: ``pk = "provider#<provider id>"``, ``sk = "provider"``; ``scale_set_id``,
+  ``runner_name``, ``expires_at``: the lookup of runtime events (instance/task/pod id -> runner)
+  without a secondary index.
+
+Runner and provider items expire (TTL, refreshed on every update) only as a safety net against
+garbage; reconciliation releases runners long before that.
+
+boto3 is synchronous: each call runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import boto3
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from listener.config import AwsConfig, DynamoDBRegistryConfig
+from listener.registry.base import RunnerRecord, RunnerState, UnknownRunnerError, check_changes
+
+DEFAULT_ITEM_TTL_SECONDS = 7 * 24 * 3600  # self-hosted jobs may run up to 5 days
+_COUNT_SK = "count"
+_PROVIDER_SK = "provider"
+_MAX_TRANSACTION_ITEMS = 100
+_RESERVE_ATTEMPTS = 8
+
+
+def _pk(scale_set_id: int) -> dict[str, str]:
+    return {"S": f"scaleset#{scale_set_id}"}
+
+
+def _runner_key(scale_set_id: int, name: str) -> dict[str, dict[str, str]]:
+    return {"pk": _pk(scale_set_id), "sk": {"S": f"runner#{name}"}}
+
+
+def _count_key(scale_set_id: int) -> dict[str, dict[str, str]]:
+    return {"pk": _pk(scale_set_id), "sk": {"S": _COUNT_SK}}
+
+
+def _provider_key(provider_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"provider#{provider_id}"}, "sk": {"S": _PROVIDER_SK}}
+
+
+def _num(value: float | int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _to_attr(value: object) -> dict[str, str]:
+    if isinstance(value, RunnerState):
+        return {"S": value.value}
+    if isinstance(value, int | float):
+        return _num(value)
+    return {"S": str(value)}
+
+
+def _record(item: dict[str, Any]) -> RunnerRecord:
+    def text(key: str) -> str | None:
+        return item[key]["S"] if key in item else None
+
+    def number(key: str) -> float | None:
+        return float(item[key]["N"]) if key in item else None
+
+    runner_id = number("runner_id")
+    return RunnerRecord(
+        scale_set_id=int(item["pk"]["S"].removeprefix("scaleset#")),
+        runner_name=item["sk"]["S"].removeprefix("runner#"),
+        state=RunnerState(item["state"]["S"]),
+        runner_id=int(runner_id) if runner_id is not None else None,
+        provider_id=text("provider_id"),
+        job_id=text("job_id"),
+        created_at=number("created_at") or 0.0,
+        updated_at=number("updated_at") or 0.0,
+        expires_at=number("expires_at"),
+    )
+
+
+def _cancel_reasons(exc: ClientError) -> list[str]:
+    return [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def make_dynamodb_client(config: DynamoDBRegistryConfig, aws: AwsConfig) -> BaseClient:
+    """A DynamoDB client; endpoint from the registry section, else ``aws``, else the SDK default."""
+    return boto3.client(
+        "dynamodb",
+        region_name=config.region or aws.region,
+        endpoint_url=config.endpoint_url or aws.endpoint_url,
+        config=Config(retries={"mode": "standard", "max_attempts": 5}),
+    )
+
+
+def create_table(client: BaseClient, table_name: str) -> None:
+    """Create the registry table with the schema above (local runs and tests; Pulumi in AWS)."""
+    client.create_table(
+        TableName=table_name,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(TableName=table_name)
+    client.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+    )
+
+
+class DynamoDBRegistry:
+    """The :class:`~listener.registry.base.Registry` on DynamoDB with conditional transactions."""
+
+    def __init__(
+        self,
+        table_name: str,
+        client: BaseClient,
+        *,
+        clock: Callable[[], float] = time.time,
+        item_ttl_seconds: float = DEFAULT_ITEM_TTL_SECONDS,
+    ) -> None:
+        self._table = table_name
+        self._client = client
+        self._clock = clock
+        self._item_ttl = item_ttl_seconds
+
+    async def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        return await asyncio.to_thread(getattr(self._client, operation), **kwargs)
+
+    def _expiry(self, now: float) -> dict[str, str]:
+        return _num(int(now + self._item_ttl))
+
+    async def _stored_count(self, scale_set_id: int) -> int:
+        response = await self._call(
+            "get_item", TableName=self._table, Key=_count_key(scale_set_id), ConsistentRead=True
+        )
+        return int(response.get("Item", {}).get("count", {"N": "0"})["N"])
+
+    async def reserve(self, scale_set_id: int, names: list[str], max_runners: int) -> list[str]:
+        granted: list[str] = []
+        for chunk in _chunks(list(dict.fromkeys(names)), _MAX_TRANSACTION_ITEMS - 1):
+            taken = await self._reserve_chunk(scale_set_id, chunk, max_runners)
+            granted += taken
+            if len(taken) < len(chunk):
+                break
+        return granted
+
+    async def _reserve_chunk(self, scale_set_id: int, names: list[str], max_runners: int) -> list[str]:
+        """Count and put as many of ``names`` as fit, in one transaction (retried on races)."""
+        candidates = list(names)
+        for _ in range(_RESERVE_ATTEMPTS):
+            room = max_runners - await self._stored_count(scale_set_id)
+            take = candidates[: max(0, room)]
+            if not take:
+                return []
+            now = self._clock()
+            puts = [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **_runner_key(scale_set_id, name),
+                            "state": {"S": RunnerState.RESERVED.value},
+                            "created_at": _num(now),
+                            "updated_at": _num(now),
+                            "expires_at": self._expiry(now),
+                        },
+                        "ConditionExpression": "attribute_not_exists(sk)",
+                    }
+                }
+                for name in take
+            ]
+            count_update = {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _count_key(scale_set_id),
+                    "UpdateExpression": "ADD #c :n",
+                    # The condition is what keeps the count <= max across writers and restarts.
+                    "ConditionExpression": "attribute_not_exists(#c) OR #c <= :limit",
+                    "ExpressionAttributeNames": {"#c": "count"},
+                    "ExpressionAttributeValues": {
+                        ":n": _num(len(take)),
+                        ":limit": _num(max_runners - len(take)),
+                    },
+                }
+            }
+            try:
+                await self._call("transact_write_items", TransactItems=[count_update, *puts])
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = _cancel_reasons(exc)
+                existing = {
+                    name
+                    for name, reason in zip(take, reasons[1:], strict=False)
+                    if reason == "ConditionalCheckFailed"
+                }
+                candidates = [n for n in candidates if n not in existing]
+                continue  # the count moved under us, or some names already exist: re-read
+            return take
+        return []
+
+    async def update(self, scale_set_id: int, runner_name: str, **changes: object) -> None:
+        check_changes(changes)
+        now = self._clock()
+        values: dict[str, dict[str, str]] = {":now": _num(now), ":exp": self._expiry(now)}
+        names: dict[str, str] = {}
+        sets = ["updated_at = :now", "expires_at = :exp"]
+        removes = []
+        for i, (field, value) in enumerate(changes.items()):
+            names[f"#f{i}"] = field
+            if value is None:
+                removes.append(f"#f{i}")
+            else:
+                values[f":v{i}"] = _to_attr(value)
+                sets.append(f"#f{i} = :v{i}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _runner_key(scale_set_id, runner_name),
+                    "UpdateExpression": expression,
+                    "ConditionExpression": "attribute_exists(sk)",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        provider_id = changes.get("provider_id")
+        if provider_id is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **_provider_key(str(provider_id)),
+                            "scale_set_id": _num(scale_set_id),
+                            "runner_name": {"S": runner_name},
+                            "expires_at": self._expiry(now),
+                        },
+                    }
+                }
+            )
+        try:
+            await self._call("transact_write_items", TransactItems=items)
+        except ClientError as exc:
+            if _cancel_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
+                raise UnknownRunnerError(runner_name) from None
+            raise
+
+    async def release(self, scale_set_id: int, runner_name: str) -> bool:
+        record = await self.get(scale_set_id, runner_name)
+        if record is None:
+            return False
+        items: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": _runner_key(scale_set_id, runner_name),
+                    "ConditionExpression": "attribute_exists(sk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _count_key(scale_set_id),
+                    "UpdateExpression": "ADD #c :minus",
+                    "ConditionExpression": "#c >= :one",
+                    "ExpressionAttributeNames": {"#c": "count"},
+                    "ExpressionAttributeValues": {":minus": _num(-1), ":one": _num(1)},
+                }
+            },
+        ]
+        if record.provider_id:
+            items.append(
+                {"Delete": {"TableName": self._table, "Key": _provider_key(record.provider_id)}}
+            )
+        try:
+            await self._call("transact_write_items", TransactItems=items)
+        except ClientError as exc:
+            if _cancel_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
+                return False  # released concurrently (a runtime event and a job message)
+            raise
+        return True
+
+    async def get(self, scale_set_id: int, runner_name: str) -> RunnerRecord | None:
+        response = await self._call(
+            "get_item",
+            TableName=self._table,
+            Key=_runner_key(scale_set_id, runner_name),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _record(item) if item else None
+
+    async def find_by_provider_id(self, provider_id: str) -> RunnerRecord | None:
+        response = await self._call(
+            "get_item", TableName=self._table, Key=_provider_key(provider_id), ConsistentRead=True
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        record = await self.get(int(item["scale_set_id"]["N"]), item["runner_name"]["S"])
+        return record if record and record.provider_id == provider_id else None
+
+    async def list(self, scale_set_id: int) -> list[RunnerRecord]:
+        records: list[RunnerRecord] = []
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :runner)",
+            "ExpressionAttributeValues": {":pk": _pk(scale_set_id), ":runner": {"S": "runner#"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = await self._call("query", **query)
+            records += [_record(item) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return records
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    async def count(self, scale_set_id: int) -> int:
+        return await self._stored_count(scale_set_id)
+
+    async def next_sequence(self, scale_set_id: int, n: int) -> int:
+        response = await self._call(
+            "update_item",
+            TableName=self._table,
+            Key=_count_key(scale_set_id),
+            UpdateExpression="ADD #s :n",
+            ExpressionAttributeNames={"#s": "sequence"},
+            ExpressionAttributeValues={":n": _num(n)},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["sequence"]["N"]) - n + 1
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._client.close)

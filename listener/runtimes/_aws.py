@@ -1,0 +1,133 @@
+"""boto3 plumbing shared by the EC2 and ECS runtimes: clients that count calls, and retries.
+
+boto3 is synchronous: every call runs in a worker thread. SDK retries are off so that each HTTP
+request is counted once in ``api_calls`` and throttling is retried here, with full-jitter backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any, TypeVar
+
+import boto3
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as EndpointError
+
+from listener.config import AwsConfig
+from scaleset.retry import RetryPolicy
+
+# Error codes that a later attempt of the same request may not get.
+THROTTLING_CODES = frozenset(
+    {
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyUpdates",
+    }
+)
+_SERVER_ERROR_CODES = frozenset(
+    {
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "ServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "Unavailable",
+    }
+)
+CONNECTION_ERROR = "ConnectionError"
+
+T = TypeVar("T")
+
+
+def make_client(
+    service: str, aws: AwsConfig, api_calls: Counter[str], *, max_connections: int = 10
+) -> BaseClient:
+    """A client for ``service`` whose every HTTP request is counted as ``service:Operation``."""
+    client = boto3.session.Session().client(
+        service,
+        region_name=aws.region,
+        endpoint_url=aws.endpoint_url,  # None: AWS_ENDPOINT_URL or the public endpoint
+        config=Config(retries={"max_attempts": 1}, max_pool_connections=max_connections),
+    )
+
+    def count(event_name: str, **_: Any) -> None:
+        _, service_id, operation = event_name.split(".", 2)
+        api_calls[f"{service_id}:{operation}"] += 1
+
+    client.meta.events.register("before-send", count)  # this client's emitter only
+    return client
+
+
+def error_code(exc: Exception) -> str:
+    """The AWS error code of a failed call (``ConnectionError`` when no answer came back)."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code") or "Unknown")
+    if isinstance(exc, EndpointError | HTTPClientError):
+        return CONNECTION_ERROR
+    return type(exc).__name__  # local SDK errors: credentials, parameter validation
+
+
+def error_message(exc: Exception) -> str:
+    """``Code: message`` of a failed call, short enough for a log line or a metric label."""
+    code = error_code(exc)
+    if isinstance(exc, ClientError):
+        message = str(exc.response.get("Error", {}).get("Message") or "")
+        return f"{code}: {message}"[:300] if message else code
+    return code
+
+
+def is_transient(code: str) -> bool:
+    """Whether the same request may succeed when sent again later."""
+    return code in THROTTLING_CODES or code in _SERVER_ERROR_CODES or code == CONNECTION_ERROR
+
+
+def _worth_retrying(exc: Exception) -> bool:
+    code = error_code(exc)
+    # A 5xx with an AWS error code (InsufficientInstanceCapacity) is an answer, not a glitch;
+    # one without (a bare "500" from a proxy or load balancer) is worth another try.
+    return is_transient(code) or (code.isdigit() and code.startswith("5"))
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of at most ``size`` (batch APIs cap their input)."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+async def call(
+    client: BaseClient,
+    operation: str,
+    retry: RetryPolicy,
+    *,
+    errors: Counter[str] | None = None,
+    **params: Any,
+) -> Any:
+    """Call ``operation`` (snake_case) in a thread; retry throttling and 5xx with backoff.
+
+    Every failed attempt is counted by error code in ``errors`` when given. Raises the last
+    ``ClientError``/``BotoCoreError`` when the attempts run out or the error is not transient.
+    """
+    method = getattr(client, operation)
+    attempt = 1
+    while True:
+        try:
+            return await asyncio.to_thread(method, **params)
+        except (ClientError, BotoCoreError) as exc:
+            if errors is not None:
+                errors[error_code(exc)] += 1
+            if attempt >= retry.max_attempts or not _worth_retrying(exc):
+                raise
+            await retry.sleep(retry.backoff(attempt))
+            attempt += 1

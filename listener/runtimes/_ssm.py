@@ -1,0 +1,123 @@
+"""JIT configs as per-runner SSM SecureString parameters, for the EC2 and ECS runtimes.
+
+The listener writes one parameter per runner (``<prefix>/<scale set id>/<key>``); the runner reads
+it once at boot, deletes it and starts. The listener deletes leftovers on terminate and sweeps
+the ones nobody consumed during reconciliation.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import Counter
+from collections.abc import Collection, Iterable
+from datetime import datetime
+
+import structlog
+from botocore.client import BaseClient
+from botocore.exceptions import BotoCoreError, ClientError
+
+from listener.runtimes._aws import call, chunks, error_code
+from scaleset.retry import RetryPolicy
+
+log = structlog.get_logger(__name__)
+
+JIT_ENV = "ACTIONS_RUNNER_INPUT_JITCONFIG"  # the actions runner reads --jitconfig from here
+_DELETE_BATCH = 10  # DeleteParameters accepts at most 10 names
+
+
+class JitParameters:
+    """Writes, deletes and sweeps the per-runner JIT parameters under one prefix."""
+
+    def __init__(
+        self, client: BaseClient, prefix: str, kms_key_id: str | None, retry: RetryPolicy
+    ) -> None:
+        self._client = client
+        self._prefix = prefix.rstrip("/")
+        self._kms_key_id = kms_key_id
+        self._retry = retry
+
+    def name(self, scale_set_id: int, key: str) -> str:
+        """The parameter of one runner (``key``: instance id on EC2, runner name on ECS)."""
+        return f"{self._prefix}/{scale_set_id}/{key}"
+
+    async def put(
+        self, name: str, jit_config: str, tags: dict[str, str], errors: Counter[str]
+    ) -> None:
+        """Store ``jit_config`` as a SecureString; raises the AWS error when it cannot."""
+        params: dict[str, object] = {
+            "Name": name,
+            "Value": jit_config,
+            "Type": "SecureString",
+            # JIT configs are usually under the 4 KB standard limit; larger ones go advanced.
+            "Tier": "Intelligent-Tiering",
+        }
+        if self._kms_key_id:
+            params["KeyId"] = self._kms_key_id
+        tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
+        try:
+            await call(
+                self._client, "put_parameter", self._retry, errors=errors, Tags=tag_list, **params
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ParameterAlreadyExists":
+                raise
+            # A retried write whose first answer was lost, or a leftover of an earlier
+            # attempt: the value must be this runner's (tags cannot go with Overwrite).
+            await call(
+                self._client, "put_parameter", self._retry, errors=errors, Overwrite=True, **params
+            )
+
+    async def delete(self, names: Iterable[str]) -> None:
+        """Delete parameters, ten per call; missing ones are fine, failures are logged."""
+        for chunk in chunks(names, _DELETE_BATCH):
+            try:
+                await call(self._client, "delete_parameters", self._retry, Names=chunk)
+            except (ClientError, BotoCoreError) as exc:
+                log.warning("jit_parameter_delete_failed", count=len(chunk), error=error_code(exc))
+
+    async def sweep(self, scale_set_id: int, keep: Collection[str], older_than: datetime) -> int:
+        """Delete the scale set's parameters whose key is not in ``keep`` and that were last
+        written before ``older_than`` (younger ones may belong to a launch in flight).
+
+        Returns how many were deleted.
+        """
+        path = f"{self._prefix}/{scale_set_id}"
+        stale: list[str] = []
+        token: str | None = None
+        while True:
+            page = await call(
+                self._client,
+                "describe_parameters",
+                self._retry,
+                ParameterFilters=[{"Key": "Path", "Option": "OneLevel", "Values": [path]}],
+                MaxResults=50,
+                **({"NextToken": token} if token else {}),
+            )
+            for param in page.get("Parameters", []):
+                key = param["Name"].rsplit("/", 1)[-1]
+                if key not in keep and param["LastModifiedDate"] < older_than:
+                    stale.append(param["Name"])
+            token = page.get("NextToken")
+            if not token:
+                break
+        if stale:
+            log.info("jit_parameters_swept", scale_set_id=scale_set_id, count=len(stale))
+            await self.delete(stale)
+        return len(stale)
+
+
+def jit_fetch_script(parameter: str, region: str | None) -> str:
+    """Shell lines that read the JIT parameter named by the shell expression ``parameter``
+    (e.g. ``"$PARAM"``), delete it and export it for the runner; they never print it.
+
+    Expects ``set +x`` and ``set -e`` in force and the AWS CLI on the PATH.
+    """
+    region_arg = f" --region {shlex.quote(region)}" if region else ""
+    return (
+        f"JIT_CONFIG=$(aws ssm get-parameter{region_arg} --with-decryption"
+        f' --name "{parameter}" --query Parameter.Value --output text)\n'
+        f'aws ssm delete-parameter{region_arg} --name "{parameter}" >/dev/null'
+        ' || echo "warning: could not delete the JIT config parameter" >&2\n'
+        f'export {JIT_ENV}="$JIT_CONFIG"\n'
+        "unset JIT_CONFIG\n"
+    )

@@ -1,0 +1,282 @@
+"""Keeps one scale set's runners at the desired count, from the registry's point of view.
+
+Scale-up: allocate never-reused names, reserve them in the registry (the conditional count is
+what keeps the fleet at or below max, across restarts), fetch JIT configs in one bounded batch,
+launch, record provider ids. Scale-down: only idle surplus runners, deregistered on GitHub
+first (GitHub refuses if one just took a job). Job and runtime events release runners.
+Every decision reads the registry; the cloud is listed only by reconciliation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import structlog
+
+from listener.config import ListenerSettings, ScaleSetConfig
+from listener.metrics import ListenerMetrics
+from listener.reconcile import Reconciler
+from listener.registry.base import Registry, RunnerRecord, RunnerState, UnknownRunnerError
+from listener.runtimes.base import RunnerPhase, RunnerSpec, Runtime, RuntimeEvent
+from listener.scaling import Backoff, desired_runners, runner_names, scale_up_count, surplus_idle
+from scaleset import Client, JobCompleted, JobStarted, ScaleSet
+from scaleset.errors import JobStillRunningError, RunnerNotFoundError, ScaleSetError
+
+log = structlog.get_logger("listener.scaler")
+
+# Without any trigger the scaler still re-checks this often (retries after failures, grace).
+_IDLE_TICK_SECONDS = 10.0
+
+
+class Scaler:
+    """The scaling side of one scale set; the session loop feeds it statistics and job events."""
+
+    def __init__(
+        self,
+        scale_set: ScaleSet,
+        config: ScaleSetConfig,
+        settings: ListenerSettings,
+        *,
+        client: Client,
+        registry: Registry,
+        runtime: Runtime,
+        metrics: ListenerMetrics,
+        clock: Callable[[], float] = time.time,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.scale_set = scale_set
+        self.config = config
+        self._settings = settings
+        self._client = client
+        self._registry = registry
+        self._runtime = runtime
+        self._metrics = metrics
+        self._clock = clock
+        self._backoff = backoff or Backoff(cap=settings.max_backoff_seconds)
+        self._labels = metrics.scale_set_labels(scale_set.name)
+        self._wake = asyncio.Event()
+        self._retry_at = 0.0
+        self._desired: int | None = None
+        self.reconciler = Reconciler(
+            scale_set.id,
+            config.max_runners,
+            client=client,
+            registry=registry,
+            runtime=runtime,
+            forget=self._forget,
+            clock=clock,
+        )
+        self.repairs: Counter[str] = Counter()
+        metrics.min_runners.labels(*self._labels).set(config.min_runners)
+        metrics.max_runners.labels(*self._labels).set(config.max_runners)
+
+    @property
+    def ss_id(self) -> int:
+        return self.scale_set.id
+
+    @property
+    def desired(self) -> int | None:
+        """The last desired count, ``None`` before the first statistics arrived."""
+        return self._desired
+
+    def set_assigned_jobs(self, assigned_jobs: int) -> int:
+        """New statistics: recompute the desired count and wake the scaler."""
+        self._desired = desired_runners(
+            self.config.min_runners, self.config.max_runners, assigned_jobs
+        )
+        self._metrics.desired_runners.labels(*self._labels).set(self._desired)
+        self._wake.set()
+        return self._desired
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Converge until cancelled; reconcile at start and every ``reconcile_interval``."""
+        await self._reconcile(startup=True)
+        next_reconcile = time.monotonic() + self._settings.reconcile_interval_seconds
+        while True:
+            timeout = min(_IDLE_TICK_SECONDS, max(0.0, next_reconcile - time.monotonic()))
+            if self._retry_at > time.monotonic():
+                timeout = min(timeout, self._retry_at - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            if time.monotonic() >= next_reconcile:
+                await self._reconcile(startup=False)
+                next_reconcile = time.monotonic() + self._settings.reconcile_interval_seconds
+            try:
+                await self.converge()
+            except Exception:  # keep the daemon up: the next trigger or tick retries
+                log.exception("scaling failed", scale_set=self.scale_set.name)
+                self._retry_at = time.monotonic() + self._backoff.failed()
+
+    async def _reconcile(self, *, startup: bool) -> None:
+        # At startup nothing of this process is in flight yet: every unlaunched reservation
+        # belongs to a predecessor that died mid-launch.
+        cutoff = self._clock() - (0 if startup else self._settings.launch_timeout_seconds)
+        try:
+            repairs = await self.reconciler.run(in_flight_after=cutoff)
+        except Exception:
+            log.exception("reconciliation failed", scale_set=self.scale_set.name)
+            return
+        for kind, count in repairs.items():
+            self._metrics.reconcile_repairs.labels(self.scale_set.name, kind).inc(count)
+        self.repairs.update(repairs)
+
+    async def converge(self) -> None:
+        """One step toward the desired count."""
+        if self._desired is None or time.monotonic() < self._retry_at:
+            return
+        current = await self._registry.count(self.ss_id)
+        self._metrics.managed_runners.labels(*self._labels).set(current)
+        wanted = scale_up_count(self._desired, current, self.config.max_runners)
+        if wanted:
+            await self._scale_up(wanted)
+        elif current > self._desired:
+            await self._scale_down()
+
+    async def _scale_up(self, count: int) -> None:
+        first = await self._registry.next_sequence(self.ss_id, count)
+        names = await self._registry.reserve(
+            self.ss_id, runner_names(self.scale_set.name, first, count), self.config.max_runners
+        )
+        if not names:
+            return
+        started = time.monotonic()
+        results = await self._client.generate_jit_configs(
+            self.ss_id, names, concurrency=self._settings.jit_concurrency
+        )
+        self._metrics.jit_batch_size.labels(self.scale_set.name).observe(len(names))
+        self._metrics.jit_batch_duration.labels(self.scale_set.name).observe(
+            time.monotonic() - started
+        )
+        specs = [
+            RunnerSpec(self.ss_id, self.scale_set.name, r.name, r.runner.id, r.config)
+            for r in results
+            if r.ok and r.runner is not None and r.config is not None
+        ]
+        jit_failed = [r for r in results if not r.ok]
+        for result in jit_failed:
+            log.warning(
+                "jit config failed", runner=result.name, error=str(result.error), scale_set=self.scale_set.name
+            )
+        await asyncio.gather(*(self._registry.release(self.ss_id, r.name) for r in jit_failed))
+        if jit_failed:
+            self._metrics.launch_failures.labels(self.scale_set.name, "jit").inc(len(jit_failed))
+        launched = await self._runtime.launch(specs) if specs else []
+        failed = len(jit_failed)
+        updates = []
+        for spec, result in zip(specs, launched, strict=True):
+            if result.provider_id is not None:
+                updates.append(self._record_launch(spec, result.provider_id))
+            else:
+                failed += 1
+                log.warning(
+                    "runner launch failed",
+                    runner=spec.runner_name,
+                    error=result.error,
+                    retryable=result.retryable,
+                )
+                self._metrics.launch_failures.labels(self.scale_set.name, "launch").inc()
+                updates.append(self._forget(spec.runner_name, spec.runner_id, None))
+        await asyncio.gather(*updates)
+        log.info(
+            "scaled up",
+            scale_set=self.scale_set.name,
+            requested=count,
+            reserved=len(names),
+            launched=len(names) - failed,
+        )
+        if failed:
+            self._retry_at = time.monotonic() + self._backoff.failed()
+        else:
+            self._backoff.succeeded()
+
+    async def _record_launch(self, spec: RunnerSpec, provider_id: str) -> None:
+        try:
+            await self._registry.update(
+                self.ss_id,
+                spec.runner_name,
+                state=RunnerState.LAUNCHED,
+                runner_id=spec.runner_id,
+                provider_id=provider_id,
+            )
+        except UnknownRunnerError:
+            # Its runtime exit event was handled first: the runner is already gone.
+            await self._runtime.terminate([provider_id])
+
+    async def _scale_down(self) -> None:
+        records = await self._registry.list(self.ss_id)
+        victims = surplus_idle(
+            records, self._desired or 0, self._clock(), self._settings.scale_down_grace_seconds
+        )
+        removed = 0
+        for record in victims:
+            if record.runner_id is not None:
+                try:
+                    await self._client.remove_runner(record.runner_id)
+                except JobStillRunningError:
+                    continue  # it took a job after all: keep it
+                except RunnerNotFoundError:
+                    pass
+            await self._forget(record.runner_name, None, record.provider_id)
+            removed += 1
+        if removed:
+            self._metrics.scaled_down.labels(self.scale_set.name).inc(removed)
+            log.info("scaled down", scale_set=self.scale_set.name, removed=removed)
+
+    async def _forget(self, name: str, runner_id: int | None, provider_id: str | None) -> None:
+        """Drop a runner: deregister it on GitHub (if given an id), free its slot, stop it."""
+        if runner_id is not None:
+            try:
+                await self._client.remove_runner(runner_id)
+            except (RunnerNotFoundError, JobStillRunningError):
+                pass  # already gone, or GitHub ends it with its job
+            except ScaleSetError as exc:
+                log.warning("could not remove runner on GitHub", runner=name, error=str(exc))
+        if await self._registry.release(self.ss_id, name):
+            self._wake.set()
+        if provider_id is not None:
+            await self._runtime.terminate([provider_id])
+
+    async def job_started(self, job: JobStarted) -> None:
+        self._metrics.record_job_started(job)
+        if not job.runner_name:
+            return
+        try:
+            await self._registry.update(
+                self.ss_id,
+                job.runner_name,
+                state=RunnerState.BUSY,
+                job_id=job.job_id or str(job.runner_request_id),
+            )
+        except UnknownRunnerError:
+            log.debug("job started on a runner not in the registry", runner=job.runner_name)
+
+    async def job_completed(self, job: JobCompleted) -> None:
+        self._metrics.record_job_completed(job, job.result or "unknown")
+        if not job.runner_name:
+            return  # a cancelled assignment: no runner involved
+        record = await self._registry.get(self.ss_id, job.runner_name)
+        if record is not None:
+            # Ephemeral runners deregister themselves after their job: no GitHub call needed.
+            await self._forget(record.runner_name, None, record.provider_id)
+
+    async def runner_ended(self, record: RunnerRecord, event: RuntimeEvent) -> None:
+        """The runtime says the runner's process/instance/task/pod is gone."""
+        finished_job = record.state is RunnerState.BUSY and event.phase is RunnerPhase.STOPPED
+        log.info(
+            "runner ended",
+            runner=record.runner_name,
+            phase=event.phase.value,
+            reason=event.reason,
+            state=record.state.value,
+        )
+        # A runner that ended without a job may still be registered and would attract one.
+        runner_id = None if finished_job else record.runner_id
+        await self._forget(record.runner_name, runner_id, event.provider_id)

@@ -1,0 +1,42 @@
+"""Scale-set clients for the provider, built from each resource's own properties.
+
+The credential is a (secret) input of each ScaleSet, so clients come from the properties a CRUD
+call receives; nothing lives on the pickled provider object. Clients are kept per (config URL,
+credential) for the life of the provider process: concurrent engine calls then share one event
+loop, so the token cache's single-flight holds and the auth chain runs once per process however
+many scale sets of an org it manages, and HTTP connections are reused.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from providers import props as p
+from scaleset import AppCredentials, Credentials, PatCredentials, SyncClient, parse_config_url
+
+_clients: dict[tuple[str, str], SyncClient] = {}
+_lock = threading.Lock()
+
+
+def credentials_from(props: dict[str, Any]) -> Credentials:
+    """The PAT or GitHub App credentials held in checked inputs (or the outputs echoing them)."""
+    token = props.get(p.GITHUB_TOKEN)
+    if token is not None:
+        return PatCredentials(token)
+    app = props[p.GITHUB_APP]
+    return AppCredentials(
+        app[p.APP_CLIENT_ID], int(app[p.APP_INSTALLATION_ID]), app[p.APP_PRIVATE_KEY]
+    )
+
+
+def client_for(props: dict[str, Any]) -> SyncClient:
+    """The process's client for the config URL and credential in ``props``."""
+    config = parse_config_url(props[p.GITHUB_CONFIG_URL])
+    credentials = credentials_from(props)
+    key = (config.url.lower(), credentials.fingerprint)
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = SyncClient(config, credentials)
+        return client

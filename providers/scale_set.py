@@ -1,0 +1,95 @@
+"""``ScaleSet``: a GitHub Actions runner scale set declared in a Pulumi program."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi import dynamic
+
+from providers import props as p
+from providers.scale_set_provider import ScaleSetProvider
+
+
+@dataclass
+class GitHubAppArgs:
+    """A GitHub App installation: client ID (or App ID), installation ID and the PEM private key."""
+
+    client_id: pulumi.Input[str]
+    installation_id: pulumi.Input[int]
+    private_key: pulumi.Input[str] = field(repr=False)
+
+
+@dataclass
+class ScaleSetArgs:
+    """Inputs of a :class:`ScaleSet`; give exactly one of ``github_token`` or ``github_app``.
+
+    ``labels`` defaults to ``[name]`` (the service's own default); ``runner_group`` to ``Default``.
+    """
+
+    github_config_url: pulumi.Input[str]
+    name: pulumi.Input[str]
+    runner_group: pulumi.Input[str] = p.DEFAULT_RUNNER_GROUP
+    labels: pulumi.Input[list[pulumi.Input[str]]] | None = None
+    disable_update: pulumi.Input[bool] = False
+    github_token: pulumi.Input[str] | None = field(default=None, repr=False)
+    github_app: GitHubAppArgs | pulumi.Input[dict[str, Any]] | None = field(
+        default=None, repr=False
+    )
+
+    def to_props(self) -> dict[str, Any]:
+        """Provider properties; outputs the provider computes are declared as ``None``."""
+        app = self.github_app
+        if isinstance(app, GitHubAppArgs):
+            app = {
+                p.APP_CLIENT_ID: app.client_id,
+                p.APP_INSTALLATION_ID: app.installation_id,
+                p.APP_PRIVATE_KEY: app.private_key,
+            }
+        # Secret as inputs too (additional_secret_outputs covers only outputs), even when the
+        # program passes a plain string.
+        token, app = (
+            None if v is None else pulumi.Output.secret(v) for v in (self.github_token, app)
+        )
+        return {
+            p.GITHUB_CONFIG_URL: self.github_config_url,
+            p.NAME: self.name,
+            p.RUNNER_GROUP: self.runner_group,
+            p.LABELS: self.labels,
+            p.DISABLE_UPDATE: self.disable_update,
+            p.GITHUB_TOKEN: token,
+            p.GITHUB_APP: app,
+            **dict.fromkeys(p.OUTPUT_KEYS),
+        }
+
+
+class ScaleSet(dynamic.Resource, module="github", name="ScaleSet"):
+    """A runner scale set on GitHub (github.com, GHE.com or GHES), managed by this stack.
+
+    Its id is the scale set id; to adopt an existing scale set, declare it with
+    ``opts=pulumi.ResourceOptions(import_="<scale set id>")``.
+    """
+
+    github_config_url: pulumi.Output[str]
+    name: pulumi.Output[str]
+    runner_group: pulumi.Output[str]
+    labels: pulumi.Output[list[str]]
+    disable_update: pulumi.Output[bool]
+    scale_set_id: pulumi.Output[int]
+    runner_group_id: pulumi.Output[int]
+    runner_group_name: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        args: ScaleSetArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        secret = pulumi.ResourceOptions(additional_secret_outputs=list(p.CREDENTIAL_KEYS))
+        super().__init__(
+            ScaleSetProvider(),
+            resource_name,
+            args.to_props(),
+            pulumi.ResourceOptions.merge(opts, secret),
+        )

@@ -1,0 +1,161 @@
+"""The dynamic provider behind :class:`providers.ScaleSet`: check, diff and CRUD via scaleset/.
+
+The provider object holds no state at all (Pulumi pickles it into every resource's state with
+dill); clients are built per call from the resource's properties. The resource id is the scale
+set id, which is also the id to import with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from providers import props as p
+from providers.clients import client_for
+from providers.diffing import changed_keys, diff_scale_set
+from providers.inputs import check_inputs
+from scaleset import ScaleSet as LiveScaleSet
+from scaleset import ScaleSetError, ScaleSetNotFoundError
+
+
+class ScaleSetProviderError(Exception):
+    """A failed operation, phrased for the person running ``pulumi up`` (never holds secrets)."""
+
+
+@contextmanager
+def _explained(action: str) -> Iterator[None]:
+    """Prefix client errors with what was being done; their text is secret-free by contract."""
+    try:
+        yield
+    except ScaleSetError as exc:
+        raise ScaleSetProviderError(f"{action}: {exc}") from None
+
+
+def _where(props: dict[str, Any]) -> str:
+    return (
+        f"scale set {props[p.NAME]!r} in runner group {props[p.RUNNER_GROUP]!r} "
+        f"at {props[p.GITHUB_CONFIG_URL]}"
+    )
+
+
+def _outputs(props: dict[str, Any], live: LiveScaleSet) -> dict[str, Any]:
+    """Inputs echoed (credentials included: delete and refresh only see outputs) plus live state.
+
+    Where GitHub reports the same value in another spelling or order, the declared one is kept
+    so the next diff stays empty.
+    """
+    labels = [label.name for label in live.labels]
+    declared_labels = props.get(p.LABELS) or []
+    if sorted(declared_labels) == sorted(labels):
+        labels = list(declared_labels)
+    group = props.get(p.RUNNER_GROUP) or live.runner_group_name
+    if group.casefold() != live.runner_group_name.casefold():
+        group = live.runner_group_name
+    outs = {key: props[key] for key in (p.GITHUB_CONFIG_URL, *p.CREDENTIAL_KEYS) if key in props}
+    return outs | {
+        p.NAME: live.name,
+        p.RUNNER_GROUP: group,
+        p.LABELS: labels,
+        p.DISABLE_UPDATE: live.runner_setting.disable_update,
+        p.SCALE_SET_ID: live.id,
+        p.RUNNER_GROUP_ID: live.runner_group_id,
+        p.RUNNER_GROUP_NAME: live.runner_group_name,
+    }
+
+
+def _scale_set_id(id_: str) -> int:
+    try:
+        return int(id_)
+    except ValueError:
+        raise ScaleSetProviderError(
+            f"{id_!r} is not a scale set id: import with the numeric id GitHub assigned, "
+            'e.g. opts=pulumi.ResourceOptions(import_="42")'
+        ) from None
+
+
+class ScaleSetProvider(ResourceProvider):
+    """Manages one GitHub runner scale set per resource."""
+
+    # The provider captures nothing secret, so it need not be stored encrypted in every
+    # resource's state (which slows large stacks).
+    serialize_as_secret_always = False
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        checked = check_inputs(news)
+        return CheckResult(
+            checked.inputs, [CheckFailure(prop, reason) for prop, reason in checked.failures]
+        )
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return diff_scale_set(olds, news)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        props = p.plain(props)
+        with _explained(f"creating {_where(props)}"):
+            client = client_for(props)
+            group_id = client.get_runner_group_by_name(props[p.RUNNER_GROUP]).id
+            existing = client.get_scale_set_by_name(group_id, props[p.NAME])
+            if existing is not None:
+                raise ScaleSetProviderError(
+                    f"{_where(props)} already exists (scale set id {existing.id}), and Pulumi "
+                    "does not adopt it silently. To manage it, import it: add "
+                    f'opts=pulumi.ResourceOptions(import_="{existing.id}") to this resource and '
+                    "run `pulumi up` (then remove the option). Otherwise pick another name or "
+                    "delete the scale set on GitHub."
+                )
+            live = client.create_scale_set(
+                name=props[p.NAME],
+                runner_group_id=group_id,
+                labels=props[p.LABELS],
+                disable_update=props[p.DISABLE_UPDATE],
+            )
+        return CreateResult(str(live.id), _outputs(props, live))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        props = p.plain(props)
+        with _explained(f"reading scale set {id_} at {props[p.GITHUB_CONFIG_URL]}"):
+            try:
+                live = client_for(props).get_scale_set(_scale_set_id(id_))
+            except ScaleSetNotFoundError:
+                # Gone on GitHub: the engine drops it from state and the next `up` recreates it.
+                return ReadResult(None, {})
+        return ReadResult(str(live.id), _outputs(props, live))
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        olds, news = p.plain(olds), p.plain(news)
+        changed = set(changed_keys(olds, news))
+        if not changed & set(p.UPDATE_KEYS):
+            # Only the credential changed (rotation, or PAT <-> App): nothing to send to GitHub.
+            kept = {k: v for k, v in olds.items() if k not in p.CREDENTIAL_KEYS}
+            return UpdateResult(kept | {k: news[k] for k in p.CREDENTIAL_KEYS if k in news})
+        with _explained(f"updating scale set {id_} ({_where(news)})"):
+            client = client_for(news)
+            fields: dict[str, Any] = {
+                "name": news[p.NAME] if p.NAME in changed else None,
+                "labels": news[p.LABELS] if p.LABELS in changed else None,
+                "disable_update": news[p.DISABLE_UPDATE] if p.DISABLE_UPDATE in changed else None,
+            }
+            if p.RUNNER_GROUP in changed:
+                fields["runner_group_id"] = client.get_runner_group_by_name(news[p.RUNNER_GROUP]).id
+            live = client.update_scale_set(_scale_set_id(id_), **fields)
+        return UpdateResult(_outputs(news, live))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        props = p.plain(props)
+        # Already gone is the desired end state.
+        with (
+            _explained(f"deleting scale set {id_} at {props[p.GITHUB_CONFIG_URL]}"),
+            suppress(ScaleSetNotFoundError),
+        ):
+            client_for(props).delete_scale_set(_scale_set_id(id_))

@@ -1,0 +1,141 @@
+"""Sending one logical request: attempts, retries, the per-attempt observer and typed failures."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from scaleset.errors import ApiError, TransportError, error_from_response
+from scaleset.retry import RetryPolicy, may_have_reached_server, server_requested_delay
+
+log = logging.getLogger("scaleset")
+
+Observer = Callable[[str, str, int | None, float], None]
+
+
+@dataclass
+class Request:
+    """One logical request. ``route`` is the URL template used in metrics and error messages."""
+
+    method: str
+    url: str
+    route: str
+    headers: dict[str, str]
+    content: bytes | None = None
+    timeout: httpx.Timeout | None = None
+    retry_statuses: frozenset[int] = frozenset()
+
+    @property
+    def operation(self) -> str:
+        return f"{self.method} {self.route}"
+
+
+@dataclass
+class Outcome:
+    """The final response of a request and what the retries went through.
+
+    ``ambiguous`` is true when an earlier attempt may have been applied by the server although
+    its response was lost (transport error after sending, or a 5xx): a non-idempotent caller
+    must then treat "already exists" / "not found" answers as possibly its own doing.
+    """
+
+    response: httpx.Response
+    operation: str
+    attempts: int
+    ambiguous: bool = False
+    retry_after: float | None = None
+
+    @property
+    def status(self) -> int:
+        return self.response.status_code
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.response.status_code < 300
+
+    def error(self, override: type[ApiError] | None = None) -> ApiError:
+        """The typed error for this (failed) outcome."""
+        return error_from_response(
+            self.response,
+            self.operation,
+            attempts=self.attempts,
+            retry_after=self.retry_after,
+            override=override,
+        )
+
+
+class Transport:
+    """Sends requests through an ``httpx.AsyncClient`` under a :class:`RetryPolicy`."""
+
+    def __init__(self, retry: RetryPolicy, observer: Observer | None = None) -> None:
+        self.retry = retry
+        self._observer = observer
+
+    def _observe(self, request: Request, status: int | None, started: float) -> None:
+        if self._observer is None:
+            return
+        try:
+            self._observer(request.method, request.route, status, time.monotonic() - started)
+        except Exception:  # a broken metrics hook must not break API calls
+            log.exception("scaleset observer failed for %s", request.operation)
+
+    async def send(self, http: httpx.AsyncClient, request: Request) -> Outcome:
+        """Send with retries; return the last response (success or not) or raise TransportError."""
+        policy = self.retry
+        deadline = time.monotonic() + policy.deadline if policy.deadline is not None else None
+        ambiguous = False
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.monotonic()
+            response: httpx.Response | None = None
+            try:
+                response = await http.request(
+                    request.method,
+                    request.url,
+                    headers=request.headers,
+                    content=request.content,
+                    timeout=request.timeout or httpx.USE_CLIENT_DEFAULT,
+                )
+            except httpx.TransportError as exc:
+                self._observe(request, None, started)
+                failure = f"{type(exc).__name__}{': ' + str(exc) if str(exc) else ''}"
+                if attempt >= policy.max_attempts or not policy.retryable_transport(exc):
+                    raise TransportError(
+                        f"{request.operation} failed after {attempt} attempt(s): {failure}"
+                    ) from exc
+                ambiguous = ambiguous or may_have_reached_server(exc)
+                server_delay = None
+            else:
+                self._observe(request, response.status_code, started)
+                server_delay = server_requested_delay(response, policy.clock())
+                if (
+                    response.status_code < 400
+                    or attempt >= policy.max_attempts
+                    or not policy.retryable_status(response, request.retry_statuses)
+                    or (server_delay is not None and server_delay > policy.max_server_wait)
+                ):
+                    return Outcome(response, request.operation, attempt, ambiguous, server_delay)
+                ambiguous = ambiguous or response.status_code >= 500
+                failure = f"HTTP {response.status_code}"
+            delay = server_delay if server_delay is not None else policy.backoff(attempt)
+            if deadline is not None and time.monotonic() + delay > deadline:
+                if response is not None:
+                    return Outcome(response, request.operation, attempt, ambiguous, server_delay)
+                raise TransportError(
+                    f"{request.operation} failed after {attempt} attempt(s), retry deadline of "
+                    f"{policy.deadline:.0f} s reached: {failure}"
+                )
+            log.warning(
+                "scaleset retrying %s after %s (attempt %d/%d, waiting %.2f s)",
+                request.operation,
+                failure,
+                attempt,
+                policy.max_attempts,
+                delay,
+            )
+            await policy.sleep(delay)

@@ -1,0 +1,148 @@
+"""The credential chain: App JWT -> installation token; PAT; registration token -> admin token.
+
+Also mints the message-queue tokens of sessions. Admin and message-queue tokens are JWTs
+(HS256, a per-simulator secret) with an ``exp`` claim, because clients read ``exp`` to decide
+when to refresh. All expiry checks use the simulator :class:`~simulator.clock.Clock`.
+Failures raise :class:`~simulator.errors.ApiError`s with GitHub-like messages; no token ever
+appears in a message.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from typing import Any
+
+import jwt
+
+from simulator.clock import Clock
+from simulator.config import AppCredential, SimulatorConfig
+from simulator.errors import UNAUTHORIZED, PlainError, RestError, VssError
+from simulator.model import Scope
+
+APP_JWT_SKEW_SECONDS = 60
+APP_JWT_MAX_LIFETIME_SECONDS = 600
+_ISSUER = "gha-scalesets-simulator"
+_ALNUM = string.ascii_letters + string.digits
+
+
+class Authority:
+    """Issues and verifies every token of one simulator world."""
+
+    def __init__(self, config: SimulatorConfig, clock: Clock, rng: random.Random) -> None:
+        self._config = config
+        self._clock = clock
+        self._rng = rng
+        self._apps = {app.client_id: app for app in config.apps}
+        self._pats = frozenset(config.pats)
+        self._installation_tokens: dict[str, float] = {}
+        self._registration_tokens: dict[str, tuple[Scope, float]] = {}
+        self._secret = rng.randbytes(64)
+
+    # -- GitHub App ------------------------------------------------------------------------
+
+    def verify_app_jwt(self, token: str) -> AppCredential:
+        """Check an App JWT: RS256, known ``iss``, valid signature, sane ``iat``/``exp``."""
+        try:
+            header = jwt.get_unverified_header(token)
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise RestError(401, "A JSON web token could not be decoded") from None
+        if header.get("alg") != "RS256":
+            raise RestError(401, "The JWT must be signed with RS256")
+        app = self._apps.get(str(claims.get("iss", "")))
+        if app is None:
+            raise RestError(401, "'Issuer' claim ('iss') does not name a known GitHub App")
+        try:
+            jwt.decode(
+                token,
+                app.public_key,
+                algorithms=["RS256"],
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+            )
+        except jwt.PyJWTError:
+            raise RestError(401, "The JWT signature does not match the App's public key") from None
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not isinstance(iat, int) or not isinstance(exp, int):
+            raise RestError(401, "'iat' and 'exp' claims must be integer NumericDates")
+        now = self._clock.now()
+        if iat > now + APP_JWT_SKEW_SECONDS:
+            raise RestError(401, "'Issued at' claim ('iat') must be a time in the past")
+        if exp <= now - APP_JWT_SKEW_SECONDS:
+            raise RestError(401, "'Expiration time' claim ('exp') is in the past: JWT expired")
+        if exp > now + APP_JWT_MAX_LIFETIME_SECONDS + APP_JWT_SKEW_SECONDS:
+            raise RestError(401, "'Expiration time' claim ('exp') is too far in the future")
+        return app
+
+    def issue_installation_token(self) -> tuple[str, float]:
+        token = "ghs_" + "".join(self._rng.choices(_ALNUM, k=36))
+        expires = self._clock.now() + self._config.installation_token_ttl_seconds
+        self._installation_tokens[token] = expires
+        return token, expires
+
+    # -- REST credentials and registration tokens ------------------------------------------
+
+    def check_rest_credential(self, token: str, scope: Scope) -> None:
+        """A PAT or an unexpired installation token; Apps cannot act on enterprises."""
+        if token in self._pats:
+            return
+        expires = self._installation_tokens.get(token)
+        if expires is None or expires <= self._clock.now():
+            raise RestError(401, "Bad credentials")
+        if scope.kind == "enterprise":
+            raise RestError(403, "Resource not accessible by integration")
+
+    def issue_registration_token(self, scope: Scope) -> tuple[str, float]:
+        token = "".join(self._rng.choices(string.ascii_uppercase + string.digits, k=29))
+        expires = self._clock.now() + self._config.registration_token_ttl_seconds
+        self._registration_tokens[token] = (scope, expires)
+        return token, expires
+
+    def verify_registration_token(self, token: str) -> Scope:
+        entry = self._registration_tokens.get(token)
+        if entry is None or entry[1] <= self._clock.now():
+            raise RestError(401, "Bad credentials: unknown or expired registration token")
+        return entry[0]
+
+    # -- Actions service tokens --------------------------------------------------------------
+
+    def _mint(self, ttl: float, **claims: Any) -> str:
+        now = self._clock.now()
+        payload = {
+            "iss": _ISSUER,
+            "iat": int(now),
+            "exp": int(now + ttl),
+            "jti": self._rng.getrandbits(64).to_bytes(8).hex(),
+            **claims,
+        }
+        return jwt.encode(payload, self._secret, algorithm="HS256")
+
+    def _claims(self, token: str) -> dict[str, Any] | None:
+        """Verified claims of one of our tokens, or ``None`` if forged or expired."""
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=["HS256"], options={"verify_exp": False}
+            )
+        except jwt.PyJWTError:
+            return None
+        if claims.get("iss") != _ISSUER or claims.get("exp", 0) <= self._clock.now():
+            return None
+        return claims
+
+    def issue_admin_token(self, tenant_id: str) -> str:
+        return self._mint(self._config.admin_token_ttl_seconds, tid=tenant_id)
+
+    def verify_admin_token(self, token: str, tenant_id: str) -> None:
+        claims = self._claims(token)
+        if claims is None or claims.get("tid") != tenant_id:
+            raise VssError(401, UNAUTHORIZED, "The admin token is invalid or expired.")
+
+    def issue_mq_token(self, session_id: str) -> str:
+        return self._mint(self._config.mq_token_ttl_seconds, sid=session_id)
+
+    def mq_token_session(self, token: str) -> str:
+        """The session id a message-queue token was issued for (401 if invalid/expired)."""
+        claims = self._claims(token)
+        if claims is None or "sid" not in claims:
+            raise PlainError(401, "The message queue token is invalid or expired.")
+        return str(claims["sid"])

@@ -1,0 +1,99 @@
+"""Route declarations and the wrapper every request goes through.
+
+Handlers are ``async def handler(sim, request) -> Response`` and raise
+:class:`~simulator.errors.ApiError` for error answers. Three kinds of routes:
+
+- ``github``: what a real GitHub would serve. Counted under ``/_sim/stats`` ``requests`` by
+  route key (``"<METHOD> <template>"``, the template without the admin/broker prefix), and
+  subject to fault injection.
+- ``runner``: the runner emulator's private routes, counted under ``runner_requests``.
+- ``control``: ``/_sim/...`` control and observation; neither counted nor faulted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from simulator.errors import ApiError, PlainError
+
+if TYPE_CHECKING:
+    from simulator.app import Simulator
+
+Handler = Callable[["Simulator", Request], Awaitable[Response]]
+RouteKind = Literal["github", "runner", "control"]
+_CONVERTOR = re.compile(r":\w+}")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # starlette path template, convertors allowed ("{id:int}")
+    handler: Handler
+    kind: RouteKind
+    prefix: str = ""  # leading part left out of the stats key
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {_CONVERTOR.sub('}', self.path.removeprefix(self.prefix))}"
+
+    def route(self) -> Route:
+        return Route(self.path, _wrap(self), methods=[self.method])
+
+
+def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    key, handler, kind = endpoint.key, endpoint.handler, endpoint.kind
+
+    async def serve(request: Request) -> Response:
+        sim: Simulator = request.app.state.sim
+        if kind == "github":
+            sim.requests[key] += 1
+            injected = await sim.faults.intercept(key)
+            if injected is not None:
+                return injected
+        elif kind == "runner":
+            sim.runner_requests[key] += 1
+        try:
+            response = await handler(sim, request)
+        except ApiError as error:
+            response = error.response()
+        if kind == "github":
+            sim.faults.decorate(key, response)
+        return response
+
+    return serve
+
+
+def bearer(request: Request, error: ApiError, scheme: str = "Bearer") -> str:
+    """The credential after ``scheme`` in ``Authorization``; ``error`` when absent."""
+    given, _, credential = request.headers.get("authorization", "").partition(" ")
+    if given.lower() != scheme.lower() or not credential.strip():
+        raise error
+    return credential.strip()
+
+
+async def json_body(request: Request, error: Callable[[str], ApiError] | None = None) -> Any:
+    """The request body as JSON (a UTF-8 BOM is tolerated)."""
+    raw = (await request.body()).removeprefix(b"\xef\xbb\xbf")
+    try:
+        return json.loads(raw) if raw.strip() else None
+    except ValueError:
+        make = error or (lambda message: PlainError(400, message))
+        raise make("the request body is not valid JSON") from None
+
+
+def int_param(value: str | None, name: str, error: Callable[[str], ApiError]) -> int | None:
+    """Parse an optional integer query parameter or header."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise error(f"{name} must be an integer, got {value!r}") from None

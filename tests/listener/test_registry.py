@@ -1,0 +1,128 @@
+"""The registry contract, run against the in-memory store and DynamoDB (moto server over HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from listener.config import AwsConfig, DynamoDBRegistryConfig
+from listener.registry.base import Registry, RunnerState, UnknownRunnerError
+from listener.registry.cache import CachedCountRegistry
+from listener.registry.dynamodb import DynamoDBRegistry, create_table, make_dynamodb_client
+from listener.registry.memory import MemoryRegistry
+
+SS = 7
+
+
+def dynamodb_registry(endpoint: str) -> DynamoDBRegistry:
+    config = DynamoDBRegistryConfig(
+        table_name=f"runners-{uuid.uuid4().hex[:8]}", region="us-east-1", endpoint_url=endpoint
+    )
+    client = make_dynamodb_client(config, AwsConfig())
+    create_table(client, config.table_name)
+    return DynamoDBRegistry(config.table_name, client)
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+async def registry(request: pytest.FixtureRequest) -> AsyncIterator[Registry]:
+    if request.param == "memory":
+        store: Registry = MemoryRegistry()
+    else:
+        store = dynamodb_registry(request.getfixturevalue("aws"))
+    yield store
+    await store.close()
+
+
+async def test_reserve_never_exceeds_max_and_counts(registry: Registry) -> None:
+    assert await registry.reserve(SS, ["a", "b", "c"], max_runners=2) == ["a", "b"]
+    assert await registry.reserve(SS, ["d"], max_runners=2) == []
+    assert await registry.count(SS) == 2
+    assert await registry.reserve(SS, ["d", "e"], max_runners=3) == ["d"]
+    assert {r.runner_name for r in await registry.list(SS)} == {"a", "b", "d"}
+    assert await registry.count(SS + 1) == 0
+
+
+async def test_reserve_skips_existing_names(registry: Registry) -> None:
+    await registry.reserve(SS, ["a"], 10)
+    assert await registry.reserve(SS, ["a", "b"], 10) == ["b"]
+    assert await registry.count(SS) == 2
+
+
+async def test_release_is_idempotent_and_uncounts_once(registry: Registry) -> None:
+    await registry.reserve(SS, ["a", "b"], 5)
+    assert await registry.release(SS, "a") is True
+    assert await registry.release(SS, "a") is False
+    assert await registry.count(SS) == 1
+    assert await registry.get(SS, "a") is None
+
+
+async def test_update_changes_fields_and_provider_lookup(registry: Registry) -> None:
+    await registry.reserve(SS, ["a"], 5)
+    await registry.update(SS, "a", state=RunnerState.LAUNCHED, runner_id=42, provider_id="i-1")
+    record = await registry.get(SS, "a")
+    assert record is not None
+    assert (record.state, record.runner_id, record.provider_id) == (RunnerState.LAUNCHED, 42, "i-1")
+    assert record.created_at > 0 and record.updated_at >= record.created_at
+    found = await registry.find_by_provider_id("i-1")
+    assert found is not None and found.runner_name == "a"
+    await registry.update(SS, "a", state="busy", job_id="job-9")
+    record = await registry.get(SS, "a")
+    assert record is not None and (record.state, record.job_id) == (RunnerState.BUSY, "job-9")
+    assert await registry.release(SS, "a")
+    assert await registry.find_by_provider_id("i-1") is None
+    with pytest.raises(UnknownRunnerError):
+        await registry.update(SS, "a", state=RunnerState.DONE)
+    with pytest.raises(ValueError, match="cannot change"):
+        await registry.update(SS, "a", created_at=1.0)
+
+
+async def test_sequences_never_repeat(registry: Registry) -> None:
+    firsts = [await registry.next_sequence(SS, n) for n in (3, 1, 5)]
+    assert firsts == [1, 4, 5]
+    assert await registry.next_sequence(SS + 1, 2) == 1
+
+
+async def test_concurrent_reservations_respect_max(registry: Registry) -> None:
+    batches = [[f"r{i}-{j}" for j in range(4)] for i in range(6)]
+    granted = await asyncio.gather(*(registry.reserve(SS, b, 10) for b in batches))
+    assert sum(len(g) for g in granted) == 10
+    assert await registry.count(SS) == 10
+    assert len(await registry.list(SS)) == 10
+
+
+async def test_dynamodb_state_survives_a_new_instance(aws: str) -> None:
+    first = dynamodb_registry(aws)
+    await first.next_sequence(SS, 4)
+    await first.reserve(SS, ["a", "b"], 3)
+    await first.update(SS, "b", provider_id="p-b", state=RunnerState.LAUNCHED)
+    second = DynamoDBRegistry(first._table, make_dynamodb_client(
+        DynamoDBRegistryConfig(table_name=first._table, region="us-east-1", endpoint_url=aws),
+        AwsConfig(),
+    ))
+    assert await second.count(SS) == 2
+    assert await second.reserve(SS, ["c", "d"], 3) == ["c"]
+    assert await second.next_sequence(SS, 1) == 5
+    found = await second.find_by_provider_id("p-b")
+    assert found is not None and found.state is RunnerState.LAUNCHED
+    assert found.expires_at is not None and found.expires_at > found.updated_at
+
+
+async def test_count_cache_hits_and_tracks_own_writes() -> None:
+    now = [0.0]
+    lookups: list[bool] = []
+    cached = CachedCountRegistry(
+        MemoryRegistry(), ttl_seconds=5, clock=lambda: now[0], on_lookup=lookups.append
+    )
+    assert await cached.count(SS) == 0
+    await cached.reserve(SS, ["a", "b"], 5)
+    assert await cached.count(SS) == 2
+    await cached.release(SS, "a")
+    assert await cached.count(SS) == 1
+    await cached.inner.reserve(SS, ["x"], 5)  # a write behind the cache's back ...
+    assert await cached.count(SS) == 1
+    now[0] = 6.0  # ... is seen once the entry is older than the TTL
+    assert await cached.count(SS) == 2
+    assert lookups == [False, True, True, True, False]

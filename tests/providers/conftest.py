@@ -1,0 +1,39 @@
+"""Fixtures of the provider tests: a GitHub App key and the dynamic-provider host process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from tests.providers.host import Host
+
+
+def _pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@pytest.fixture(scope="session")
+def rsa_pem() -> str:
+    """An RSA private key in PEM, as GitHub issues for Apps."""
+    return _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+@pytest.fixture(scope="session")
+def ec_pem() -> str:
+    """A valid PEM key of the wrong kind (GitHub App keys are RSA)."""
+    return _pem(ec.generate_private_key(ec.SECP256R1()))
+
+
+@pytest.fixture
+def host() -> Iterator[Host]:
+    """A fresh dynamic-provider host process per test (so each test sees a cold token cache)."""
+    started = Host()
+    yield started
+    started.close()

@@ -1,0 +1,282 @@
+"""The provider driven through the SDK's dynamic-provider host, as the engine drives it,
+against the scale-set simulator over HTTP.
+
+Every call is a real protobuf request to a ``python -m pulumi.dynamic`` process that unpickles
+the provider (a dill round trip into a fresh process); request counts come from the
+simulator's own statistics.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+from scaleset import PatCredentials, SyncClient
+from tests.providers.host import DIFF_NONE, DIFF_SOME, UNKNOWN, Host, without_provider
+
+PAT = "ghp_simulator_test_token"
+CREATE = "POST _apis/runtime/runnerscalesets"
+PATCH = "PATCH _apis/runtime/runnerscalesets/{scaleSetId}"
+DELETE = "DELETE _apis/runtime/runnerscalesets/{scaleSetId}"
+REGISTRATION_TOKEN = "POST orgs/{org}/actions/runners/registration-token"
+RUNNER_REGISTRATION = "POST actions/runner-registration"
+ACCESS_TOKENS = "POST app/installations/{installation_id}/access_tokens"
+
+
+class Requests:
+    """Requests the simulator served since the last :meth:`delta` call."""
+
+    def __init__(self, sim: Any) -> None:
+        self.sim = sim
+        self._last = self._now()
+
+    def _now(self) -> Counter[str]:
+        return Counter(self.sim.stats()["requests"])
+
+    def delta(self) -> Counter[str]:
+        now = self._now()
+        served, self._last = now - self._last, now
+        return served
+
+
+@pytest.fixture
+def requests(sim: Any) -> Requests:
+    return Requests(sim)
+
+
+@pytest.fixture
+def acme(sim: Any) -> dict[str, Any]:
+    """Inputs of a scale set in org ``acme`` as the program declares them (before check)."""
+    return {
+        "github_config_url": sim.config_url("acme"),
+        "name": "linux-x64",
+        "labels": ["linux-x64", "gpu"],
+        "disable_update": True,
+        "github_token": PAT,
+    }
+
+
+@pytest.fixture
+def github(sim: Any) -> Iterator[SyncClient]:
+    """A client acting "on GitHub", outside Pulumi (another person, the UI, a script)."""
+    client = SyncClient(sim.config_url("acme"), PatCredentials(PAT))
+    yield client
+    client.close()
+
+
+def checked(host: Host, name: str, news: dict[str, Any]) -> dict[str, Any]:
+    inputs, failures = host.check(name, news)
+    assert failures == {}
+    return without_provider(inputs)
+
+
+def test_create_read_update_delete(host: Host, acme: dict[str, Any], requests: Requests) -> None:
+    inputs = checked(host, "linux", acme)
+    id_, outs = host.create("linux", inputs)
+    outs = without_provider(outs)
+    assert id_ == str(outs["scale_set_id"])
+    assert outs == inputs | {
+        "scale_set_id": int(id_),
+        "runner_group_id": outs["runner_group_id"],
+        "runner_group_name": "Default",
+    }
+    created = requests.delta()
+    assert created[CREATE] == 1
+
+    # Unchanged and changed diffs are decided offline.
+    assert host.diff("linux", id_, outs, inputs).changes == DIFF_NONE
+    relabelled = checked(host, "linux", acme | {"labels": ["linux-x64", "cuda"], "name": "gpu-x64"})
+    changed = host.diff("linux", id_, outs, relabelled)
+    assert (changed.changes, changed.replaces) == (DIFF_SOME, [])
+    assert requests.delta() == Counter()
+
+    updated = without_provider(host.update("linux", id_, outs, relabelled))
+    assert updated["name"] == "gpu-x64"
+    assert sorted(updated["labels"]) == ["cuda", "linux-x64"]
+    assert updated["scale_set_id"] == int(id_)
+    served = requests.delta()
+    assert served[PATCH] == 1
+    assert served[CREATE] == 0
+
+    refreshed_id, refreshed = host.read("linux", id_, updated)
+    assert refreshed_id == id_
+    assert without_provider(refreshed) == updated
+
+    host.delete("linux", id_, updated)
+    assert requests.delta()[DELETE] == 1
+    host.delete("linux", id_, updated)  # already gone: still success
+    gone_id, gone = host.read("linux", id_, updated)
+    assert (gone_id, without_provider(gone)) == ("", {})
+
+
+def test_credential_rotation_updates_state_without_touching_the_scale_set(
+    host: Host, acme: dict[str, Any], requests: Requests
+) -> None:
+    inputs = checked(host, "linux", acme)
+    id_, outs = host.create("linux", inputs)
+    requests.delta()
+    rotated = inputs | {"github_token": "ghp_rotated_token"}
+
+    diff = host.diff("linux", id_, outs, rotated)
+    assert (diff.changes, diff.replaces) == (DIFF_SOME, [])
+    updated = without_provider(host.update("linux", id_, outs, rotated))
+    assert updated["github_token"] == "ghp_rotated_token"
+    assert updated["scale_set_id"] == int(id_)
+    assert requests.delta() == Counter()
+
+
+def test_config_url_change_replaces_create_before_delete(
+    host: Host, sim: Any, acme: dict[str, Any], requests: Requests
+) -> None:
+    inputs = checked(host, "linux", acme)
+    id_, outs = host.create("linux", inputs)
+    requests.delta()
+    moved = checked(host, "linux", acme | {"github_config_url": sim.config_url("globex")})
+    diff = host.diff("linux", id_, outs, moved)
+    assert diff.replaces == ["github_config_url"]
+    assert diff.delete_before_replace is False
+    assert requests.delta() == Counter()
+
+
+def test_preview_with_unknown_values_makes_no_request(
+    host: Host, acme: dict[str, Any], requests: Requests
+) -> None:
+    inputs = checked(host, "linux", acme)
+    id_, outs = host.create("linux", inputs)
+    requests.delta()
+    preview = acme | {"name": UNKNOWN, "labels": [UNKNOWN, "gpu"], "github_token": UNKNOWN}
+    checked_preview = checked(host, "linux", preview)
+    diff = host.diff("linux", id_, outs, checked_preview)
+    assert (diff.changes, diff.replaces) == (DIFF_SOME, [])
+    unknown_url = host.diff("linux", id_, outs, checked_preview | {"github_config_url": UNKNOWN})
+    assert unknown_url.replaces == ["github_config_url"]
+    assert requests.delta() == Counter()
+
+
+def test_check_failures_stop_preview_before_any_request(
+    host: Host, acme: dict[str, Any], requests: Requests
+) -> None:
+    _, failures = host.check(
+        "linux",
+        acme
+        | {
+            "github_config_url": "https://github.com/a/b/c",
+            "name": "",
+            "labels": ["ok", "bad,label"],
+            "github_app": {"client_id": "Iv1", "installation_id": 7, "private_key": "nope"},
+        },
+    )
+    assert set(failures) == {"github_config_url", "name", "labels", "github_app"}
+    assert "exactly one of github_token or github_app" in " ".join(failures["github_app"])
+    assert requests.delta() == Counter()
+
+
+def test_an_existing_scale_set_is_never_adopted(
+    host: Host, acme: dict[str, Any], github: SyncClient
+) -> None:
+    group = github.get_runner_group_by_name("Default")
+    existing = github.create_scale_set(name="linux-x64", runner_group_id=group.id, labels=["x"])
+    with pytest.raises(grpc.RpcError) as raised:
+        host.create("linux", checked(host, "linux", acme))
+    details = raised.value.details()
+    assert f'import_="{existing.id}"' in details
+    assert "already exists" in details
+    assert PAT not in details
+    assert github.get_scale_set(existing.id).labels[0].name == "x"  # untouched
+
+
+def test_import_reads_the_scale_set_from_the_program_inputs(
+    host: Host, acme: dict[str, Any], github: SyncClient
+) -> None:
+    group = github.get_runner_group_by_name("Default")
+    existing = github.create_scale_set(
+        name="linux-x64", runner_group_id=group.id, labels=["gpu", "linux-x64"], disable_update=True
+    )
+    inputs = checked(host, "linux", acme)
+    # `opts=ResourceOptions(import_="<id>")`: the engine reads with the inputs only.
+    id_, outs = host.read("linux", str(existing.id), None, inputs)
+    assert id_ == str(existing.id)
+    assert without_provider(outs)["labels"] == ["linux-x64", "gpu"]  # declared order kept
+    # The import succeeds only if the program matches what exists: here it does.
+    assert host.diff("linux", id_, outs, inputs).changes == DIFF_NONE
+
+
+def test_a_scale_set_deleted_on_github_disappears_on_refresh_and_is_recreated(
+    host: Host, acme: dict[str, Any], github: SyncClient, requests: Requests
+) -> None:
+    inputs = checked(host, "linux", acme)
+    id_, outs = host.create("linux", inputs)
+    github.delete_scale_set(int(id_))
+
+    gone_id, gone = host.read("linux", id_, outs)
+    assert (gone_id, without_provider(gone)) == ("", {})
+    requests.delta()
+    new_id, _ = host.create("linux", inputs)  # what `pulumi up` does next
+    assert new_id != id_
+    assert requests.delta()[CREATE] == 1
+
+
+def test_update_of_a_scale_set_deleted_on_github_says_to_refresh(
+    host: Host, acme: dict[str, Any], github: SyncClient
+) -> None:
+    inputs = checked(host, "linux", acme)
+    id_, outs = host.create("linux", inputs)
+    github.delete_scale_set(int(id_))
+    with pytest.raises(grpc.RpcError) as raised:
+        host.update("linux", id_, outs, inputs | {"name": "renamed"})
+    assert "pulumi refresh" in raised.value.details()
+
+
+def test_twenty_scale_sets_in_one_process_authenticate_once(
+    host: Host, acme: dict[str, Any], requests: Requests
+) -> None:
+    ids = set()
+    for n in range(20):
+        inputs = checked(host, f"ss{n}", acme | {"name": f"linux-{n}", "labels": None})
+        id_, _ = host.create(f"ss{n}", inputs)
+        ids.add(id_)
+    served = requests.delta()
+    assert len(ids) == 20
+    assert served[CREATE] == 20
+    assert served[REGISTRATION_TOKEN] == 1
+    assert served[RUNNER_REGISTRATION] == 1
+
+
+def test_app_credentials_authenticate_once_and_stay_out_of_errors(
+    host: Host, acme: dict[str, Any], sim_app_credentials: tuple[str, int, str], requests: Requests
+) -> None:
+    client_id, installation_id, pem = sim_app_credentials
+    app = {"client_id": client_id, "installation_id": installation_id, "private_key": pem}
+    base = {k: v for k, v in acme.items() if k != "github_token"} | {"github_app": app}
+    for n in range(3):
+        host.create(f"ss{n}", checked(host, f"ss{n}", base | {"name": f"app-{n}"}))
+    served = requests.delta()
+    assert served[ACCESS_TOKENS] == 1
+    assert served[RUNNER_REGISTRATION] == 1
+    assert served[CREATE] == 3
+
+
+def test_a_rejected_token_fails_with_a_secret_free_message(
+    host: Host, acme: dict[str, Any]
+) -> None:
+    bad = "ghp_not_a_valid_token_for_the_simulator"
+    with pytest.raises(grpc.RpcError) as raised:
+        host.create("linux", checked(host, "linux", acme | {"github_token": bad}))
+    details = raised.value.details()
+    assert "401" in details or "Unauthorized" in details or "rejected" in details
+    assert bad not in details
+
+
+def test_secret_wrapped_inputs_work_too(sim: Any, acme: dict[str, Any]) -> None:
+    host = Host(wrap_secrets=True)
+    try:
+        inputs = checked(host, "linux", acme)
+        id_, outs = host.create("linux", inputs)
+        assert without_provider(outs)["scale_set_id"] == int(id_)
+        host.delete("linux", id_, outs)
+    finally:
+        host.close()

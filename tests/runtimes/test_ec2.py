@@ -1,0 +1,273 @@
+"""The EC2 runtime end to end against moto's server over HTTP, with the real boto3."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from listener.config import AwsConfig, Ec2RuntimeConfig
+from listener.runtimes import ec2 as ec2_module
+from listener.runtimes.base import RunnerPhase, Runtime
+from listener.runtimes.ec2 import Ec2Runtime
+from tests.runtimes._events import (
+    describe_and_list_calls,
+    ec2_spot_warning,
+    ec2_state_event,
+    queue_depth,
+    send_events,
+    take,
+)
+from tests.runtimes._specs import jit_config, specs
+
+PREFIX = "/gha-scalesets/jit"
+
+
+class Clock:
+    """Wall time plus an offset the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def template_id(boto_client: Any) -> str:
+    return boto_client("ec2").create_launch_template(
+        LaunchTemplateName="runner",
+        LaunchTemplateData={"ImageId": "ami-12345678", "InstanceType": "t3.micro"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+
+
+@pytest.fixture
+def make_runtime(network: Any, template_id: str, aws: str, backoffs: Any):
+    runtimes: list[Ec2Runtime] = []
+
+    def make(endpoint: str = aws, clock: Any = time.time, **overrides: Any) -> Ec2Runtime:
+        config = Ec2RuntimeConfig(
+            launch_template_id=template_id,
+            instance_types=["m5.large", "c5.large"],
+            subnet_ids=network.subnet_ids,
+            events_queue_url=network.queue_url,
+            events_wait_seconds=1,
+            **overrides,
+        )
+        runtime = Ec2Runtime(
+            config,
+            AwsConfig(region="us-east-1", endpoint_url=endpoint),
+            retry=backoffs.policy,
+            clock=clock,
+        )
+        runtimes.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in runtimes:
+        # close() is async; the loop of the test is gone by now, so close the pools directly.
+        for client in runtime._clients:
+            client.close()
+
+
+def _instances(ec2: Any, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    flt = [{"Name": k, "Values": v} for k, v in (filters or {}).items()]
+    pages = ec2.get_paginator("describe_instances").paginate(Filters=flt)
+    return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+
+
+def _tags(instance: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+
+
+def _params(ssm: Any, path: str) -> dict[str, dict[str, Any]]:
+    pages = ssm.get_paginator("get_parameters_by_path").paginate(
+        Path=path, Recursive=True, WithDecryption=True
+    )
+    return {p["Name"]: p for page in pages for p in page["Parameters"]}
+
+
+async def test_burst_events_terminate_and_orphans(
+    make_runtime: Any, boto_client: Any, network: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    runtime = make_runtime(clock=clock)
+    assert isinstance(runtime, Runtime)
+    ec2, ssm, sqs = boto_client("ec2"), boto_client("ssm"), boto_client("sqs")
+    burst = specs(20)
+
+    # One scaling decision: a burst of 20.
+    results = await runtime.launch(burst)
+
+    assert [r.runner_name for r in results] == [s.runner_name for s in burst]
+    assert all(r.provider_id and r.error is None for r in results)
+    by_id = {r.provider_id: r.runner_name for r in results}
+    instances = {i["InstanceId"]: i for i in _instances(ec2, {"tag:gha-scaleset-id": ["7"]})}
+    assert set(instances) == set(by_id)
+    for instance_id, instance in instances.items():
+        tags = _tags(instance)
+        assert tags["gha-scaleset-runner"] == by_id[instance_id] == tags["Name"]
+        assert tags["gha-scaleset-name"] == "linux-x64"
+        assert instance["MetadataOptions"]["HttpTokens"] == "required"  # IMDSv2 only
+        assert instance["InstanceLifecycle"] == "spot"
+        assert instance["InstanceType"] == "m5.large"
+    # Subnets are spread: half the burst in each zone.
+    assert Counter(i["SubnetId"] for i in instances.values()) == {
+        network.subnet_ids[0]: 10,
+        network.subnet_ids[1]: 10,
+    }
+    # One SecureString per instance, holding that runner's JIT config, tagged for IAM.
+    params = _params(ssm, f"{PREFIX}/7")
+    assert set(params) == {f"{PREFIX}/7/{i}" for i in by_id}
+    for instance_id, runner in by_id.items():
+        param = params[f"{PREFIX}/7/{instance_id}"]
+        assert param["Type"] == "SecureString"
+        assert param["Value"] == jit_config(runner)
+        tags = {
+            t["Key"]: t["Value"]
+            for t in ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=param["Name"])[
+                "TagList"
+            ]
+        }
+        assert tags["gha-scaleset-instance-arn"].endswith(f":instance/{instance_id}")
+        assert tags["gha-scaleset-runner"] == runner
+    # No JIT config in user data or anywhere in the instance description.
+    assert all(jit_config(r) not in repr(instances) for r in by_id.values())
+    assert runtime.api_calls["ec2:RunInstances"] == 20
+    assert runtime.api_calls["ssm:PutParameter"] == 20
+    assert describe_and_list_calls(runtime.api_calls) == 0
+
+    # State changes arrive through the queue: all running, five finished; plus the noise a
+    # real queue carries: a duplicate, a stale "running" after "terminated", an instance that
+    # is not ours, a transitional state and an undecodable body.
+    ids = list(by_id)
+    finished = ids[:5]
+    send_events(sqs, network.queue_url, [ec2_state_event(i, "running") for i in ids])
+    send_events(
+        sqs,
+        network.queue_url,
+        [ec2_state_event(i, "terminated") for i in finished]
+        + [
+            ec2_state_event(finished[0], "terminated"),
+            ec2_state_event(finished[1], "running"),
+            ec2_state_event(ids[6], "shutting-down"),
+            ec2_state_event("i-0feedfacefeedface", "running"),
+            "not json",
+        ],
+    )
+    stream: AsyncIterator = runtime.events()
+    got = await take(stream, 20 + 5 + 1)
+    ours = [e for e in got if e.provider_id in by_id]
+    assert Counter(e.phase for e in ours) == {RunnerPhase.RUNNING: 20, RunnerPhase.STOPPED: 5}
+    assert {e.provider_id for e in ours if e.phase is RunnerPhase.STOPPED} == set(finished)
+    assert all(e.runner_name == by_id[e.provider_id] and e.scale_set_id == 7 for e in ours)
+    foreign = [e for e in got if e.provider_id not in by_id]
+    assert [(e.provider_id, e.runner_name) for e in foreign] == [("i-0feedfacefeedface", None)]
+    assert describe_and_list_calls(runtime.api_calls) == 0
+
+    # Termination on job completion: instances go, their unread parameters too.
+    await runtime.terminate([*finished, "i-0123456789abcdef0"])  # one id nobody knows
+    states = {i["InstanceId"]: i["State"]["Name"] for i in _instances(ec2)}
+    assert all(states[i] in {"shutting-down", "terminated"} for i in finished)
+    assert not set(_params(ssm, f"{PREFIX}/7")) & {f"{PREFIX}/7/{i}" for i in finished}
+    assert runtime.terminate_errors == Counter()
+    assert describe_and_list_calls(runtime.api_calls) == 0
+
+    # Reconciliation, an hour later: an instance with our tags that the caller does not know
+    # (an orphan), and a parameter nobody will read, older than the sweep grace.
+    orphan = ec2.run_instances(
+        ImageId="ami-12345678",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [
+                    {"Key": "gha-scaleset-id", "Value": "7"},
+                    {"Key": "gha-scaleset-runner", "Value": "linux-x64-orphan"},
+                ],
+            }
+        ],
+    )["Instances"][0]["InstanceId"]
+    ssm.put_parameter(Name=f"{PREFIX}/7/i-00000000000000dead", Value="x", Type="SecureString")
+    monkeypatch.setattr(ec2_module, "_DESCRIBE_PAGE", 5)  # force pagination: 16 instances
+    clock.advance(3600)
+    listed = await runtime.list_runners(7)
+
+    assert {r.provider_id for r in listed} == set(ids[5:]) | {orphan}
+    assert {r.runner_name for r in listed if r.provider_id == orphan} == {"linux-x64-orphan"}
+    assert all(r.phase is RunnerPhase.RUNNING and r.scale_set_id == 7 for r in listed)
+    assert runtime.api_calls["ec2:DescribeInstances"] == 4  # 16 instances, pages of 5
+    # The unread parameter of a dead instance is swept; live instances keep theirs.
+    assert set(_params(ssm, f"{PREFIX}/7")) == {f"{PREFIX}/7/{i}" for i in ids[5:]}
+    # The listener cleans the orphan up through terminate.
+    await runtime.terminate([orphan])
+    assert {i["State"]["Name"] for i in _instances(ec2) if i["InstanceId"] == orphan} <= {
+        "shutting-down",
+        "terminated",
+    }
+
+    # Closing ends the stream; the last batch is deleted once its events were consumed.
+    await runtime.close()
+    assert [e async for e in stream] == []
+    assert queue_depth(sqs, network.queue_url) == 0
+
+
+async def test_describe_calls_per_scaling_decision(make_runtime: Any, network: Any) -> None:
+    runtime = make_runtime()
+    decisions = [3, 5, 12, 1]
+    start = 0
+    per_decision = []
+    ids: list[str] = []
+    for n in decisions:
+        before = describe_and_list_calls(runtime.api_calls)
+        results = await runtime.launch(specs(n, start=start))
+        start += n
+        assert all(r.provider_id for r in results)
+        per_decision.append(describe_and_list_calls(runtime.api_calls) - before)
+        ids.extend(r.provider_id for r in results)
+    assert per_decision == [0, 0, 0, 0]
+    await runtime.terminate(ids[:4])
+    assert describe_and_list_calls(runtime.api_calls) == 0
+    # Reconciliation alone reads the cloud: one DescribeInstances page for 17 instances, and
+    # DescribeParameters for the sweep (moto pages it by 10 whatever MaxResults says; AWS
+    # honours MaxResults=50, one page here).
+    await runtime.list_runners(7)
+    assert runtime.api_calls["ec2:DescribeInstances"] == 1
+    assert runtime.api_calls["ssm:DescribeParameters"] == 2
+    assert describe_and_list_calls(runtime.api_calls) == 3
+    assert runtime.api_calls["ec2:RunInstances"] == sum(decisions)
+    await runtime.close()
+
+
+async def test_spot_warning_marks_runner_failed_once(
+    make_runtime: Any, boto_client: Any, network: Any
+) -> None:
+    runtime = make_runtime()
+    [result] = await runtime.launch(specs(1))
+    instance_id = result.provider_id
+    send_events(
+        boto_client("sqs"),
+        network.queue_url,
+        [ec2_spot_warning(instance_id), ec2_state_event(instance_id, "terminated")],
+    )
+    [event] = await take(runtime.events(), 1)
+    assert (event.phase, event.reason, event.runner_name) == (
+        RunnerPhase.FAILED,
+        "spot interruption",
+        result.runner_name,
+    )
+    await runtime.close()
+
+
+async def test_events_end_when_closed_and_without_queue(make_runtime: Any) -> None:
+    runtime = make_runtime(events_queue_url=None)
+    stream = runtime.events()
+    await runtime.close()
+    assert [e async for e in stream] == []
