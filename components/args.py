@@ -58,6 +58,7 @@ class Ec2Options:
     runner_instance_types: Sequence[str] = ("m7i.large", "m6i.large")
     runner_ami_id: str = AL2023_AMI
     runner_volume_gb: int = 40
+    root_device_name: str = "/dev/xvda"  # of both AMIs (Amazon Linux); "/dev/sda1" on Ubuntu
     spot: bool = True
     listener_instance_type: str = "t3.small"
     listener_ami_id: str = AL2023_AMI

@@ -49,7 +49,9 @@ class AwsBase:
             kms_key_arn=self.credential.key_arn,
         ).apply(lambda v: iam.listener_core(ssm_prefix=self.names.ssm_prefix, **v))
 
-    def listener_env(self, runtime_config: pulumi.Input[dict[str, Any]]) -> pulumi.Output[dict[str, str]]:
+    def listener_env(
+        self, runtime_config: pulumi.Input[dict[str, Any]]
+    ) -> pulumi.Output[dict[str, str]]:
         """The ``LISTENER_*`` variables of this listener, given its runtime section."""
         region = self.scope.apply(lambda s: s.region)
         return resolve_env(
@@ -93,7 +95,10 @@ class AwsBase:
 
 
 def security_groups(
-    names: ListenerNames, vpc_id: pulumi.Input[str], tags: dict[str, str], parent: pulumi.Resource
+    names: ListenerNames,
+    vpc_id: pulumi.Input[str] | None,
+    tags: dict[str, str],
+    parent: pulumi.Resource,
 ) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
     """No inbound rules for either; the listener may only speak HTTPS (GitHub, AWS APIs),
     runners anything outbound (jobs fetch from everywhere)."""
@@ -102,7 +107,9 @@ def security_groups(
         names.child("listener"),
         description=f"gha-scalesets listener {names.listener_id}: HTTPS out only",
         vpc_id=vpc_id,
-        egress=[aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443, **_ANYWHERE)],
+        egress=[
+            aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443, **_ANYWHERE)
+        ],
         tags=tags,
         opts=opts,
     )
@@ -110,7 +117,9 @@ def security_groups(
         names.child("runner"),
         description=f"gha-scalesets runners of {names.listener_id}: outbound only",
         vpc_id=vpc_id,
-        egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, **_ANYWHERE)],
+        egress=[
+            aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, **_ANYWHERE)
+        ],
         tags=tags,
         opts=opts,
     )

@@ -20,7 +20,10 @@ PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expires_at"
 
-EC2_EVENT_TYPES = ("EC2 Instance State-change Notification", "EC2 Spot Instance Interruption Warning")
+EC2_EVENT_TYPES = (
+    "EC2 Instance State-change Notification",
+    "EC2 Spot Instance Interruption Warning",
+)
 ECS_EVENT_TYPES = ("ECS Task State Change",)
 
 _MAX_RECEIVES = 5  # then a message goes to the dead-letter queue (and the DLQ alarm fires)
@@ -135,5 +138,7 @@ def create_runner_cache(
         ),
         opts=opts,
     )
-    aws.cloudwatch.EventTarget(names.child("state-events"), rule=rule.name, arn=queue.arn, opts=opts)
+    aws.cloudwatch.EventTarget(
+        names.child("state-events"), rule=rule.name, arn=queue.arn, opts=opts
+    )
     return RunnerCache(table=table, queue=queue, dead_letter_queue=dead_letter_queue)

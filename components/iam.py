@@ -17,12 +17,15 @@ from listener.runtimes.ec2 import TAG_INSTANCE_ARN, TAG_SCALE_SET_ID
 
 Statement = dict[str, Any]
 
+
 def document(statements: Sequence[Statement]) -> dict[str, Any]:
     """A policy document holding ``statements``."""
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-def _allow(sid: str, actions: Sequence[str], resources: Sequence[str] | str, **cond: Any) -> Statement:
+def _allow(
+    sid: str, actions: Sequence[str], resources: Sequence[str] | str, **cond: Any
+) -> Statement:
     statement: Statement = {
         "Sid": sid,
         "Effect": "Allow",
@@ -91,7 +94,8 @@ def listener_core(
             [queue_arn],
         ),
         _allow(
-            "GitHubCredential", ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            "GitHubCredential",
+            ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
             [secret_arn],
         ),
         _allow(
@@ -171,7 +175,9 @@ def ec2_listener(
             [runner_role_arn],
             StringEquals={"iam:PassedToService": "ec2.amazonaws.com"},
         ),
-        _allow("ListenerLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
+        _allow(
+            "ListenerLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]
+        ),
     ]
 
 
@@ -216,9 +222,9 @@ def runner_jit_config(
 ) -> list[Statement]:
     """Read and delete a JIT config parameter, once; decrypt it through SSM only.
 
-    On EC2 (``own_instance_only``) a runner may touch only the parameter tagged with its own
-    instance ARN (the listener tags it with ``TAG_INSTANCE_ARN``). ECS task credentials carry no per-task key to
-    compare with, so an ECS runner is limited to this listener's prefix.
+    On EC2 (``own_instance_only``) a runner may touch only the parameter the listener tagged
+    with its own instance ARN (``TAG_INSTANCE_ARN``). ECS task credentials carry no per-task
+    key to compare with, so an ECS runner is limited to this listener's prefix.
     """
     parameters = jit_parameters_arn(scope, ssm_prefix)
     own = (
@@ -227,7 +233,9 @@ def runner_jit_config(
         else {}
     )
     return [
-        _allow("ReadOwnJitConfig", ["ssm:DeleteParameter", "ssm:GetParameter"], [parameters], **own),
+        _allow(
+            "ReadOwnJitConfig", ["ssm:DeleteParameter", "ssm:GetParameter"], [parameters], **own
+        ),
         _allow(
             "DecryptJitConfig",
             ["kms:Decrypt"],

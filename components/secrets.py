@@ -17,8 +17,9 @@ import pulumi_kubernetes as k8s
 from components.args import ScaleSetListenerArgs
 from components.naming import ListenerNames
 
-K8S_SECRET_MOUNT = "/var/run/secrets/github"
-K8S_TOKEN_KEY = "token"
+# Where the Secret is mounted and its keys (file names), not secret values.
+K8S_SECRET_MOUNT = "/var/run/secrets/github"  # noqa: S105
+K8S_TOKEN_KEY = "token"  # noqa: S105
 K8S_PRIVATE_KEY_KEY = "private_key"
 
 
@@ -31,7 +32,13 @@ def secrets_manager_value(args: ScaleSetListenerArgs) -> pulumi.Output[str]:
         )
     return pulumi.Output.all(app.client_id, app.installation_id, app.private_key).apply(
         lambda v: json.dumps(
-            {"github_app": {"client_id": str(v[0]), "installation_id": int(v[1]), "private_key": v[2]}}
+            {
+                "github_app": {
+                    "client_id": str(v[0]),
+                    "installation_id": int(v[1]),
+                    "private_key": v[2],
+                }
+            }
         )
     )
 
@@ -52,7 +59,7 @@ def aws_credential(
     else:
         key = aws.kms.Key(
             names.child("key"),
-            description=f"gha-scalesets listener {names.listener_id}: credential, table, JIT configs",
+            description=f"gha-scalesets listener {names.listener_id}: credential, table, JIT",
             enable_key_rotation=True,
             deletion_window_in_days=30,
             tags=tags,

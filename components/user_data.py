@@ -29,9 +29,7 @@ def _env_file(env: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
-def listener_user_data(
-    env: Mapping[str, str], image: str, region: str, log_group: str
-) -> str:
+def listener_user_data(env: Mapping[str, str], image: str, region: str, log_group: str) -> str:
     """The cloud-init script: install Docker, write the settings, run the listener for good.
 
     ``env`` holds no secrets (the credential is fetched from Secrets Manager by ARN), so it may

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import pulumi
 
 from components.args import RUNTIMES, ListenerConfigError, ListenerScaleSet, ScaleSetListenerArgs
+from components.naming import is_safe_name
 
 # The values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = frozenset(
@@ -74,9 +75,14 @@ def _runtime_problems(args: ScaleSetListenerArgs, has_k8s_provider: bool) -> lis
     return problems
 
 
-def validate(args: ScaleSetListenerArgs, *, has_k8s_provider: bool) -> None:
+def validate(name: str, args: ScaleSetListenerArgs, *, has_k8s_provider: bool) -> None:
     """Raise :class:`ListenerConfigError` listing every problem of ``args``, if any."""
     problems = _runtime_problems(args, has_k8s_provider)
+    if not is_safe_name(name):
+        problems.append(
+            f"the listener's name {name!r} must be 1-63 letters, digits, '.', '_' or '-'"
+            " (it becomes part of AWS and Kubernetes names)"
+        )
     if (args.github_token is None) == (args.github_app is None):
         problems.append("give exactly one of github_token or github_app")
     if not args.listener_image or not args.listener_image.strip():
@@ -86,7 +92,7 @@ def validate(args: ScaleSetListenerArgs, *, has_k8s_provider: bool) -> None:
     problems += _scale_set_problems(args.bounded_scale_sets())
     if problems:
         raise ListenerConfigError(
-            "invalid ScaleSetListener inputs:\n" + "\n".join(f"  - {p}" for p in problems)
+            f"invalid ScaleSetListener {name!r}:\n" + "\n".join(f"  - {p}" for p in problems)
         )
 
 

@@ -1,4 +1,4 @@
-"""Turn the ``credentials`` settings into scaleset credentials (file, inline, App, Secrets Manager)."""
+"""The ``credentials`` settings as scaleset credentials (file, inline, App, Secrets Manager)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _from_secret_value(arn: str, raw: str) -> Credentials:
             str(app["client_id"]), app["installation_id"], SecretStr(str(app["private_key"]))
         )
     raise CredentialsLoadError(
-        f"secret {arn} must hold JSON {{\"github_token\": ...}} or "
+        f'secret {arn} must hold JSON {{"github_token": ...}} or '
         '{"github_app": {"client_id", "installation_id", "private_key"}}'
     )
 

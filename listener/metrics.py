@@ -132,7 +132,10 @@ class ListenerMetrics:
             registry=r,
         )
         self.scaled_down = Counter(
-            "gha_listener_scaled_down_runners", "Idle surplus runners removed", ("name",), registry=r
+            "gha_listener_scaled_down_runners",
+            "Idle surplus runners removed",
+            ("name",),
+            registry=r,
         )
         self.registry_cache = Counter(
             "gha_listener_registry_cache",
@@ -178,7 +181,13 @@ class ListenerMetrics:
 
     def _job_labels(self, job: JobMessage) -> tuple[str, ...]:
         enterprise = self._scope[0]
-        return (enterprise, job.owner_name, job.repository_name, job.job_display_name, job.event_name)
+        return (
+            enterprise,
+            job.owner_name,
+            job.repository_name,
+            job.job_display_name,
+            job.event_name,
+        )
 
     def record_job_started(self, job: JobMessage) -> None:
         labels = self._job_labels(job)

@@ -136,6 +136,13 @@ class Scaler:
         self._metrics.managed_runners.labels(*self._labels).set(current)
         wanted = scale_up_count(self._desired, current, self.config.max_runners)
         if wanted:
+            log.info(
+                "scaling up",
+                scale_set=self.scale_set.name,
+                desired=self._desired,
+                current=current,
+                adding=wanted,
+            )
             await self._scale_up(wanted)
         elif current > self._desired:
             await self._scale_down()
@@ -163,7 +170,10 @@ class Scaler:
         jit_failed = [r for r in results if not r.ok]
         for result in jit_failed:
             log.warning(
-                "jit config failed", runner=result.name, error=str(result.error), scale_set=self.scale_set.name
+                "jit config failed",
+                runner=result.name,
+                error=str(result.error),
+                scale_set=self.scale_set.name,
             )
         await asyncio.gather(*(self._registry.release(self.ss_id, r.name) for r in jit_failed))
         if jit_failed:
@@ -269,7 +279,6 @@ class Scaler:
 
     async def runner_ended(self, record: RunnerRecord, event: RuntimeEvent) -> None:
         """The runtime says the runner's process/instance/task/pod is gone."""
-        finished_job = record.state is RunnerState.BUSY and event.phase is RunnerPhase.STOPPED
         log.info(
             "runner ended",
             runner=record.runner_name,
@@ -277,6 +286,12 @@ class Scaler:
             reason=event.reason,
             state=record.state.value,
         )
+        if record.state is RunnerState.BUSY and event.phase is RunnerPhase.STOPPED:
+            # Its job is done but the statistics still count it until JobCompleted arrives;
+            # freeing the slot now would start a runner for a job that no longer exists.
+            with contextlib.suppress(UnknownRunnerError):
+                await self._registry.update(self.ss_id, record.runner_name, state=RunnerState.DONE)
+            await self._runtime.terminate([event.provider_id])
+            return
         # A runner that ended without a job may still be registered and would attract one.
-        runner_id = None if finished_job else record.runner_id
-        await self._forget(record.runner_name, runner_id, event.provider_id)
+        await self._forget(record.runner_name, record.runner_id, event.provider_id)

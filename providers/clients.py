@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 from providers import props as p
+from providers.errors import ScaleSetProviderError
 from scaleset import AppCredentials, Credentials, PatCredentials, SyncClient, parse_config_url
 
 _clients: dict[tuple[str, str], SyncClient] = {}
@@ -32,6 +33,13 @@ def credentials_from(props: dict[str, Any]) -> Credentials:
 
 def client_for(props: dict[str, Any]) -> SyncClient:
     """The process's client for the config URL and credential in ``props``."""
+    if not props.get(p.GITHUB_CONFIG_URL) or not any(props.get(k) for k in p.CREDENTIAL_KEYS):
+        # What `pulumi import` on the command line sends: no inputs at all.
+        raise ScaleSetProviderError(
+            "the resource has no github_config_url or credentials to call GitHub with: declare "
+            "the scale set in the program and import it with "
+            'opts=pulumi.ResourceOptions(import_="<scale set id>")'
+        )
     config = parse_config_url(props[p.GITHUB_CONFIG_URL])
     credentials = credentials_from(props)
     key = (config.url.lower(), credentials.fingerprint)

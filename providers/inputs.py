@@ -13,8 +13,8 @@ from typing import Any
 from providers import props as p
 from scaleset import AppCredentials, ConfigUrlError, CredentialsError, parse_config_url
 
-# ARC limits scale set names to 45 characters so that runner names built from them
-# (name + suffix) stay within GitHub's runner-name limit.
+# The cap of ARC's Helm chart: names stay portable between ARC and this project, and runner
+# names derived from them (name plus a suffix) stay short.
 MAX_NAME_LENGTH = 45
 MAX_LABEL_LENGTH = 256
 MAX_LABELS = 100

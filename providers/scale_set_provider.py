@@ -1,8 +1,8 @@
 """The dynamic provider behind :class:`providers.ScaleSet`: check, diff and CRUD via scaleset/.
 
 The provider object holds no state at all (Pulumi pickles it into every resource's state with
-dill); clients are built per call from the resource's properties. The resource id is the scale
-set id, which is also the id to import with.
+dill); each call gets its client from the resource's own properties (:mod:`providers.clients`).
+The resource id is the scale set id, which is also the id to import with.
 """
 
 from __future__ import annotations
@@ -24,13 +24,10 @@ from pulumi.dynamic import (
 from providers import props as p
 from providers.clients import client_for
 from providers.diffing import changed_keys, diff_scale_set
+from providers.errors import ScaleSetProviderError
 from providers.inputs import check_inputs
 from scaleset import ScaleSet as LiveScaleSet
 from scaleset import ScaleSetError, ScaleSetNotFoundError
-
-
-class ScaleSetProviderError(Exception):
-    """A failed operation, phrased for the person running ``pulumi up`` (never holds secrets)."""
 
 
 @contextmanager
@@ -45,7 +42,7 @@ def _explained(action: str) -> Iterator[None]:
 def _where(props: dict[str, Any]) -> str:
     return (
         f"scale set {props[p.NAME]!r} in runner group {props[p.RUNNER_GROUP]!r} "
-        f"at {props[p.GITHUB_CONFIG_URL]}"
+        f"at {props.get(p.GITHUB_CONFIG_URL)}"
     )
 
 
@@ -111,8 +108,9 @@ class ScaleSetProvider(ResourceProvider):
                     f"{_where(props)} already exists (scale set id {existing.id}), and Pulumi "
                     "does not adopt it silently. To manage it, import it: add "
                     f'opts=pulumi.ResourceOptions(import_="{existing.id}") to this resource and '
-                    "run `pulumi up` (then remove the option). Otherwise pick another name or "
-                    "delete the scale set on GitHub."
+                    "run `pulumi up`, then remove the option (the `pulumi import` CLI command "
+                    "cannot import dynamic-provider resources, pulumi/pulumi#16175). Otherwise "
+                    "pick another name or delete the scale set on GitHub."
                 )
             live = client.create_scale_set(
                 name=props[p.NAME],
@@ -124,7 +122,7 @@ class ScaleSetProvider(ResourceProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = p.plain(props)
-        with _explained(f"reading scale set {id_} at {props[p.GITHUB_CONFIG_URL]}"):
+        with _explained(f"reading scale set {id_} at {props.get(p.GITHUB_CONFIG_URL)}"):
             try:
                 live = client_for(props).get_scale_set(_scale_set_id(id_))
             except ScaleSetNotFoundError:
@@ -155,7 +153,7 @@ class ScaleSetProvider(ResourceProvider):
         props = p.plain(props)
         # Already gone is the desired end state.
         with (
-            _explained(f"deleting scale set {id_} at {props[p.GITHUB_CONFIG_URL]}"),
+            _explained(f"deleting scale set {id_} at {props.get(p.GITHUB_CONFIG_URL)}"),
             suppress(ScaleSetNotFoundError),
         ):
             client_for(props).delete_scale_set(_scale_set_id(id_))

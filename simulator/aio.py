@@ -25,10 +25,10 @@ class Signal:
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait(self, timeout: float) -> bool:
-        """Wait for the next notification; ``False`` when ``timeout`` seconds pass first."""
+    async def wait(self, seconds: float) -> bool:
+        """Wait for the next notification; ``False`` when ``seconds`` pass first."""
         try:
-            async with asyncio.timeout(max(timeout, 0.0)):
+            async with asyncio.timeout(max(seconds, 0.0)):
                 await self._event.wait()
         except TimeoutError:
             return False

@@ -59,7 +59,11 @@ class RestError(ApiError):
     """GitHub REST API error body."""
 
     def body(self) -> dict[str, object]:
-        return {"message": self.message, "documentation_url": GITHUB_DOCS, "status": str(self.status)}
+        return {
+            "message": self.message,
+            "documentation_url": GITHUB_DOCS,
+            "status": str(self.status),
+        }
 
 
 class VssError(ApiError):

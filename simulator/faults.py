@@ -112,7 +112,9 @@ class FaultInjector:
         limited = self._consume_rate_limit()
         if limited is not None:
             return limited
-        delay_ms = s.latency_ms + (self._rng.uniform(-s.jitter_ms, s.jitter_ms) if s.jitter_ms else 0)
+        delay_ms = s.latency_ms + (
+            self._rng.uniform(-s.jitter_ms, s.jitter_ms) if s.jitter_ms else 0
+        )
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
         if s.drop_rate and self._rng.random() < s.drop_rate:
@@ -142,7 +144,8 @@ class FaultInjector:
             self._window_used = 0
         if self._window_used >= limit:
             return RestError(
-                403, "API rate limit exceeded (simulated primary rate limit)",
+                403,
+                "API rate limit exceeded (simulated primary rate limit)",
                 self._rate_limit_headers(),
             ).response()
         self._window_used += 1

@@ -87,8 +87,10 @@ async def runner_registration(sim: Simulator, request: Request) -> Response:
 _REG = "actions/runners/registration-token"
 ROUTES = [
     Endpoint(
-        "POST", "/api/v3/app/installations/{id:int}/access_tokens",
-        access_tokens, "github",
+        "POST",
+        "/api/v3/app/installations/{id:int}/access_tokens",
+        access_tokens,
+        "github",
     ),
     Endpoint("POST", f"/api/v3/repos/{{owner}}/{{repo}}/{_REG}", registration_token, "github"),
     Endpoint("POST", f"/api/v3/orgs/{{org}}/{_REG}", registration_token, "github"),

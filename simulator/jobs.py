@@ -206,7 +206,11 @@ class JobBoard:
         ss = self._detach(job)
         if ss is not None and not ss.deleted:
             self._emit(
-                ss, "JobCompleted", job, result=job.result, runnerId=runner.id,
+                ss,
+                "JobCompleted",
+                job,
+                result=job.result,
+                runnerId=runner.id,
                 runnerName=runner.name,
             )
         self.dispatch()

@@ -53,6 +53,7 @@ def statistics(stats: Statistics) -> dict[str, int]:
 
 
 def scale_set(ss: ScaleSet, admin_base: str) -> dict[str, Any]:
+    jit_url = f"{admin_base}_apis/runtime/runnerscalesets/{ss.id}/generatejitconfig"
     return {
         "id": ss.id,
         "name": ss.name,
@@ -61,7 +62,7 @@ def scale_set(ss: ScaleSet, admin_base: str) -> dict[str, Any]:
         "labels": [dict(label) for label in ss.labels],
         "RunnerSetting": dict(ss.settings),
         "createdOn": service_time(ss.created_on),
-        "runnerJitConfigUrl": f"{admin_base}_apis/runtime/runnerscalesets/{ss.id}/generatejitconfig",
+        "runnerJitConfigUrl": jit_url,
         "statistics": statistics(ss.statistics()),
     }
 

@@ -156,7 +156,9 @@ class World:
         self.jobs.dispatch()
         return ss
 
-    def update_scale_set(self, tenant: Tenant, scale_set_id: int, body: Mapping[str, Any]) -> ScaleSet:
+    def update_scale_set(
+        self, tenant: Tenant, scale_set_id: int, body: Mapping[str, Any]
+    ) -> ScaleSet:
         ss = self.scale_set(tenant, scale_set_id)
         name = get_ci(body, "name") or ss.name
         group = self._group(get_ci(body, "runnerGroupId") or ss.group.id)
@@ -344,7 +346,9 @@ class World:
 
     def runner_online(self, runner: Runner) -> None:
         if runner.online:
-            raise PlainError(409, f"runner {runner.name} is already configured (JIT configs are single-use)")
+            raise PlainError(
+                409, f"runner {runner.name} is already configured (JIT configs are single-use)"
+            )
         runner.online = True
 
     def finish_job(self, runner: Runner, job_id: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from listener.config import DynamoDBRegistryConfig, ListenerSettings
@@ -21,4 +22,5 @@ def build_registry(
         return CachedCountRegistry(store, config.cache_ttl_seconds, on_lookup=on_cache_lookup)
     from listener.registry.memory import MemoryRegistry
 
-    return MemoryRegistry()
+    # Nothing survives a restart here, so names start at the clock (in ms) to stay unique.
+    return MemoryRegistry(first_sequence=int(time.time() * 1000))

@@ -2,7 +2,7 @@
 
 Table schema (the Pulumi component creates the same table; keep them in step):
 
-- partition key ``pk`` (S), sort key ``sk`` (S), on-demand billing, TTL attribute ``expires_at`` (N).
+- partition key ``pk`` (S), sort key ``sk`` (S), on-demand billing, TTL on ``expires_at`` (N).
 - count item: ``pk = "scaleset#<id>"``, ``sk = "count"``; ``count`` (N) = counted runners, moved
   only inside transactions that also put/delete a runner item (so it always equals the number of
   runner items), and ``sequence`` (N) = the last runner-name sequence handed out (atomic ``ADD``).
@@ -166,7 +166,9 @@ class DynamoDBRegistry:
                 break
         return granted
 
-    async def _reserve_chunk(self, scale_set_id: int, names: list[str], max_runners: int) -> list[str]:
+    async def _reserve_chunk(
+        self, scale_set_id: int, names: list[str], max_runners: int
+    ) -> list[str]:
         """Count and put as many of ``names`` as fit, in one transaction (retried on races)."""
         candidates = list(names)
         for _ in range(_RESERVE_ATTEMPTS):

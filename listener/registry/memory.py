@@ -14,9 +14,10 @@ from listener.registry.base import RunnerRecord, RunnerState, UnknownRunnerError
 class MemoryRegistry:
     """The :class:`~listener.registry.base.Registry` in a dict, guarded by one lock."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, first_sequence: int = 1) -> None:
         self._clock = clock
         self._runners: dict[int, dict[str, RunnerRecord]] = {}
+        self._first_sequence = first_sequence
         self._sequences: dict[int, int] = {}
         self._lock = asyncio.Lock()
 
@@ -42,9 +43,7 @@ class MemoryRegistry:
             record = runners.get(runner_name)
             if record is None:
                 raise UnknownRunnerError(runner_name)
-            runners[runner_name] = dataclasses.replace(
-                record, updated_at=self._clock(), **changes
-            )
+            runners[runner_name] = dataclasses.replace(record, updated_at=self._clock(), **changes)
 
     async def release(self, scale_set_id: int, runner_name: str) -> bool:
         async with self._lock:
@@ -68,7 +67,7 @@ class MemoryRegistry:
 
     async def next_sequence(self, scale_set_id: int, n: int) -> int:
         async with self._lock:
-            first = self._sequences.get(scale_set_id, 0) + 1
+            first = self._sequences.get(scale_set_id, self._first_sequence - 1) + 1
             self._sequences[scale_set_id] = first + n - 1
             return first
 

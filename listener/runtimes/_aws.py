@@ -58,7 +58,10 @@ def make_client(
         service,
         region_name=aws.region,
         endpoint_url=aws.endpoint_url,  # None: AWS_ENDPOINT_URL or the public endpoint
-        config=Config(retries={"max_attempts": 1}, max_pool_connections=max_connections),
+        config=Config(
+            retries={"mode": "standard", "total_max_attempts": 1},
+            max_pool_connections=max_connections,
+        ),
     )
 
     def count(event_name: str, **_: Any) -> None:

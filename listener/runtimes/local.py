@@ -10,6 +10,8 @@ live ones (polling their pid, a local syscall) and reports dead ones in ``list_r
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import os
@@ -36,6 +38,7 @@ log = structlog.get_logger("listener.runtime.local")
 
 JIT_ENV = "ACTIONS_RUNNER_INPUT_JITCONFIG"
 EMULATOR_MODULE = "simulator.runner"
+SIMULATOR_JIT_KIND = "gha-scalesets-simulator/"
 _ADOPTED_POLL_SECONDS = 1.0
 
 
@@ -60,6 +63,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _from_simulator(jit_config: str) -> bool:
+    """Simulator JIT configs are base64 JSON naming their kind; GitHub's never do."""
+    try:
+        document = json.loads(base64.b64decode(jit_config, validate=True))
+    except (binascii.Error, ValueError):
+        return False
+    return isinstance(document, dict) and str(document.get("kind", "")).startswith(
+        SIMULATOR_JIT_KIND
+    )
+
+
 def _child_env(jit_config: str) -> dict[str, str]:
     # The listener's own settings may carry credentials: runners must not inherit them.
     env = {k: v for k, v in os.environ.items() if not k.startswith("LISTENER_")}
@@ -81,10 +95,12 @@ class LocalRuntime:
         self._events: asyncio.Queue[RuntimeEvent | None] = asyncio.Queue()
         self._closed = False
 
-    def _command(self) -> list[str]:
+    def _command(self, jit_config: str) -> list[str] | None:
+        if _from_simulator(jit_config):
+            return [sys.executable, "-m", EMULATOR_MODULE]
         if self._config.runner_dir is not None:
             return [str(self._config.runner_dir / "run.sh")]
-        return [sys.executable, "-m", EMULATOR_MODULE]
+        return None
 
     def _state_file(self, runner_name: str) -> Path:
         return self._state_dir / f"{runner_name}.json"
@@ -98,10 +114,17 @@ class LocalRuntime:
     async def _launch_one(self, spec: RunnerSpec) -> LaunchResult:
         if self._closed:
             return LaunchResult(spec.runner_name, error="the local runtime is closed")
+        command = self._command(spec.jit_config)
+        if command is None:
+            return LaunchResult(
+                spec.runner_name,
+                error="a GitHub JIT config needs an actions-runner: set local.runner_dir to the "
+                "directory holding its run.sh",
+            )
         try:
             with self._log_file(spec.runner_name).open("wb") as output:
                 process = await asyncio.create_subprocess_exec(
-                    *self._command(),
+                    *command,
                     env=_child_env(spec.jit_config),
                     cwd=self._config.runner_dir,
                     stdin=asyncio.subprocess.DEVNULL,
@@ -139,7 +162,7 @@ class LocalRuntime:
         if runner.process is not None:
             code: int | None = await runner.process.wait()
         else:
-            while _alive(runner.pid):
+            while _alive(runner.pid):  # noqa: ASYNC110 - no exit notification for non-children
                 await asyncio.sleep(_ADOPTED_POLL_SECONDS)
             code = None  # not our child: the exit status is unknowable
         self._runners.pop(runner.provider_id, None)
@@ -207,8 +230,10 @@ class LocalRuntime:
             if runner.scale_set_id != scale_set_id:
                 continue
             tracked = self._runners.get(runner.provider_id)
-            alive = _alive(runner.pid) if tracked is None else tracked.process is None or (
-                tracked.process.returncode is None
+            alive = (
+                _alive(runner.pid)
+                if tracked is None
+                else tracked.process is None or (tracked.process.returncode is None)
             )
             if alive and tracked is None:
                 self._track(runner)  # a predecessor's runner: watch it from now on

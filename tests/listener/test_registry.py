@@ -98,10 +98,13 @@ async def test_dynamodb_state_survives_a_new_instance(aws: str) -> None:
     await first.next_sequence(SS, 4)
     await first.reserve(SS, ["a", "b"], 3)
     await first.update(SS, "b", provider_id="p-b", state=RunnerState.LAUNCHED)
-    second = DynamoDBRegistry(first._table, make_dynamodb_client(
-        DynamoDBRegistryConfig(table_name=first._table, region="us-east-1", endpoint_url=aws),
-        AwsConfig(),
-    ))
+    second = DynamoDBRegistry(
+        first._table,
+        make_dynamodb_client(
+            DynamoDBRegistryConfig(table_name=first._table, region="us-east-1", endpoint_url=aws),
+            AwsConfig(),
+        ),
+    )
     assert await second.count(SS) == 2
     assert await second.reserve(SS, ["c", "d"], 3) == ["c"]
     assert await second.next_sequence(SS, 1) == 5

@@ -42,7 +42,12 @@ _CALL_TIMEOUT = 60.0
 
 
 def _struct(props: dict[str, Any]) -> struct_pb2.Struct:
-    return asyncio.run(rpc.serialize_properties(props, {}))
+    # A private loop, as the SDK's host does: asyncio.run would unset the thread's current loop.
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(rpc.serialize_properties(props, {}))
+    finally:
+        loop.close()
 
 
 def _props(struct: struct_pb2.Struct) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import dill
@@ -53,11 +55,16 @@ class FakeScaleSets(mocks.Mocks):
 
 
 @pytest.fixture
-def fake() -> tuple[FakeScaleSets, RecordingMonitor]:
+def fake() -> Iterator[tuple[FakeScaleSets, RecordingMonitor]]:
+    # The SDK registers resources on the thread's current loop; earlier tests may have unset it.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     mock = FakeScaleSets()
     monitor = RecordingMonitor(mock)
     pulumi.runtime.set_mocks(mock, project="fleet", stack="test", preview=False, monitor=monitor)
-    return mock, monitor
+    yield mock, monitor
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 def _declare(**overrides: Any) -> ScaleSet:
@@ -103,6 +110,8 @@ def test_outputs_the_component_reads_resolve(fake) -> None:
 
     build()
     assert seen["values"] == [42, "linux-x64", "Default", "https://github.com/acme", 1]
+    # Numbers cross the wire as floats; the class's annotations turn ids back into ints.
+    assert type(seen["values"][0]) is int
 
 
 def test_credentials_are_secret_inputs_and_secret_outputs(fake, rsa_pem: str) -> None:

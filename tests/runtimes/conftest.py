@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from listener.config import AwsConfig, Ec2RuntimeConfig
+from listener.runtimes.ec2 import Ec2Runtime
 from scaleset.retry import RetryPolicy
+from tests.fixtures.k8s import k8s_api, k8s_api_server  # noqa: F401  (fixtures)
 from tests.runtimes._faults import FaultProxy
 
 
@@ -61,6 +65,43 @@ def network(boto_client: Any) -> Network:
     ]
     queue_url = boto_client("sqs").create_queue(QueueName="runner-state-events")["QueueUrl"]
     return Network(vpc_id, subnets, group, queue_url)
+
+
+@pytest.fixture
+def template_id(boto_client: Any) -> str:
+    return boto_client("ec2").create_launch_template(
+        LaunchTemplateName="runner",
+        LaunchTemplateData={"ImageId": "ami-12345678", "InstanceType": "t3.micro"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+
+
+@pytest.fixture
+async def make_ec2_runtime(network: Any, template_id: str, aws: str, backoffs: Any):
+    runtimes: list[Ec2Runtime] = []
+
+    """Build Ec2Runtimes on ``network`` (closed after the test); ``overrides`` go to the config."""
+
+    def make(endpoint: str = aws, clock: Any = time.time, **overrides: Any) -> Ec2Runtime:
+        settings: dict[str, Any] = {
+            "launch_template_id": template_id,
+            "instance_types": ["m5.large", "c5.large"],
+            "subnet_ids": network.subnet_ids,
+            "events_queue_url": network.queue_url,
+            "events_wait_seconds": 1,
+        }
+        config = Ec2RuntimeConfig(**(settings | overrides))
+        runtime = Ec2Runtime(
+            config,
+            AwsConfig(region="us-east-1", endpoint_url=endpoint),
+            retry=backoffs.policy,
+            clock=clock,
+        )
+        runtimes.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in runtimes:
+        await runtime.close()
 
 
 @pytest.fixture

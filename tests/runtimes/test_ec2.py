@@ -9,10 +9,8 @@ from typing import Any
 
 import pytest
 
-from listener.config import AwsConfig, Ec2RuntimeConfig
 from listener.runtimes import ec2 as ec2_module
 from listener.runtimes.base import RunnerPhase, Runtime
-from listener.runtimes.ec2 import Ec2Runtime
 from tests.runtimes._events import (
     describe_and_list_calls,
     ec2_spot_warning,
@@ -39,43 +37,6 @@ class Clock:
         self.offset += seconds
 
 
-@pytest.fixture
-def template_id(boto_client: Any) -> str:
-    return boto_client("ec2").create_launch_template(
-        LaunchTemplateName="runner",
-        LaunchTemplateData={"ImageId": "ami-12345678", "InstanceType": "t3.micro"},
-    )["LaunchTemplate"]["LaunchTemplateId"]
-
-
-@pytest.fixture
-def make_runtime(network: Any, template_id: str, aws: str, backoffs: Any):
-    runtimes: list[Ec2Runtime] = []
-
-    def make(endpoint: str = aws, clock: Any = time.time, **overrides: Any) -> Ec2Runtime:
-        config = Ec2RuntimeConfig(
-            launch_template_id=template_id,
-            instance_types=["m5.large", "c5.large"],
-            subnet_ids=network.subnet_ids,
-            events_queue_url=network.queue_url,
-            events_wait_seconds=1,
-            **overrides,
-        )
-        runtime = Ec2Runtime(
-            config,
-            AwsConfig(region="us-east-1", endpoint_url=endpoint),
-            retry=backoffs.policy,
-            clock=clock,
-        )
-        runtimes.append(runtime)
-        return runtime
-
-    yield make
-    for runtime in runtimes:
-        # close() is async; the loop of the test is gone by now, so close the pools directly.
-        for client in runtime._clients:
-            client.close()
-
-
 def _instances(ec2: Any, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
     flt = [{"Name": k, "Values": v} for k, v in (filters or {}).items()]
     pages = ec2.get_paginator("describe_instances").paginate(Filters=flt)
@@ -94,10 +55,10 @@ def _params(ssm: Any, path: str) -> dict[str, dict[str, Any]]:
 
 
 async def test_burst_events_terminate_and_orphans(
-    make_runtime: Any, boto_client: Any, network: Any, monkeypatch: pytest.MonkeyPatch
+    make_ec2_runtime: Any, boto_client: Any, network: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = Clock()
-    runtime = make_runtime(clock=clock)
+    runtime = make_ec2_runtime(clock=clock)
     assert isinstance(runtime, Runtime)
     ec2, ssm, sqs = boto_client("ec2"), boto_client("ssm"), boto_client("sqs")
     burst = specs(20)
@@ -219,8 +180,8 @@ async def test_burst_events_terminate_and_orphans(
     assert queue_depth(sqs, network.queue_url) == 0
 
 
-async def test_describe_calls_per_scaling_decision(make_runtime: Any, network: Any) -> None:
-    runtime = make_runtime()
+async def test_describe_calls_per_scaling_decision(make_ec2_runtime: Any, network: Any) -> None:
+    runtime = make_ec2_runtime()
     decisions = [3, 5, 12, 1]
     start = 0
     per_decision = []
@@ -247,9 +208,9 @@ async def test_describe_calls_per_scaling_decision(make_runtime: Any, network: A
 
 
 async def test_spot_warning_marks_runner_failed_once(
-    make_runtime: Any, boto_client: Any, network: Any
+    make_ec2_runtime: Any, boto_client: Any, network: Any
 ) -> None:
-    runtime = make_runtime()
+    runtime = make_ec2_runtime()
     [result] = await runtime.launch(specs(1))
     instance_id = result.provider_id
     send_events(
@@ -266,8 +227,8 @@ async def test_spot_warning_marks_runner_failed_once(
     await runtime.close()
 
 
-async def test_events_end_when_closed_and_without_queue(make_runtime: Any) -> None:
-    runtime = make_runtime(events_queue_url=None)
+async def test_events_end_when_closed_and_without_queue(make_ec2_runtime: Any) -> None:
+    runtime = make_ec2_runtime(events_queue_url=None)
     stream = runtime.events()
     await runtime.close()
     assert [e async for e in stream] == []

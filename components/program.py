@@ -1,0 +1,109 @@
+"""The Pulumi program of this project: scale sets and one listener, all from stack config."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic.alias_generators import to_camel
+
+from components.args import (
+    Ec2Options,
+    EcsOptions,
+    K8sOptions,
+    ListenerScaleSet,
+    ScaleSetListenerArgs,
+)
+from components.listener import ScaleSetListener
+from components.stack_config import StackConfig, load_stack_config
+from providers import GitHubAppArgs, ScaleSet, ScaleSetArgs
+
+
+def _credentials(
+    config: pulumi.Config, stack: StackConfig
+) -> tuple[pulumi.Output[str] | None, GitHubAppArgs | None]:
+    if stack.github_app is None:
+        return config.require_secret("githubToken"), None
+    app = GitHubAppArgs(
+        client_id=stack.github_app.client_id,
+        installation_id=stack.github_app.installation_id,
+        private_key=config.require_secret("githubAppPrivateKey"),
+    )
+    return None, app
+
+
+def _listener_args(
+    config: pulumi.Config,
+    stack: StackConfig,
+    credentials: tuple[pulumi.Output[str] | None, GitHubAppArgs | None],
+    scale_sets: list[ListenerScaleSet],
+) -> ScaleSetListenerArgs:
+    token, app = credentials
+    k8s_options = K8sOptions()
+    if stack.k8s is not None:
+        k8s_options = K8sOptions(
+            namespace=stack.k8s.namespace,
+            create_namespace=stack.k8s.create_namespace,
+            runner_image=stack.k8s.runner_image,
+            # No kubeconfig in config: the provider uses the ambient one (KUBECONFIG, ~/.kube).
+            provider=k8s.Provider(
+                "kubernetes",
+                kubeconfig=config.get_secret("kubeconfig"),
+                context=stack.k8s.context,
+            ),
+        )
+    return ScaleSetListenerArgs(
+        runtime=stack.runtime,
+        github_config_url=stack.github_config_url,
+        github_token=token,
+        github_app=app,
+        scale_sets=scale_sets,
+        listener_image=stack.listener_image,
+        vpc_id=stack.vpc_id,
+        subnet_ids=stack.subnet_ids,
+        kms_key_arn=stack.kms_key_arn,
+        alarm_actions=[stack.alarm_topic_arn] if stack.alarm_topic_arn else [],
+        log_retention_days=stack.log_retention_days,
+        ec2=Ec2Options(**stack.ec2.model_dump()),
+        ecs=EcsOptions(**stack.ecs.model_dump()),
+        k8s=k8s_options,
+    )
+
+
+def main(config: pulumi.Config | None = None) -> ScaleSetListener:
+    """Declare every scale set of ``scaleSets`` and the listener serving them; export ids."""
+    config = config or pulumi.Config()
+    stack = load_stack_config(config)
+    credentials = _credentials(config, stack)
+    token, app = credentials
+    scale_sets = [
+        ListenerScaleSet(
+            scale_set=ScaleSet(
+                f"scaleset-{s.name}",
+                ScaleSetArgs(
+                    github_config_url=stack.github_config_url,
+                    name=s.name,
+                    runner_group=s.runner_group,
+                    labels=s.labels or None,
+                    github_token=token,
+                    github_app=app,
+                ),
+            ),
+            min_runners=s.min_runners,
+            max_runners=s.max_runners,
+        )
+        for s in stack.scale_sets
+    ]
+    listener = ScaleSetListener(
+        stack.listener_name, _listener_args(config, stack, credentials, scale_sets)
+    )
+    pulumi.export(
+        "scaleSetIds",
+        {
+            c.name: s.scale_set.scale_set_id
+            for c, s in zip(stack.scale_sets, scale_sets, strict=True)
+        },
+    )
+    for attribute in ("listener_id", "secret_name", "secret_arn", "table_name", "queue_url"):
+        pulumi.export(to_camel(attribute), getattr(listener, attribute))
+    pulumi.export("alarmArns", listener.alarm_arns)
+    return listener

@@ -1,0 +1,99 @@
+"""``python -m listener run --config listener.yaml``; every setting may also be a ``LISTENER_*``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+import typer
+from pydantic import ValidationError
+
+from listener.app import Listener, StartupError
+from listener.config import ListenerSettings, load_settings
+from listener.logs import configure_logging
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+log = structlog.get_logger("listener")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        exists=True,
+        dir_okay=False,
+        help="YAML settings; omit to read everything from LISTENER_* variables.",
+    ),
+]
+
+
+def _settings(config: Path | None) -> ListenerSettings:
+    try:
+        return load_settings(config)
+    except ValidationError as exc:
+        # Only locations and messages: the rejected input may be a credential.
+        problems = "\n".join(
+            f"  {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        typer.echo(f"invalid listener settings ({config or 'environment'}):\n{problems}", err=True)
+        raise typer.Exit(2) from None
+    except (OSError, ValueError) as exc:
+        typer.echo(f"cannot read listener settings: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+async def _serve(settings: ListenerSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    listener = Listener(settings)
+    try:
+        await listener.start()
+        await listener.run_until(stop)
+    finally:
+        await listener.stop()
+
+
+@cli.callback()
+def main() -> None:
+    """The scale-set listener: long-polls GitHub and keeps ephemeral runners at the job count."""
+
+
+@cli.command()
+def run(config: ConfigOption = None) -> None:
+    """Serve the configured scale sets until SIGTERM/SIGINT."""
+    settings = _settings(config)
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(_serve(settings))
+    except StartupError as exc:
+        log.error("cannot start", error=str(exc))
+        typer.echo(f"listener: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except Exception as exc:
+        log.exception("listener failed")
+        typer.echo(f"listener failed: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@cli.command()
+def check(config: ConfigOption = None) -> None:
+    """Validate the settings and print what would be served (no network calls)."""
+    settings = _settings(config)
+    sets = ", ".join(
+        f"{s.name or s.scale_set_id} ({s.min_runners}..{s.max_runners})"
+        for s in settings.scale_sets
+    )
+    typer.echo(
+        f"ok: {settings.github_config_url} runtime={settings.runtime} "
+        f"registry={settings.registry.type} scale sets: {sets}"
+    )
+
+
+if __name__ == "__main__":
+    cli()

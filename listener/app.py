@@ -1,0 +1,203 @@
+"""The listener process: one client, registry, runtime and metrics endpoint for all its scale sets.
+
+``Listener`` wires the parts together; one :class:`~listener.worker.ScaleSetWorker` task per
+scale set holds its session; one task routes runtime events to the scale set they belong to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+
+import structlog
+
+from listener.config import ListenerSettings, ScaleSetConfig
+from listener.credentials import CredentialsLoadError, load_credentials
+from listener.metrics import ListenerMetrics
+from listener.registry import build_registry
+from listener.registry.base import Registry, RunnerRecord, RunnerState, UnknownRunnerError
+from listener.runtimes import build_runtime
+from listener.runtimes.base import RunnerPhase, Runtime, RuntimeEvent
+from listener.scaler import Scaler
+from listener.scaling import Backoff
+from listener.server import MetricsServer, build_app
+from listener.session import is_transient
+from listener.worker import ScaleSetWorker
+from scaleset import Client, ScaleSet
+from scaleset.errors import ScaleSetError
+
+log = structlog.get_logger("listener")
+
+_STOP_TIMEOUT_SECONDS = 4.0  # per phase; the whole stop stays well within 10 s
+
+
+class StartupError(Exception):
+    """The listener cannot start; the message says what to fix."""
+
+
+async def resolve_scale_set(client: Client, config: ScaleSetConfig) -> ScaleSet:
+    """The configured scale set, by id or by (runner group, name)."""
+    if config.scale_set_id is not None:
+        return await client.get_scale_set(config.scale_set_id)
+    group = await client.get_runner_group_by_name(config.runner_group)
+    found = await client.get_scale_set_by_name(group.id, str(config.name))
+    if found is None:
+        raise StartupError(
+            f"scale set {config.name!r} not found in runner group {config.runner_group!r} at "
+            f"{client.config.url}: create it first (`pulumi up`), or fix scale_sets[].name"
+        )
+    return found
+
+
+class Listener:
+    """A running listener; ``start`` it, then ``run_until`` a stop event, then ``stop`` it.
+
+    ``registry`` and ``runtime`` default to what the settings describe (tests inject their own).
+    """
+
+    def __init__(
+        self,
+        settings: ListenerSettings,
+        *,
+        registry: Registry | None = None,
+        runtime: Runtime | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = ListenerMetrics(settings.github_config_url)
+        self.registry: Registry = registry or build_registry(
+            settings,
+            on_cache_lookup=lambda hit: self.metrics.registry_cache.labels(
+                "hit" if hit else "miss"
+            ).inc(),
+        )
+        self.runtime: Runtime = runtime or build_runtime(settings)
+        self.metrics.attach_runtime_calls(lambda: self.runtime.api_calls)
+        self.owner = settings.owner_name or socket.gethostname()
+        self.client: Client | None = None
+        self.workers: dict[int, ScaleSetWorker] = {}
+        self.metrics_port: int | None = None
+        self._server: MetricsServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
+
+    def ready(self) -> dict[str, bool]:
+        """Whether each scale set currently holds a message session."""
+        return {w.scaler.scale_set.name: w.ready for w in self.workers.values()}
+
+    def _healthy(self) -> bool:
+        return not any(t.done() for t in self._tasks)
+
+    async def start(self) -> None:
+        """Serve metrics, authenticate, resolve the scale sets and start their loops."""
+        if self.settings.metrics_port is not None:
+            app = build_app(self.metrics.registry, self._healthy, self.ready)
+            self._server = MetricsServer(
+                app, self.settings.metrics_host, self.settings.metrics_port
+            )
+            self.metrics_port = await self._server.start()
+        try:
+            credentials = await load_credentials(self.settings.credentials, self.settings.aws)
+            self.client = Client(
+                self.settings.github_config_url, credentials, observer=self.metrics.observe_api
+            )
+        except (CredentialsLoadError, ScaleSetError) as exc:
+            raise StartupError(str(exc)) from None
+        scale_sets = [await self._resolve(config) for config in self.settings.scale_sets]
+        for config, scale_set in zip(self.settings.scale_sets, scale_sets, strict=True):
+            scaler = Scaler(
+                scale_set,
+                config,
+                self.settings,
+                client=self.client,
+                registry=self.registry,
+                runtime=self.runtime,
+                metrics=self.metrics,
+            )
+            worker = ScaleSetWorker(
+                scaler, self.settings, client=self.client, metrics=self.metrics, owner=self.owner
+            )
+            self.workers[scale_set.id] = worker
+            self._tasks.append(asyncio.create_task(worker.run(), name=f"worker-{scale_set.name}"))
+        self._tasks.append(asyncio.create_task(self._route_events(), name="runtime-events"))
+        log.info(
+            "listener started",
+            scale_sets=[s.name for s in scale_sets],
+            runtime=self.runtime.name,
+            owner=self.owner,
+            metrics_port=self.metrics_port,
+        )
+
+    async def _resolve(self, config: ScaleSetConfig) -> ScaleSet:
+        assert self.client is not None
+        backoff = Backoff(cap=self.settings.max_backoff_seconds)
+        while True:
+            try:
+                return await resolve_scale_set(self.client, config)
+            except ScaleSetError as exc:
+                if not is_transient(exc):
+                    raise StartupError(str(exc)) from None
+                delay = backoff.failed()
+                log.warning(
+                    "GitHub unavailable, retrying", error=str(exc), retry_in=round(delay, 2)
+                )
+                await asyncio.sleep(delay)
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set; raises if a scale set's loop failed."""
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait([stopper, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    async def _route_events(self) -> None:
+        async for event in self.runtime.events():
+            try:
+                await self._on_event(event)
+            except Exception:
+                log.exception("runtime event handling failed", provider_id=event.provider_id)
+
+    async def _find(self, event: RuntimeEvent) -> RunnerRecord | None:
+        if event.runner_name and event.scale_set_id is not None:
+            record = await self.registry.get(event.scale_set_id, event.runner_name)
+            # provider_id is None while the launch is being recorded
+            if record is not None and record.provider_id in (None, event.provider_id):
+                return record
+            return None
+        return await self.registry.find_by_provider_id(event.provider_id)
+
+    async def _on_event(self, event: RuntimeEvent) -> None:
+        record = await self._find(event)
+        worker = self.workers.get(record.scale_set_id) if record else None
+        if record is None or worker is None:
+            return  # already released (job completed first) or another listener's runner
+        if event.phase in (RunnerPhase.STOPPED, RunnerPhase.FAILED):
+            await worker.scaler.runner_ended(record, event)
+        elif event.phase is RunnerPhase.RUNNING and record.state is RunnerState.LAUNCHED:
+            with contextlib.suppress(UnknownRunnerError):
+                await self.registry.update(record.scale_set_id, record.runner_name, state="idle")
+
+    async def stop(self) -> None:
+        """Delete the sessions, stop the runtime's background work, release every client."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=_STOP_TIMEOUT_SECONDS)
+        steps = [self.runtime.close(), self.registry.close()]
+        if self.client is not None:
+            steps.append(self.client.aclose())
+        for step in steps:
+            try:
+                await asyncio.wait_for(step, _STOP_TIMEOUT_SECONDS)
+            except Exception:
+                log.exception("shutdown step failed")
+        if self._server is not None:
+            await self._server.stop()
+        log.info("listener stopped")

@@ -1,0 +1,283 @@
+"""Runners as ECS tasks (Fargate or a capacity provider) from the runner task definition.
+
+Per runner: the JIT config goes to a SecureString ``<ssm_prefix>/<scale set id>/<runner name>``
+first, then one ``RunTask`` whose container override carries only the parameter's NAME
+(``GHA_JIT_PARAMETER``) and the runner name: whoever can describe the task never sees the
+config. The container entrypoint from ``runner_entrypoint`` reads and deletes the parameter,
+drops the task-role credentials and execs the runner. Tasks are started with
+``startedBy=gha-scaleset-<id>``, which both the state events and reconciliation filter on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+
+from listener.config import AwsConfig, EcsRuntimeConfig
+from listener.runtimes._aws import call, chunks, error_code, error_message, is_transient
+from listener.runtimes._aws_runtime import AwsRuntime
+from listener.runtimes._launch import launch_all
+from listener.runtimes._ssm import JitParameters, jit_fetch_script
+from listener.runtimes.aws_events import parse_ecs_event
+from listener.runtimes.base import (
+    LaunchResult,
+    RunnerPhase,
+    RunnerSpec,
+    RuntimeEvent,
+    RuntimeRunner,
+)
+from scaleset.retry import RetryPolicy
+
+log = structlog.get_logger(__name__)
+
+STARTED_BY_PREFIX = "gha-scaleset-"
+TAG_SCALE_SET_ID = "gha-scaleset-id"
+TAG_RUNNER_NAME = "gha-scaleset-runner"
+ENV_PARAMETER = "GHA_JIT_PARAMETER"
+ENV_RUNNER_NAME = "GHA_RUNNER_NAME"
+
+_STATUS_PHASES = {
+    "PROVISIONING": RunnerPhase.PENDING,
+    "PENDING": RunnerPhase.PENDING,
+    "ACTIVATING": RunnerPhase.PENDING,
+    "RUNNING": RunnerPhase.RUNNING,
+    "DEACTIVATING": RunnerPhase.STOPPED,
+    "STOPPING": RunnerPhase.STOPPED,
+    "DEPROVISIONING": RunnerPhase.STOPPED,
+    "STOPPED": RunnerPhase.STOPPED,
+}
+# RunTask "failures" that say there was no room right now (Fargate capacity, EC2 resources).
+_CAPACITY_HINTS = ("capacity", "RESOURCE:", "AGENT")
+_DESCRIBE_BATCH = 100  # DescribeTasks accepts at most 100 tasks
+
+
+class EcsRuntime(AwsRuntime):
+    """Runners as ECS tasks; see the module docstring for the life of one runner."""
+
+    name = "ecs"
+
+    def __init__(
+        self,
+        config: EcsRuntimeConfig,
+        aws: AwsConfig,
+        *,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(
+            aws,
+            events_queue_url=config.events_queue_url,
+            events_wait_seconds=config.events_wait_seconds,
+            max_connections=config.launch_concurrency + 2,
+            retry=retry,
+            clock=clock,
+        )
+        self._config = config
+        self._ecs = self._client("ecs")
+        self._params = JitParameters(
+            self._client("ssm"), config.ssm_prefix, config.kms_key_id, self._retry
+        )
+
+    async def launch(self, runners: Sequence[RunnerSpec]) -> list[LaunchResult]:
+        """One task per runner (each has its own overrides, so no RunTask ``count``)."""
+        return await launch_all(
+            runners,
+            self._config.launch_concurrency,
+            lambda _index, spec: self._launch_one(spec),
+            self.launch_errors,
+        )
+
+    async def _launch_one(self, spec: RunnerSpec) -> LaunchResult:
+        parameter = self._params.name(spec.scale_set_id, spec.runner_name)
+        tags = {TAG_SCALE_SET_ID: str(spec.scale_set_id), TAG_RUNNER_NAME: spec.runner_name}
+        try:
+            await self._params.put(parameter, spec.jit_config, tags, self.launch_errors)
+        except (ClientError, BotoCoreError) as exc:
+            code = error_code(exc)
+            log.warning("jit_parameter_write_failed", runner=spec.runner_name, error=code)
+            return LaunchResult(
+                spec.runner_name,
+                error=f"could not store the JIT config in SSM: {error_message(exc)}",
+                retryable=is_transient(code),
+            )
+        try:
+            reply = await call(
+                self._ecs,
+                "run_task",
+                self._retry,
+                errors=self.launch_errors,
+                **self._run_params(spec, parameter, tags),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            code = error_code(exc)
+            await self._params.delete([parameter])
+            log.warning("runner_launch_failed", runner=spec.runner_name, error=code)
+            return LaunchResult(
+                spec.runner_name,
+                error=f"RunTask failed: {error_message(exc)}",
+                retryable=is_transient(code),
+            )
+        tasks = reply.get("tasks") or []
+        if not tasks:
+            await self._params.delete([parameter])
+            reason = next((f.get("reason", "") for f in reply.get("failures") or []), "")
+            self.launch_errors[f"RunTask:{reason or 'no task'}"] += 1
+            log.warning("runner_launch_refused", runner=spec.runner_name, reason=reason)
+            return LaunchResult(
+                spec.runner_name,
+                error=f"RunTask started no task: {reason or 'no reason given'}",
+                retryable=any(hint in reason for hint in _CAPACITY_HINTS),
+            )
+        task_arn = tasks[0]["taskArn"]
+        self._remember(task_arn, spec.runner_name, spec.scale_set_id)
+        return LaunchResult(spec.runner_name, provider_id=task_arn)
+
+    def _run_params(
+        self, spec: RunnerSpec, parameter: str, tags: Mapping[str, str]
+    ) -> dict[str, Any]:
+        config = self._config
+        params: dict[str, Any] = {
+            "cluster": config.cluster,
+            "taskDefinition": config.task_definition,
+            "count": 1,
+            "startedBy": f"{STARTED_BY_PREFIX}{spec.scale_set_id}",
+            "networkConfiguration": {
+                "awsvpcConfiguration": {
+                    "subnets": config.subnet_ids,  # ECS places the task in one with room
+                    "securityGroups": config.security_group_ids,
+                    "assignPublicIp": "ENABLED" if config.assign_public_ip else "DISABLED",
+                }
+            },
+            "overrides": {
+                "containerOverrides": [
+                    {
+                        "name": config.container_name,
+                        "environment": [
+                            {"name": ENV_PARAMETER, "value": parameter},
+                            {"name": ENV_RUNNER_NAME, "value": spec.runner_name},
+                        ],
+                    }
+                ]
+            },
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        }
+        if config.capacity_provider:
+            params["capacityProviderStrategy"] = [
+                {"capacityProvider": config.capacity_provider, "weight": 1}
+            ]
+        elif config.launch_type:
+            params["launchType"] = config.launch_type
+        return params
+
+    async def terminate(self, provider_ids: Sequence[str]) -> None:
+        """Stop tasks (one ``StopTask`` each: there is no batch) and delete their JIT
+        parameters; unknown or already stopped tasks are fine.
+
+        Failures are logged and counted in ``terminate_errors``: the next reconciliation
+        lists a surviving task again.
+        """
+        arns = list(dict.fromkeys(provider_ids))
+        gate = asyncio.Semaphore(self._config.launch_concurrency)
+
+        async def stop(arn: str) -> None:
+            async with gate:
+                try:
+                    await call(
+                        self._ecs,
+                        "stop_task",
+                        self._retry,
+                        cluster=self._config.cluster,
+                        task=arn,
+                        reason="gha-scalesets: runner no longer needed",
+                    )
+                except (ClientError, BotoCoreError) as exc:
+                    code = error_code(exc)
+                    # AWS answers an unknown task with "InvalidParameterException: The
+                    # referenced task was not found."
+                    if code != "InvalidParameterException":
+                        self.terminate_errors[code] += 1
+                        log.warning("task_stop_failed", task=arn, error=code)
+
+        await asyncio.gather(*(stop(arn) for arn in arns))
+        owners = [self._known.pop(arn) for arn in arns if arn in self._known]
+        await self._params.delete(self._params.name(o.scale_set_id, o.runner_name) for o in owners)
+
+    async def list_runners(self, scale_set_id: int) -> list[RuntimeRunner]:
+        """The scale set's tasks (``ListTasks`` by ``startedBy``, then ``DescribeTasks`` per
+        100); also sweeps JIT parameters that no live task will read."""
+        listed_at = self._clock()
+        cutoff = self._sweep_cutoff()
+        arns: list[str] = []
+        token: str | None = None
+        while True:
+            page = await call(
+                self._ecs,
+                "list_tasks",
+                self._retry,
+                cluster=self._config.cluster,
+                startedBy=f"{STARTED_BY_PREFIX}{scale_set_id}",
+                desiredStatus="RUNNING",
+                maxResults=100,
+                **({"nextToken": token} if token else {}),
+            )
+            arns.extend(page.get("taskArns", []))
+            token = page.get("nextToken")
+            if not token:
+                break
+        runners: list[RuntimeRunner] = []
+        for chunk in chunks(arns, _DESCRIBE_BATCH):
+            reply = await call(
+                self._ecs,
+                "describe_tasks",
+                self._retry,
+                cluster=self._config.cluster,
+                tasks=chunk,
+                include=["TAGS"],
+            )
+            runners.extend(self._runner(scale_set_id, task) for task in reply.get("tasks", []))
+        self._forget_missing(scale_set_id, {r.provider_id for r in runners}, listed_at)
+        await self._params.sweep(scale_set_id, {r.runner_name for r in runners}, cutoff)
+        return runners
+
+    def _runner(self, scale_set_id: int, task: Mapping[str, Any]) -> RuntimeRunner:
+        tags = {t["key"]: t["value"] for t in task.get("tags", [])}
+        runner_name = tags.get(TAG_RUNNER_NAME, "")
+        if runner_name and task["taskArn"] not in self._known:
+            self._remember(task["taskArn"], runner_name, scale_set_id)
+        phase = _STATUS_PHASES.get(task.get("lastStatus", ""), RunnerPhase.PENDING)
+        return RuntimeRunner(runner_name, task["taskArn"], scale_set_id, phase)
+
+    def _parse(self, raw: Mapping[str, Any]) -> RuntimeEvent | None:
+        cluster = (raw.get("detail") or {}).get("clusterArn", "")
+        if cluster != self._config.cluster and not cluster.endswith(f"/{self._config.cluster}"):
+            return None  # another cluster's runners, same queue
+        return parse_ecs_event(raw, STARTED_BY_PREFIX)
+
+
+def runner_entrypoint(
+    region: str | None = None, *, runner_command: str = "/home/runner/run.sh"
+) -> str:
+    """The runner container's entrypoint script (for the task definition's command).
+
+    It reads the parameter named by ``GHA_JIT_PARAMETER`` with the task role, deletes it,
+    unsets the task-role credential variables (job steps cannot fetch task-role credentials,
+    so they cannot read other runners' parameters either) and execs the runner. Tracing is
+    off, so the JIT config never reaches the logs. Needs the AWS CLI in the image.
+    """
+    return (
+        "#!/bin/bash\n"
+        "# gha-scalesets runner entrypoint: fetch the one-time JIT config, then run.\n"
+        "set +x\n"
+        "set -euo pipefail\n"
+        f': "${{{ENV_PARAMETER}:?the listener sets it when it starts the task}}"\n'
+        + jit_fetch_script(f"${ENV_PARAMETER}", region)
+        + f"unset {ENV_PARAMETER} AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
+        " AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_AUTHORIZATION_TOKEN\n"
+        f"exec {shlex.quote(runner_command)}\n"
+    )

@@ -1,0 +1,93 @@
+"""Opening and closing message sessions, waiting out a predecessor's lingering session."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from listener.scaling import Backoff
+from scaleset import Client, MessageSession, ScaleSet
+from scaleset.errors import (
+    ApiError,
+    ProtocolError,
+    ScaleSetError,
+    SessionConflictError,
+    TransportError,
+)
+
+log = structlog.get_logger("listener.session")
+
+_CLOSE_TIMEOUT_SECONDS = 3.0  # part of the 10 s shutdown budget
+
+
+class SessionConflictTimeout(ScaleSetError):
+    """Another session kept the scale set for longer than the configured wait."""
+
+
+def is_transient(exc: ScaleSetError) -> bool:
+    """Errors worth waiting out (outages, throttling) rather than stopping for."""
+    if isinstance(exc, TransportError | ProtocolError):
+        return True
+    return isinstance(exc, ApiError) and (exc.status >= 500 or exc.status == 429)
+
+
+async def open_session(
+    client: Client,
+    scale_set: ScaleSet,
+    owner: str,
+    *,
+    conflict_timeout: float,
+    backoff: Backoff,
+    on_event: Callable[[str], None],
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> MessageSession:
+    """Create the scale set's session; on 409 retry with backoff and jitter until
+    ``conflict_timeout`` (a crashed listener's session expires server-side), on outages forever."""
+    deadline = clock() + conflict_timeout
+    while True:
+        try:
+            session = await client.create_message_session(scale_set.id, owner)
+        except SessionConflictError as exc:
+            on_event("conflict")
+            delay = backoff.failed()
+            if clock() + delay > deadline:
+                raise SessionConflictTimeout(
+                    f"scale set {scale_set.name!r} still has another active session after "
+                    f"{conflict_timeout:.0f} s: is another listener running for it? ({exc.message})"
+                ) from None
+            log.warning(
+                "session conflict: waiting for the previous session to end",
+                scale_set=scale_set.name,
+                retry_in=round(delay, 2),
+            )
+        except ScaleSetError as exc:
+            if not is_transient(exc):
+                raise
+            delay = backoff.failed()
+            log.warning(
+                "cannot open a session yet",
+                scale_set=scale_set.name,
+                error=str(exc),
+                retry_in=round(delay, 2),
+            )
+        else:
+            backoff.succeeded()
+            on_event("created")
+            log.info("session opened", scale_set=scale_set.name, owner=owner)
+            return session
+        await sleep(delay)
+
+
+async def close_session(client: Client, session: MessageSession, name: str) -> bool:
+    """Delete the session so the next listener need not wait; False if that failed."""
+    try:
+        await asyncio.wait_for(client.delete_message_session(session), _CLOSE_TIMEOUT_SECONDS)
+    except (ScaleSetError, TimeoutError) as exc:
+        log.warning("could not delete the session", scale_set=name, error=str(exc) or "timeout")
+        return False
+    log.info("session deleted", scale_set=name)
+    return True

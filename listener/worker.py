@@ -1,0 +1,178 @@
+"""The session loop of one scale set: long-poll, apply the message, then acknowledge it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+
+import structlog
+
+from listener.config import ListenerSettings
+from listener.metrics import ListenerMetrics
+from listener.scaler import Scaler
+from listener.scaling import Backoff
+from listener.session import close_session, is_transient, open_session
+from scaleset import (
+    Client,
+    JobAvailable,
+    JobCompleted,
+    JobMessage,
+    JobStarted,
+    MessageSession,
+    ScaleSetMessage,
+)
+from scaleset.errors import (
+    ScaleSetError,
+    ScaleSetNotFoundError,
+    SessionNotFoundError,
+    UnauthorizedError,
+)
+
+log = structlog.get_logger("listener.worker")
+
+
+class ScaleSetWorker:
+    """Holds the message session of one scale set and feeds its :class:`Scaler`."""
+
+    def __init__(
+        self,
+        scaler: Scaler,
+        settings: ListenerSettings,
+        *,
+        client: Client,
+        metrics: ListenerMetrics,
+        owner: str,
+    ) -> None:
+        self.scaler = scaler
+        self._settings = settings
+        self._client = client
+        self._metrics = metrics
+        self._owner = owner
+        self._name = scaler.scale_set.name
+        self._backoff = Backoff(cap=settings.max_backoff_seconds)
+        self.session: MessageSession | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.session is not None
+
+    def _session_event(self, event: str) -> None:
+        self._metrics.session_events.labels(self._name, event).inc()
+
+    async def run(self) -> None:
+        """Serve the scale set until cancelled; the session is deleted on the way out."""
+        scaler_task = asyncio.create_task(self.scaler.run(), name=f"scaler-{self._name}")
+        try:
+            while True:
+                await self._open()
+                try:
+                    await self._poll()
+                except SessionNotFoundError:
+                    log.warning("the session expired; opening a new one", scale_set=self._name)
+                    self._set_session(None)
+                    self._session_event("recreated")
+                except ScaleSetNotFoundError as exc:
+                    await self._close()
+                    delay = self._backoff.failed()
+                    log.error("scale set not found", scale_set=self._name, error=str(exc))
+                    await asyncio.sleep(delay)
+        finally:
+            scaler_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scaler_task
+            await self._close()
+
+    def _set_session(self, session: MessageSession | None) -> None:
+        self.session = session
+        labels = self._metrics.scale_set_labels(self._name)
+        self._metrics.session_ready.labels(*labels).set(1 if session else 0)
+
+    async def _open(self) -> None:
+        session = await open_session(
+            self._client,
+            self.scaler.scale_set,
+            self._owner,
+            conflict_timeout=self._settings.session_conflict_timeout_seconds,
+            backoff=Backoff(cap=self._settings.max_backoff_seconds),
+            on_event=self._session_event,
+        )
+        self._set_session(session)
+        if session.statistics is not None:
+            self._metrics.record_statistics(self._name, session.statistics)
+            self.scaler.set_assigned_jobs(session.statistics.total_assigned_jobs)
+
+    async def _close(self) -> None:
+        session = self.session
+        self._set_session(None)
+        if session is not None and await close_session(self._client, session, self._name):
+            self._session_event("deleted")
+
+    async def _poll(self) -> None:
+        """Long-poll until the session is lost; transient failures are waited out."""
+        last_message_id = 0
+        while True:
+            session = self.session
+            assert session is not None
+            try:
+                message = await self._client.get_message(
+                    session, last_message_id, max_capacity=self.scaler.config.max_runners
+                )
+                if message is None:
+                    self.scaler.wake()  # re-assert the desired count, as upstream does on 202
+                    continue
+                await self._apply(session, message)
+                await self._client.delete_message(session, message.message_id)
+                last_message_id = message.message_id
+                self._backoff.succeeded()
+            except UnauthorizedError:
+                # The client already refreshed once; a second 401 means a token rotated
+                # again in between: refresh explicitly (SessionNotFound ends this session).
+                await self._client.refresh_message_session(session)
+                self._session_event("refreshed")
+            except (SessionNotFoundError, ScaleSetNotFoundError):
+                raise
+            except Exception as exc:
+                # Outages of GitHub or of the registry store: the message is not acknowledged
+                # yet, so it comes again once they are over.
+                if isinstance(exc, ScaleSetError) and not is_transient(exc):
+                    raise
+                delay = self._backoff.failed()
+                log.warning(
+                    "message handling failed, retrying",
+                    scale_set=self._name,
+                    error=f"{type(exc).__name__}: {exc}",
+                    retry_in=round(delay, 2),
+                )
+                await asyncio.sleep(delay)
+
+    async def _apply(self, session: MessageSession, message: ScaleSetMessage) -> None:
+        """Make the message's effects durable in the registry (before it is acknowledged)."""
+        self._metrics.messages.labels(self._name).inc()
+        if message.statistics is not None:
+            self._metrics.record_statistics(self._name, message.statistics)
+            # Before the job events: the statistics already count this message's completions,
+            # so a scaler step in between sees too few runners (and waits), never too many.
+            self.scaler.set_assigned_jobs(message.statistics.total_assigned_jobs)
+        available = [j.runner_request_id for j in message.jobs if isinstance(j, JobAvailable)]
+        if available:
+            acquired = await self._client.acquire_jobs(session, self.scaler.ss_id, available)
+            log.info(
+                "jobs acquired",
+                scale_set=self._name,
+                offered=len(available),
+                acquired=len(acquired),
+            )
+        # Events of one runner stay in order; different runners are handled concurrently.
+        per_runner: defaultdict[str, list[JobMessage]] = defaultdict(list)
+        for job in message.jobs:
+            if isinstance(job, JobStarted | JobCompleted):
+                per_runner[job.runner_name].append(job)
+        await asyncio.gather(*(self._apply_jobs(jobs) for jobs in per_runner.values()))
+
+    async def _apply_jobs(self, jobs: list[JobMessage]) -> None:
+        for job in jobs:
+            if isinstance(job, JobStarted):
+                await self.scaler.job_started(job)
+            elif isinstance(job, JobCompleted):
+                await self.scaler.job_completed(job)

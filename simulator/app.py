@@ -1,0 +1,92 @@
+"""The ASGI application: one :class:`Simulator` (state, clock, faults, counters) behind
+Starlette routes.
+
+Route families (see each module's docstring): :mod:`simulator.http_rest` (GitHub REST,
+``/api/v3``), :mod:`simulator.http_admin` (Actions admin API under
+``/_services/pipelines/{tenant}/``), :mod:`simulator.http_mq` (message queue under
+``/_services/broker/``), :mod:`simulator.http_runner` (runner emulator backend) and
+:mod:`simulator.http_control` (``/_sim/`` control and observation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+
+from simulator import http_admin, http_control, http_mq, http_rest, http_runner
+from simulator.aio import Timers
+from simulator.clock import Clock
+from simulator.config import SimulatorConfig
+from simulator.faults import FaultInjector
+from simulator.world import World
+
+ENDPOINTS = [
+    *http_rest.ROUTES,
+    *http_admin.ROUTES,
+    *http_mq.ROUTES,
+    *http_runner.ROUTES,
+    *http_control.ROUTES,
+]
+
+
+class Simulator:
+    """Everything one running simulator owns; reachable from handlers as ``app.state.sim``."""
+
+    def __init__(self, config: SimulatorConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or Clock()
+        self.timers = Timers(self.clock)
+        self.github_routes = frozenset(e.key for e in ENDPOINTS if e.kind == "github")
+        self.faults = FaultInjector(self.clock, config.seed, self.github_routes)
+        self.faults.configure(config.faults)
+        self.requests: Counter[str] = Counter()
+        self.runner_requests: Counter[str] = Counter()
+        self._generation = 0
+        self.world = World(config, self.clock, self.timers, self._generation)
+
+    @staticmethod
+    def loop_time() -> float:
+        """Monotonic time for long-poll holds (real time; the simulator clock may jump)."""
+        return asyncio.get_running_loop().time()
+
+    def reset(self) -> None:
+        """A fresh world and counters; tokens issued before no longer work."""
+        self.world.close()
+        self.timers.clear()
+        self.clock.rewind_offset()
+        self._generation += 1
+        self.world = World(self.config, self.clock, self.timers, self._generation)
+        self.requests.clear()
+        self.runner_requests.clear()
+        self.faults.configure(self.faults.settings)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "runner_requests": dict(self.runner_requests),
+            **self.world.stats(),
+        }
+
+
+def create_app(config: SimulatorConfig, clock: Clock | None = None) -> Starlette:
+    """Build the ASGI app; its lifespan runs the timer scheduler (serve it with lifespan on)."""
+    sim = Simulator(config, clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(sim.timers.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = Starlette(routes=[endpoint.route() for endpoint in ENDPOINTS], lifespan=lifespan)
+    app.state.sim = sim
+    return app

@@ -1,0 +1,118 @@
+"""Control and observation API (ours, snake_case, under ``/_sim/``; never counted or faulted).
+
+- ``POST /_sim/jobs`` ``{"labels": [...], "count": n, "duration_seconds": s,
+  "repository": "owner/repo", "result": "succeeded"}`` -> ``{"job_ids": [...]}``
+- ``GET /_sim/jobs`` -> ``{"jobs": [{"job_id", "state", "scale_set_id", ...}]}``
+- ``GET /_sim/stats`` -> ``{"requests", "runner_requests", "jobs", "runners"}``
+- ``POST /_sim/reset`` -> a fresh world (faults are kept, their random stream restarts)
+- ``GET|POST /_sim/faults`` -> the current :class:`~simulator.faults.FaultSettings`;
+  POST replaces them all (``{}`` clears)
+- ``GET|POST /_sim/clock`` ``{"advance_seconds": s}`` -> ``{"now": epoch seconds}``
+- ``GET /_sim/routes`` -> ``{"github": [route keys]}``: what ``faults.routes`` may name
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from simulator.errors import PlainError
+from simulator.faults import FaultSettings
+from simulator.routing import Endpoint, json_body
+
+if TYPE_CHECKING:
+    from simulator.app import Simulator
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class QueueJobs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[str] = Field(min_length=1)
+    count: int = Field(1, ge=1, le=100_000)
+    duration_seconds: float = Field(0.1, ge=0)
+    repository: str = Field("acme/app", pattern=r"^[^/\s]+/[^/\s]+$")
+    result: Literal["succeeded", "failed", "canceled", "skipped"] = "succeeded"
+
+
+class AdvanceClock(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    advance_seconds: float = Field(ge=0)
+
+
+async def _parse(request: Request, model: type[M]) -> M:
+    body = await json_body(request)
+    try:
+        return model.model_validate(body if body is not None else {})
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise PlainError(400, f"invalid {model.__name__} request: {details}") from None
+
+
+async def queue_jobs(sim: Simulator, request: Request) -> Response:
+    spec = await _parse(request, QueueJobs)
+    jobs = sim.world.jobs.queue(
+        spec.labels, spec.count, spec.duration_seconds, spec.repository, spec.result
+    )
+    return JSONResponse({"job_ids": [job.request_id for job in jobs]})
+
+
+async def list_jobs(sim: Simulator, request: Request) -> Response:
+    return JSONResponse({"jobs": [job.summary() for job in sim.world.jobs.jobs.values()]})
+
+
+async def stats(sim: Simulator, request: Request) -> Response:
+    return JSONResponse(sim.stats())
+
+
+async def reset(sim: Simulator, request: Request) -> Response:
+    sim.reset()
+    return Response(status_code=204)
+
+
+async def get_faults(sim: Simulator, request: Request) -> Response:
+    return JSONResponse(sim.faults.settings.model_dump())
+
+
+async def set_faults(sim: Simulator, request: Request) -> Response:
+    settings = await _parse(request, FaultSettings)
+    try:
+        sim.faults.configure(settings)
+    except ValueError as exc:
+        raise PlainError(400, str(exc)) from None
+    return JSONResponse(settings.model_dump())
+
+
+async def clock(sim: Simulator, request: Request) -> Response:
+    if request.method == "POST":
+        sim.clock.advance((await _parse(request, AdvanceClock)).advance_seconds)
+    return JSONResponse({"now": sim.clock.now()})
+
+
+async def routes(sim: Simulator, request: Request) -> Response:
+    return JSONResponse({"github": sorted(sim.github_routes)})
+
+
+def _control(method: str, path: str, handler: Any) -> Endpoint:
+    return Endpoint(method, f"/_sim{path}", handler, "control")
+
+
+ROUTES = [
+    _control("POST", "/jobs", queue_jobs),
+    _control("GET", "/jobs", list_jobs),
+    _control("GET", "/stats", stats),
+    _control("POST", "/reset", reset),
+    _control("GET", "/faults", get_faults),
+    _control("POST", "/faults", set_faults),
+    _control("GET", "/clock", clock),
+    _control("POST", "/clock", clock),
+    _control("GET", "/routes", routes),
+]

@@ -1,0 +1,185 @@
+"""Run a simulator in a background thread for tests, demos and benchmarks.
+
+>>> with SimulatorServer(pats=["ghp_x"], long_poll_seconds=0.5) as sim:
+...     config_url = sim.config_url("acme")        # http://127.0.0.1:PORT/acme
+...     sim.queue_jobs(["my-set"], count=3)         # job ids (runnerRequestIds)
+...     sim.stats()["jobs"]
+
+The server listens on 127.0.0.1 on a free port; the control helpers talk HTTP to its
+``/_sim/`` API, so they are safe to call from any thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from simulator.config import AppCredential, SimulatorConfig
+from simulator.faults import FaultSettings
+from simulator.serve import bind, build_server
+
+_START_TIMEOUT_SECONDS = 15.0
+
+
+class SimulatorServer:
+    """A simulator on ``127.0.0.1:<free port>``; a context manager (or call start/close)."""
+
+    def __init__(
+        self,
+        *,
+        pats: Iterable[str] = (),
+        apps: Iterable[tuple[str, int, str | bytes]] = (),
+        runner_groups: Iterable[str] = (),
+        long_poll_seconds: float = 50.0,
+        assign_timeout_seconds: float = 300.0,
+        max_reassignments: int = 3,
+        session_ttl_seconds: float = 120.0,
+        ghes_acquire: bool = False,
+        seed: int = 0,
+        admin_token_ttl_seconds: float = 3600.0,
+        installation_token_ttl_seconds: float = 3600.0,
+        registration_token_ttl_seconds: float = 3600.0,
+        mq_token_ttl_seconds: float = 3600.0,
+        faults: Mapping[str, Any] | None = None,
+        host: str = "127.0.0.1",
+        log_level: str = "warning",
+    ) -> None:
+        self.config = SimulatorConfig(
+            pats=tuple(pats),
+            apps=tuple(AppCredential.from_pem(*app) for app in apps),
+            runner_groups=tuple(runner_groups),
+            long_poll_seconds=long_poll_seconds,
+            assign_timeout_seconds=assign_timeout_seconds,
+            max_reassignments=max_reassignments,
+            session_ttl_seconds=session_ttl_seconds,
+            ghes_acquire=ghes_acquire,
+            seed=seed,
+            admin_token_ttl_seconds=admin_token_ttl_seconds,
+            installation_token_ttl_seconds=installation_token_ttl_seconds,
+            registration_token_ttl_seconds=registration_token_ttl_seconds,
+            mq_token_ttl_seconds=mq_token_ttl_seconds,
+            faults=FaultSettings.model_validate(dict(faults or {})),
+        )
+        self._host = host
+        self._log_level = log_level
+        self._thread: threading.Thread | None = None
+        self._server: Any = None
+        self._control: httpx.Client | None = None
+        self.url = ""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        sock = bind(self._host, 0)
+        port = sock.getsockname()[1]
+        self.url = f"http://{self._host}:{port}"
+        self._server = build_server(self.config, log_level=self._log_level)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            name=f"simulator-{port}",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the simulator on {self.url} did not start")
+            time.sleep(0.01)
+        self._control = httpx.Client(base_url=self.url, timeout=30.0)
+        return self
+
+    def close(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    def config_url(self, path: str) -> str:
+        """The GitHub config URL of ``acme`` (org), ``acme/app`` (repo) or ``enterprises/e``."""
+        return f"{self.url}/{path.strip('/')}"
+
+    @property
+    def api_url(self) -> str:
+        """The REST API root (GHES layout)."""
+        return f"{self.url}/api/v3"
+
+    # -- control -----------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, json: Any = None) -> httpx.Response:
+        if self._control is None:
+            raise RuntimeError("the simulator is not running; use it as a context manager")
+        response = self._control.request(method, f"/_sim{path}", json=json)
+        if response.is_error:
+            raise RuntimeError(
+                f"simulator {method} /_sim{path}: {response.status_code} {response.text}"
+            )
+        return response
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/stats").json()
+
+    def api_calls(self) -> int:
+        """Total GitHub-facing requests (REST, admin, message queue) since the last reset."""
+        return sum(self.stats()["requests"].values())
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def queue_jobs(
+        self,
+        labels: list[str],
+        count: int = 1,
+        duration_seconds: float = 0.1,
+        repository: str = "acme/app",
+        result: str = "succeeded",
+    ) -> list[int]:
+        """Queue workflow jobs; they go to scale sets whose labels include all of ``labels``
+        and whose scope (org, repo, enterprise) covers ``repository``."""
+        body = {
+            "labels": labels,
+            "count": count,
+            "duration_seconds": duration_seconds,
+            "repository": repository,
+            "result": result,
+        }
+        return self._call("POST", "/jobs", body).json()["job_ids"]
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/jobs").json()["jobs"]
+
+    def set_faults(self, **knobs: Any) -> None:
+        """Replace the fault settings (see :class:`~simulator.faults.FaultSettings`)."""
+        self._call("POST", "/faults", knobs)
+
+    def clear_faults(self) -> None:
+        self._call("POST", "/faults", {})
+
+    def now(self) -> float:
+        """The simulator clock (epoch seconds, including any advance)."""
+        return self._call("GET", "/clock").json()["now"]
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the simulator clock forward (tokens, sessions and deadlines expire)."""
+        return self._call("POST", "/clock", {"advance_seconds": seconds}).json()["now"]

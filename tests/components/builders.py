@@ -1,0 +1,71 @@
+"""Inputs the component tests declare, and small readers of what the mocks recorded."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import K8sOptions, ListenerScaleSet, ScaleSetListenerArgs
+from providers import ScaleSet, ScaleSetArgs
+
+TOKEN = "ghp_TOPSECRETTOKENVALUE0123456789"
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:ci-alerts"
+SUBNETS = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"]
+OUTPUTS = (
+    "listener_id",
+    "secret_name",
+    "secret_arn",
+    "kms_key_arn",
+    "table_name",
+    "queue_url",
+    "dead_letter_queue_url",
+    "runner_template",
+    "alarm_arns",
+    "alert_rules_config_map",
+)
+
+
+def scale_sets() -> list[ListenerScaleSet]:
+    """Two real ``providers.ScaleSet`` resources with their bounds."""
+    return [
+        ListenerScaleSet(
+            ScaleSet(
+                f"ss-{name}",
+                ScaleSetArgs(
+                    github_config_url="https://github.com/acme", name=name, github_token=TOKEN
+                ),
+            ),
+            min_runners=low,
+            max_runners=high,
+        )
+        for name, low, high in (("linux-x64", 0, 20), ("gpu", 1, 4))
+    ]
+
+
+def listener_args(runtime: str, **overrides: Any) -> ScaleSetListenerArgs:
+    """Complete, valid inputs for ``runtime`` (k8s gets a provider), with ``overrides``."""
+    values: dict[str, Any] = {
+        "runtime": runtime,
+        "github_config_url": "https://github.com/acme",
+        "github_token": pulumi.Output.secret(TOKEN),
+        "scale_sets": scale_sets(),
+        "listener_image": "ghcr.io/acme/gha-scalesets-listener:1.0",
+        "alarm_actions": [TOPIC],
+    }
+    if runtime == "k8s" and "k8s" not in overrides:
+        values["k8s"] = K8sOptions(namespace="ci-runners", provider=k8s.Provider("cluster"))
+    else:
+        values |= {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": SUBNETS}
+    return ScaleSetListenerArgs(**(values | overrides))
+
+
+def policy(registered_inputs: dict[str, Any]) -> dict[str, Any]:
+    """The policy document of a registered RolePolicy / QueuePolicy."""
+    return json.loads(registered_inputs["policy"])
+
+
+def statements_by_sid(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in document["Statement"]}

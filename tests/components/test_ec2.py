@@ -1,0 +1,212 @@
+"""The EC2 runtime under Pulumi mocks: templates, the listener group, IAM, the listener settings."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+
+from components.user_data import ENV_FILE
+from tests.components.builders import SUBNETS, TOKEN, policy, statements_by_sid
+from tests.components.mocks import ACCOUNT, REGION, SCALE_SET_TYPE
+
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+EC2_TYPES = {
+    "aws:autoscaling/group:Group",
+    "aws:cloudwatch/eventRule:EventRule",
+    "aws:cloudwatch/eventTarget:EventTarget",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:dynamodb/table:Table",
+    LT,
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:iam/instanceProfile:InstanceProfile",
+    "aws:iam/role:Role",
+    ROLE_POLICY,
+    "aws:kms/key:Key",
+    "aws:secretsmanager/secret:Secret",
+    "aws:secretsmanager/secretVersion:SecretVersion",
+    "aws:sqs/queue:Queue",
+    "aws:sqs/queuePolicy:QueuePolicy",
+    "gha-scalesets:index:ScaleSetListener",
+    SCALE_SET_TYPE,
+}
+
+
+def _user_data(template) -> str:
+    return base64.b64decode(template.inputs["userData"]).decode()
+
+
+def _env_file(script: str) -> dict[str, str]:
+    body = script.split("<<'GHA_SCALESETS_ENV'\n", 1)[1].split("\nGHA_SCALESETS_ENV\n", 1)[0]
+    return dict(line.split("=", 1) for line in body.splitlines())
+
+
+def test_declares_exactly_the_ec2_resources(deploy, recorder) -> None:
+    outputs = deploy("ec2")
+
+    assert recorder.types() == EC2_TYPES
+    assert len(recorder.of_type(LT)) == 2
+    assert recorder.of_type("aws:ecs/service:Service") == []
+    group = recorder.one("aws:autoscaling/group:Group")
+    assert outputs["listener_id"] == group.state["name"]
+    assert outputs["runner_template"] == "ci-runner-id"
+
+
+def test_launch_templates_require_imdsv2_private_addresses_and_encrypted_disks(
+    deploy, recorder
+) -> None:
+    deploy("ec2")
+
+    groups = {r.name: r.id for r in recorder.of_type("aws:ec2/securityGroup:SecurityGroup")}
+    for template in recorder.of_type(LT):
+        metadata = template.inputs["metadataOptions"]
+        assert metadata["httpTokens"] == "required"
+        assert metadata["httpPutResponseHopLimit"] == 1
+        (nic,) = template.inputs["networkInterfaces"]
+        assert nic["associatePublicIpAddress"] == "false"
+        assert nic["securityGroups"] == [groups[template.name]]
+        (disk,) = template.inputs["blockDeviceMappings"]
+        assert disk["ebs"]["encrypted"] == "true"
+        assert TOKEN not in _user_data(template)
+    runner = recorder.one(LT, "ci-runner")
+    assert runner.inputs["metadataOptions"]["instanceMetadataTags"] == "enabled"
+    assert runner.inputs["instanceInitiatedShutdownBehavior"] == "terminate"
+    profile = recorder.one("aws:iam/instanceProfile:InstanceProfile", "ci-runner")
+    assert runner.inputs["iamInstanceProfile"] == {"arn": profile.state["arn"]}
+    bootstrap = _user_data(runner)
+    assert "/gha-scalesets/dev/ci/jit" in bootstrap
+    assert f"--region {REGION}" in bootstrap
+    listener = recorder.one(LT, "ci-listener")
+    assert listener.inputs["metadataOptions"]["instanceMetadataTags"] == "disabled"
+
+
+def test_security_groups_allow_no_inbound_traffic(deploy, recorder) -> None:
+    deploy("ec2")
+
+    groups = {r.name: r.inputs for r in recorder.of_type("aws:ec2/securityGroup:SecurityGroup")}
+    assert set(groups) == {"ci-listener", "ci-runner"}
+    assert all(not g.get("ingress") for g in groups.values())
+    (https,) = groups["ci-listener"]["egress"]
+    assert (https["protocol"], https["fromPort"], https["toPort"]) == ("tcp", 443, 443)
+
+
+def test_listener_group_is_one_self_healing_instance(deploy, recorder) -> None:
+    deploy("ec2")
+
+    group = recorder.one("aws:autoscaling/group:Group").inputs
+    assert (group["minSize"], group["maxSize"], group["desiredCapacity"]) == (1, 1, 1)
+    assert group["vpcZoneIdentifiers"] == SUBNETS
+    assert group["launchTemplate"] == {"id": "ci-listener-id", "version": "3"}
+    assert group["healthCheckType"] == "EC2"
+    refresh = group["instanceRefresh"]
+    assert refresh["strategy"] == "Rolling"
+    assert refresh["preferences"]["minHealthyPercentage"] == 0  # never two listeners at once
+
+
+def test_listener_boot_script_runs_the_image_with_settings_the_listener_accepts(
+    deploy, recorder, settings_from_env, tmp_path
+) -> None:
+    outputs = deploy("ec2")
+
+    script = _user_data(recorder.one(LT, "ci-listener"))
+    (tmp_path / "boot.sh").write_text(script)
+    subprocess.run(["bash", "-n", str(tmp_path / "boot.sh")], check=True)
+    assert f"--env-file {ENV_FILE}" in script
+    for flag in ("--network host", "--read-only", "--cap-drop ALL", "no-new-privileges"):
+        assert flag in script
+    assert "ghcr.io/acme/gha-scalesets-listener:1.0" in script
+    assert "awslogs-group=/gha-scalesets/dev/ci/listener" in script
+    assert "docker login" not in script  # not an ECR image
+
+    settings = settings_from_env(_env_file(script))
+    ids = sorted(r.state["scale_set_id"] for r in recorder.of_type(SCALE_SET_TYPE))
+    assert settings.runtime == "ec2"
+    assert settings.github_config_url == "https://github.com/acme"
+    assert settings.credentials.secret_arn == outputs["secret_arn"]
+    assert settings.registry.table_name == outputs["table_name"]
+    assert settings.registry.region == REGION
+    assert settings.aws.region == REGION
+    assert [
+        (s.scale_set_id, s.name, s.min_runners, s.max_runners) for s in settings.scale_sets
+    ] == [
+        (ids[0], "linux-x64", 0, 20),
+        (ids[1], "gpu", 1, 4),
+    ]
+    ec2 = settings.ec2
+    assert ec2.launch_template_id == outputs["runner_template"]
+    assert ec2.subnet_ids == SUBNETS
+    assert ec2.events_queue_url == outputs["queue_url"]
+    assert ec2.kms_key_id == outputs["kms_key_arn"]
+    assert ec2.ssm_prefix == "/gha-scalesets/dev/ci/jit"
+    assert ec2.instance_types == ["m7i.large", "m6i.large"]
+    assert settings.metrics_port == 9102
+
+
+def test_ecr_listener_image_is_pulled_after_a_scoped_login(deploy, recorder) -> None:
+    image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/tools/listener:2.0"
+    deploy("ec2", listener_image=image)
+
+    script = _user_data(recorder.one(LT, "ci-listener"))
+    assert f"docker login --username AWS --password-stdin {ACCOUNT}.dkr.ecr" in script
+    statements = statements_by_sid(policy(recorder.one(ROLE_POLICY, "ci-listener").inputs))
+    assert statements["PullImages"]["Resource"] == [
+        f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/tools/listener"
+    ]
+
+
+def test_listener_role_launches_only_through_its_template_and_ends_only_its_runners(
+    deploy, recorder
+) -> None:
+    outputs = deploy("ec2")
+
+    role = recorder.one("aws:iam/role:Role", "ci-listener")
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "ec2.amazonaws.com"}
+    statements = statements_by_sid(policy(recorder.one(ROLE_POLICY, "ci-listener").inputs))
+    template_arn = f"arn:aws:ec2:{REGION}:{ACCOUNT}:launch-template/{outputs['runner_template']}"
+    launch = statements["LaunchRunnersFromTemplate"]
+    assert launch["Action"] == ["ec2:RunInstances"]
+    assert launch["Condition"] == {"ArnEquals": {"ec2:LaunchTemplate": template_arn}}
+    runner_group = recorder.one("aws:ec2/securityGroup:SecurityGroup", "ci-runner").id
+    for resource in (
+        template_arn,
+        *(f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/{s}" for s in SUBNETS),
+        f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{runner_group}",
+    ):
+        assert resource in launch["Resource"]
+    ids = sorted(str(r.state["scale_set_id"]) for r in recorder.of_type(SCALE_SET_TYPE))
+    terminate = statements["TerminateOwnRunners"]
+    assert sorted(terminate["Condition"]["StringEquals"]["aws:ResourceTag/gha-scaleset-id"]) == ids
+    runner_role = recorder.one("aws:iam/role:Role", "ci-runner").state["arn"]
+    assert statements["PassRunnerRole"]["Resource"] == [runner_role]
+    assert statements["PassRunnerRole"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}
+    }
+    table = recorder.one("aws:dynamodb/table:Table").state["arn"]
+    assert statements["RunnerRegistryTable"]["Resource"] == [table]
+    events = next(r for r in recorder.of_type("aws:sqs/queue:Queue") if r.name == "ci-events")
+    assert statements["RuntimeStateEvents"]["Resource"] == [events.state["arn"]]
+    secret = recorder.one("aws:secretsmanager/secret:Secret").state["arn"]
+    assert statements["GitHubCredential"]["Resource"] == [secret]
+    logs = recorder.one("aws:cloudwatch/logGroup:LogGroup").state["arn"]
+    assert statements["ListenerLogs"]["Resource"] == [f"{logs}:*"]
+
+
+def test_runner_role_reads_only_the_jit_parameter_of_its_own_instance(deploy, recorder) -> None:
+    outputs = deploy("ec2")
+
+    statements = statements_by_sid(policy(recorder.one(ROLE_POLICY, "ci-runner").inputs))
+    assert set(statements) == {"ReadOwnJitConfig", "DecryptJitConfig"}
+    read = statements["ReadOwnJitConfig"]
+    assert read["Action"] == ["ssm:DeleteParameter", "ssm:GetParameter"]
+    assert read["Resource"] == [
+        f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/gha-scalesets/dev/ci/jit/*"
+    ]
+    assert read["Condition"] == {
+        "StringEquals": {"ssm:resourceTag/gha-scaleset-instance-arn": "${ec2:SourceInstanceARN}"}
+    }
+    decrypt = statements["DecryptJitConfig"]
+    assert decrypt["Resource"] == [outputs["kms_key_arn"]]
+    assert decrypt["Condition"]["StringEquals"] == {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}

@@ -1,0 +1,204 @@
+"""The listener in-process against the simulator over HTTP: bursts, scaling, sessions, 401."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+
+from listener.session import SessionConflictTimeout
+from scaleset import Client, PatCredentials
+from simulator.testing import SimulatorServer
+from tests.fixtures.sim import SIM_PAT
+from tests.listener.conftest import (
+    ORG,
+    PeakRunners,
+    create_scale_set,
+    jobs_done,
+    listener_settings,
+    running_listener,
+    wait_for,
+)
+from tests.listener.inprocess import InProcessRuntime
+
+JIT_ROUTE = "POST /_apis/runtime/runnerscalesets/{id}/generatejitconfig"
+
+
+def metric_total(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    """Sum of a metric's samples whose labels include ``labels``."""
+    return sum(
+        sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
+
+
+def requests(sim: SimulatorServer, method: str) -> int:
+    return sum(n for route, n in sim.stats()["requests"].items() if route.startswith(method))
+
+
+async def test_burst_of_100_jobs_stays_within_max(
+    sim: SimulatorServer, state_dir: Path, record_property: Callable[[str, object], None]
+) -> None:
+    await create_scale_set(sim, "burst")
+    runtime = InProcessRuntime()
+    settings = listener_settings(sim, state_dir, "burst", max_runners=20)
+    async with running_listener(settings, runtime=runtime) as listener:
+        await wait_for(lambda: all(listener.ready().values()), 10, "the session")
+        calls_before = sim.api_calls()
+        async with PeakRunners(sim) as peak:
+            sim.queue_jobs(["burst"], count=100, duration_seconds=0.3)
+            await wait_for(jobs_done(sim, 100), 90, "100 completed jobs")
+        calls = sim.api_calls() - calls_before
+        stats = sim.stats()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{listener.metrics_port}") as http:
+            scraped = (await http.get("/metrics")).text
+            ready = await http.get("/readyz")
+            healthy = await http.get("/healthz")
+        metrics = listener.metrics.registry
+
+    per_job = calls / 100
+    record_property("api_calls_per_job", round(per_job, 2))
+    record_property("peak_runners", peak.peak)
+    print(f"\n100-job burst, max 20: {per_job:.2f} API calls per job, peak runners {peak.peak}")
+    assert stats["jobs"]["completed"] == 100 and stats["jobs"]["canceled"] == 0
+    assert 0 < peak.peak <= 20 and runtime.peak_running <= 20
+    assert len(runtime.launched) == len(set(runtime.launched)) == stats["requests"][JIT_ROUTE]
+    assert len(runtime.launched) <= 105  # one runner per job, give or take a replacement
+    assert per_job < 2.0
+    assert metric_total(metrics, "gha_completed_jobs_total", job_result="succeeded") == 100
+    assert metric_total(metrics, "gha_started_jobs_total", organization=ORG) == 100
+    assert metric_total(metrics, "gha_listener_jit_batch_size_sum") == len(runtime.launched)
+    assert 'gha_listener_api_requests_total{method="GET",route="{messageQueueUrl}"' in scraped
+    assert 'gha_max_runners{enterprise="",name="burst",organization="acme"' in scraped
+    assert ready.status_code == 200 and ready.json() == {"ready": True, "sessions": {"burst": True}}
+    assert healthy.status_code == 200
+
+
+async def test_local_processes_run_the_jobs(sim: SimulatorServer, state_dir: Path) -> None:
+    await create_scale_set(sim, "procs")
+    settings = listener_settings(sim, state_dir, "procs", max_runners=4)
+    async with running_listener(settings) as listener, PeakRunners(sim) as peak:
+        sim.queue_jobs(["procs"], count=8, duration_seconds=0.2)
+        await wait_for(jobs_done(sim, 8), 60, "8 jobs on runner processes")
+        ss_id = next(iter(listener.workers))
+
+        async def released() -> bool:
+            return await listener.registry.count(ss_id) == 0
+
+        await wait_for(released, 10, "the runners to be released")
+    assert sim.stats()["jobs"]["completed"] == 8
+    assert peak.peak <= 4
+    assert list(state_dir.glob("*.json")) == []  # every process ended and was cleaned up
+
+
+async def test_idle_surplus_runners_are_scaled_down(
+    sim_factory: Callable[..., SimulatorServer], state_dir: Path
+) -> None:
+    # Runners never come online, so the jobs' assignments time out and are cancelled:
+    # the desired count drops to 0 and the idle runners become surplus.
+    sim = sim_factory(assign_timeout_seconds=0.5, max_reassignments=0)
+    await create_scale_set(sim, "shrink")
+    runtime = InProcessRuntime(hold=asyncio.Event())
+    settings = listener_settings(sim, state_dir, "shrink", max_runners=5)
+    async with running_listener(settings, runtime=runtime) as listener:
+        sim.queue_jobs(["shrink"], count=3)
+        await wait_for(lambda: len(runtime.launched) == 3, 10, "3 runners")
+        await wait_for(lambda: sim.stats()["jobs"]["canceled"] == 3, 10, "cancelled jobs")
+        await wait_for(lambda: sim.stats()["runners"]["registered"] == 0, 10, "scale-down")
+        ss_id = next(iter(listener.workers))
+        assert await listener.registry.count(ss_id) == 0
+        assert runtime.running == 0
+        assert (
+            metric_total(listener.metrics.registry, "gha_listener_scaled_down_runners_total") == 3
+        )
+
+
+async def test_min_runners_keep_a_warm_pool(sim: SimulatorServer, state_dir: Path) -> None:
+    await create_scale_set(sim, "warm")
+    runtime = InProcessRuntime()
+    settings = listener_settings(sim, state_dir, "warm", max_runners=6, min=2)
+    async with running_listener(settings, runtime=runtime):
+        await wait_for(lambda: sim.stats()["runners"]["online"] == 2, 10, "2 idle runners")
+        sim.queue_jobs(["warm"], count=4, duration_seconds=0.2)
+        await wait_for(jobs_done(sim, 4), 30, "4 jobs")
+        await wait_for(
+            lambda: sim.stats()["runners"] == {"registered": 2, "online": 2, "busy": 0},
+            10,
+            "the pool back at 2 idle runners",
+        )
+
+
+async def test_a_lingering_session_is_waited_out(
+    sim_factory: Callable[..., SimulatorServer], state_dir: Path
+) -> None:
+    sim = sim_factory(session_ttl_seconds=1.0)
+    scale_set = await create_scale_set(sim, "conflict")
+    async with Client(sim.config_url(ORG), PatCredentials(SecretStr(SIM_PAT))) as client:
+        await client.create_message_session(scale_set.id, "crashed-host")  # never polled
+    settings = listener_settings(sim, state_dir, "conflict", max_runners=2)
+    async with running_listener(settings, runtime=InProcessRuntime()) as listener:
+        await wait_for(lambda: all(listener.ready().values()), 20, "the session")
+        conflicts = metric_total(
+            listener.metrics.registry, "gha_listener_session_events_total", event="conflict"
+        )
+        sim.queue_jobs(["conflict"], count=2, duration_seconds=0.1)
+        await wait_for(jobs_done(sim, 2), 20, "jobs after the conflict")
+    assert conflicts >= 1
+
+
+async def test_an_active_session_elsewhere_stops_after_the_deadline(
+    sim: SimulatorServer, state_dir: Path
+) -> None:
+    scale_set = await create_scale_set(sim, "taken")
+    async with Client(sim.config_url(ORG), PatCredentials(SecretStr(SIM_PAT))) as client:
+        await client.create_message_session(scale_set.id, "other-listener")
+        settings = listener_settings(
+            sim, state_dir, "taken", max_runners=2, session_conflict_timeout_seconds=1.0
+        )
+        with pytest.raises(SessionConflictTimeout, match="another listener running"):
+            async with running_listener(settings, runtime=InProcessRuntime()):
+                await asyncio.sleep(30)  # the listener gives up long before this
+
+
+async def test_a_401_mid_poll_refreshes_the_session(sim: SimulatorServer, state_dir: Path) -> None:
+    await create_scale_set(sim, "expiring")
+    settings = listener_settings(sim, state_dir, "expiring", max_runners=3)
+    async with running_listener(settings, runtime=InProcessRuntime()) as listener:
+        await wait_for(lambda: all(listener.ready().values()), 10, "the session")
+        sim.set_faults(mq_unauthorized_once=True)
+        await wait_for(lambda: requests(sim, "PATCH") >= 1, 10, "a session refresh")
+        sim.queue_jobs(["expiring"], count=3, duration_seconds=0.1)
+        await wait_for(jobs_done(sim, 3), 20, "jobs after the refresh")
+        assert all(listener.ready().values())
+
+
+async def test_short_lived_queue_tokens_keep_being_refreshed(
+    sim_factory: Callable[..., SimulatorServer], state_dir: Path
+) -> None:
+    sim = sim_factory(mq_token_ttl_seconds=1.0)
+    await create_scale_set(sim, "rotating")
+    settings = listener_settings(sim, state_dir, "rotating", max_runners=3)
+    async with running_listener(settings, runtime=InProcessRuntime()):
+        for batch in range(1, 4):
+            sim.queue_jobs(["rotating"], count=2, duration_seconds=0.5)
+            await wait_for(jobs_done(sim, 2 * batch), 20, f"batch {batch}")
+    assert requests(sim, "PATCH") >= 2
+
+
+async def test_ghes_job_offers_are_acquired(
+    sim_factory: Callable[..., SimulatorServer], state_dir: Path
+) -> None:
+    sim = sim_factory(ghes_acquire=True)
+    await create_scale_set(sim, "ghes")
+    settings = listener_settings(sim, state_dir, "ghes", max_runners=5)
+    async with running_listener(settings, runtime=InProcessRuntime()):
+        sim.queue_jobs(["ghes"], count=5, duration_seconds=0.1)
+        await wait_for(jobs_done(sim, 5), 20, "acquired jobs")
+    assert requests(sim, "POST /_apis/runtime/runnerscalesets/{id}/acquirejobs") >= 1

@@ -1,0 +1,177 @@
+"""The runner-side scripts (EC2 user data, ECS entrypoint) run in bash against moto's SSM.
+
+The machine's own tools are replaced by small stand-ins on PATH: ``curl`` plays IMDSv2 (a
+token is required for metadata), ``aws`` does the two SSM calls with boto3 against moto,
+``runuser`` and ``shutdown`` record what they were asked. ``run.sh`` records what the runner
+would have received. Everything else (quoting, ordering, error handling) is the real script.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from listener.runtimes.ec2 import runner_user_data
+from listener.runtimes.ecs import runner_entrypoint
+from tests.runtimes._specs import jit_config
+
+_CURL = """#!/bin/bash
+for arg in "$@"; do [[ "$arg" == http://* ]] && url="$arg"; done
+token_ok() { [[ "$*" == *"X-aws-ec2-metadata-token: tok"* ]]; }
+case "$url" in
+  */api/token) [[ " $* " == *" -X PUT "* ]] && printf tok ;;
+  */meta-data/instance-id) token_ok "$@" && printf '%s' "$FAKE_INSTANCE_ID" ;;
+  */meta-data/tags/instance/gha-scaleset-id) token_ok "$@" && printf '%s' "$FAKE_SCALE_SET_ID" ;;
+  *) false ;;
+esac || exit 22
+"""
+_AWS = """#!{python}
+import os, sys
+import boto3
+args = sys.argv[1:]
+opt = lambda name: args[args.index(name) + 1]
+with open(os.path.join(os.environ["FAKE_DIR"], "aws.log"), "a") as log:
+    log.write(" ".join(args) + "\\n")
+ssm = boto3.client("ssm", region_name=opt("--region") if "--region" in args else None)
+if args[:2] == ["ssm", "get-parameter"] and "--with-decryption" in args:
+    print(ssm.get_parameter(Name=opt("--name"), WithDecryption=True)["Parameter"]["Value"])
+elif args[:2] == ["ssm", "delete-parameter"]:
+    ssm.delete_parameter(Name=opt("--name"))
+else:
+    sys.exit("unexpected aws call")
+"""
+_RUNUSER = """#!/bin/bash
+[ "$1" = -u ] && [ "$3" = -- ] || exit 2
+printf '%s' "$2" > "$FAKE_DIR/runuser"
+shift 3
+exec "$@"
+"""
+_SHUTDOWN = """#!/bin/bash
+printf '%s' "$*" > "$FAKE_DIR/shutdown"
+"""
+_RUN_SH = """#!/bin/bash
+printf '%s' "$ACTIONS_RUNNER_INPUT_JITCONFIG" > "$FAKE_DIR/jit"
+printf '%s' "${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI-unset}" > "$FAKE_DIR/credentials"
+printf '%s' "${GHA_JIT_PARAMETER-unset}" > "$FAKE_DIR/parameter"
+"""
+
+
+@dataclass
+class Host:
+    """A directory of stand-in tools and a runner directory, plus how to run a script."""
+
+    dir: Path
+    runner_dir: Path
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.dir / name
+        path.write_text(text)
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+        return path
+
+    def run(self, script: str, **env: str) -> subprocess.CompletedProcess[str]:
+        path = self.write("script.sh", script)
+        environ = (
+            os.environ
+            | env
+            | {"FAKE_DIR": str(self.dir), "PATH": f"{self.dir / 'bin'}:{os.environ['PATH']}"}
+        )
+        # bash -x: tracing requested from outside must still not reveal the JIT config.
+        return subprocess.run(
+            ["bash", "-x", str(path)], env=environ, capture_output=True, text=True, timeout=60
+        )
+
+    def recorded(self, name: str) -> str | None:
+        path = self.dir / name
+        return path.read_text() if path.exists() else None
+
+
+@pytest.fixture
+def host(tmp_path: Path, aws: str) -> Host:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    runner_dir = tmp_path / "actions-runner"
+    runner_dir.mkdir()
+    h = Host(tmp_path, runner_dir)
+    for name, text in [
+        ("curl", _CURL),
+        ("aws", _AWS.format(python=sys.executable)),
+        ("runuser", _RUNUSER),
+        ("shutdown", _SHUTDOWN),
+    ]:
+        h.write(f"bin/{name}", text)
+    h.write("actions-runner/run.sh", _RUN_SH)
+    return h
+
+
+def _exists(ssm: Any, name: str) -> bool:
+    return bool(ssm.get_parameters(Names=[name])["Parameters"])
+
+
+def test_user_data_reads_own_parameter_deletes_it_and_powers_off(
+    host: Host, boto_client: Any
+) -> None:
+    ssm = boto_client("ssm")
+    secret = jit_config("linux-x64-00001")
+    name = "/gha-scalesets/jit/7/i-0abc1234def567890"
+    ssm.put_parameter(Name=name, Value=secret, Type="SecureString")
+    script = runner_user_data("/gha-scalesets/jit/", "us-east-1", runner_dir=str(host.runner_dir))
+
+    done = host.run(script, FAKE_INSTANCE_ID="i-0abc1234def567890", FAKE_SCALE_SET_ID="7")
+
+    assert done.returncode == 0, done.stderr
+    assert host.recorded("jit") == secret
+    assert host.recorded("runuser") == "runner"
+    assert host.recorded("shutdown") == "-h now"
+    assert not _exists(ssm, name)  # read once, then gone
+    assert f"ssm get-parameter --region us-east-1 --with-decryption --name {name}" in host.recorded(
+        "aws.log"
+    )
+    assert secret not in done.stdout + done.stderr
+    assert secret not in script
+
+
+def test_user_data_powers_off_when_there_is_no_parameter(host: Host) -> None:
+    script = runner_user_data("/gha-scalesets/jit", "us-east-1", runner_dir=str(host.runner_dir))
+
+    done = host.run(script, FAKE_INSTANCE_ID="i-0abc1234def567890", FAKE_SCALE_SET_ID="7")
+
+    assert done.returncode != 0
+    assert host.recorded("jit") is None  # the runner never started
+    assert host.recorded("shutdown") == "-h now"  # and the instance does not linger
+
+
+def test_ecs_entrypoint_reads_parameter_and_drops_task_credentials(
+    host: Host, boto_client: Any
+) -> None:
+    ssm = boto_client("ssm")
+    secret = jit_config("linux-x64-00002")
+    name = "/gha-scalesets/jit/7/linux-x64-00002"
+    ssm.put_parameter(Name=name, Value=secret, Type="SecureString")
+    script = runner_entrypoint(runner_command=str(host.runner_dir / "run.sh"))
+
+    done = host.run(
+        script, GHA_JIT_PARAMETER=name, AWS_CONTAINER_CREDENTIALS_RELATIVE_URI="/v2/credentials/x"
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert host.recorded("jit") == secret
+    assert host.recorded("credentials") == "unset"  # job steps cannot get task-role keys
+    assert host.recorded("parameter") == "unset"
+    assert not _exists(ssm, name)
+    assert secret not in done.stdout + done.stderr
+
+
+def test_ecs_entrypoint_refuses_to_start_without_a_parameter(host: Host) -> None:
+    done = host.run(runner_entrypoint(runner_command=str(host.runner_dir / "run.sh")))
+
+    assert done.returncode != 0
+    assert "GHA_JIT_PARAMETER" in done.stderr
+    assert host.recorded("jit") is None

@@ -1,0 +1,250 @@
+"""The ECS runtime end to end against moto's server over HTTP, with the real boto3."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from listener.config import AwsConfig, EcsRuntimeConfig
+from listener.runtimes.base import RunnerPhase, Runtime
+from listener.runtimes.ecs import EcsRuntime
+from tests.runtimes._events import (
+    describe_and_list_calls,
+    ecs_task_event,
+    queue_depth,
+    send_events,
+    take,
+)
+from tests.runtimes._faults import Fault
+from tests.runtimes._specs import jit_config, specs
+
+PREFIX = "/gha-scalesets/jit"
+
+
+@pytest.fixture
+def cluster(aws: str, boto_client: Any) -> str:
+    """A cluster and a Fargate runner task definition; task states only move when told."""
+    # moto advances a task's status on every DescribeTasks unless pinned.
+    httpx.post(
+        f"{aws}/moto-api/state-manager/set-transition",
+        json={"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}},
+    ).raise_for_status()
+    ecs = boto_client("ecs")
+    ecs.create_cluster(clusterName="runners")
+    ecs.register_task_definition(
+        family="runner",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="1024",
+        memory="2048",
+        # moto needs memory on the container to run the task.
+        containerDefinitions=[{"name": "runner", "image": "runner:latest", "memory": 2048}],
+    )
+    return "runners"
+
+
+@pytest.fixture
+async def make_runtime(network: Any, cluster: str, aws: str, backoffs: Any):
+    runtimes: list[EcsRuntime] = []
+
+    def make(endpoint: str = aws, clock: Any = time.time, **overrides: Any) -> EcsRuntime:
+        settings: dict[str, Any] = {
+            "cluster": cluster,
+            "task_definition": "runner",
+            "subnet_ids": network.subnet_ids,
+            "security_group_ids": [network.security_group_id],
+            "events_queue_url": network.queue_url,
+            "events_wait_seconds": 1,
+        }
+        runtime = EcsRuntime(
+            EcsRuntimeConfig(**(settings | overrides)),
+            AwsConfig(region="us-east-1", endpoint_url=endpoint),
+            retry=backoffs.policy,
+            clock=clock,
+        )
+        runtimes.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in runtimes:
+        await runtime.close()
+
+
+def _tasks(ecs: Any, arns: list[str]) -> dict[str, dict[str, Any]]:
+    tasks = ecs.describe_tasks(cluster="runners", tasks=arns, include=["TAGS"])["tasks"]
+    return {t["taskArn"]: t for t in tasks}
+
+
+def _params(ssm: Any, path: str) -> dict[str, str]:
+    pages = ssm.get_paginator("get_parameters_by_path").paginate(Path=path, WithDecryption=True)
+    return {p["Name"]: p["Value"] for page in pages for p in page["Parameters"]}
+
+
+async def test_burst_events_terminate_and_orphans(
+    make_runtime: Any, boto_client: Any, network: Any
+) -> None:
+    now = [time.time()]
+    runtime = make_runtime(clock=lambda: now[0])
+    assert isinstance(runtime, Runtime)
+    ecs, ssm, sqs = boto_client("ecs"), boto_client("ssm"), boto_client("sqs")
+    burst = specs(12)
+
+    results = await runtime.launch(burst)
+
+    assert all(r.provider_id and r.error is None for r in results)
+    by_arn = {r.provider_id: r.runner_name for r in results}
+    tasks = _tasks(ecs, list(by_arn))
+    assert set(tasks) == set(by_arn)
+    for arn, task in tasks.items():
+        runner = by_arn[arn]
+        assert task["startedBy"] == "gha-scaleset-7"
+        assert {t["key"]: t["value"] for t in task["tags"]}["gha-scaleset-runner"] == runner
+        env = {
+            e["name"]: e["value"] for e in task["overrides"]["containerOverrides"][0]["environment"]
+        }
+        # The task carries the parameter's name, never the JIT config.
+        assert env == {"GHA_JIT_PARAMETER": f"{PREFIX}/7/{runner}", "GHA_RUNNER_NAME": runner}
+        assert jit_config(runner) not in json.dumps(task, default=str)
+    assert _params(ssm, f"{PREFIX}/7") == {
+        f"{PREFIX}/7/{s.runner_name}": s.jit_config for s in burst
+    }
+    assert runtime.api_calls["ecs:RunTask"] == 12
+    assert runtime.api_calls["ssm:PutParameter"] == 12
+    assert describe_and_list_calls(runtime.api_calls) == 0
+
+    # State events: all running; two finish, one crashes, one loses its spot capacity. Noise:
+    # a duplicate, a task of another cluster, a task not started by a listener.
+    arns = list(by_arn)
+    stranger = dict(tasks[arns[0]], startedBy="ecs-svc/1234567890", taskArn=f"{arns[0]}-svc")
+    elsewhere = dict(tasks[arns[1]], clusterArn="arn:aws:ecs:us-east-1:123456789012:cluster/other")
+    send_events(sqs, network.queue_url, [ecs_task_event(tasks[a], "RUNNING") for a in arns])
+    send_events(
+        sqs,
+        network.queue_url,
+        [
+            ecs_task_event(
+                tasks[arns[0]],
+                "STOPPED",
+                stopCode="EssentialContainerExited",
+                stoppedReason="Essential container in task exited",
+                exitCode=0,
+            ),
+            ecs_task_event(
+                tasks[arns[1]],
+                "STOPPED",
+                stopCode="EssentialContainerExited",
+                stoppedReason="Essential container in task exited",
+                exitCode=0,
+            ),
+            ecs_task_event(
+                tasks[arns[2]],
+                "STOPPED",
+                stopCode="EssentialContainerExited",
+                stoppedReason="Essential container in task exited",
+                exitCode=137,
+            ),
+            ecs_task_event(
+                tasks[arns[3]],
+                "STOPPED",
+                stopCode="SpotInterruption",
+                stoppedReason="Your Spot Task was interrupted.",
+            ),
+            ecs_task_event(
+                tasks[arns[0]], "STOPPED", stopCode="EssentialContainerExited", exitCode=0
+            ),
+            ecs_task_event(stranger, "RUNNING"),
+            ecs_task_event(elsewhere, "STOPPED", stopCode="UserInitiated"),
+        ],
+    )
+    stream = runtime.events()
+    got = await take(stream, 12 + 4)
+    assert all(e.runner_name == by_arn[e.provider_id] and e.scale_set_id == 7 for e in got)
+    assert Counter(e.phase for e in got) == {
+        RunnerPhase.RUNNING: 12,
+        RunnerPhase.STOPPED: 2,
+        RunnerPhase.FAILED: 2,
+    }
+    ended = {e.provider_id: (e.phase, e.reason) for e in got if e.phase is not RunnerPhase.RUNNING}
+    assert ended[arns[3]] == (RunnerPhase.FAILED, "Your Spot Task was interrupted.")
+    assert ended[arns[2]][0] is RunnerPhase.FAILED  # exit code 137
+    assert describe_and_list_calls(runtime.api_calls) == 0
+
+    # Termination on job completion: the tasks stop, their unread parameters go.
+    await runtime.terminate(arns[:4])
+    assert {t["desiredStatus"] for t in _tasks(ecs, arns[:4]).values()} == {"STOPPED"}
+    assert runtime.api_calls["ecs:StopTask"] == 4
+    left = _params(ssm, f"{PREFIX}/7")
+    assert set(left) == {f"{PREFIX}/7/{by_arn[a]}" for a in arns[4:]}
+    assert runtime.terminate_errors == Counter()
+    assert describe_and_list_calls(runtime.api_calls) == 0
+
+    # Reconciliation an hour later: a task we started but do not know (an orphan) and an
+    # unread parameter of a runner that never got a task.
+    orphan = ecs.run_task(
+        cluster="runners",
+        taskDefinition="runner",
+        launchType="FARGATE",
+        startedBy="gha-scaleset-7",
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": network.subnet_ids[:1],
+                "securityGroups": [network.security_group_id],
+            }
+        },
+        tags=[{"key": "gha-scaleset-runner", "value": "linux-x64-orphan"}],
+    )["tasks"][0]["taskArn"]
+    ssm.put_parameter(Name=f"{PREFIX}/7/linux-x64-gone", Value="x", Type="SecureString")
+    now[0] += 3600
+    listed = await runtime.list_runners(7)
+
+    assert {r.provider_id: r.runner_name for r in listed} == {
+        **{a: by_arn[a] for a in arns[4:]},
+        orphan: "linux-x64-orphan",
+    }
+    assert all(r.phase is RunnerPhase.RUNNING for r in listed)
+    assert runtime.api_calls["ecs:ListTasks"] == 1
+    assert runtime.api_calls["ecs:DescribeTasks"] == 1
+    assert set(_params(ssm, f"{PREFIX}/7")) == set(left)  # the stray parameter was swept
+
+    await runtime.close()
+    assert [e async for e in stream] == []
+    assert queue_depth(sqs, network.queue_url) == 0
+
+
+async def test_describe_calls_per_scaling_decision(make_runtime: Any) -> None:
+    runtime = make_runtime()
+    per_decision = []
+    for start, n in [(0, 4), (4, 8), (12, 2)]:
+        before = describe_and_list_calls(runtime.api_calls)
+        results = await runtime.launch(specs(n, start=start))
+        assert all(r.provider_id for r in results)
+        per_decision.append(describe_and_list_calls(runtime.api_calls) - before)
+    assert per_decision == [0, 0, 0]
+    await runtime.list_runners(7)
+    # ListTasks 1 + DescribeTasks 1 + DescribeParameters 2 (moto pages it by 10).
+    assert describe_and_list_calls(runtime.api_calls) == 4
+
+
+async def test_capacity_refusal_is_a_retryable_error_and_cleans_up(
+    make_runtime: Any, fault_proxy: Any, boto_client: Any
+) -> None:
+    runtime = make_runtime(endpoint=fault_proxy.url, capacity_provider="FARGATE_SPOT")
+    fault_proxy.faults = [Fault("RunTask", "ThrottlingException", 400, times=1)]
+    [ok] = await runtime.launch(specs(1))
+    assert ok.provider_id
+    assert runtime.launch_errors == {"ThrottlingException": 1}
+    task = _tasks(boto_client("ecs"), [ok.provider_id])[ok.provider_id]
+    assert task["capacityProviderName"] == "FARGATE_SPOT"
+
+    fault_proxy.faults = [Fault("RunTask", "AccessDeniedException", 400)]
+    [denied] = await runtime.launch(specs(1, start=1))
+
+    assert denied.provider_id is None and not denied.retryable
+    assert "RunTask failed: AccessDeniedException" in denied.error
+    # The parameter written for the runner that never started is gone again.
+    assert set(_params(boto_client("ssm"), f"{PREFIX}/7")) == {f"{PREFIX}/7/linux-x64-00000"}

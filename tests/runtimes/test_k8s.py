@@ -1,0 +1,269 @@
+"""The Kubernetes runtime against the local fake API server (tests/fixtures/k8s.py).
+
+The fake speaks the real wire format over HTTP to the real client (kubernetes_asyncio), but
+it is not Kubernetes: nothing schedules or runs pods (the tests play the kubelet with
+``set_pod_phase``), there is no admission, quota or RBAC (refusals are injected with
+``fail_next``), strategic-merge patches are applied as JSON merge patches, deletion is
+immediate and owner-reference garbage collection is emulated synchronously. What these tests
+show is the runtime's side of the contract: the objects it creates, the calls it makes and
+how it reads the watch; not that a cluster would run the pods.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import pytest
+
+from listener.config import K8sRuntimeConfig
+from listener.runtimes import k8s as k8s_module
+from listener.runtimes.base import RunnerPhase, Runtime
+from listener.runtimes.k8s import K8sRuntime, dns_label
+from tests.runtimes._events import describe_and_list_calls, take
+from tests.runtimes._specs import jit_config, specs
+
+NS = "runners"
+
+
+def _pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """A pod made by someone else (a crashed listener, a person)."""
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "runner", "image": "runner"}]},
+    }
+
+
+@pytest.fixture
+async def make_runtime(k8s_api: Any, backoffs: Any):
+    runtimes: list[K8sRuntime] = []
+
+    def make(clock: Any = time.time, **overrides: Any) -> K8sRuntime:
+        settings: dict[str, Any] = {
+            "namespace": NS,
+            "api_url": k8s_api.url,
+            "image": "ghcr.io/actions/actions-runner:2.320.0",
+            "resources": {"requests": {"cpu": "1", "memory": "2Gi"}},
+            "node_selector": {"kubernetes.io/os": "linux"},
+            "tolerations": [{"key": "runners", "operator": "Exists", "effect": "NoSchedule"}],
+        }
+        runtime = K8sRuntime(
+            K8sRuntimeConfig(**(settings | overrides)), retry=backoffs.policy, clock=clock
+        )
+        runtimes.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in runtimes:
+        await runtime.close()
+
+
+async def test_burst_creates_pods_with_owned_secrets(make_runtime: Any, k8s_api: Any) -> None:
+    runtime = make_runtime()
+    assert isinstance(runtime, Runtime)
+    fake = k8s_api.state
+    burst = specs(15)
+
+    results = await runtime.launch(burst)
+
+    assert [r.provider_id for r in results] == [s.runner_name for s in burst]
+    assert fake.names("pods", NS) == {s.runner_name for s in burst}
+    for spec in burst:
+        pod = fake.get("pods", NS, spec.runner_name)
+        secret = fake.get("secrets", NS, f"{spec.runner_name}-jit")
+        assert pod["metadata"]["labels"]["gha-scaleset/id"] == "7"
+        assert pod["metadata"]["labels"]["gha-scaleset/runner-name"] == spec.runner_name
+        assert pod["spec"]["restartPolicy"] == "Never"
+        assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+        assert pod["spec"]["automountServiceAccountToken"] is False
+        assert pod["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
+        assert pod["spec"]["tolerations"][0]["key"] == "runners"
+        [container] = pod["spec"]["containers"]
+        assert container["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"}}
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        # The pod holds a reference to the Secret, never the JIT config.
+        assert container["env"] == [
+            {
+                "name": "ACTIONS_RUNNER_INPUT_JITCONFIG",
+                "valueFrom": {
+                    "secretKeyRef": {"name": f"{spec.runner_name}-jit", "key": "jitconfig"}
+                },
+            }
+        ]
+        assert spec.jit_config not in json.dumps(pod)
+        assert base64.b64decode(secret["data"]["jitconfig"]).decode() == jit_config(
+            spec.runner_name
+        )
+        [owner] = secret["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["name"], owner["uid"]) == (
+            "Pod",
+            spec.runner_name,
+            pod["metadata"]["uid"],
+        )
+    assert runtime.api_calls == {
+        "k8s:CreateSecret": 15,
+        "k8s:CreatePod": 15,
+        "k8s:PatchSecret": 15,
+    }
+    assert fake.requests == {"create secrets": 15, "create pods": 15, "patch secrets": 15}
+
+    # Terminate: the Pod goes, and the garbage collector takes its Secret along.
+    await runtime.terminate([burst[0].runner_name, "never-launched"])
+    assert burst[0].runner_name not in fake.names("pods", NS)
+    assert f"{burst[0].runner_name}-jit" not in fake.names("secrets", NS)
+    assert len(fake.names("secrets", NS)) == 14
+    assert runtime.terminate_errors == {}
+
+
+async def test_watch_reports_phases_and_survives_dropped_watches(
+    make_runtime: Any, k8s_api: Any
+) -> None:
+    runtime = make_runtime()
+    fake = k8s_api.state
+    stream = runtime.events()
+    a, b, c = specs(3)
+    await runtime.launch([a, b, c])
+
+    pending = await take(stream, 3)
+    assert {(e.runner_name, e.phase, e.scale_set_id) for e in pending} == {
+        (s.runner_name, RunnerPhase.PENDING, 7) for s in (a, b, c)
+    }
+
+    # The tests play the kubelet.
+    for spec in (a, b, c):
+        fake.set_pod_phase(NS, spec.runner_name, "Running")
+    assert {e.phase for e in await take(stream, 3)} == {RunnerPhase.RUNNING}
+    fake.set_pod_phase(NS, a.runner_name, "Succeeded")
+    fake.set_pod_phase(NS, a.runner_name, "Succeeded")  # a repeat is not news
+    terminated = {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}
+    fake.set_pod_phase(
+        NS,
+        b.runner_name,
+        "Failed",
+        containerStatuses=[
+            {
+                "name": "runner",
+                "image": "x",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": terminated,
+            }
+        ],
+    )
+    done, crashed = await take(stream, 2)
+    assert (done.provider_id, done.phase) == (a.runner_name, RunnerPhase.STOPPED)
+    assert (crashed.phase, crashed.reason) == (RunnerPhase.FAILED, "OOMKilled (exit 137)")
+
+    # The API server drops the watch; while it is away a pod is deleted and the history
+    # compacted. The runtime's resumed watch gets 410, it lists again and reports the pod
+    # that vanished; pods it already reported are not reported twice.
+    fake.drop_watches(hold=True)
+    await runtime.terminate([a.runner_name, c.runner_name])  # a ended already; c was running
+    fake.compact()
+    fake.release_watches()
+    [deleted] = await take(stream, 1)
+    assert (deleted.provider_id, deleted.phase, deleted.reason) == (
+        c.runner_name,
+        RunnerPhase.STOPPED,
+        "pod deleted",
+    )
+    assert fake.requests["list pods"] == 2  # the first list, the relist after 410
+    assert runtime.api_calls["k8s:ListPods"] == 2
+    assert runtime.api_calls["k8s:WatchPods"] >= 2
+    await runtime.close()
+    assert [e async for e in stream] == []
+
+
+async def test_describe_calls_per_scaling_decision(make_runtime: Any, k8s_api: Any) -> None:
+    runtime = make_runtime()
+    stream = runtime.events()
+    per_decision = []
+    start = 0
+    for n in (4, 10, 1):
+        before = describe_and_list_calls(runtime.api_calls)
+        results = await runtime.launch(specs(n, start=start))
+        assert all(r.provider_id for r in results)
+        await take(stream, n)  # registry updates arrive through the watch
+        per_decision.append(describe_and_list_calls(runtime.api_calls) - before)
+        start += n
+    # The watch's own list happened once, before the first decision returned.
+    assert sum(per_decision) == 1 and per_decision[1:] == [0, 0]
+    assert runtime.api_calls["k8s:WatchPods"] == 1
+
+
+async def test_reconciliation_lists_by_label_and_sweeps_unowned_secrets(
+    make_runtime: Any, k8s_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = k8s_api.state
+    runtime = make_runtime(clock=lambda: time.time() + 3600)
+    await runtime.launch(specs(5))
+    await runtime.launch(specs(2, scale_set_id=8, prefix="other"))
+    labels = {"gha-scaleset/id": "7", "gha-scaleset/runner-name": "orphan"}
+    fake.put("pods", NS, _pod("orphan", labels))
+    # A Secret whose owner reference was never set and whose pod never came.
+    stray = {"gha-scaleset/id": "7", "gha-scaleset/runner-name": "gone"}
+    fake.put("secrets", NS, {"metadata": {"name": "gone-jit", "labels": stray}, "data": {}})
+    monkeypatch.setattr(k8s_module, "_PAGE", 2)
+    # Right now the stray Secret may still belong to a launch in flight: it stays.
+    await make_runtime().list_runners(7)
+    assert "gone-jit" in fake.names("secrets", NS)
+
+    listed = await runtime.list_runners(7)  # an hour later
+
+    assert {(r.runner_name, r.provider_id) for r in listed} == {
+        *((s.runner_name, s.runner_name) for s in specs(5)),
+        ("orphan", "orphan"),
+    }
+    assert all(r.phase is RunnerPhase.PENDING and r.scale_set_id == 7 for r in listed)
+    assert runtime.api_calls["k8s:ListPods"] == 3  # 6 pods, pages of 2
+    assert "gone-jit" not in fake.names("secrets", NS)
+    assert len(fake.names("secrets", NS)) == 7  # every owned Secret stays
+
+
+async def test_launch_errors(make_runtime: Any, k8s_api: Any, backoffs: Any) -> None:
+    fake = k8s_api.state
+    runtime = make_runtime()
+
+    fake.fail_next("create", "secrets", 500)
+    [retried] = await runtime.launch(specs(1))
+    assert retried.provider_id and len(backoffs.delays) == 1
+    assert runtime.launch_errors == {"500:InternalError": 1}
+
+    fake.fail_next(
+        "create", "pods", 403, 'pods "x" is forbidden: exceeded quota: runners, requested: cpu=1'
+    )
+    [quota] = await runtime.launch(specs(1, start=1))
+    assert quota.provider_id is None and quota.retryable
+    assert "exceeded quota" in quota.error
+    assert "linux-x64-00001-jit" not in fake.names("secrets", NS)  # no Secret left behind
+
+    fake.put("pods", NS, _pod("linux-x64-00002", {}))
+    [taken] = await runtime.launch(specs(1, start=2))
+    assert taken.provider_id is None and not taken.retryable
+    assert "409:AlreadyExists" in taken.error
+
+    # The owner reference fails: the runner still runs; terminate removes the Secret itself.
+    fake.fail_next("patch", "secrets", 403, "forbidden", reason="Forbidden")
+    [unowned] = await runtime.launch(specs(1, start=3))
+    assert unowned.provider_id
+    assert not fake.get("secrets", NS, "linux-x64-00003-jit")["metadata"].get("ownerReferences")
+    await runtime.terminate([unowned.provider_id])
+    assert "linux-x64-00003-jit" not in fake.names("secrets", NS)
+
+
+@pytest.mark.parametrize(
+    ("runner", "expected"),
+    [
+        ("linux-x64-00001", "linux-x64-00001"),
+        ("Linux_X64.big", "linux-x64-big-"),
+        ("a" * 80, "a" * 54 + "-"),
+    ],
+)
+def test_dns_label(runner: str, expected: str) -> None:
+    label = dns_label(runner)
+    assert label.startswith(expected)
+    assert len(label) <= 63
+    assert all(ch.isalnum() or ch == "-" for ch in label) and label == label.lower()
