@@ -14,6 +14,7 @@ from components import iam
 from components.args import ScaleSetListenerArgs
 from components.aws_base import AwsBase
 from components.naming import ListenerNames
+from listener.runtimes.ecs import runner_entrypoint
 
 RUNNER_CONTAINER = "runner"
 LISTENER_CONTAINER = "listener"
@@ -75,11 +76,14 @@ def listener_container(
 
 
 def runner_container(image: str, log_group: str, region: str) -> dict[str, Any]:
-    """The runner's container; the listener overrides its environment per task."""
+    """The runner's container: its entrypoint fetches (and deletes) the JIT config parameter
+    the listener names in the task's environment override, then execs the runner."""
     return {
         "name": RUNNER_CONTAINER,
         "image": image,
         "essential": True,
+        "entryPoint": ["/bin/bash", "-c"],
+        "command": [runner_entrypoint(region)],
         "linuxParameters": {"initProcessEnabled": True},
         "logConfiguration": _logging(log_group, region, RUNNER_CONTAINER),
     }

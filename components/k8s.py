@@ -24,14 +24,15 @@ _CREDENTIAL = "github-credential"
 
 
 def listener_rules() -> list[dict[str, Any]]:
-    """The listener's Role: runner pods and their JIT-config secrets, in its namespace only."""
+    """The listener's Role: runner pods and their JIT-config secrets, in its namespace only
+    (secrets: ``patch`` sets a runner's pod as the owner of its secret)."""
     return [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "list", "watch"]},
         {
             "apiGroups": [""],
-            "resources": ["pods"],
-            "verbs": ["create", "delete", "get", "list", "watch"],
+            "resources": ["secrets"],
+            "verbs": ["create", "delete", "list", "patch"],
         },
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete", "get", "list"]},
     ]
 
 

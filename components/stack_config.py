@@ -83,7 +83,7 @@ class StackConfig(_Config):
     log_retention_days: int = 30
     ec2: Ec2Config = Field(default_factory=Ec2Config)
     ecs: EcsConfig = Field(default_factory=EcsConfig)
-    k8s: K8sConfig | None = None
+    k8s: K8sConfig | None = Field(default=None, alias="k8s")  # to_camel would say "k8S"
 
     @model_validator(mode="after")
     def _consistent(self) -> StackConfig:

@@ -48,3 +48,21 @@ def client_for(props: dict[str, Any]) -> SyncClient:
         if client is None:
             client = _clients[key] = SyncClient(config, credentials)
         return client
+
+
+_group_ids: dict[tuple[str, str], int] = {}
+_group_lock = threading.Lock()
+
+
+def runner_group_id(client: SyncClient, name: str) -> int:
+    """The id of runner group ``name``, looked up once per org per provider process.
+
+    A process serves one Pulumi operation, during which group ids do not change; many scale sets
+    in one group then cost one lookup instead of one each. Concurrent first calls wait for a
+    single lookup (lookups are rare, so one lock for all groups is enough).
+    """
+    key = (client.config.url.lower(), name.casefold())
+    with _group_lock:
+        if key not in _group_ids:
+            _group_ids[key] = client.get_runner_group_by_name(name).id
+        return _group_ids[key]

@@ -58,11 +58,9 @@ def diff_scale_set(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
     """
     changed = changed_keys(olds, news)
     replaces = [key for key in changed if key in p.REPLACE_KEYS]
-    stables = [p.SCALE_SET_ID] if not replaces else []
-    if not replaces:
-        stables.append(p.GITHUB_CONFIG_URL)
-        if p.RUNNER_GROUP not in changed:
-            stables += [p.RUNNER_GROUP_ID, p.RUNNER_GROUP_NAME]
+    stables = [] if replaces else [p.SCALE_SET_ID, p.GITHUB_CONFIG_URL]
+    if stables and p.RUNNER_GROUP not in changed:
+        stables += [p.RUNNER_GROUP_ID, p.RUNNER_GROUP_NAME]
     return DiffResult(
         changes=bool(changed),
         replaces=replaces,

@@ -17,6 +17,7 @@ from scaleset import AppCredentials, ConfigUrlError, CredentialsError, parse_con
 # names derived from them (name plus a suffix) stay short.
 MAX_NAME_LENGTH = 45
 MAX_LABEL_LENGTH = 256
+MAX_GROUP_LENGTH = 256
 MAX_LABELS = 100
 
 
@@ -79,7 +80,9 @@ def _check_name(value: Any, out: Checked) -> None:
 def _check_runner_group(value: Any, out: Checked) -> None:
     if value is None:
         value = p.DEFAULT_RUNNER_GROUP
-    elif not p.is_unknown(value) and (problem := _text_problem(value, "runner_group", 256)):
+    elif not p.is_unknown(value) and (
+        problem := _text_problem(value, "runner_group", MAX_GROUP_LENGTH)
+    ):
         out.fail(p.RUNNER_GROUP, problem)
     out.inputs[p.RUNNER_GROUP] = value
 

@@ -68,7 +68,8 @@ class ScaleSet(dynamic.Resource, module="github", name="ScaleSet"):
     """A runner scale set on GitHub (github.com, GHE.com or GHES), managed by this stack.
 
     Its id is the scale set id; to adopt an existing scale set, declare it with
-    ``opts=pulumi.ResourceOptions(import_="<scale set id>")``.
+    ``opts=pulumi.ResourceOptions(import_="<scale set id>")``. The ``github_token`` and
+    ``github_app`` outputs are always secret.
     """
 
     github_config_url: pulumi.Output[str]

@@ -22,7 +22,7 @@ from pulumi.dynamic import (
 )
 
 from providers import props as p
-from providers.clients import client_for
+from providers.clients import client_for, runner_group_id
 from providers.diffing import changed_keys, diff_scale_set
 from providers.errors import ScaleSetProviderError
 from providers.inputs import check_inputs
@@ -101,7 +101,7 @@ class ScaleSetProvider(ResourceProvider):
         props = p.plain(props)
         with _explained(f"creating {_where(props)}"):
             client = client_for(props)
-            group_id = client.get_runner_group_by_name(props[p.RUNNER_GROUP]).id
+            group_id = runner_group_id(client, props[p.RUNNER_GROUP])
             existing = client.get_scale_set_by_name(group_id, props[p.NAME])
             if existing is not None:
                 raise ScaleSetProviderError(
@@ -145,7 +145,7 @@ class ScaleSetProvider(ResourceProvider):
                 "disable_update": news[p.DISABLE_UPDATE] if p.DISABLE_UPDATE in changed else None,
             }
             if p.RUNNER_GROUP in changed:
-                fields["runner_group_id"] = client.get_runner_group_by_name(news[p.RUNNER_GROUP]).id
+                fields["runner_group_id"] = runner_group_id(client, news[p.RUNNER_GROUP])
             live = client.update_scale_set(_scale_set_id(id_), **fields)
         return UpdateResult(_outputs(news, live))
 

@@ -96,11 +96,8 @@ class TokenCache:
         token = self._installations.get(key)
         return token if token is not None and token.usable(self.clock()) else None
 
-    def store_installation(self, key: tuple[str, str], token: Token | None) -> None:
-        if token is None:
-            self._installations.pop(key, None)
-        else:
-            self._installations[key] = token
+    def store_installation(self, key: tuple[str, str], token: Token) -> None:
+        self._installations[key] = token
 
     def clear(self) -> None:
         """Forget every token (e.g. after rotating credentials)."""

@@ -173,10 +173,8 @@ class World:
     def delete_scale_set(self, tenant: Tenant, scale_set_id: int) -> None:
         ss = self.scale_set(tenant, scale_set_id)
         del self.scale_sets[ss.id]
+        # the session stays attached so its listener's next calls get a clear 404
         ss.deleted = True
-        if ss.session is not None:
-            self.sessions.pop(ss.session.id, None)
-            ss.session = None
         for runner in list(ss.runners.values()):
             if runner.job is None:
                 self._remove_runner(runner)
@@ -364,6 +362,7 @@ class World:
         counts = self.jobs.counts
         return {
             "jobs": {
+                # offered (JobAvailable) but not acquired still counts as queued
                 "queued": counts[JobState.QUEUED] + counts[JobState.AVAILABLE],
                 "assigned": counts[JobState.ASSIGNED],
                 "running": counts[JobState.RUNNING],

@@ -109,6 +109,7 @@ def test_listener_container_is_hardened_and_configured_for_ecs(
     assert ecs.container_name == "runner"
     assert (ecs.subnet_ids, ecs.security_group_ids) == (SUBNETS, [runner_group])
     assert ecs.launch_type == "FARGATE"
+    assert ecs.assign_public_ip is False  # RunTask: assignPublicIp DISABLED
     assert ecs.events_queue_url == outputs["queue_url"]
     assert (ecs.ssm_prefix, ecs.kms_key_id) == ("/gha-scalesets/dev/ci/jit", outputs["kms_key_arn"])
 
@@ -124,6 +125,10 @@ def test_runner_task_uses_the_runner_role_and_its_own_log_group(deploy, recorder
     (container,) = _containers(recorder, "ci-runner")
     assert container["name"] == "runner"
     assert container["image"] == "ghcr.io/actions/actions-runner:latest"
+    assert container["entryPoint"] == ["/bin/bash", "-c"]
+    (entrypoint,) = container["command"]
+    assert "aws ssm get-parameter --region eu-west-1" in entrypoint
+    assert "$GHA_JIT_PARAMETER" in entrypoint
     assert (
         container["logConfiguration"]["options"]["awslogs-group"] == "/gha-scalesets/dev/ci/runners"
     )

@@ -12,6 +12,8 @@ import itertools
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 
+import httpx
+
 from listener.runtimes.base import (
     LaunchResult,
     RunnerPhase,
@@ -34,6 +36,9 @@ class InProcessRuntime:
         self._ids = itertools.count(1)
         self._tasks: dict[str, tuple[asyncio.Task[None], RunnerSpec]] = {}
         self._events: asyncio.Queue[RuntimeEvent | None] = asyncio.Queue()
+        # One pool for all runners (a client per runner costs ~0.1 s of TLS setup each);
+        # every idle runner holds a connection in its acquire poll.
+        self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=500), timeout=60)
 
     async def launch(self, runners: Sequence[RunnerSpec]) -> list[LaunchResult]:
         results = []
@@ -52,7 +57,7 @@ class InProcessRuntime:
         try:
             if self._hold is not None:
                 await self._hold.wait()
-            await run_runner(spec.jit_config)
+            await run_runner(spec.jit_config, client=self._http)
         except asyncio.CancelledError:
             reason = "terminated"
         except Exception as exc:
@@ -86,4 +91,5 @@ class InProcessRuntime:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._http.aclose()
         await self._events.put(None)

@@ -24,6 +24,8 @@ from tests.fixtures.sim import SIM_RUNNER_GROUP
 from tests.providers.host import DIFF_NONE, DIFF_SOME, UNKNOWN, Host, without_provider
 
 CREATE = "POST _apis/runtime/runnerscalesets"
+LOOKUP_BY_NAME = "GET _apis/runtime/runnerscalesets"
+RUNNER_GROUPS = "GET _apis/runtime/runnergroups/"
 PATCH = "PATCH _apis/runtime/runnerscalesets/{id}"
 DELETE = "DELETE _apis/runtime/runnerscalesets/{id}"
 REGISTRATION_TOKEN = "POST orgs/{org}/actions/runners/registration-token"
@@ -136,6 +138,9 @@ def test_diffs_are_decided_offline(host: Host, acme: dict[str, Any], requests: R
         news = checked(host, "linux", acme | change)
         diff = host.diff("linux", id_, outs, news)
         assert (diff.changes, diff.replaces) == expected, change
+        # Another org/repo/enterprise is another namespace: no name collision, so the
+        # replacement is created before the old scale set is deleted.
+        assert diff.delete_before_replace is False
     assert requests.delta() == Counter()  # not one request, changed or not
 
 
@@ -172,17 +177,23 @@ def test_credential_rotation_updates_state_without_touching_the_scale_set(
     assert requests.delta() == Counter()
 
 
-def test_config_url_change_replaces_create_before_delete(
-    host: Host, sim: SimulatorServer, acme: dict[str, Any], requests: Requests
+def test_refresh_records_drift_and_the_next_update_reverts_it(
+    host: Host, acme: dict[str, Any], github: SyncClient
 ) -> None:
     inputs = checked(host, "linux", acme)
     id_, outs = host.create("linux", inputs)
-    requests.delta()
-    moved = checked(host, "linux", acme | {"github_config_url": sim.config_url("globex")})
-    diff = host.diff("linux", id_, outs, moved)
-    assert diff.replaces == ["github_config_url"]
-    assert diff.delete_before_replace is False
-    assert requests.delta() == Counter()
+    github.update_scale_set(int(id_), labels=["hand-edited"], disable_update=False)
+
+    _, refreshed = host.read("linux", id_, outs)
+    assert without_provider(refreshed)["labels"] == ["hand-edited"]
+    assert without_provider(refreshed)["disable_update"] is False
+    assert host.diff("linux", id_, refreshed, inputs).changes == DIFF_SOME
+
+    reverted = without_provider(host.update("linux", id_, refreshed, inputs))
+    live = github.get_scale_set(int(id_))
+    assert [label.name for label in live.labels] == ["linux-x64", "gpu"]
+    assert live.runner_setting.disable_update is True
+    assert host.diff("linux", id_, reverted, inputs).changes == DIFF_NONE
 
 
 def test_preview_with_unknown_values_makes_no_request(
@@ -293,23 +304,43 @@ def test_twenty_scale_sets_in_one_process_authenticate_once(
         created = list(pool.map(lambda name: host.create(name, inputs[name]), inputs))
     served = requests.delta()
     assert len({id_ for id_, _ in created}) == 20
-    assert served[CREATE] == 20
-    assert served[REGISTRATION_TOKEN] == 1
-    assert served[RUNNER_REGISTRATION] == 1
+    assert served == {
+        REGISTRATION_TOKEN: 1,  # the auth chain, once
+        RUNNER_REGISTRATION: 1,
+        RUNNER_GROUPS: 1,  # one lookup per group and process
+        LOOKUP_BY_NAME: 20,  # the "already exists?" check that refuses silent adoption
+        CREATE: 20,
+    }
 
 
 def test_app_credentials_authenticate_once_and_stay_out_of_errors(
-    host: Host, acme: dict[str, Any], sim_app_credentials: tuple[str, int, str], requests: Requests
+    host: Host,
+    acme: dict[str, Any],
+    sim_app_credentials: tuple[str, int, str],
+    rsa_pem: str,
+    requests: Requests,
 ) -> None:
     client_id, installation_id, pem = sim_app_credentials
     app = {"client_id": client_id, "installation_id": installation_id, "private_key": pem}
     base = {k: v for k, v in acme.items() if k != "github_token"} | {"github_app": app}
     for n in range(3):
         host.create(f"ss{n}", checked(host, f"ss{n}", base | {"name": f"app-{n}"}))
-    served = requests.delta()
-    assert served[ACCESS_TOKENS] == 1
-    assert served[RUNNER_REGISTRATION] == 1
-    assert served[CREATE] == 3
+    assert requests.delta() == {
+        ACCESS_TOKENS: 1,
+        REGISTRATION_TOKEN: 1,
+        RUNNER_REGISTRATION: 1,
+        RUNNER_GROUPS: 1,
+        LOOKUP_BY_NAME: 3,
+        CREATE: 3,
+    }
+
+    # A key GitHub does not know for this App: refused, and the message quotes no key material.
+    wrong_key = base | {"name": "app-x", "github_app": app | {"private_key": rsa_pem}}
+    with pytest.raises(grpc.RpcError) as raised:
+        host.create("x", checked(host, "x", wrong_key))
+    details = raised.value.details()
+    assert "HTTP 401" in details
+    assert all(line not in details for line in rsa_pem.splitlines()[1:-1])
 
 
 def test_a_rejected_token_fails_with_a_secret_free_message(

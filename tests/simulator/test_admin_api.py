@@ -199,6 +199,16 @@ def test_row10_delete_agent_and_busy_runner(
     assert busy.status_code == 400
     assert "JobStillRunningException" in _type_name(busy)
     assert sim.stats()["runners"] == {"registered": 1, "online": 1, "busy": 1}
+    statistics = admin.call("GET", f"{SETS}/{ss['id']}").json()["statistics"]
+    assert statistics == {
+        "totalAvailableJobs": 0,
+        "totalAcquiredJobs": 0,
+        "totalAssignedJobs": 1,
+        "totalRunningJobs": 1,
+        "totalRegisteredRunners": 1,
+        "totalBusyRunners": 1,
+        "totalIdleRunners": 0,
+    }
 
 
 # -- 11-13 sessions -----------------------------------------------------------------------

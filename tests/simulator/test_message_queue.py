@@ -116,6 +116,17 @@ def test_row14_last_message_id_and_redelivery(sim: SimulatorServer, admin: Admin
     assert successor.get().status_code == 202
 
 
+def test_queue_token_expires_and_refresh_recovers(sim_factory: Any, http: httpx.Client) -> None:
+    sim: SimulatorServer = sim_factory(mq_token_ttl_seconds=60, session_ttl_seconds=3600)
+    admin = connect(http, sim)
+    ss, listener = _listener(admin)
+    sim.advance_clock(61)
+    assert listener.get().status_code == 401
+    path = f"{SETS}/{ss['id']}/sessions/{listener.session['sessionId']}"
+    listener.session = admin.call("PATCH", path).json()
+    assert listener.get().status_code == 202
+
+
 def test_row15_delete_acks_and_needs_a_valid_token(sim: SimulatorServer, admin: Admin) -> None:
     _, listener = _listener(admin)
     listener.get()

@@ -1,0 +1,271 @@
+"""Burst: N jobs queued at once against one scale set, ours vs. the upstream-equivalent model.
+
+Both modes run against the same simulator process (latency on every GitHub route), each on its
+own scale set, with the no-op runtime. Ours is the real :class:`~listener.app.Listener`
+(session loop, scaler, memory registry, batch JIT); upstream is
+:class:`~benchmarks.upstream.UpstreamListener`. Measured per mode:
+
+- ``seconds_to_all_launched``: first message received -> last runner launched;
+- ``api_calls_per_job``: GitHub requests from queueing the burst until every runner is
+  launched, per job; ``api_calls_per_job_lifecycle`` counts on until every job completed
+  (adds the JobStarted/JobCompleted messages: one GET + one ack per envelope of <= 50 events);
+- ``job_wait_p50/p95``: job queued -> a runner finished it (jobs last 0 s, so: picked up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmarks.harness import (
+    ORG,
+    PAT,
+    SimulatorProcess,
+    percentile,
+    requests_between,
+    total,
+)
+from benchmarks.noop_runtime import NoopRuntime
+from benchmarks.upstream import UpstreamListener
+from listener.app import Listener
+from listener.config import ListenerSettings
+from scaleset import Client, PatCredentials
+from scaleset.auth import TokenCache
+
+_SAMPLE_SECONDS = 0.1
+_PROBE_SECONDS = 0.005
+_DONE_TIMEOUT = 600.0
+GET_MESSAGE = "GET /message"
+
+
+@dataclass
+class Timeline:
+    """Samples of (seconds since queueing, runners launched, jobs waiting for a runner)."""
+
+    points: list[tuple[float, int, int]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, list[float]]:
+        return {
+            "t": [round(p[0], 3) for p in self.points],
+            "runners": [p[1] for p in self.points],
+            "waiting": [p[2] for p in self.points],
+        }
+
+
+async def _wait(condition: Callable[[], bool | Awaitable[bool]], what: str) -> None:
+    deadline = time.monotonic() + _DONE_TIMEOUT
+    while True:
+        value = condition()
+        if not isinstance(value, bool):
+            value = await value
+        if value:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"burst: timed out waiting for {what}")
+        await asyncio.sleep(_PROBE_SECONDS)
+
+
+async def _stats(sim: SimulatorProcess) -> dict[str, Any]:
+    return await asyncio.to_thread(sim.stats)
+
+
+@contextlib.asynccontextmanager
+async def _sampling(
+    sim: SimulatorProcess, runtime: NoopRuntime, t0: float, timeline: Timeline
+) -> AsyncIterator[None]:
+    async def sample() -> None:
+        while True:
+            jobs = (await _stats(sim))["jobs"]
+            timeline.points.append(
+                (time.monotonic() - t0, runtime.launched, jobs["queued"] + jobs["assigned"])
+            )
+            await asyncio.sleep(_SAMPLE_SECONDS)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _create_scale_set(sim: SimulatorProcess, name: str) -> int:
+    async with Client(sim.config_url(ORG), PatCredentials(PAT), token_cache=TokenCache()) as c:
+        group = await c.get_runner_group_by_name("Default")
+        return (await c.create_scale_set(name=name, runner_group_id=group.id)).id
+
+
+async def _measure(
+    sim: SimulatorProcess,
+    name: str,
+    jobs: int,
+    runtime: NoopRuntime,
+    first_message: Callable[[], float | None],
+    mode_started: dict[str, Any],
+    polled_before: int,
+) -> dict[str, Any]:
+    """Queue the burst once the listener polls; measure until every job completed."""
+
+    async def polling() -> bool:
+        now = (await _stats(sim))["requests"].get(GET_MESSAGE, 0)
+        return now > polled_before
+
+    await _wait(polling, "the first long poll")
+    await asyncio.sleep(0.2)  # the poll passed the injected latency: the session has capacity
+    before = await _stats(sim)
+    completed_before = before["jobs"]["completed"]
+    timeline = Timeline()
+    t0 = time.monotonic()
+    async with _sampling(sim, runtime, t0, timeline):
+        await asyncio.to_thread(sim.queue_jobs, [name], jobs, 0.0)
+        await _wait(lambda: runtime.launched >= jobs, "every runner to launch")
+        t_launched = runtime.launch_times[jobs - 1]
+        launched = await _stats(sim)
+
+        async def all_done() -> bool:
+            return (await _stats(sim))["jobs"]["completed"] - completed_before >= jobs
+
+        await _wait(all_done, "every job to complete")
+        done = await _stats(sim)
+    t_first = first_message()
+    assert t_first is not None
+    window = requests_between(before, launched)
+    lifecycle = requests_between(before, done)
+    waits = [t - t0 for t in runtime.job_done_times[:jobs]]
+    return {
+        "seconds_to_all_launched": round(t_launched - t_first, 3),
+        "seconds_queue_to_first_message": round(t_first - t0, 3),
+        "api_calls_per_job": round(total(window) / jobs, 3),
+        "api_calls_per_job_lifecycle": round(total(lifecycle) / jobs, 3),
+        "job_wait_p50_seconds": round(percentile(waits, 50), 3),
+        "job_wait_p95_seconds": round(percentile(waits, 95), 3),
+        "jit_requests": total(window, "generatejitconfig"),
+        "startup_requests": total(requests_between(mode_started, before)),
+        "requests_to_all_launched": window,
+        "requests_lifecycle": lifecycle,
+        "timeline": timeline.as_json(),
+        "_t_first": t_first - t0,
+    }
+
+
+async def run_ours(
+    sim: SimulatorProcess, jobs: int, max_runners: int, jit_concurrency: int
+) -> dict[str, Any]:
+    name = "burst-ours"
+    await _create_scale_set(sim, name)
+    started = await _stats(sim)
+    runtime = NoopRuntime()
+    settings = ListenerSettings(
+        github_config_url=sim.config_url(ORG),
+        credentials={"token": PAT},
+        scale_sets=[{"name": name, "max_runners": max_runners}],
+        metrics_port=None,
+        owner_name="bench-ours",
+        log_level="warning",
+        jit_concurrency=jit_concurrency,
+    )
+    listener = Listener(settings, runtime=runtime)
+    first: list[float] = []
+
+    async def probe() -> None:  # the listener's own message counter marks the first message
+        while listener.metrics.registry.get_sample_value(
+            "gha_listener_messages_total", {"name": name}
+        ) in (None, 0.0):
+            await asyncio.sleep(_PROBE_SECONDS)
+        first.append(time.monotonic())
+
+    stop = asyncio.Event()
+    await listener.start()
+    serving = asyncio.create_task(listener.run_until(stop))
+    prober = asyncio.create_task(probe())
+    try:
+        result = await _measure(
+            sim,
+            name,
+            jobs,
+            runtime,
+            lambda: first[0] if first else None,
+            started,
+            started["requests"].get(GET_MESSAGE, 0),
+        )
+    finally:
+        prober.cancel()
+        stop.set()
+        await serving
+        chain_runs = listener.client.auth_chain_runs if listener.client else 0
+        await listener.stop()
+    result["auth_chain_runs"] = chain_runs
+    return result
+
+
+async def run_upstream(sim: SimulatorProcess, jobs: int, max_runners: int) -> dict[str, Any]:
+    name = "burst-upstream"
+    ss_id = await _create_scale_set(sim, name)
+    started = await _stats(sim)
+    runtime = NoopRuntime()
+    first: list[float] = []
+    upstream = UpstreamListener(
+        sim.config_url(ORG),
+        PatCredentials(PAT),
+        scale_set_id=ss_id,
+        scale_set_name=name,
+        max_runners=max_runners,
+        runtime=runtime,
+        on_message=lambda t: first.append(t) if not first else None,
+    )
+    await upstream.start()
+    loop = asyncio.create_task(upstream.run())
+    try:
+        result = await _measure(
+            sim,
+            name,
+            jobs,
+            runtime,
+            lambda: first[0] if first else None,
+            started,
+            started["requests"].get(GET_MESSAGE, 0),
+        )
+        result["auth_chain_runs"] = upstream.client.auth_chain_runs
+        return result
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        await upstream.close()
+        await runtime.close()
+
+
+async def run(
+    *,
+    jobs: int = 500,
+    max_runners: int = 500,
+    latency_ms: float = 50.0,
+    jitter_ms: float = 10.0,
+    jit_concurrency: int = 50,
+    seed: int = 1,
+) -> dict[str, Any]:
+    """Both modes in one simulator run; returns the scenario's result object."""
+    with SimulatorProcess(long_poll_seconds=10.0, seed=seed) as sim:
+        sim.set_faults(latency_ms=latency_ms, jitter_ms=jitter_ms)
+        ours = await run_ours(sim, jobs, max_runners, jit_concurrency)
+        upstream = await run_upstream(sim, jobs, max_runners)
+    for result in (ours, upstream):
+        result.pop("_t_first")
+    return {
+        "parameters": {
+            "jobs": jobs,
+            "max_runners": max_runners,
+            "latency_ms": latency_ms,
+            "jitter_ms": jitter_ms,
+            "jit_concurrency": jit_concurrency,
+            "seed": seed,
+        },
+        "ours": ours,
+        "upstream_equivalent": upstream,
+        "speedup": round(upstream["seconds_to_all_launched"] / ours["seconds_to_all_launched"], 1),
+    }

@@ -1,0 +1,195 @@
+"""What every chaos scenario measures: fleet peaks, leftovers, leaked secrets, and the result row.
+
+Canary secrets are recognisable fake values (a PAT, a private key) plus every JIT config the
+simulator issued during the run; any of them found in logs, metrics, exception text or files
+counts as a leak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from listener.logs import configure_logging
+from simulator.testing import SimulatorServer
+
+CANARY_PAT = "ghp_CANARYchaos0000000000000000000000000"
+# JIT configs are long base64 blobs; a 24-character slice of one is enough to recognise it.
+_CANARY_SLICE = 24
+
+
+@dataclass
+class Canaries:
+    """The secrets of one run and where they must never show up."""
+
+    secrets: dict[str, str] = field(default_factory=lambda: {"pat": CANARY_PAT})
+
+    def add_jit_configs(self, configs: Iterable[str]) -> None:
+        for index, config in enumerate(configs):
+            self.secrets[f"jit-config-{index}"] = config
+
+    def _needles(self) -> Iterator[tuple[str, str]]:
+        for name, secret in self.secrets.items():
+            yield name, secret
+            if len(secret) > 2 * _CANARY_SLICE:  # a truncated or sliced copy still leaks
+                middle = len(secret) // 2
+                yield name, secret[middle : middle + _CANARY_SLICE]
+
+    def leaks(self, sources: dict[str, str]) -> list[str]:
+        """``"<secret> in <source>"`` for every canary found (deduplicated per pair)."""
+        found = {
+            f"{name} in {where}"
+            for where, text in sources.items()
+            for name, needle in self._needles()
+            if needle in text
+        }
+        return sorted(found)
+
+
+def files_text(root: Path) -> dict[str, str]:
+    """Every file under ``root`` as text, keyed by its relative path."""
+    return {
+        f"file:{path.relative_to(root)}": path.read_bytes().decode(errors="replace")
+        for path in root.rglob("*")
+        if path.is_file()
+    }
+
+
+@contextlib.contextmanager
+def captured_logs(level: str = "debug") -> Iterator[io.StringIO]:
+    """The listener's production log pipeline (JSON + redaction) into a buffer; restores
+    the root logger afterwards."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    buffer = io.StringIO()
+    configure_logging(level, stream=buffer)
+    try:
+        yield buffer
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+
+
+def metric_samples(registry: CollectorRegistry, name: str) -> list[tuple[dict[str, str], float]]:
+    return [
+        (sample.labels, sample.value)
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == name
+    ]
+
+
+def api_statuses(registry: CollectorRegistry) -> dict[str, float]:
+    """GitHub requests by HTTP status as the listener counted them (``error``: no answer)."""
+    totals: dict[str, float] = {}
+    for labels, value in metric_samples(registry, "gha_listener_api_requests_total"):
+        totals[labels["status"]] = totals.get(labels["status"], 0) + value
+    return totals
+
+
+class FleetPeak:
+    """Samples the runners GitHub sees (registered on the simulator) until stopped."""
+
+    def __init__(self, sim: SimulatorServer, interval: float = 0.05) -> None:
+        self._sim = sim
+        self._interval = interval
+        self.peak = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sample(self) -> None:
+        while True:
+            stats = await asyncio.to_thread(self._sim.stats)
+            self.peak = max(self.peak, stats["runners"]["registered"])
+            await asyncio.sleep(self._interval)
+
+    async def __aenter__(self) -> FleetPeak:
+        self._task = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def wait_until(check: Any, timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``check`` (sync or async, returning truthy) until it holds or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class ScenarioResult:
+    """One scenario's figures; ``ok`` when every invariant held."""
+
+    name: str
+    kind: str
+    jobs: int
+    completed: int = 0
+    faults_injected: int = 0
+    max_runners: int = 0
+    peak_runners: int = 0
+    orphans: dict[str, int] = field(default_factory=dict)
+    registry_consistent: bool = False
+    recovered: bool = False
+    recovery_seconds: float | None = None
+    leaks: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def lost(self) -> int:
+        return self.jobs - self.completed
+
+    @property
+    def over_max(self) -> int:
+        return max(0, self.peak_runners - self.max_runners)
+
+    @property
+    def orphan_total(self) -> int:
+        return sum(self.orphans.values())
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.lost == 0
+            and self.over_max == 0
+            and self.orphan_total == 0
+            and self.registry_consistent
+            and self.recovered
+            and not self.leaks
+        )
+
+    def problems(self) -> list[str]:
+        """Human-readable invariant violations (empty when ``ok``)."""
+        checks = [
+            (self.lost, f"{self.lost} of {self.jobs} jobs lost"),
+            (self.over_max, f"{self.peak_runners} runners above max {self.max_runners}"),
+            (self.orphan_total, f"orphans left after idle: {self.orphans}"),
+            (not self.registry_consistent, "registry inconsistent after idle"),
+            (not self.recovered, "listener did not recover on its own"),
+            (self.leaks, f"secrets leaked: {self.leaks}"),
+        ]
+        return [message for failed, message in checks if failed] + self.notes
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(lost=self.lost, over_max=self.over_max, ok=self.ok)
+        return data
