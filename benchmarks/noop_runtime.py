@@ -4,7 +4,8 @@ A launch is recorded (with its time) and answered at once. So that jobs start an
 each launched runner is the simulator's runner emulator (:func:`simulator.runner.run_runner`)
 as an asyncio task over one shared HTTP pool: it registers, takes a job, reports it done and
 exits, exactly like ``python -m simulator.runner`` but without 500 Python processes on a
-2-core machine. The emulator's own routes are not GitHub routes: the simulator neither counts
+2-core machine. Runners share a few small HTTP pools (httpcore scans every connection of a pool
+on each request, so one pool of 500 connections would cost more than the runners themselves). The emulator's own routes are not GitHub routes: the simulator neither counts
 nor delays them. When a runner reports its job done, the runtime records the time (jobs in the
 benchmarks last 0 s, so that is also when the job started) for the job-wait percentiles.
 """
@@ -34,7 +35,7 @@ class NoopRuntime:
 
     name = "noop"
 
-    def __init__(self, *, run_jobs: bool = True, max_connections: int = 1024) -> None:
+    def __init__(self, *, run_jobs: bool = True, pools: int = 16) -> None:
         self.api_calls: Counter[str] = Counter()  # no cloud
         self.launch_times: list[float] = []  # time.monotonic() of every launch
         self.job_done_times: list[float] = []
@@ -42,10 +43,8 @@ class NoopRuntime:
         self._ids = itertools.count(1)
         self._tasks: dict[str, tuple[asyncio.Task[None], RunnerSpec]] = {}
         self._events: asyncio.Queue[RuntimeEvent | None] = asyncio.Queue()
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, read=60.0),
-            limits=httpx.Limits(max_connections=max_connections),
-        )
+        self._pools: list[httpx.AsyncClient] = []
+        self._pool_count = pools
 
     @property
     def launched(self) -> int:
@@ -62,10 +61,15 @@ class NoopRuntime:
             results.append(LaunchResult(spec.runner_name, provider_id=provider_id))
         return results
 
+    def _pool(self, index: int) -> httpx.AsyncClient:
+        if len(self._pools) < self._pool_count:
+            self._pools.append(httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=60.0)))
+        return self._pools[index % len(self._pools)]
+
     async def _run(self, provider_id: str, spec: RunnerSpec) -> None:
         phase, reason = RunnerPhase.STOPPED, "completed"
         try:
-            outcome = await run_runner(spec.jit_config, client=self._http)
+            outcome = await run_runner(spec.jit_config, client=self._pool(self.launched))
             if outcome.status == "completed":
                 self.job_done_times.append(time.monotonic())
         except asyncio.CancelledError:
@@ -100,5 +104,5 @@ class NoopRuntime:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._http.aclose()
+        await asyncio.gather(*(pool.aclose() for pool in self._pools))
         await self._events.put(None)

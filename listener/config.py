@@ -177,6 +177,9 @@ class ListenerSettings(BaseSettings):
     launch_timeout_seconds: float = Field(default=300.0, gt=0)
     # Longest wait between retries of failed launches (exponential backoff with jitter).
     max_backoff_seconds: float = Field(default=60.0, gt=0)
+    # After a message with job events, wait this long before the next poll so that more
+    # events share one message (one GET + one DELETE each): fewer API calls under bursts.
+    message_batch_window_seconds: float = Field(default=0.25, ge=0, le=5)
     metrics_host: str = "0.0.0.0"
     aws: AwsConfig = Field(default_factory=AwsConfig)
     local: LocalRuntimeConfig = Field(default_factory=LocalRuntimeConfig)

@@ -125,6 +125,8 @@ class ScaleSetWorker:
                 await self._client.delete_message(session, message.message_id)
                 last_message_id = message.message_id
                 self._backoff.succeeded()
+                if message.jobs:
+                    await asyncio.sleep(self._settings.message_batch_window_seconds)
             except UnauthorizedError:
                 # The client already refreshed once; a second 401 means a token rotated
                 # again in between: refresh explicitly (SessionNotFound ends this session).

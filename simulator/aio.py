@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 from collections.abc import Callable
 
 from simulator.clock import Clock
+
+logger = logging.getLogger(__name__)
 
 
 class Signal:
@@ -63,7 +66,10 @@ class Timers:
             now = self._clock.now()
             while self._heap and self._heap[0][0] <= now:
                 _, _, callback = heapq.heappop(self._heap)
-                callback()
+                try:
+                    callback()
+                except Exception:  # one bad timer must not stop all later ones
+                    logger.exception("simulator timer callback failed")
             delay = self._heap[0][0] - now if self._heap else None
             try:
                 async with asyncio.timeout(delay):

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from simulator import errors, wire
 from simulator.errors import VssError
 from simulator.model import JobState, Session, Tenant
-from simulator.routing import Endpoint, bearer, int_param, json_body
+from simulator.routing import Endpoint, Handler, bearer, int_param, json_body
 
 if TYPE_CHECKING:
     from simulator.app import Simulator
@@ -182,7 +182,7 @@ async def acquirable_jobs(sim: Simulator, request: Request) -> Response:
     )
 
 
-def _admin(method: str, path: str, handler: Any) -> Endpoint:
+def _admin(method: str, path: str, handler: Handler) -> Endpoint:
     return Endpoint(method, path, handler, "github", prefix=ADMIN_PREFIX)
 
 

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from simulator.errors import PlainError
 from simulator.faults import FaultSettings
-from simulator.routing import Endpoint, json_body
+from simulator.routing import Endpoint, Handler, json_body
 
 if TYPE_CHECKING:
     from simulator.app import Simulator
@@ -101,7 +101,7 @@ async def routes(sim: Simulator, request: Request) -> Response:
     return JSONResponse({"github": sorted(sim.github_routes)})
 
 
-def _control(method: str, path: str, handler: Any) -> Endpoint:
+def _control(method: str, path: str, handler: Handler) -> Endpoint:
     return Endpoint(method, f"/_sim{path}", handler, "control")
 
 

@@ -10,14 +10,14 @@ per-runner secret inside the JIT config. Counted under ``runner_requests``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from simulator.errors import PlainError
 from simulator.model import Runner
-from simulator.routing import Endpoint, bearer, json_body
+from simulator.routing import Endpoint, Handler, bearer, json_body
 
 if TYPE_CHECKING:
     from simulator.app import Simulator
@@ -70,7 +70,7 @@ async def complete(sim: Simulator, request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _runner_route(action: str, handler: Any) -> Endpoint:
+def _runner_route(action: str, handler: Handler) -> Endpoint:
     return Endpoint("POST", f"{RUNNER_PREFIX}/{action}", handler, "runner")
 
 

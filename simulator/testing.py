@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
+import uvicorn
 
 from simulator.config import AppCredential, SimulatorConfig
 from simulator.faults import FaultSettings
@@ -68,7 +69,7 @@ class SimulatorServer:
         self._host = host
         self._log_level = log_level
         self._thread: threading.Thread | None = None
-        self._server: Any = None
+        self._server: uvicorn.Server | None = None
         self._control: httpx.Client | None = None
         self.url = ""
 
@@ -78,16 +79,16 @@ class SimulatorServer:
         sock = bind(self._host, 0)
         port = sock.getsockname()[1]
         self.url = f"http://{self._host}:{port}"
-        self._server = build_server(self.config, log_level=self._log_level)
+        server = self._server = build_server(self.config, log_level=self._log_level)
         self._thread = threading.Thread(
-            target=self._server.run,
+            target=server.run,
             kwargs={"sockets": [sock]},
             name=f"simulator-{port}",
             daemon=True,
         )
         self._thread.start()
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
-        while not self._server.started:
+        while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"the simulator on {self.url} did not start")
             time.sleep(0.01)
@@ -98,7 +99,7 @@ class SimulatorServer:
         if self._control is not None:
             self._control.close()
             self._control = None
-        if self._thread is not None:
+        if self._thread is not None and self._server is not None:
             self._server.should_exit = True
             self._thread.join(timeout=10)
             self._thread = None

@@ -104,7 +104,9 @@ class World:
             404, errors.RUNNER_GROUP_NOT_FOUND, f"No runner group found with id {group_id}."
         )
 
-    def _check_name_free(self, tenant: Tenant, group: RunnerGroup, name: str, me: Any) -> None:
+    def _check_name_free(
+        self, tenant: Tenant, group: RunnerGroup, name: str, me: ScaleSet | None
+    ) -> None:
         for other in self.find_scale_sets(tenant, group.id, name):
             if other is not me:
                 raise VssError(

@@ -7,6 +7,8 @@ request is counted once in ``api_calls`` and throttling is retried here, with fu
 from __future__ import annotations
 
 import asyncio
+import functools
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -50,19 +52,30 @@ CONNECTION_ERROR = "ConnectionError"
 T = TypeVar("T")
 
 
+_session_lock = threading.Lock()
+
+
+@functools.cache
+def session() -> boto3.session.Session:
+    """One session per process: it caches service models (a new one re-reads EC2's model,
+    most of a second) and credentials (refreshable ones renew themselves)."""
+    return boto3.session.Session()
+
+
 def make_client(
     service: str, aws: AwsConfig, api_calls: Counter[str], *, max_connections: int = 10
 ) -> BaseClient:
     """A client for ``service`` whose every HTTP request is counted as ``service:Operation``."""
-    client = boto3.session.Session().client(
-        service,
-        region_name=aws.region,
-        endpoint_url=aws.endpoint_url,  # None: AWS_ENDPOINT_URL or the public endpoint
-        config=Config(
-            retries={"mode": "standard", "total_max_attempts": 1},
-            max_pool_connections=max_connections,
-        ),
-    )
+    with _session_lock:  # creating clients from one session is not thread-safe
+        client = session().client(
+            service,
+            region_name=aws.region,
+            endpoint_url=aws.endpoint_url,  # None: AWS_ENDPOINT_URL or the public endpoint
+            config=Config(
+                retries={"mode": "standard", "total_max_attempts": 1},
+                max_pool_connections=max_connections,
+            ),
+        )
 
     def count(event_name: str, **_: Any) -> None:
         _, service_id, operation = event_name.split(".", 2)

@@ -17,12 +17,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import boto3
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from listener.config import AwsConfig, Ec2RuntimeConfig
-from listener.runtimes._aws import call, chunks, error_code, error_message, is_transient
+from listener.runtimes._aws import (
+    call,
+    chunks,
+    error_code,
+    error_message,
+    is_transient,
+    session,
+)
 from listener.runtimes._aws_runtime import AwsRuntime
 from listener.runtimes._launch import launch_all
 from listener.runtimes._ssm import JitParameters, jit_fetch_script
@@ -136,9 +142,7 @@ class Ec2Runtime(AwsRuntime):
         self._params = JitParameters(
             self._client("ssm"), config.ssm_prefix, config.kms_key_id, self._retry
         )
-        self._partition = boto3.session.Session().get_partition_for_region(
-            self._ec2.meta.region_name
-        )
+        self._partition = session().get_partition_for_region(self._ec2.meta.region_name)
         self._next_subnet = 0
 
     def _markets(self) -> tuple[str, ...]:

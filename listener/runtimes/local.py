@@ -60,7 +60,12 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # An orphan whose new parent does not reap it lingers as a zombie: it has ended.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs (macOS): trust the signal check
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _from_simulator(jit_config: str) -> bool:

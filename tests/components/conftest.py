@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,8 +18,12 @@ from tests.components.mocks import Recorder, run
 
 
 @pytest.fixture
-def recorder() -> Recorder:
-    return Recorder().install()
+def recorder() -> Iterator[Recorder]:
+    yield Recorder().install()
+    # Each mocked run leaves event loops on executor threads; finalize them now rather than
+    # in a garbage collection that may strike inside a later ast.parse (CPython 3.11 then
+    # fails that parse with "AST constructor recursion depth mismatch").
+    gc.collect()
 
 
 @pytest.fixture

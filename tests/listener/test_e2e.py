@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from listener.app import Listener
 from listener.session import SessionConflictTimeout
 from scaleset import Client, PatCredentials
 from simulator.testing import SimulatorServer
@@ -157,14 +158,18 @@ async def test_an_active_session_elsewhere_stops_after_the_deadline(
     sim: SimulatorServer, state_dir: Path
 ) -> None:
     scale_set = await create_scale_set(sim, "taken")
+    settings = listener_settings(
+        sim, state_dir, "taken", max_runners=2, session_conflict_timeout_seconds=1.0
+    )
+    listener = Listener(settings, runtime=InProcessRuntime())
     async with Client(sim.config_url(ORG), PatCredentials(SecretStr(SIM_PAT))) as client:
         await client.create_message_session(scale_set.id, "other-listener")
-        settings = listener_settings(
-            sim, state_dir, "taken", max_runners=2, session_conflict_timeout_seconds=1.0
-        )
-        with pytest.raises(SessionConflictTimeout, match="another listener running"):
-            async with running_listener(settings, runtime=InProcessRuntime()):
-                await asyncio.sleep(30)  # the listener gives up long before this
+        await listener.start()
+        try:
+            with pytest.raises(SessionConflictTimeout, match="another listener running"):
+                await asyncio.wait_for(listener.run_until(asyncio.Event()), 15)
+        finally:
+            await listener.stop()
 
 
 async def test_a_401_mid_poll_refreshes_the_session(sim: SimulatorServer, state_dir: Path) -> None:

@@ -1,7 +1,7 @@
 """The runner-side scripts (EC2 user data, ECS entrypoint) run in bash against moto's SSM.
 
 The machine's own tools are replaced by small stand-ins on PATH: ``curl`` plays IMDSv2 (a
-token is required for metadata), ``aws`` does the two SSM calls with boto3 against moto,
+token is required for metadata), ``aws`` does the two SSM calls against moto,
 ``runuser`` and ``shutdown`` record what they were asked. ``run.sh`` records what the runner
 would have received. Everything else (quoting, ordering, error handling) is the real script.
 """
@@ -33,17 +33,25 @@ case "$url" in
 esac || exit 22
 """
 _AWS = """#!{python}
-import os, sys
-import boto3
+import json, os, sys, urllib.request
 args = sys.argv[1:]
 opt = lambda name: args[args.index(name) + 1]
 with open(os.path.join(os.environ["FAKE_DIR"], "aws.log"), "a") as log:
     log.write(" ".join(args) + "\\n")
-ssm = boto3.client("ssm", region_name=opt("--region") if "--region" in args else None)
+def ssm(action, **body):
+    # The SSM JSON protocol, straight to moto (it does not check signatures).
+    scope = "Credential=testing/20240101/us-east-1/ssm/aws4_request, SignedHeaders=host"
+    request = urllib.request.Request(os.environ["AWS_ENDPOINT_URL"], json.dumps(body).encode(), {
+        "X-Amz-Target": "AmazonSSM." + action,
+        "Content-Type": "application/x-amz-json-1.1",
+        "Authorization": "AWS4-HMAC-SHA256 " + scope + ", Signature=0",
+    })
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
 if args[:2] == ["ssm", "get-parameter"] and "--with-decryption" in args:
-    print(ssm.get_parameter(Name=opt("--name"), WithDecryption=True)["Parameter"]["Value"])
+    print(ssm("GetParameter", Name=opt("--name"), WithDecryption=True)["Parameter"]["Value"])
 elif args[:2] == ["ssm", "delete-parameter"]:
-    ssm.delete_parameter(Name=opt("--name"))
+    ssm("DeleteParameter", Name=opt("--name"))
 else:
     sys.exit("unexpected aws call")
 """
@@ -102,7 +110,7 @@ def host(tmp_path: Path, aws: str) -> Host:
     h = Host(tmp_path, runner_dir)
     for name, text in [
         ("curl", _CURL),
-        ("aws", _AWS.format(python=sys.executable)),
+        ("aws", _AWS.replace("{python}", sys.executable)),
         ("runuser", _RUNUSER),
         ("shutdown", _SHUTDOWN),
     ]:

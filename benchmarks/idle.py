@@ -1,0 +1,227 @@
+"""Idle: many scale sets with no jobs, ours (one listener) vs. upstream-equivalent (one each).
+
+Time is scaled, not waited for. The simulator holds long polls for ``hold`` seconds instead of
+the service's 50 s; one simulated hour is 3600 / 50 = 72 poll cycles. Measured:
+
+- steady state: GitHub requests per scale set per poll cycle over ``cycles`` full cycles after
+  startup (both modes only long-poll while idle: 1.0 expected);
+- the refresh bill: the requests of one auth chain run (measured at startup, cold caches:
+  installation token, registration token, runner-registration with a GitHub App) and the
+  requests of one message-queue token refresh (measured by expiring one session's token
+  through the simulator: the 401'd GET plus the session PATCH).
+
+Requests per scale set per simulated hour =
+``per_cycle * 72 + mq_refresh * (3600 / mq_token_ttl) + chain * chains_per_hour / scale_sets``,
+where ours runs one chain per org per admin-token lifetime (one shared token cache) and
+upstream one per listener (ARC runs a listener per scale set, each re-running the full chain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from benchmarks.harness import (
+    APP_CLIENT_ID,
+    APP_INSTALLATION_ID,
+    ORG,
+    PAT,
+    SimulatorProcess,
+    app_private_key,
+    auth_requests,
+    requests_between,
+    total,
+)
+from benchmarks.noop_runtime import NoopRuntime
+from benchmarks.upstream import UpstreamListener
+from listener.app import Listener
+from listener.config import ListenerSettings
+from scaleset import AppCredentials, Client, PatCredentials
+from scaleset.auth import TokenCache
+
+SERVICE_HOLD_SECONDS = 50.0
+HOUR = 3600.0
+CYCLES_PER_HOUR = HOUR / SERVICE_HOLD_SECONDS
+GET_MESSAGE = "GET /message"
+_TIMEOUT = 300.0
+
+
+async def _stats(sim: SimulatorProcess) -> dict[str, Any]:
+    return await asyncio.to_thread(sim.stats)
+
+
+async def _create_scale_sets(sim: SimulatorProcess, prefix: str, count: int) -> list[int]:
+    async with Client(sim.config_url(ORG), PatCredentials(PAT), token_cache=TokenCache()) as c:
+        group = await c.get_runner_group_by_name("Default")
+        return [
+            (await c.create_scale_set(name=f"{prefix}-{i}", runner_group_id=group.id)).id
+            for i in range(count)
+        ]
+
+
+async def _polls_reach(sim: SimulatorProcess, target: int) -> dict[str, Any]:
+    deadline = time.monotonic() + _TIMEOUT
+    while True:
+        stats = await _stats(sim)
+        if stats["requests"].get(GET_MESSAGE, 0) >= target:
+            return stats
+        if time.monotonic() > deadline:
+            raise TimeoutError("idle: the listeners stopped polling")
+        await asyncio.sleep(0.02)
+
+
+async def _measure(sim: SimulatorProcess, sets: int, cycles: int, started: dict[str, Any]) -> Any:
+    """Startup requests, then requests over ``cycles`` full poll cycles of every scale set,
+    then the cost of one message-queue token refresh."""
+    base = started["requests"].get(GET_MESSAGE, 0)
+    settled = await _polls_reach(sim, base + 2 * sets)  # everyone is in its second poll
+    startup = requests_between(started, settled)
+    mark = settled["requests"].get(GET_MESSAGE, 0)
+    ended = await _polls_reach(sim, mark + cycles * sets)
+    steady = requests_between(settled, ended)
+    await asyncio.to_thread(sim.set_faults, mq_unauthorized_once=True)
+    mark = ended["requests"].get(GET_MESSAGE, 0)
+    refreshed = await _polls_reach(sim, mark + 2 * sets)
+    await asyncio.to_thread(sim.clear_faults)
+    refresh = requests_between(ended, refreshed)
+    # Everything beyond the plain polls of the window is the one refresh's bill.
+    mq_refresh = total(refresh) - (refreshed["requests"][GET_MESSAGE] - mark) + 1
+    return startup, steady, mq_refresh
+
+
+def _hourly(
+    per_cycle: float, mq_refresh: int, chain: int, chains_per_hour: float, sets: int, ttl: float
+) -> float:
+    return per_cycle * CYCLES_PER_HOUR + mq_refresh * HOUR / ttl + chain * chains_per_hour / sets
+
+
+async def run_ours(
+    sim: SimulatorProcess, sets: int, cycles: int, credentials: AppCredentials
+) -> dict[str, Any]:
+    ids = await _create_scale_sets(sim, "idle-ours", sets)
+    started = await _stats(sim)
+    settings = ListenerSettings(
+        github_config_url=sim.config_url(ORG),
+        credentials={"token": PAT},  # replaced below: the App credentials are not on disk
+        scale_sets=[{"scale_set_id": i, "max_runners": 10} for i in ids],
+        metrics_port=None,
+        owner_name="bench-idle-ours",
+        log_level="warning",
+    )
+    listener = Listener(settings, runtime=NoopRuntime(run_jobs=False))
+    listener.settings = settings.model_copy(
+        update={
+            "credentials": settings.credentials.model_copy(
+                update={"token": None, "app": _app_config(credentials)}
+            )
+        }
+    )
+    stop = asyncio.Event()
+    await listener.start()
+    serving = asyncio.create_task(listener.run_until(stop))
+    try:
+        startup, steady, mq_refresh = await _measure(sim, sets, cycles, started)
+    finally:
+        stop.set()
+        await serving
+        chain_runs = listener.client.auth_chain_runs if listener.client else 0
+        await listener.stop()
+    return _result(startup, steady, mq_refresh, sets, cycles, chain_runs, chains_per_hour=1.0)
+
+
+def _app_config(credentials: AppCredentials) -> dict[str, Any]:
+    return {
+        "client_id": credentials.client_id,
+        "installation_id": credentials.installation_id,
+        "private_key": credentials.private_key.get_secret_value(),
+    }
+
+
+async def run_upstream(
+    sim: SimulatorProcess, sets: int, cycles: int, credentials: AppCredentials
+) -> dict[str, Any]:
+    ids = await _create_scale_sets(sim, "idle-upstream", sets)
+    started = await _stats(sim)
+    listeners = [
+        UpstreamListener(
+            sim.config_url(ORG),
+            credentials,
+            scale_set_id=ss_id,
+            scale_set_name=f"idle-upstream-{n}",
+            max_runners=10,
+            runtime=NoopRuntime(run_jobs=False),
+            owner=f"upstream-{n}",
+        )
+        for n, ss_id in enumerate(ids)
+    ]
+    await asyncio.gather(*(u.start() for u in listeners))
+    loops = [asyncio.create_task(u.run()) for u in listeners]
+    try:
+        startup, steady, mq_refresh = await _measure(sim, sets, cycles, started)
+    finally:
+        for loop in loops:
+            loop.cancel()
+        for loop in loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        chain_runs = sum(u.client.auth_chain_runs for u in listeners)
+        await asyncio.gather(*(u.close() for u in listeners))
+    return _result(
+        startup, steady, mq_refresh, sets, cycles, chain_runs, chains_per_hour=float(sets)
+    )
+
+
+def _result(
+    startup: dict[str, int],
+    steady: dict[str, int],
+    mq_refresh: int,
+    sets: int,
+    cycles: int,
+    chain_runs: int,
+    *,
+    chains_per_hour: float,
+) -> dict[str, Any]:
+    chain = auth_requests(startup) // max(chain_runs, 1)
+    per_cycle = total(steady) / (cycles * sets)
+    return {
+        "requests_per_scale_set_per_cycle": round(per_cycle, 3),
+        "requests_per_scale_set_hour": round(
+            _hourly(per_cycle, mq_refresh, chain, chains_per_hour, sets, HOUR), 2
+        ),
+        "auth_chain_runs_per_hour": chains_per_hour,
+        "auth_chain_runs_at_startup": chain_runs,
+        "requests_per_auth_chain": chain,
+        "requests_per_mq_token_refresh": mq_refresh,
+        "startup_requests": startup,
+        "steady_requests": steady,
+    }
+
+
+async def run(
+    *, scale_sets: int = 100, cycles: int = 3, hold_seconds: float = 0.5, seed: int = 1
+) -> dict[str, Any]:
+    """Both modes against one simulator (GitHub App credentials, the full auth chain)."""
+    pem = app_private_key()
+    credentials = AppCredentials(APP_CLIENT_ID, APP_INSTALLATION_ID, pem)
+    with SimulatorProcess(long_poll_seconds=hold_seconds, seed=seed, app_pem=pem) as sim:
+        ours = await run_ours(sim, scale_sets, cycles, credentials)
+        upstream = await run_upstream(sim, scale_sets, cycles, credentials)
+    return {
+        "parameters": {
+            "scale_sets": scale_sets,
+            "cycles_measured": cycles,
+            "hold_seconds": hold_seconds,
+            "service_hold_seconds": SERVICE_HOLD_SECONDS,
+            "admin_and_mq_token_ttl_seconds": HOUR,
+            "seed": seed,
+        },
+        "ours": ours,
+        "upstream_equivalent": upstream,
+        "reduction_percent": round(
+            100
+            * (1 - ours["requests_per_scale_set_hour"] / upstream["requests_per_scale_set_hour"]),
+            1,
+        ),
+    }
