@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from benchmarks.harness import (
     percentile,
     requests_between,
     total,
+    wait_until,
 )
 from benchmarks.noop_runtime import NoopRuntime
 from benchmarks.upstream import UpstreamListener
@@ -38,7 +39,6 @@ from scaleset.auth import TokenCache
 
 _SAMPLE_SECONDS = 0.1
 _PROBE_SECONDS = 0.005
-_DONE_TIMEOUT = 600.0
 GET_MESSAGE = "GET /message"
 
 
@@ -54,19 +54,6 @@ class Timeline:
             "runners": [p[1] for p in self.points],
             "waiting": [p[2] for p in self.points],
         }
-
-
-async def _wait(condition: Callable[[], bool | Awaitable[bool]], what: str) -> None:
-    deadline = time.monotonic() + _DONE_TIMEOUT
-    while True:
-        value = condition()
-        if not isinstance(value, bool):
-            value = await value
-        if value:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"burst: timed out waiting for {what}")
-        await asyncio.sleep(_PROBE_SECONDS)
 
 
 async def _stats(sim: SimulatorProcess) -> dict[str, Any]:
@@ -115,7 +102,7 @@ async def _measure(
         now = (await _stats(sim))["requests"].get(GET_MESSAGE, 0)
         return now > polled_before
 
-    await _wait(polling, "the first long poll")
+    await wait_until(polling, "the first long poll")
     await asyncio.sleep(0.2)  # the poll passed the injected latency: the session has capacity
     before = await _stats(sim)
     completed_before = before["jobs"]["completed"]
@@ -123,14 +110,14 @@ async def _measure(
     t0 = time.monotonic()
     async with _sampling(sim, runtime, t0, timeline):
         await asyncio.to_thread(sim.queue_jobs, [name], jobs, 0.0)
-        await _wait(lambda: runtime.launched >= jobs, "every runner to launch")
+        await wait_until(lambda: runtime.launched >= jobs, "every runner to launch")
         t_launched = runtime.launch_times[jobs - 1]
         launched = await _stats(sim)
 
         async def all_done() -> bool:
             return (await _stats(sim))["jobs"]["completed"] - completed_before >= jobs
 
-        await _wait(all_done, "every job to complete")
+        await wait_until(all_done, "every job to complete")
     t_first = first_message()
     assert t_first is not None
     window = requests_between(before, launched)
@@ -169,10 +156,14 @@ async def run_ours(
     first: list[float] = []
 
     async def probe() -> None:  # the listener's own message counter marks the first message
-        while listener.metrics.registry.get_sample_value(
-            "gha_listener_messages_total", {"name": name}
-        ) in (None, 0.0):
-            await asyncio.sleep(_PROBE_SECONDS)
+        await wait_until(
+            lambda: bool(
+                listener.metrics.registry.get_sample_value(
+                    "gha_listener_messages_total", {"name": name}
+                )
+            ),
+            "the first message",
+        )
         first.append(time.monotonic())
 
     stop = asyncio.Event()

@@ -152,7 +152,8 @@ class ScenarioResult:
     recovered: bool = False
     recovery_seconds: float | None = None
     leaks: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # problems beyond the standard invariants
+    extra: dict[str, float] = field(default_factory=dict)  # scenario-specific figures
 
     @property
     def lost(self) -> int:

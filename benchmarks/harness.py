@@ -8,13 +8,14 @@ control helpers, which only talk HTTP to ``/_sim/``.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -30,6 +31,8 @@ APP_CLIENT_ID = "Iv1.benchmarkapp"
 APP_INSTALLATION_ID = 4711
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _START_TIMEOUT = 30.0
+_WAIT_TIMEOUT = 600.0
+_WAIT_POLL_SECONDS = 0.005
 
 
 def app_private_key() -> str:
@@ -152,3 +155,17 @@ AUTH_ROUTES = ("access_tokens", "registration-token", "runner-registration")
 def auth_requests(requests: Mapping[str, int]) -> int:
     """Requests of the auth chain (installation token, registration token, admin token)."""
     return sum(n for route, n in requests.items() if any(a in route for a in AUTH_ROUTES))
+
+
+async def wait_until(condition: Callable[[], bool | Awaitable[bool]], what: str) -> None:
+    """Poll ``condition`` (sync or async) until true; fail after the deadline."""
+    deadline = time.monotonic() + _WAIT_TIMEOUT
+    while True:
+        value = condition()
+        if not isinstance(value, bool):
+            value = await value
+        if value:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(_WAIT_POLL_SECONDS)

@@ -104,20 +104,13 @@ async def run_ours(
     started = await _stats(sim)
     settings = ListenerSettings(
         github_config_url=sim.config_url(ORG),
-        credentials={"token": PAT},  # replaced below: the App credentials are not on disk
+        credentials={"app": _app_config(credentials)},
         scale_sets=[{"scale_set_id": i, "max_runners": 10} for i in ids],
         metrics_port=None,
         owner_name="bench-idle-ours",
         log_level="warning",
     )
     listener = Listener(settings, runtime=NoopRuntime(run_jobs=False))
-    listener.settings = settings.model_copy(
-        update={
-            "credentials": settings.credentials.model_copy(
-                update={"token": None, "app": _app_config(credentials)}
-            )
-        }
-    )
     stop = asyncio.Event()
     await listener.start()
     serving = asyncio.create_task(listener.run_until(stop))
@@ -135,7 +128,7 @@ def _app_config(credentials: AppCredentials) -> dict[str, Any]:
     return {
         "client_id": credentials.client_id,
         "installation_id": credentials.installation_id,
-        "private_key": credentials.private_key.get_secret_value(),
+        "private_key": credentials.private_key_pem.get_secret_value(),
     }
 
 

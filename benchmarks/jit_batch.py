@@ -4,7 +4,9 @@ Starts the simulator in its own process (so it does not share this interpreter's
 real service) with 50 ms injected latency on JIT requests, then generates 100 JIT configs with
 ``concurrency=32`` and 100 more with ``concurrency=1`` in the same run. The first batch runs on
 a cold token cache, so it also pays for the auth chain once. Reports the speed-up ratio and
-requests per runner as counted by the simulator, and writes them to ``benchmarks/out/jit_batch.json``.
+requests per runner as counted by the simulator, and writes them to
+``benchmarks/out/jit_batch.json``. The machine's load average is recorded too: the batched run
+is bounded by CPU (about 4 ms of httpx work per request), so a busy machine lowers the ratio.
 
     .venv/bin/python -m benchmarks.jit_batch [--runners 100] [--latency-ms 50] [--concurrency 32]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -112,6 +115,8 @@ async def run(runners: int, latency_ms: int, concurrency: int) -> dict[str, Any]
             batched = await _batch(client, sim, scale_set.id, "fast", runners, concurrency)
             serial = await _batch(client, sim, scale_set.id, "slow", runners, 1)
     return {
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count(),
         "latency_ms": latency_ms,
         "batched": batched,
         "serial": serial,

@@ -27,7 +27,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from listener.runtimes.base import Runtime, RunnerSpec
+from listener.runtimes.base import RunnerSpec, Runtime
 from scaleset import (
     Client,
     Credentials,

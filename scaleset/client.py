@@ -4,62 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Self
+from collections.abc import Sequence
+from typing import Any
 
-import httpx
-
-from scaleset import pool
-from scaleset.auth import AdminConnection, AuthChain, TokenCache, default_token_cache
-from scaleset.cache import ReadCache
-from scaleset.config_url import ConfigUrl, Scope, parse_config_url
-from scaleset.conventions import (
-    JSON,
-    MQ_ACCEPT,
-    admin_url,
-    json_body,
-    message_delete_url,
-    message_url,
-    user_agent,
-)
-from scaleset.credentials import AppCredentials, Credentials
+from scaleset.base import SCALE_SETS
+from scaleset.conventions import json_body
 from scaleset.errors import (
-    ApiError,
     ConflictError,
-    CredentialsError,
-    MessageQueueTokenExpiredError,
-    NotFoundError,
-    ProtocolError,
     RunnerExistsError,
     RunnerGroupNotFoundError,
     RunnerNotFoundError,
     ScaleSetError,
     ScaleSetNotFoundError,
-    SessionNotFoundError,
 )
-from scaleset.messages import ScaleSetMessage, parse_message
 from scaleset.models import (
     JitConfigResponse,
     JitConfigResult,
     Label,
-    MessageSession,
     Page,
     RunnerGroup,
     RunnerReference,
     ScaleSet,
 )
-from scaleset.pool import PoolSettings
-from scaleset.retry import RetryPolicy
-from scaleset.transport import Observer, Outcome, Request, Transport
+from scaleset.sessions import SessionMethods
+from scaleset.transport import Outcome
 from scaleset.wire import GO_ZERO_TIME
 
 log = logging.getLogger("scaleset")
 
-SCALE_SETS = "_apis/runtime/runnerscalesets"
 AGENTS = "_apis/distributedtask/pools/0/agents"
-ZERO_UUID = "00000000-0000-0000-0000-000000000000"
-UNLIMITED_CAPACITY = 2**31 - 1
 
 
 def _labels(labels: Sequence[str | Label]) -> list[dict[str, str]]:
@@ -73,142 +46,23 @@ def _scale_set_body(fields: dict[str, Any], disable_update: bool | None) -> byte
     setting = {} if disable_update is None else {"disableUpdate": disable_update}
     body = {k: v for k, v in fields.items() if v not in (None, "", 0, [])}
     body["RunnerSetting"] = setting
-    body["createdOn"] = GO_ZERO_TIME.isoformat().replace("+00:00", "Z")
+    body["createdOn"] = GO_ZERO_TIME
     return json_body(body)
 
 
-class Client:
+class Client(SessionMethods):
     """Async client for one GitHub config URL (enterprise, org or repository).
 
     Every Client of the process shares the token cache and, per event loop, one tuned HTTP pool;
     admin calls run concurrently (no global mutex). Use as ``async with Client(...) as c:`` or
     call :meth:`aclose`.
+
+    Options: ``http`` (your own ``httpx.AsyncClient``, left open), ``retry``, ``cache_ttl``
+    (seconds; enables the read cache), ``user_agent_extra`` (keys merged into the JSON
+    User-Agent), ``observer(method, route, status_or_None, seconds)`` called for every HTTP
+    attempt, ``timeout`` per request, ``long_poll_timeout`` (read timeout of the message poll,
+    above the service's ~50 s hold), ``pool_settings`` and ``token_cache``.
     """
-
-    def __init__(
-        self,
-        config_url: str | ConfigUrl,
-        credentials: Credentials,
-        *,
-        http: httpx.AsyncClient | None = None,
-        retry: RetryPolicy | None = None,
-        cache_ttl: float | None = None,
-        user_agent_extra: dict[str, Any] | None = None,
-        observer: Observer | None = None,
-        timeout: float = 30.0,
-        long_poll_timeout: float = 90.0,
-        pool_settings: PoolSettings | None = None,
-        token_cache: TokenCache | None = None,
-    ) -> None:
-        self.config = (
-            config_url if isinstance(config_url, ConfigUrl) else parse_config_url(config_url)
-        )
-        if isinstance(credentials, AppCredentials) and self.config.scope is Scope.ENTERPRISE:
-            raise CredentialsError(
-                f"GitHub Apps cannot manage enterprise runners ({self.config.url}); use a PAT "
-                "with manage_runners:enterprise"
-            )
-        self._http = http
-        self._leased = False
-        self._closed = False
-        self._pool_settings = pool_settings or PoolSettings()
-        self._transport = Transport(retry or RetryPolicy(), observer)
-        self._user_agent = user_agent(user_agent_extra)
-        self._cache = ReadCache(cache_ttl) if cache_ttl else None
-        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
-        # The service holds a long poll ~50 s: the read timeout must outlast it.
-        self._poll_timeout = httpx.Timeout(long_poll_timeout, connect=min(timeout, 10.0))
-        self._auth = AuthChain(
-            self.config,
-            credentials,
-            token_cache or default_token_cache(),
-            self._send,
-            self._user_agent,
-        )
-
-    def __repr__(self) -> str:
-        return f"Client({self.config.url!r}, {type(self._auth.credentials).__name__})"
-
-    @property
-    def auth_chain_runs(self) -> int:
-        """How many times the admin token was acquired for this config URL and credential."""
-        return self._auth.chain_runs
-
-    @property
-    def cache_hits(self) -> int:
-        """Reads served from the TTL cache (0 when the cache is off)."""
-        return self._cache.hits if self._cache else 0
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Release the shared HTTP pool (a caller-supplied ``http`` client is left open)."""
-        self._closed = True
-        if self._leased and self._http is not None:
-            self._leased = False
-            await pool.release(self._http)
-            self._http = None
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    async def _send(self, request: Request) -> Outcome:
-        if self._closed:
-            raise ScaleSetError("this scaleset Client is closed; create a new one")
-        if self._http is None:
-            self._http = pool.lease(self._pool_settings)
-            self._leased = True
-        request.timeout = request.timeout or self._timeout
-        return await self._transport.send(self._http, request)
-
-    async def _admin(
-        self,
-        method: str,
-        path: str,
-        route: str,
-        *,
-        query: dict[str, Any] | None = None,
-        body: bytes | None = None,
-    ) -> Outcome:
-        """An admin-API call. A 401 (token revoked or expired early) renews it and retries once."""
-
-        async def attempt() -> tuple[AdminConnection, Outcome]:
-            connection = await self._auth.admin()
-            headers = {
-                "Content-Type": JSON,
-                "Authorization": f"Bearer {connection.token.secret}",
-                "User-Agent": self._user_agent,
-            }
-            url = admin_url(connection.base_url, path, query)
-            return connection, await self._send(Request(method, url, route, headers, body))
-
-        connection, outcome = await attempt()
-        if outcome.status != 401:
-            return outcome
-        log.info("scaleset admin token rejected on %s; renewing it", outcome.operation)
-        self._auth.invalidate(connection)
-        _, retried = await attempt()
-        retried.ambiguous = retried.ambiguous or outcome.ambiguous
-        return retried
-
-    @staticmethod
-    def _ok(outcome: Outcome, *, not_found: type[ApiError] | None = None) -> bytes:
-        """The body of a 2xx outcome; otherwise raise its typed error.
-
-        ``not_found`` names the error of a 404 the service did not type more precisely.
-        """
-        if outcome.ok:
-            return outcome.response.content
-        error = outcome.error()
-        if not_found is not None and type(error) is NotFoundError:
-            error = outcome.error(not_found)
-        raise error
-
-    async def _cached(self, key: tuple[Any, ...], load: Callable[[], Awaitable[Any]]) -> Any:
-        return await self._cache.get(key, load) if self._cache else await load()
 
     # -- runner groups and scale sets -------------------------------------------------------
 
@@ -400,144 +254,3 @@ class Client:
         if outcome.status == 404 and outcome.ambiguous:
             return
         self._ok(outcome, not_found=RunnerNotFoundError)
-
-    # -- message sessions -------------------------------------------------------------------
-
-    def _session(
-        self, outcome: Outcome, scale_set_id: int, not_found: type[ApiError]
-    ) -> MessageSession:
-        session = MessageSession.from_bytes(
-            self._ok(outcome, not_found=not_found), outcome.operation
-        )
-        session._scale_set_id = scale_set_id
-        return session
-
-    async def create_message_session(
-        self, scale_set_id: int, owner: str | None = None
-    ) -> MessageSession:
-        """Open the scale set's message session (raises :class:`SessionConflictError` if taken)."""
-        owner = owner or socket.gethostname()
-        outcome = await self._admin(
-            "POST",
-            f"{SCALE_SETS}/{scale_set_id}/sessions",
-            f"{SCALE_SETS}/{{scaleSetId}}/sessions",
-            body=json_body({"ownerName": owner, "sessionId": ZERO_UUID}),
-        )
-        session = self._session(outcome, scale_set_id, ScaleSetNotFoundError)
-        if not session.message_queue_url:
-            # Seen during a GitHub outage. Free the scale set so the next attempt is not a 409.
-            await self.delete_message_session(session)
-            raise ProtocolError(
-                f"the service opened a session on scale set {scale_set_id} without a message "
-                "queue URL (a known outage symptom); retry later"
-            )
-        return session
-
-    def _session_path(self, session: MessageSession) -> tuple[str, str]:
-        return (
-            f"{SCALE_SETS}/{session.scale_set_id}/sessions/{session.session_id}",
-            f"{SCALE_SETS}/{{scaleSetId}}/sessions/{{sessionId}}",
-        )
-
-    async def refresh_message_session(self, session: MessageSession) -> MessageSession:
-        """Renew the session's message-queue token; ``session`` itself is updated and returned."""
-        path, route = self._session_path(session)
-        outcome = await self._admin("PATCH", path, route)
-        fresh = self._session(outcome, session.scale_set_id, SessionNotFoundError)
-        if not fresh.message_queue_url:
-            raise ProtocolError("the refreshed session has no message queue URL; retry later")
-        session.replace_with(fresh)
-        return session
-
-    async def delete_message_session(self, session: MessageSession) -> None:
-        """Close the session so another listener can open one."""
-        path, route = self._session_path(session)
-        outcome = await self._admin("DELETE", path, route)
-        if outcome.status == 404 and outcome.ambiguous:
-            return
-        self._ok(outcome, not_found=SessionNotFoundError)
-
-    async def _with_queue_token(
-        self, session: MessageSession, build: Callable[[str], Awaitable[Request]]
-    ) -> Outcome:
-        """Send a message-queue-token call; on 401 refresh the session once and resend."""
-        token = session.message_queue_access_token.get_secret_value()
-        outcome = await self._send(await build(token))
-        if outcome.status != 401:
-            return outcome
-        if session._refresh_lock is None:
-            session._refresh_lock = asyncio.Lock()
-        async with session._refresh_lock:
-            # Concurrent callers share one refresh: only the first still sees the stale token.
-            if session.message_queue_access_token.get_secret_value() == token:
-                await self.refresh_message_session(session)
-        retried = await self._send(
-            await build(session.message_queue_access_token.get_secret_value())
-        )
-        retried.ambiguous = retried.ambiguous or outcome.ambiguous
-        return retried
-
-    def _queue_headers(self, token: str, **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}", "User-Agent": self._user_agent, **extra}
-
-    async def get_message(
-        self,
-        session: MessageSession,
-        last_message_id: int = 0,
-        max_capacity: int = UNLIMITED_CAPACITY,
-    ) -> ScaleSetMessage | None:
-        """Long-poll the next message after ``last_message_id``; ``None`` when none came (202).
-
-        ``max_capacity`` tells the service how many more runners this listener can start.
-        """
-
-        async def build(token: str) -> Request:
-            headers = self._queue_headers(
-                token, Accept=MQ_ACCEPT, **{"X-ScaleSetMaxCapacity": str(max(0, max_capacity))}
-            )
-            url = message_url(session.message_queue_url, last_message_id)
-            return Request("GET", url, "{messageQueueUrl}", headers, timeout=self._poll_timeout)
-
-        outcome = await self._with_queue_token(session, build)
-        if outcome.status == 202:
-            return None
-        if outcome.status == 401:
-            raise outcome.error(MessageQueueTokenExpiredError)
-        return parse_message(self._ok(outcome))
-
-    async def delete_message(self, session: MessageSession, message_id: int) -> None:
-        """Acknowledge (delete) a message so it is not redelivered."""
-
-        async def build(token: str) -> Request:
-            url = message_delete_url(session.message_queue_url, message_id)
-            headers = self._queue_headers(token, **{"Content-Type": JSON})
-            return Request("DELETE", url, "{messageQueueUrl}/{messageId}", headers)
-
-        outcome = await self._with_queue_token(session, build)
-        if outcome.status == 404 and outcome.ambiguous:
-            return
-        if outcome.status == 401:
-            raise outcome.error(MessageQueueTokenExpiredError)
-        self._ok(outcome)
-
-    async def acquire_jobs(
-        self, session: MessageSession, scale_set_id: int, request_ids: Sequence[int]
-    ) -> list[int]:
-        """Acquire offered jobs (GHES ``JobAvailable``); returns the ids actually acquired."""
-        if not request_ids:
-            return []
-
-        async def build(token: str) -> Request:
-            connection = await self._auth.admin()
-            url = admin_url(connection.base_url, f"{SCALE_SETS}/{scale_set_id}/acquirejobs")
-            headers = self._queue_headers(token, **{"Content-Type": JSON})
-            body = json_body(list(request_ids))
-            return Request("POST", url, f"{SCALE_SETS}/{{scaleSetId}}/acquirejobs", headers, body)
-
-        outcome = await self._with_queue_token(session, build)
-        if outcome.status == 401:
-            raise outcome.error(MessageQueueTokenExpiredError)
-        page = Page[int].from_bytes(
-            self._ok(outcome, not_found=ScaleSetNotFoundError), outcome.operation
-        )
-        return page.value

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+import asyncio
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
@@ -105,7 +106,8 @@ class MessageSession(WireModel):
     statistics: Statistics | None = None
 
     _scale_set_id: int = PrivateAttr(default=0)
-    _refresh_lock: Any = PrivateAttr(default=None)
+    # Single-flights token refreshes of this session (created on first 401, on its loop).
+    _refresh_lock: asyncio.Lock | None = PrivateAttr(default=None)
 
     @property
     def scale_set_id(self) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Self
 
@@ -37,7 +37,7 @@ def _zero_time_to_none(value: Any) -> Any:
 
 
 WireTime = Annotated[datetime | None, BeforeValidator(_zero_time_to_none)]
-GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 class WireModel(BaseModel):

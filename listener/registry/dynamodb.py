@@ -104,7 +104,10 @@ def make_dynamodb_client(config: DynamoDBRegistryConfig, aws: AwsConfig) -> Base
         "dynamodb",
         region_name=config.region or aws.region,
         endpoint_url=config.endpoint_url or aws.endpoint_url,
-        config=Config(retries={"mode": "standard", "max_attempts": 5}),
+        # DynamoDB answers in milliseconds: a hung connection must not stall the scaler.
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=10
+        ),
     )
 
 

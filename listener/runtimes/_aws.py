@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointError
 
 from listener.config import AwsConfig
+from listener.runtimes._retry import with_retries
 from scaleset.retry import RetryPolicy
 
 # Error codes that a later attempt of the same request may not get.
@@ -85,7 +86,7 @@ def make_client(
     return client
 
 
-def error_code(exc: Exception) -> str:
+def error_code(exc: BaseException) -> str:
     """The AWS error code of a failed call (``ConnectionError`` when no answer came back)."""
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code") or "Unknown")
@@ -94,7 +95,7 @@ def error_code(exc: Exception) -> str:
     return type(exc).__name__  # local SDK errors: credentials, parameter validation
 
 
-def error_message(exc: Exception) -> str:
+def error_message(exc: BaseException) -> str:
     """``Code: message`` of a failed call, short enough for a log line or a metric label."""
     code = error_code(exc)
     if isinstance(exc, ClientError):
@@ -108,7 +109,7 @@ def is_transient(code: str) -> bool:
     return code in THROTTLING_CODES or code in _SERVER_ERROR_CODES or code == CONNECTION_ERROR
 
 
-def _worth_retrying(exc: Exception) -> bool:
+def _worth_retrying(exc: BaseException) -> bool:
     code = error_code(exc)
     # A 5xx with an AWS error code (InsufficientInstanceCapacity) is an answer, not a glitch;
     # one without (a bare "500" from a proxy or load balancer) is worth another try.
@@ -136,14 +137,15 @@ async def call(
     ``ClientError``/``BotoCoreError`` when the attempts run out or the error is not transient.
     """
     method = getattr(client, operation)
-    attempt = 1
-    while True:
-        try:
-            return await asyncio.to_thread(method, **params)
-        except (ClientError, BotoCoreError) as exc:
-            if errors is not None:
-                errors[error_code(exc)] += 1
-            if attempt >= retry.max_attempts or not _worth_retrying(exc):
-                raise
-            await retry.sleep(retry.backoff(attempt))
-            attempt += 1
+
+    def count(exc: BaseException) -> None:
+        if errors is not None:
+            errors[error_code(exc)] += 1
+
+    return await with_retries(
+        lambda: asyncio.to_thread(method, **params),
+        retry,
+        failures=(ClientError, BotoCoreError),
+        transient=_worth_retrying,
+        on_failure=count,
+    )

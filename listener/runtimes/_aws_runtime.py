@@ -15,6 +15,7 @@ from botocore.client import BaseClient
 from listener.config import AwsConfig
 from listener.runtimes._aws import make_client
 from listener.runtimes._phases import PhaseTracker
+from listener.runtimes._retry import default_retry
 from listener.runtimes.aws_events import EventQueue
 from listener.runtimes.base import RuntimeEvent
 from scaleset.retry import RetryPolicy
@@ -24,11 +25,6 @@ log = structlog.get_logger(__name__)
 # A JIT parameter younger than this may belong to a launch whose instance or task the
 # (eventually consistent) reconciliation listing does not show yet: never swept.
 SWEEP_GRACE_SECONDS = 300.0
-
-
-def default_retry() -> RetryPolicy:
-    """Backoff for AWS throttling: up to 5 attempts, full jitter, at most 20 s apart."""
-    return RetryPolicy(max_attempts=5, backoff_base=0.5, backoff_max=20.0, deadline=None)
 
 
 @dataclass(frozen=True)
@@ -45,7 +41,8 @@ class AwsRuntime:
 
     ``api_calls`` counts every AWS request by ``service:Operation``; ``launch_errors`` counts
     failed launch attempts by error code (throttling included); ``terminate_errors`` the
-    failures of terminate calls. State changes come only from the EventBridge-fed queue.
+    failures of terminate calls; ``event_stats`` the queue messages ``received`` and
+    ``malformed``. State changes come only from the EventBridge-fed queue.
     """
 
     name: str
@@ -81,6 +78,7 @@ class AwsRuntime:
             if events_queue_url
             else None
         )
+        self.event_stats: Counter[str] = self._queue.stats if self._queue else Counter()
 
     def _client(self, service: str) -> BaseClient:
         client = make_client(

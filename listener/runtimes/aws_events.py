@@ -28,6 +28,7 @@ log = structlog.get_logger(__name__)
 EC2_STATE_CHANGE = "EC2 Instance State-change Notification"
 EC2_SPOT_INTERRUPTION = "EC2 Spot Instance Interruption Warning"
 ECS_TASK_STATE_CHANGE = "ECS Task State Change"
+RUNNER_NAME_ENV = "GHA_RUNNER_NAME"  # set on each runner task by the ECS runtime
 
 # Transitional states (shutting-down, stopping) carry no news the final state does not.
 _EC2_PHASES = {
@@ -36,7 +37,7 @@ _EC2_PHASES = {
     "terminated": RunnerPhase.STOPPED,
     "stopped": RunnerPhase.FAILED,  # an ephemeral runner that stops never comes back
 }
-_ECS_PHASES = {
+ECS_PHASES = {  # task lastStatus before it stops
     "PROVISIONING": RunnerPhase.PENDING,
     "PENDING": RunnerPhase.PENDING,
     "ACTIVATING": RunnerPhase.PENDING,
@@ -64,7 +65,7 @@ def parse_ec2_event(event: Mapping[str, Any]) -> RuntimeEvent | None:
 def parse_ecs_event(event: Mapping[str, Any], started_by_prefix: str) -> RuntimeEvent | None:
     """An ECS task event of a task we started (``startedBy`` = prefix + scale set id), or None.
 
-    The runner name comes from the ``GHA_RUNNER_NAME`` environment override the task was
+    The runner name comes from the ``RUNNER_NAME_ENV`` environment override the task was
     started with, so no lookup is needed even after a listener restart.
     """
     if event.get("detail-type") != ECS_TASK_STATE_CHANGE:
@@ -81,8 +82,8 @@ def parse_ecs_event(event: Mapping[str, Any], started_by_prefix: str) -> Runtime
     status = detail.get("lastStatus")
     if status == "STOPPED":
         phase, reason = _ecs_stop(detail)
-    elif status in _ECS_PHASES:
-        phase, reason = _ECS_PHASES[status], f"task {status.lower()}"
+    elif status in ECS_PHASES:
+        phase, reason = ECS_PHASES[status], f"task {status.lower()}"
     else:
         return None
     return RuntimeEvent(task_arn, phase, _ecs_runner_name(detail), scale_set_id, reason)
@@ -101,7 +102,7 @@ def _ecs_stop(detail: Mapping[str, Any]) -> tuple[RunnerPhase, str]:
 def _ecs_runner_name(detail: Mapping[str, Any]) -> str | None:
     for override in (detail.get("overrides") or {}).get("containerOverrides") or []:
         for variable in override.get("environment") or []:
-            if variable.get("name") == "GHA_RUNNER_NAME":
+            if variable.get("name") == RUNNER_NAME_ENV:
                 return variable.get("value")
     return None
 

@@ -102,6 +102,7 @@ class _Plan:
     first_subnet: int
     exhausted: set[_Candidate] = field(default_factory=set)
     closed_markets: set[str] = field(default_factory=set)
+    last_error: str | None = None
 
     def candidates(self, index: int) -> Iterator[_Candidate]:
         """Spot before on-demand; per market each type in every subnet, starting subnets
@@ -167,7 +168,6 @@ class Ec2Runtime(AwsRuntime):
         )
 
     async def _launch_one(self, plan: _Plan, index: int, spec: RunnerSpec) -> LaunchResult:
-        tried: list[str] = []
         for candidate in plan.candidates(index):
             try:
                 reply = await call(
@@ -179,7 +179,6 @@ class Ec2Runtime(AwsRuntime):
                 )
             except (ClientError, BotoCoreError) as exc:
                 code = error_code(exc)
-                tried.append(code)
                 if code in _CAPACITY_CODES:
                     plan.exhausted.add(candidate)
                 elif code in _MARKET_QUOTA_CODES:
@@ -191,6 +190,7 @@ class Ec2Runtime(AwsRuntime):
                         error=f"RunInstances failed: {error_message(exc)}",
                         retryable=is_transient(code),
                     )
+                plan.last_error = code
                 log.info(
                     "runner_launch_fallback",
                     runner=spec.runner_name,
@@ -201,14 +201,14 @@ class Ec2Runtime(AwsRuntime):
                 )
                 continue
             return await self._hand_over(spec, reply)
-        log.warning("runner_launch_no_capacity", runner=spec.runner_name, attempts=len(tried))
+        log.warning("runner_launch_no_capacity", runner=spec.runner_name, error=plan.last_error)
         return LaunchResult(
             spec.runner_name,
             error=(
                 f"no EC2 capacity for {', '.join(self._config.instance_types)} in"
                 f" {len(self._config.subnet_ids)} subnet(s) ({'/'.join(self._markets())}):"
-                f" {len(tried)} attempt(s) this batch, last error {tried[-1] if tried else 'none'}"
-                "; add instance types or subnets in other zones"
+                f" every combination refused in this batch (last: {plan.last_error});"
+                " add instance types, or subnets in other zones"
             ),
             retryable=True,
         )
@@ -276,7 +276,8 @@ class Ec2Runtime(AwsRuntime):
             await self._terminate_chunk([instance_id])
             return LaunchResult(
                 spec.runner_name,
-                error=f"could not store the JIT config in SSM: {error_message(exc)}",
+                # The code only: a validation message may quote the value.
+                error=f"could not store the JIT config in SSM: {code}",
                 retryable=is_transient(code),
             )
         self._remember(instance_id, spec.runner_name, spec.scale_set_id)

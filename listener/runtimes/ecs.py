@@ -24,7 +24,7 @@ from listener.runtimes._aws import call, chunks, error_code, error_message, is_t
 from listener.runtimes._aws_runtime import AwsRuntime
 from listener.runtimes._launch import launch_all
 from listener.runtimes._ssm import JitParameters, jit_fetch_script
-from listener.runtimes.aws_events import parse_ecs_event
+from listener.runtimes.aws_events import ECS_PHASES, RUNNER_NAME_ENV, parse_ecs_event
 from listener.runtimes.base import (
     LaunchResult,
     RunnerPhase,
@@ -40,13 +40,9 @@ STARTED_BY_PREFIX = "gha-scaleset-"
 TAG_SCALE_SET_ID = "gha-scaleset-id"
 TAG_RUNNER_NAME = "gha-scaleset-runner"
 ENV_PARAMETER = "GHA_JIT_PARAMETER"
-ENV_RUNNER_NAME = "GHA_RUNNER_NAME"
 
 _STATUS_PHASES = {
-    "PROVISIONING": RunnerPhase.PENDING,
-    "PENDING": RunnerPhase.PENDING,
-    "ACTIVATING": RunnerPhase.PENDING,
-    "RUNNING": RunnerPhase.RUNNING,
+    **ECS_PHASES,
     "DEACTIVATING": RunnerPhase.STOPPED,
     "STOPPING": RunnerPhase.STOPPED,
     "DEPROVISIONING": RunnerPhase.STOPPED,
@@ -103,7 +99,8 @@ class EcsRuntime(AwsRuntime):
             log.warning("jit_parameter_write_failed", runner=spec.runner_name, error=code)
             return LaunchResult(
                 spec.runner_name,
-                error=f"could not store the JIT config in SSM: {error_message(exc)}",
+                # The code only: a validation message may quote the value.
+                error=f"could not store the JIT config in SSM: {code}",
                 retryable=is_transient(code),
             )
         try:
@@ -160,7 +157,7 @@ class EcsRuntime(AwsRuntime):
                         "name": config.container_name,
                         "environment": [
                             {"name": ENV_PARAMETER, "value": parameter},
-                            {"name": ENV_RUNNER_NAME, "value": spec.runner_name},
+                            {"name": RUNNER_NAME_ENV, "value": spec.runner_name},
                         ],
                     }
                 ]

@@ -24,13 +24,15 @@ from typing import Any
 
 import aiohttp
 import structlog
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
+from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.watch import Watch
 
 from listener.config import K8sRuntimeConfig
 from listener.runtimes._launch import launch_all
 from listener.runtimes._phases import PhaseTracker
+from listener.runtimes._retry import default_retry, with_retries
 from listener.runtimes._ssm import JIT_ENV
 from listener.runtimes.base import (
     LaunchResult,
@@ -123,9 +125,7 @@ class K8sRuntime:
         self.terminate_errors: Counter[str] = Counter()
         self._config = config
         self._namespace = config.namespace
-        self._retry = retry or RetryPolicy(
-            max_attempts=5, backoff_base=0.5, backoff_max=20.0, deadline=None
-        )
+        self._retry = retry or default_retry()
         self._clock = clock
         self._api: client.ApiClient | None = None
         self._core: client.CoreV1Api | None = None
@@ -144,9 +144,9 @@ class K8sRuntime:
                 if self._config.api_url:
                     configuration.host = self._config.api_url
                 elif "KUBERNETES_SERVICE_HOST" in os.environ:
-                    config.load_incluster_config(client_configuration=configuration)
+                    kube_config.load_incluster_config(client_configuration=configuration)
                 else:
-                    await config.load_kube_config(client_configuration=configuration)
+                    await kube_config.load_kube_config(client_configuration=configuration)
                 self._api = client.ApiClient(configuration)
                 self._core = client.CoreV1Api(self._api)
             return self._core
@@ -161,19 +161,24 @@ class K8sRuntime:
     ) -> Any:
         """One API request counted as ``k8s:<operation>``; 429/5xx and connection errors
         are retried with full-jitter backoff."""
-        attempt = 1
-        while True:
+
+        async def send() -> Any:
             self.api_calls[f"k8s:{operation}"] += 1
-            try:
-                return await request(*args, **kwargs)
-            except _Errors as exc:
-                if errors is not None:
-                    errors[_error_code(exc)] += 1
-                transient = not isinstance(exc, ApiException) or exc.status in _TRANSIENT_STATUS
-                if not transient or attempt >= self._retry.max_attempts:
-                    raise
-                await self._retry.sleep(self._retry.backoff(attempt))
-                attempt += 1
+            return await request(*args, **kwargs)
+
+        def count(exc: BaseException) -> None:
+            if errors is not None:
+                errors[_error_code(exc)] += 1
+
+        return await with_retries(
+            send,
+            self._retry,
+            failures=_Errors,
+            transient=lambda exc: (
+                not isinstance(exc, ApiException) or exc.status in _TRANSIENT_STATUS
+            ),
+            on_failure=count,
+        )
 
     # -- launch ------------------------------------------------------------------------------
     async def launch(self, runners: Sequence[RunnerSpec]) -> list[LaunchResult]:
@@ -208,7 +213,8 @@ class K8sRuntime:
                 "CreateSecret", core.create_namespaced_secret, ns, secret, errors=self.launch_errors
             )
         except _Errors as exc:
-            return self._failed(spec, "could not create the JIT config Secret", exc)
+            # The code only: a validation message may quote the value.
+            return self._failed(spec, "could not create the JIT config Secret", exc, detail=False)
         pod_body = self._pod(pod_name, secret_name, labels, annotations)
         try:
             pod = await self._call(
@@ -233,11 +239,12 @@ class K8sRuntime:
             log.warning("jit_secret_owner_failed", runner=spec.runner_name, error=_error_code(exc))
         return LaunchResult(spec.runner_name, provider_id=pod_name)
 
-    def _failed(self, spec: RunnerSpec, what: str, exc: BaseException) -> LaunchResult:
+    def _failed(
+        self, spec: RunnerSpec, what: str, exc: BaseException, *, detail: bool = True
+    ) -> LaunchResult:
         log.warning("runner_launch_failed", runner=spec.runner_name, error=_error_code(exc))
-        return LaunchResult(
-            spec.runner_name, error=f"{what}: {_error_text(exc)}", retryable=_retryable(exc)
-        )
+        text = _error_text(exc) if detail else _error_code(exc)
+        return LaunchResult(spec.runner_name, error=f"{what}: {text}", retryable=_retryable(exc))
 
     def _pod(
         self,
@@ -373,7 +380,14 @@ class K8sRuntime:
         queue: asyncio.Queue[RuntimeEvent | None] = asyncio.Queue()
         pump = asyncio.create_task(self._pump(queue.put_nowait))
         self._pumps.add(pump)
-        pump.add_done_callback(lambda _: queue.put_nowait(None))
+
+        def ended(task: asyncio.Task[None]) -> None:
+            queue.put_nowait(None)
+            if not task.cancelled() and task.exception() is not None:
+                # Only setup can get here (loading the kubeconfig); the watch loop retries.
+                log.error("pod_watch_stopped", error=type(task.exception()).__name__)
+
+        pump.add_done_callback(ended)
         try:
             while (event := await queue.get()) is not None:
                 yield event

@@ -17,13 +17,18 @@ from tests.components.builders import OUTPUTS, listener_args
 from tests.components.mocks import Recorder, run
 
 
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    yield Recorder().install()
-    # Each mocked run leaves event loops on executor threads; finalize them now rather than
-    # in a garbage collection that may strike inside a later ast.parse (CPython 3.11 then
-    # fails that parse with "AST constructor recursion depth mismatch").
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Each mocked Pulumi run leaves event loops on executor threads; finalize them now rather
+    than in a garbage collection that may strike inside a later ``ast.parse`` (CPython 3.11
+    then fails that parse with "AST constructor recursion depth mismatch")."""
+    yield
     gc.collect()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder().install()
 
 
 @pytest.fixture

@@ -62,12 +62,12 @@ def test_listener_role_is_namespaced_and_limited_to_pods_and_secrets(deploy, rec
 
     role = recorder.one("kubernetes:rbac.authorization.k8s.io/v1:Role").inputs
     assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "list", "watch"]},
         {
             "apiGroups": [""],
-            "resources": ["pods"],
-            "verbs": ["create", "delete", "get", "list", "watch"],
+            "resources": ["secrets"],
+            "verbs": ["create", "delete", "list", "patch"],
         },
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete", "get", "list"]},
     ]
     binding = recorder.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").inputs
     assert binding["roleRef"] == {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ class Backoffs:
 
 @pytest.fixture
 def backoffs() -> Backoffs:
+    """Full jitter, 0.5 s base, 5 attempts, seed 7; nothing is actually slept."""
     delays: list[float] = []
 
     async def record(seconds: float) -> None:
@@ -41,6 +42,8 @@ def backoffs() -> Backoffs:
 
 @dataclass
 class Network:
+    """Where runners go in moto, and the queue their state events arrive in."""
+
     vpc_id: str
     subnet_ids: list[str]
     security_group_id: str
@@ -69,6 +72,7 @@ def network(boto_client: Any) -> Network:
 
 @pytest.fixture
 def template_id(boto_client: Any) -> str:
+    """A runner launch template (moto accepts any AMI id)."""
     return boto_client("ec2").create_launch_template(
         LaunchTemplateName="runner",
         LaunchTemplateData={"ImageId": "ami-12345678", "InstanceType": "t3.micro"},
@@ -76,10 +80,11 @@ def template_id(boto_client: Any) -> str:
 
 
 @pytest.fixture
-async def make_ec2_runtime(network: Any, template_id: str, aws: str, backoffs: Any):
-    runtimes: list[Ec2Runtime] = []
-
+async def make_ec2_runtime(
+    network: Network, template_id: str, aws: str, backoffs: Backoffs
+) -> AsyncIterator[Callable[..., Ec2Runtime]]:
     """Build Ec2Runtimes on ``network`` (closed after the test); ``overrides`` go to the config."""
+    runtimes: list[Ec2Runtime] = []
 
     def make(endpoint: str = aws, clock: Any = time.time, **overrides: Any) -> Ec2Runtime:
         settings: dict[str, Any] = {

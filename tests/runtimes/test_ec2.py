@@ -19,6 +19,7 @@ from tests.runtimes._events import (
     send_events,
     take,
 )
+from tests.runtimes._faults import Fault
 from tests.runtimes._specs import jit_config, specs
 
 PREFIX = "/gha-scalesets/jit"
@@ -178,6 +179,7 @@ async def test_burst_events_terminate_and_orphans(
     await runtime.close()
     assert [e async for e in stream] == []
     assert queue_depth(sqs, network.queue_url) == 0
+    assert runtime.event_stats == {"received": 20 + 5 + 4, "malformed": 1}
 
 
 async def test_describe_calls_per_scaling_decision(make_ec2_runtime: Any, network: Any) -> None:
@@ -232,3 +234,21 @@ async def test_events_end_when_closed_and_without_queue(make_ec2_runtime: Any) -
     stream = runtime.events()
     await runtime.close()
     assert [e async for e in stream] == []
+
+
+async def test_events_survive_queue_errors(
+    make_ec2_runtime: Any, fault_proxy: Any, boto_client: Any, network: Any
+) -> None:
+    # Two failed polls (a deleted queue, say), then the queue works again.
+    fault_proxy.faults = [
+        Fault("ReceiveMessage", "AWS.SimpleQueueService.NonExistentQueue", 400, times=2)
+    ]
+    runtime = make_ec2_runtime(endpoint=fault_proxy.url)
+    send_events(
+        boto_client("sqs"), network.queue_url, [ec2_state_event("i-0aaaabbbbccccdddd", "running")]
+    )
+
+    [event] = await take(runtime.events(), 1)
+
+    assert (event.provider_id, event.phase) == ("i-0aaaabbbbccccdddd", RunnerPhase.RUNNING)
+    assert fault_proxy.hits["ReceiveMessage"] == 3

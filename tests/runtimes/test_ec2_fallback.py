@@ -106,8 +106,10 @@ async def test_no_capacity_anywhere_is_a_retryable_error_per_runner(
 
     assert [r.provider_id for r in results] == [None, None, None]
     assert all(r.retryable for r in results)
-    assert (
-        "no EC2 capacity for m5.large, c5.large in 2 subnet(s) (spot/on-demand)" in results[0].error
+    assert all(
+        "no EC2 capacity for m5.large, c5.large in 2 subnet(s) (spot/on-demand): every"
+        " combination refused in this batch (last: InsufficientInstanceCapacity)" in r.error
+        for r in results
     )
     # 2 markets x 2 types x 2 subnets, tried once for the whole batch.
     assert fault_proxy.hits["RunInstances"] == 8
@@ -115,7 +117,7 @@ async def test_no_capacity_anywhere_is_a_retryable_error_per_runner(
     assert _instances(boto_client("ec2")) == []
 
 
-async def test_throttling_backs_off_with_jitter(
+async def test_throttling_backs_off_with_jitter_then_gives_up(
     make_ec2_runtime: Any, fault_proxy: Any, backoffs: Any
 ) -> None:
     fault_proxy.faults = [Fault("RunInstances", "RequestLimitExceeded", 503, times=2)]
@@ -131,23 +133,20 @@ async def test_throttling_backs_off_with_jitter(
     assert 0 <= backoffs.delays[0] <= 0.5 and 0 <= backoffs.delays[1] <= 1.0
     assert backoffs.delays[0] != backoffs.delays[1]
 
-
-async def test_persistent_throttling_gives_retryable_errors(
-    make_ec2_runtime: Any, fault_proxy: Any, backoffs: Any
-) -> None:
+    # Throttled for good: five attempts each, then a retryable error, no exception.
     fault_proxy.faults = [Fault("RunInstances", "RequestLimitExceeded", 503)]
-    runtime = make_ec2_runtime(endpoint=fault_proxy.url)
-
-    results = await runtime.launch(specs(2))
+    fault_proxy.hits.clear()
+    backoffs.delays.clear()
+    results = await runtime.launch(specs(2, start=1))
 
     assert all(r.provider_id is None and r.retryable for r in results)
     assert all(r.error.startswith("RunInstances failed: RequestLimitExceeded") for r in results)
-    assert fault_proxy.hits["RunInstances"] == 2 * 5  # five attempts each, then give up
+    assert fault_proxy.hits["RunInstances"] == 2 * 5
     assert len(backoffs.delays) == 2 * 4
 
 
-async def test_configuration_errors_are_not_retried(
-    make_ec2_runtime: Any, fault_proxy: Any
+async def test_configuration_and_permission_errors_are_final(
+    make_ec2_runtime: Any, fault_proxy: Any, boto_client: Any
 ) -> None:
     fault_proxy.faults = [Fault("RunInstances", "InvalidLaunchTemplateId.NotFound", 400)]
     runtime = make_ec2_runtime(endpoint=fault_proxy.url)
@@ -156,19 +155,14 @@ async def test_configuration_errors_are_not_retried(
 
     assert all(r.provider_id is None and not r.retryable for r in results)
     assert "InvalidLaunchTemplateId.NotFound" in results[0].error
-    assert fault_proxy.hits["RunInstances"] == 2
+    assert fault_proxy.hits["RunInstances"] == 2  # no fallback can fix a bad template
 
-
-async def test_instance_is_terminated_when_its_jit_config_cannot_be_stored(
-    make_ec2_runtime: Any, fault_proxy: Any, boto_client: Any
-) -> None:
+    # The instance starts but its JIT config cannot be stored: the instance is useless.
     fault_proxy.faults = [Fault("PutParameter", "AccessDeniedException", 400)]
-    runtime = make_ec2_runtime(endpoint=fault_proxy.url)
-
-    [result] = await runtime.launch(specs(1))
+    [result] = await runtime.launch(specs(1, start=2))
 
     assert result.provider_id is None and not result.retryable
-    assert "could not store the JIT config in SSM: AccessDeniedException" in result.error
-    assert _instances(boto_client("ec2")) == []  # the useless instance was terminated
+    assert result.error == "could not store the JIT config in SSM: AccessDeniedException"
+    assert _instances(boto_client("ec2")) == []  # it was terminated
     assert fault_proxy.hits["TerminateInstances"] == 1
-    assert runtime.launch_errors == {"AccessDeniedException": 1}
+    assert runtime.launch_errors["AccessDeniedException"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -49,7 +50,10 @@ def cluster(aws: str, boto_client: Any) -> str:
 
 
 @pytest.fixture
-async def make_runtime(network: Any, cluster: str, aws: str, backoffs: Any):
+async def make_runtime(
+    network: Any, cluster: str, aws: str, backoffs: Any
+) -> AsyncIterator[Callable[..., EcsRuntime]]:
+    """Build EcsRuntimes for ``cluster`` (closed after the test); ``overrides`` go to the config."""
     runtimes: list[EcsRuntime] = []
 
     def make(endpoint: str = aws, clock: Any = time.time, **overrides: Any) -> EcsRuntime:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -37,7 +38,8 @@ def _pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def make_runtime(k8s_api: Any, backoffs: Any):
+async def make_runtime(k8s_api: Any, backoffs: Any) -> AsyncIterator[Callable[..., K8sRuntime]]:
+    """Build K8sRuntimes on the fake API server (closed after the test)."""
     runtimes: list[K8sRuntime] = []
 
     def make(clock: Any = time.time, **overrides: Any) -> K8sRuntime:

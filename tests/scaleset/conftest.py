@@ -73,6 +73,12 @@ def fast_retry(sleeps: SleepRecorder) -> RetryPolicy:
 
 
 @pytest.fixture
+def patient_retry(sleeps: SleepRecorder) -> RetryPolicy:
+    """For random fault rates: 10 attempts make an unlucky streak (0.3**10) negligible."""
+    return RetryPolicy(max_attempts=10, seed=1, sleep=sleeps)
+
+
+@pytest.fixture
 async def make_client(
     sim: SimulatorServer, fast_retry: RetryPolicy
 ) -> AsyncIterator[ClientFactory]:

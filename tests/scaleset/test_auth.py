@@ -26,7 +26,6 @@ from tests.scaleset.conftest import (
     RUNNER_REGISTRATION,
     ClientFactory,
     requests,
-    wait_until,
 )
 
 App = tuple[str, int, str]
@@ -116,7 +115,8 @@ async def test_tokens_revoked_mid_run_are_renewed_transparently(
 async def test_admin_token_expiry_mid_run(
     sim_factory: Callable[..., SimulatorServer], make_client: ClientFactory
 ) -> None:
-    server = sim_factory(admin_token_ttl_seconds=1)
+    # Issued with exp = int(now + ttl): a 2 s TTL leaves each token at least 1 s of life.
+    server = sim_factory(admin_token_ttl_seconds=2)
     client = make_client(server=server)
     scale_set = await client.create_scale_set(name="expiring", runner_group_id=1)
     deadline = time.monotonic() + 10
@@ -136,23 +136,21 @@ async def test_app_credentials_chain_and_partial_refresh(
     make_client: ClientFactory,
     sim_app_credentials: App,
 ) -> None:
-    server = sim_factory(admin_token_ttl_seconds=1)
-    client = make_client(server=server, credentials=AppCredentials(*sim_app_credentials))
+    server = sim_factory(installation_token_ttl_seconds=7200, registration_token_ttl_seconds=7200)
+    clock = _Clock()
+    client = make_client(
+        server=server,
+        credentials=AppCredentials(*sim_app_credentials),
+        token_cache=TokenCache(clock=clock),
+    )
+    routes = (ACCESS_TOKENS, REGISTRATION_TOKEN, RUNNER_REGISTRATION)
     await client.get_runner_group_by_name("Default")
-    assert [
-        requests(server, k) for k in (ACCESS_TOKENS, REGISTRATION_TOKEN, RUNNER_REGISTRATION)
-    ] == [1, 1, 1]
-    await wait_until(lambda: client.auth_chain_runs >= 1 and _admin_stale(client))
+    assert [requests(server, k) for k in routes] == [1, 1, 1]
+    clock.offset = 3600 - 30  # the 1 h admin token is due; the 2 h tokens are not
     await client.get_runner_group_by_name("Default")
     # Upstream re-runs JWT -> installation -> registration -> admin; we only redo the last hop.
-    assert [
-        requests(server, k) for k in (ACCESS_TOKENS, REGISTRATION_TOKEN, RUNNER_REGISTRATION)
-    ] == [1, 1, 2]
-
-
-def _admin_stale(client: Client) -> bool:
-    entry = client._auth.cache.entry(client._auth.key)
-    return entry.admin is not None and not entry.admin.token.usable(client._auth.cache.clock())
+    assert [requests(server, k) for k in routes] == [1, 1, 2]
+    assert client.auth_chain_runs == 2
 
 
 async def test_bad_pat_is_unauthorized_without_retries(

@@ -116,9 +116,14 @@ async def test_exhausted_primary_rate_limit_waits_for_the_reset(
 
 
 async def test_dropped_connections_are_retried(
-    sim: SimulatorServer, client: Client, scale_set: ScaleSet, sleeps: SleepRecorder
+    sim: SimulatorServer,
+    make_client: ClientFactory,
+    patient_retry: RetryPolicy,
+    scale_set: ScaleSet,
+    sleeps: SleepRecorder,
 ) -> None:
-    sim.set_faults(drop_rate=0.5, routes=[JIT])
+    client = make_client(retry=patient_retry)
+    sim.set_faults(drop_rate=0.3, routes=[JIT])
     results = await client.generate_jit_configs(scale_set.id, [f"d-{i}" for i in range(12)])
     assert all(r.ok for r in results)
     assert sleeps.waits and sim.stats()["runners"]["registered"] == 12

@@ -10,6 +10,7 @@ import pytest
 from scaleset import (
     Client,
     JobStillRunningError,
+    RetryPolicy,
     RunnerExistsError,
     RunnerNotFoundError,
     ScaleSet,
@@ -161,8 +162,13 @@ async def test_batch_concurrency_is_bounded(
 
 
 async def test_batch_survives_injected_server_errors_without_duplicates(
-    sim: SimulatorServer, client: Client, scale_set: ScaleSet, sleeps: SleepRecorder
+    sim: SimulatorServer,
+    make_client: ClientFactory,
+    patient_retry: RetryPolicy,
+    scale_set: ScaleSet,
+    sleeps: SleepRecorder,
 ) -> None:
+    client = make_client(retry=patient_retry)
     sim.set_faults(error_rate=0.3, error_status=502, routes=[JIT])
     names = [f"flaky-{i}" for i in range(30)]
     results = await client.generate_jit_configs(scale_set.id, names, concurrency=10)

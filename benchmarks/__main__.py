@@ -1,0 +1,183 @@
+"""``python -m benchmarks``: run the performance scenarios and write their report.
+
+Writes ``benchmarks/results.json`` (one object per scenario with its numbers and the command
+that produced them) and ``benchmarks/burst.png``. ``--quick`` runs the reduced sizes the CI
+guard uses. Everything runs locally: the simulator and moto's server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks import burst, cloud, idle, memory, provider
+from benchmarks.plot import burst_png
+from listener.logs import configure_logging
+
+HERE = Path(__file__).parent
+SCENARIOS = ("burst", "idle", "cloud", "memory", "provider")
+FULL: dict[str, dict[str, Any]] = {
+    "burst": {"jobs": 500, "max_runners": 500},
+    "idle": {"scale_sets": 100, "cycles": 3, "hold_seconds": 0.5},
+    "cloud": {"jobs": 100},
+    "memory": {"scale_sets": 10, "jobs_per_set": 50},
+    "provider": {"scale_sets": 50},
+}
+QUICK: dict[str, dict[str, Any]] = {
+    "burst": {"jobs": 50, "max_runners": 50, "latency_ms": 5.0, "jitter_ms": 1.0},
+    "idle": {"scale_sets": 10, "cycles": 2, "hold_seconds": 0.2},
+    "cloud": {"jobs": 20},
+    "memory": {"scale_sets": 3, "jobs_per_set": 5},
+    "provider": {"scale_sets": 5},
+}
+RUNNERS: dict[str, Callable[..., Any]] = {
+    "burst": lambda **kw: asyncio.run(burst.run(**kw)),
+    "idle": lambda **kw: asyncio.run(idle.run(**kw)),
+    "cloud": lambda **kw: asyncio.run(cloud.run(**kw)),
+    "memory": memory.run,
+    "provider": provider.run,
+}
+
+cli = typer.Typer(add_completion=False, help=__doc__)
+console = Console(stderr=True)
+
+
+def run_scenario(name: str, quick: bool) -> dict[str, Any]:
+    """One scenario with its sizes; the result says which command reproduces it."""
+    options = (QUICK if quick else FULL)[name]
+    started = time.monotonic()
+    result = RUNNERS[name](**options)
+    command = ["python", "-m", "benchmarks", "--only", name, *(["--quick"] if quick else [])]
+    result["command"] = shlex.join(command)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    return result
+
+
+def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(scenario, metric, ours, upstream-equivalent or baseline) for the README table."""
+    rows: list[tuple[str, str, str, str]] = []
+    if b := results.get("burst"):
+        o, u = b["ours"], b["upstream_equivalent"]
+        rows += [
+            (
+                "burst",
+                "first message -> all runners launched (s)",
+                f"{o['seconds_to_all_launched']}",
+                f"{u['seconds_to_all_launched']} ({b['speedup']}x)",
+            ),
+            (
+                "burst",
+                "API calls per job",
+                f"{o['api_calls_per_job']}",
+                f"{u['api_calls_per_job']}",
+            ),
+            (
+                "burst",
+                "job wait p50 / p95 (s)",
+                f"{o['job_wait_p50_seconds']} / {o['job_wait_p95_seconds']}",
+                f"{u['job_wait_p50_seconds']} / {u['job_wait_p95_seconds']}",
+            ),
+        ]
+    if i := results.get("idle"):
+        o, u = i["ours"], i["upstream_equivalent"]
+        rows += [
+            (
+                "idle",
+                "requests per scale set-hour",
+                f"{o['requests_per_scale_set_hour']}",
+                f"{u['requests_per_scale_set_hour']}",
+            ),
+            (
+                "idle",
+                "auth-chain runs per hour (all sets)",
+                f"{o['auth_chain_runs_per_hour']:g}",
+                f"{u['auth_chain_runs_per_hour']:g}",
+            ),
+        ]
+    if c := results.get("cloud"):
+        for kind in ("ec2", "ecs"):
+            r, d = c[kind]["registry"], c[kind]["describe_every_decision"]
+            rows.append(
+                (
+                    f"cloud ({kind})",
+                    "describe/list calls per scaling decision",
+                    f"{r['describe_list_per_decision']}",
+                    f"{d['describe_list_per_decision']} (-{c[kind]['reduction_percent']}%)",
+                )
+            )
+    if m := results.get("memory"):
+        rows.append(
+            (
+                "memory",
+                f"listener RSS, {m['parameters']['scale_sets']} scale sets: steady / burst (MB)",
+                f"{m['steady_rss_mb']} / {m['burst_peak_rss_mb']}",
+                "target < 150",
+            )
+        )
+    if p := results.get("provider"):
+        n = p["parameters"]["scale_sets"]
+        for phase in ("create", "preview", "refresh"):
+            rows.append(
+                (
+                    "provider",
+                    f"HTTP calls for {n} scale sets: {phase}",
+                    str(p[phase]["requests"]),
+                    "",
+                )
+            )
+    return rows
+
+
+def _print(results: dict[str, Any]) -> None:
+    table = Table(title="benchmarks")
+    for column in ("scenario", "metric", "ours", "upstream-equivalent / baseline"):
+        table.add_column(column)
+    for row in summary_rows(results):
+        table.add_row(*row)
+    Console().print(table)
+
+
+@cli.command()
+def main(
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Run only these scenarios (repeatable): {', '.join(SCENARIOS)}."),
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="Reduced sizes (what the CI guard runs).")] = False,
+    output: Annotated[Path, typer.Option(help="Where to write the results.")] = HERE
+    / "results.json",
+    plot: Annotated[Path, typer.Option(help="Where to write the burst plot.")] = HERE / "burst.png",
+) -> None:
+    """Run the scenarios, print a table, write the results JSON and the burst plot."""
+    selected = only or list(SCENARIOS)
+    unknown = sorted(set(selected) - set(SCENARIOS))
+    if unknown:
+        raise typer.BadParameter(f"unknown scenario(s) {unknown}; choose from {SCENARIOS}")
+    configure_logging("warning")
+    results: dict[str, Any] = json.loads(output.read_text()) if output.exists() and only else {}
+    for name in selected:
+        with console.status(f"running {name} ({'quick' if quick else 'full'})..."):
+            try:
+                results[name] = run_scenario(name, quick)
+            except Exception as exc:  # report which scenario failed and why, then stop
+                console.print(f"[red]{name} failed: {type(exc).__name__}: {exc}[/red]")
+                sys.exit(1)
+        console.print(f"[green]{name}[/green] done in {results[name]['seconds']} s")
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    if "burst" in selected:
+        burst_png(results["burst"], plot)
+    _print(results)
+
+
+if __name__ == "__main__":
+    cli(prog_name="python -m benchmarks")

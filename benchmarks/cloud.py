@@ -1,0 +1,209 @@
+"""Cloud lookups: describe/list calls per scaling decision, registry vs. describe-every-decision.
+
+The real listener scales a burst onto the real EC2 and ECS runtimes against moto's server on
+127.0.0.1. A *scaling decision* is one ``Scaler.converge`` step, which reads the current runner
+count once. Ours reads it from the runner registry; the baseline (what
+terraform-aws-github-runner did before its runner-count cache, #4710) answers the same read by
+listing the cloud (``DescribeInstances`` / ``ListTasks`` + ``DescribeTasks``) every time.
+Startup reconciliation is excluded: it lists once by design, in both modes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import httpx
+from moto.server import ThreadedMotoServer
+
+from benchmarks.harness import ORG, PAT, SimulatorProcess, wait_until
+from listener.app import Listener
+from listener.config import AwsConfig, Ec2RuntimeConfig, EcsRuntimeConfig, ListenerSettings
+from listener.registry.memory import MemoryRegistry
+from listener.runtimes.base import RunnerPhase, Runtime
+from listener.runtimes.ec2 import Ec2Runtime
+from listener.runtimes.ecs import EcsRuntime
+from scaleset import Client, PatCredentials
+from scaleset.auth import TokenCache
+
+REGION = "us-east-1"
+_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "benchmark",
+    "AWS_SECRET_ACCESS_KEY": "benchmark",
+    "AWS_DEFAULT_REGION": REGION,
+}
+_ALIVE = frozenset({RunnerPhase.PENDING, RunnerPhase.RUNNING})
+_TIMEOUT = 300.0
+_WAVES = 10
+
+
+def describe_or_list(api_calls: Counter[str]) -> int:
+    """Calls that read instance/task state (EC2/ECS ``Describe*``/``List*``; the SSM sweep of
+    reconciliation is not a runner lookup)."""
+    return sum(
+        n
+        for op, n in api_calls.items()
+        if op.split(":", 1)[0] in ("ec2", "ecs")
+        and op.split(":", 1)[1].startswith(("Describe", "List"))
+    )
+
+
+class CountingRegistry(MemoryRegistry):
+    """The memory registry, counting scaling decisions (one ``count`` read each)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decisions = 0
+
+    async def count(self, scale_set_id: int) -> int:
+        self.decisions += 1
+        return await super().count(scale_set_id)
+
+
+class DescribeEveryDecision(CountingRegistry):
+    """Baseline: the runner count comes from listing the cloud on every decision."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        self._runtime = runtime
+
+    async def count(self, scale_set_id: int) -> int:
+        self.decisions += 1
+        listed = await self._runtime.list_runners(scale_set_id)
+        return sum(1 for r in listed if r.phase in _ALIVE)
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto in server mode on 127.0.0.1 (dummy credentials in the environment)."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    for key, value in _AWS_ENV.items():
+        os.environ.setdefault(key, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def aws_fixtures(endpoint: str) -> dict[str, Any]:
+    """A VPC with two subnets, a runner launch template, an ECS cluster and task definition."""
+    httpx.post(f"{endpoint}/moto-api/reset").raise_for_status()
+    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in enumerate(["us-east-1a", "us-east-1b"])
+    ]
+    template = ec2.create_launch_template(
+        LaunchTemplateName="runner",
+        LaunchTemplateData={"ImageId": "ami-12345678", "InstanceType": "t3.micro"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    ecs = boto3.client("ecs", endpoint_url=endpoint, region_name=REGION)
+    ecs.create_cluster(clusterName="runners")
+    ecs.register_task_definition(
+        family="runner",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="1024",
+        memory="2048",
+        containerDefinitions=[{"name": "runner", "image": "runner:latest", "memory": 2048}],
+    )
+    return {"subnets": subnets, "template": template, "cluster": "runners"}
+
+
+def build_runtime(kind: str, endpoint: str, fixtures: dict[str, Any]) -> Runtime:
+    aws = AwsConfig(region=REGION, endpoint_url=endpoint)
+    if kind == "ec2":
+        config = Ec2RuntimeConfig(
+            launch_template_id=fixtures["template"],
+            instance_types=["m5.large"],
+            subnet_ids=fixtures["subnets"],
+            spot=False,
+        )
+        return Ec2Runtime(config, aws)
+    return EcsRuntime(
+        EcsRuntimeConfig(
+            cluster=fixtures["cluster"], task_definition="runner", subnet_ids=fixtures["subnets"]
+        ),
+        aws,
+    )
+
+
+async def _burst(
+    sim: SimulatorProcess, runtime: Runtime, registry: CountingRegistry, name: str, jobs: int
+) -> dict[str, Any]:
+    async with Client(sim.config_url(ORG), PatCredentials(PAT), token_cache=TokenCache()) as c:
+        group = await c.get_runner_group_by_name("Default")
+        await c.create_scale_set(name=name, runner_group_id=group.id)
+    settings = ListenerSettings(
+        github_config_url=sim.config_url(ORG),
+        credentials={"token": PAT},
+        scale_sets=[{"name": name, "max_runners": jobs}],
+        metrics_port=None,
+        owner_name=f"bench-{name}",
+        log_level="warning",
+    )
+    listener = Listener(settings, registry=registry, runtime=runtime)
+    stop = asyncio.Event()
+    await listener.start()
+    serving = asyncio.create_task(listener.run_until(stop))
+    try:
+        await wait_until(lambda: all(listener.ready().values()), "the session")
+        await asyncio.sleep(0.3)  # startup reconciliation and the first poll are done
+        calls_before, decisions_before = Counter(runtime.api_calls), registry.decisions
+        for _ in range(_WAVES):  # jobs keep arriving: one decision per wave at least
+            await asyncio.to_thread(sim.queue_jobs, [name], jobs // _WAVES, 60.0)
+            await asyncio.sleep(0.3)
+        launches = "ec2:RunInstances" if runtime.name == "ec2" else "ecs:RunTask"
+        wanted = jobs // _WAVES * _WAVES
+        await wait_until(
+            lambda: runtime.api_calls[launches] - calls_before[launches] >= wanted,
+            f"{runtime.name} to launch {wanted} runners",
+        )
+        await asyncio.sleep(1.0)  # let the message loop settle (more decisions, same count)
+        calls = Counter(runtime.api_calls)
+        calls.subtract(calls_before)
+        decisions = registry.decisions - decisions_before
+    finally:
+        stop.set()
+        await serving
+        await listener.stop()
+    lookups = describe_or_list(calls)
+    return {
+        "decisions": decisions,
+        "describe_list_calls": lookups,
+        "describe_list_per_decision": round(lookups / max(decisions, 1), 3),
+        "cloud_calls": {op: n for op, n in sorted(calls.items()) if n},
+    }
+
+
+async def run(*, jobs: int = 100, seed: int = 1) -> dict[str, Any]:
+    """Both runtimes, both modes; the simulator without latency (counts only)."""
+    results: dict[str, Any] = {"parameters": {"jobs": jobs, "seed": seed}}
+    with moto_server() as endpoint, SimulatorProcess(long_poll_seconds=5.0, seed=seed) as sim:
+        for kind in ("ec2", "ecs"):
+            modes = {}
+            for mode in ("registry", "describe_every_decision"):
+                fixtures = await asyncio.to_thread(aws_fixtures, endpoint)
+                runtime = build_runtime(kind, endpoint, fixtures)
+                registry = (
+                    CountingRegistry() if mode == "registry" else DescribeEveryDecision(runtime)
+                )
+                modes[mode] = await _burst(sim, runtime, registry, f"{kind}-{mode[:8]}", jobs)
+            base = modes["describe_every_decision"]["describe_list_calls"]
+            ours = modes["registry"]["describe_list_calls"]
+            modes["reduction_percent"] = round(100 * (1 - ours / base), 1) if base else 0.0
+            results[kind] = modes
+    return results

@@ -1,0 +1,153 @@
+"""Plumbing shared by every client method: pool lease, retries, admin auth, error mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Self
+
+import httpx
+
+from scaleset import pool
+from scaleset.auth import AdminConnection, AuthChain, TokenCache, default_token_cache
+from scaleset.cache import ReadCache
+from scaleset.config_url import ConfigUrl, Scope, parse_config_url
+from scaleset.conventions import JSON, admin_url, user_agent
+from scaleset.credentials import AppCredentials, Credentials
+from scaleset.errors import ApiError, CredentialsError, NotFoundError, ScaleSetError
+from scaleset.pool import PoolSettings
+from scaleset.retry import RetryPolicy
+from scaleset.transport import Observer, Outcome, Request, Transport
+
+log = logging.getLogger("scaleset")
+
+SCALE_SETS = "_apis/runtime/runnerscalesets"
+
+
+class BaseClient:
+    """Construction, HTTP plumbing and admin-API auth behind :class:`~scaleset.Client`."""
+
+    def __init__(
+        self,
+        config_url: str | ConfigUrl,
+        credentials: Credentials,
+        *,
+        http: httpx.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+        cache_ttl: float | None = None,
+        user_agent_extra: dict[str, Any] | None = None,
+        observer: Observer | None = None,
+        timeout: float = 30.0,
+        long_poll_timeout: float = 90.0,
+        pool_settings: PoolSettings | None = None,
+        token_cache: TokenCache | None = None,
+    ) -> None:
+        self.config = (
+            config_url if isinstance(config_url, ConfigUrl) else parse_config_url(config_url)
+        )
+        if isinstance(credentials, AppCredentials) and self.config.scope is Scope.ENTERPRISE:
+            raise CredentialsError(
+                f"GitHub Apps cannot manage enterprise runners ({self.config.url}); use a PAT "
+                "with manage_runners:enterprise"
+            )
+        self._http = http
+        self._leased = False
+        self._closed = False
+        self._pool_settings = pool_settings or PoolSettings()
+        self._transport = Transport(retry or RetryPolicy(), observer)
+        self._user_agent = user_agent(user_agent_extra)
+        self._cache = ReadCache(cache_ttl) if cache_ttl else None
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        # The service holds a long poll ~50 s: the read timeout must outlast it.
+        self._poll_timeout = httpx.Timeout(long_poll_timeout, connect=min(timeout, 10.0))
+        self._auth = AuthChain(
+            self.config,
+            credentials,
+            token_cache or default_token_cache(),
+            self._send,
+            self._user_agent,
+        )
+
+    def __repr__(self) -> str:
+        return f"Client({self.config.url!r}, {type(self._auth.credentials).__name__})"
+
+    @property
+    def auth_chain_runs(self) -> int:
+        """How many times the admin token was acquired for this config URL and credential."""
+        return self._auth.chain_runs
+
+    @property
+    def cache_hits(self) -> int:
+        """Reads served from the TTL cache (0 when the cache is off)."""
+        return self._cache.hits if self._cache else 0
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Release the shared HTTP pool (a caller-supplied ``http`` client is left open)."""
+        self._closed = True
+        if self._leased and self._http is not None:
+            self._leased = False
+            await pool.release(self._http)
+            self._http = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _send(self, request: Request) -> Outcome:
+        if self._closed:
+            raise ScaleSetError("this scaleset Client is closed; create a new one")
+        if self._http is None:
+            self._http = pool.lease(self._pool_settings)
+            self._leased = True
+        request.timeout = request.timeout or self._timeout
+        return await self._transport.send(self._http, request)
+
+    async def _admin(
+        self,
+        method: str,
+        path: str,
+        route: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: bytes | None = None,
+    ) -> Outcome:
+        """An admin-API call. A 401 (token revoked or expired early) renews it and retries once."""
+
+        async def attempt() -> tuple[AdminConnection, Outcome]:
+            connection = await self._auth.admin()
+            headers = {
+                "Content-Type": JSON,
+                "Authorization": f"Bearer {connection.token.secret}",
+                "User-Agent": self._user_agent,
+            }
+            url = admin_url(connection.base_url, path, query)
+            return connection, await self._send(Request(method, url, route, headers, body))
+
+        connection, outcome = await attempt()
+        if outcome.status != 401:
+            return outcome
+        log.info("scaleset admin token rejected on %s; renewing it", outcome.operation)
+        self._auth.invalidate(connection)
+        _, retried = await attempt()
+        retried.ambiguous = retried.ambiguous or outcome.ambiguous
+        return retried
+
+    @staticmethod
+    def _ok(outcome: Outcome, *, not_found: type[ApiError] | None = None) -> bytes:
+        """The body of a 2xx outcome; otherwise raise its typed error.
+
+        ``not_found`` names the error of a 404 the service did not type more precisely.
+        """
+        if outcome.ok:
+            return outcome.response.content
+        error = outcome.error()
+        if not_found is not None and type(error) is NotFoundError:
+            error = outcome.error(not_found)
+        raise error
+
+    async def _cached(self, key: tuple[Any, ...], load: Callable[[], Awaitable[Any]]) -> Any:
+        return await self._cache.get(key, load) if self._cache else await load()

@@ -1,0 +1,45 @@
+"""CI guard: API calls per burst job and per idle scale set-hour may not rise >20 % over baseline.
+
+Runs the reduced scenarios (50-job burst, 10 idle scale sets) against the simulator on
+127.0.0.1 and compares counts only, never time, with ``benchmarks/baseline.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import burst, idle
+from benchmarks.__main__ import QUICK
+
+BASELINE: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parents[2] / "benchmarks" / "baseline.json").read_text()
+)
+MARGIN = 1.2
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_burst_api_calls_per_job_within_baseline() -> None:
+    result = await burst.run(**QUICK["burst"])
+    ours, upstream = result["ours"], result["upstream_equivalent"]
+    jobs = result["parameters"]["jobs"]
+    assert ours["jit_requests"] == jobs  # exactly one generatejitconfig per runner
+    assert ours["api_calls_per_job"] <= BASELINE["burst_api_calls_per_job"] * MARGIN
+    assert ours["auth_chain_runs"] == 1
+    assert upstream["jit_requests"] == jobs
+
+
+async def test_idle_requests_per_scale_set_hour_within_baseline() -> None:
+    result = await idle.run(**QUICK["idle"])
+    ours, upstream = result["ours"], result["upstream_equivalent"]
+    sets = result["parameters"]["scale_sets"]
+    assert ours["requests_per_scale_set_hour"] <= (
+        BASELINE["idle_requests_per_scale_set_hour"] * MARGIN
+    )
+    assert ours["auth_chain_runs_at_startup"] == 1  # one chain per org, not per scale set
+    assert upstream["auth_chain_runs_at_startup"] == sets
+    assert ours["requests_per_scale_set_hour"] < upstream["requests_per_scale_set_hour"]

@@ -1,0 +1,160 @@
+"""``python -m listener run`` as a real process: SIGTERM, and kill -9 with a DynamoDB registry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import SecretStr
+
+from listener.config import AwsConfig, DynamoDBRegistryConfig
+from listener.registry.dynamodb import DynamoDBRegistry, create_table, make_dynamodb_client
+from scaleset import Client, PatCredentials
+from simulator.testing import SimulatorServer
+from tests.fixtures.aws import AWS_REGION
+from tests.fixtures.sim import SIM_PAT
+from tests.listener.conftest import ORG, PeakRunners, create_scale_set, jobs_done, wait_for
+
+
+class ListenerProcess:
+    """A listener subprocess whose JSON log lines are collected as they arrive."""
+
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        self.logs: list[dict[str, Any]] = []
+        self.raw: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "listener", "run", "--config", str(config)],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.raw.append(line)
+            if line.startswith("{"):
+                self.logs.append(json.loads(line))
+
+    def logged(self, event: str) -> int:
+        return sum(1 for entry in self.logs if entry.get("event") == event)
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 10) -> float:
+        """Send ``signum``; returns the seconds until the process exited."""
+        started = time.monotonic()
+        self.proc.send_signal(signum)
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return time.monotonic() - started
+
+
+def write_config(
+    path: Path, sim: SimulatorServer, name: str, max_runners: int, **extra: Any
+) -> Path:
+    token = path.parent / "token"
+    token.write_text(SIM_PAT)
+    settings = {
+        "github_config_url": sim.config_url(ORG),
+        "credentials": {"token_file": str(token)},
+        "scale_sets": [{"name": name, "max_runners": max_runners}],
+        "metrics_port": 0,
+        "metrics_host": "127.0.0.1",
+        "local": {"state_dir": str(path.parent / "runners"), "stop_grace_seconds": 2},
+        "scale_down_grace_seconds": 0,
+        "max_backoff_seconds": 0.5,
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+async def test_sigterm_deletes_the_session_and_stops_quickly(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    scale_set = await create_scale_set(sim, "graceful")
+    listener = ListenerProcess(write_config(tmp_path / "listener.yaml", sim, "graceful", 3))
+    try:
+        await wait_for(lambda: listener.logged("session opened"), 20, "the session")
+        sim.queue_jobs(["graceful"], count=3, duration_seconds=0.1)
+        await wait_for(jobs_done(sim, 3), 30, "3 jobs")
+    finally:
+        took = listener.stop(signal.SIGTERM)
+
+    assert listener.proc.returncode == 0
+    assert took < 10
+    assert listener.logged("session deleted") == 1
+    async with Client(sim.config_url(ORG), PatCredentials(SecretStr(SIM_PAT))) as client:
+        # No 409: the next listener gets the scale set at once.
+        session = await client.create_message_session(scale_set.id, "next-listener")
+        await client.delete_message_session(session)
+    output = "".join(listener.raw)
+    assert SIM_PAT not in output and "eyJraW5k" not in output  # no PAT, no JIT config
+    assert list((tmp_path / "runners").glob("*.json")) == []
+
+
+async def test_kill_9_mid_burst_loses_nothing_with_dynamodb(
+    sim_factory: Callable[..., SimulatorServer],
+    aws: str,
+    tmp_path: Path,
+) -> None:
+    sim = sim_factory(session_ttl_seconds=2.0)
+    scale_set = await create_scale_set(sim, "crashy")
+    table = "listener-runners"
+    registry_config = DynamoDBRegistryConfig(
+        table_name=table, region=AWS_REGION, endpoint_url=aws, cache_ttl_seconds=1
+    )
+    create_table(make_dynamodb_client(registry_config, AwsConfig()), table)
+    config = write_config(
+        tmp_path / "listener.yaml",
+        sim,
+        "crashy",
+        max_runners=6,
+        registry=registry_config.model_dump(mode="json"),
+        reconcile_interval_seconds=2,
+        launch_timeout_seconds=5,
+    )
+    jobs = 24
+    async with PeakRunners(sim) as peak:
+        first = ListenerProcess(config)
+        try:
+            sim.queue_jobs(["crashy"], count=jobs, duration_seconds=1.0)
+            await wait_for(jobs_done(sim, 6), 60, "the burst to be under way")
+        finally:
+            first.stop(signal.SIGKILL)
+        second = ListenerProcess(config)
+        try:
+            await wait_for(jobs_done(sim, jobs), 90, "every job after the restart")
+            store = DynamoDBRegistry(table, make_dynamodb_client(registry_config, AwsConfig()))
+
+            async def settled() -> bool:
+                runners = (await asyncio.to_thread(sim.stats))["runners"]["registered"]
+                return runners == 0 and await store.count(scale_set.id) == 0
+
+            await wait_for(settled, 30, "registry and simulator to agree on zero runners")
+            assert await store.list(scale_set.id) == []
+        finally:
+            print("FIRST", "".join(first.raw)[-20000:])
+            print("SECOND", "".join(second.raw)[-30000:])
+            print("JOBS", sim.jobs(), sim.stats())
+            print("REGISTRY", await DynamoDBRegistry(table, make_dynamodb_client(registry_config, AwsConfig())).list(scale_set.id))
+            second.stop(signal.SIGTERM)
+
+    summary = sim.stats()["jobs"]
+    assert summary["completed"] == jobs and summary["canceled"] == 0
+    names = [job["runner_name"] for job in sim.jobs()]
+    assert len(set(names)) == jobs  # no runner name was ever reused
+    assert 0 < peak.peak <= 6
+    assert second.logged("session opened") == 1
