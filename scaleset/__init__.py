@@ -1,4 +1,13 @@
-"""Async client for GitHub's runner scale-set API (with a small synchronous facade)."""
+"""Async client for GitHub's runner scale-set API (with a small synchronous facade).
+
+    async with Client("https://github.com/acme", PatCredentials(pat)) as client:
+        group = await client.get_runner_group_by_name("Default")
+        scale_set = await client.create_scale_set(name="linux-x64", runner_group_id=group.id)
+        batch = await client.generate_jit_configs(scale_set.id, names, concurrency=32)
+
+Tokens are cached per (config URL, credential) for the whole process and renewed before they
+expire; retries, typed errors and the wire contract live below this facade.
+"""
 
 from scaleset.client import Client
 from scaleset.config_url import ConfigUrl, Scope, parse_config_url

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +23,7 @@ from scaleset.config_url import ConfigUrl
 from scaleset.conventions import json_body
 from scaleset.credentials import AppCredentials, Credentials
 from scaleset.errors import ForbiddenError, ProtocolError, UnauthorizedError
+from scaleset.singleflight import SingleFlight
 from scaleset.transport import Outcome, Request
 from scaleset.wire import decode_json
 
@@ -65,13 +65,8 @@ class _Entry:
     registration: Token | None = None
     admin: AdminConnection | None = None
     chain_runs: int = 0
-    locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = field(
-        default_factory=weakref.WeakKeyDictionary
-    )
-
-    def lock(self) -> asyncio.Lock:
-        """asyncio locks are bound to one loop; single-flight is per loop."""
-        return self.locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    # Keyed by event loop: clients on several loops (threads) share tokens, not futures.
+    flights: SingleFlight[AdminConnection] = field(default_factory=SingleFlight)
 
 
 class TokenCache:
@@ -149,15 +144,17 @@ class AuthChain:
         return self.cache.chain_runs(self.key)
 
     async def admin(self) -> AdminConnection:
-        """A usable admin connection, running the chain at most once per loop at a time."""
+        """A usable admin connection; concurrent callers share one run of the chain."""
         entry = self.cache.entry(self.key)
         if entry.admin is not None and entry.admin.token.usable(self.cache.clock()):
             return entry.admin
-        async with entry.lock():
-            if entry.admin is None or not entry.admin.token.usable(self.cache.clock()):
-                entry.chain_runs += 1
-                entry.admin = await self._runner_registration(entry)
+
+        async def renew() -> AdminConnection:
+            entry.chain_runs += 1
+            entry.admin = await self._runner_registration(entry)
             return entry.admin
+
+        return await entry.flights.run(asyncio.get_running_loop(), renew)
 
     def invalidate(self, rejected: AdminConnection) -> None:
         """Drop an admin token the service rejected (unless another caller already replaced it)."""

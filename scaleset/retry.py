@@ -103,4 +103,9 @@ class RetryPolicy:
         """Whether a transport failure is worth another attempt (not TLS trust or local errors)."""
         if isinstance(exc, _FATAL):
             return False
-        return not isinstance(exc.__context__, ssl.SSLCertVerificationError)
+        cause: BaseException | None = exc
+        while cause is not None:  # httpx wraps httpcore's error, which wraps the ssl one
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return False
+            cause = cause.__cause__ or cause.__context__
+        return True

@@ -17,8 +17,15 @@ from tests.components.builders import OUTPUTS, listener_args
 from tests.components.mocks import Recorder, run
 
 
+@pytest.fixture(scope="session")
+def _long_lived_objects_frozen() -> None:
+    """Exempt what exists after collection (the SDKs' many modules) from every collection."""
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture(autouse=True)
-def _collect_garbage() -> Iterator[None]:
+def _collect_garbage(_long_lived_objects_frozen: None) -> Iterator[None]:
     """Each mocked Pulumi run leaves event loops on executor threads; finalize them now rather
     than in a garbage collection that may strike inside a later ``ast.parse`` (CPython 3.11
     then fails that parse with "AST constructor recursion depth mismatch")."""

@@ -32,7 +32,7 @@ case "$url" in
   *) false ;;
 esac || exit 22
 """
-_AWS = """#!{python}
+_AWS = """#!{python} -S
 import json, os, sys, urllib.request
 args = sys.argv[1:]
 opt = lambda name: args[args.index(name) + 1]

@@ -164,6 +164,15 @@ async def test_bad_pat_is_unauthorized_without_retries(
     assert requests(sim, REGISTRATION_TOKEN) == 1
 
 
+async def test_a_failing_chain_is_shared_by_concurrent_callers(
+    sim: SimulatorServer, make_client: ClientFactory
+) -> None:
+    client = make_client(credentials=PatCredentials("ghp_wrong_token"))
+    results = await client.generate_jit_configs(1, [f"r-{i}" for i in range(40)], concurrency=40)
+    assert all(isinstance(r.error, UnauthorizedError) for r in results)
+    assert requests(sim, REGISTRATION_TOKEN) == 1  # tried once, not once per runner
+
+
 async def test_unknown_app_key_is_unauthorized(
     make_client: ClientFactory, sim_app_credentials: App, rsa_pem: str
 ) -> None:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from scaleset import (
     ApiError,
@@ -176,3 +183,48 @@ async def test_connection_refused_is_a_transport_error() -> None:
     assert "after 3 attempt(s)" in str(info.value)
     assert "ghp_x" not in str(info.value)
     assert len(sleeps.waits) == 2
+
+
+def _self_signed(tmp_path: Path) -> ssl.SSLContext:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+async def test_untrusted_tls_certificates_are_not_retried(tmp_path: Path) -> None:
+    async def reject(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(reject, "127.0.0.1", 0, ssl=_self_signed(tmp_path))
+    port = server.sockets[0].getsockname()[1]
+    sleeps = SleepRecorder()
+    retry = RetryPolicy(seed=1, sleep=sleeps)
+    try:
+        async with Client(f"https://127.0.0.1:{port}/acme", PatCredentials("p"), retry=retry) as c:
+            with pytest.raises(TransportError, match="after 1 attempt"):
+                await c.get_runner_group_by_name("Default")
+    finally:
+        server.close()
+    assert sleeps.waits == []
