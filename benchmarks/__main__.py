@@ -173,7 +173,7 @@ def main(
                 console.print(f"[red]{name} failed: {type(exc).__name__}: {exc}[/red]")
                 sys.exit(1)
         console.print(f"[green]{name}[/green] done in {results[name]['seconds']} s")
-    output.write_text(json.dumps(results, indent=2) + "\n")
+        output.write_text(json.dumps(results, indent=2) + "\n")  # kept if a later one fails
     if "burst" in selected:
         burst_png(results["burst"], plot)
     _print(results)

@@ -118,6 +118,7 @@ async def _measure(
             return (await _stats(sim))["jobs"]["completed"] - completed_before >= jobs
 
         await wait_until(all_done, "every job to complete")
+        done = await _stats(sim)
     t_first = first_message()
     assert t_first is not None
     window = requests_between(before, launched)
@@ -129,6 +130,9 @@ async def _measure(
         "job_wait_p50_seconds": round(percentile(waits, 50), 3),
         "job_wait_p95_seconds": round(percentile(waits, 95), 3),
         "jit_requests": total(window, "generatejitconfig"),
+        # Until every job completed: launches beyond one per job show over-provisioning.
+        "runners_launched_total": runtime.launched,
+        "jit_requests_total": total(requests_between(before, done), "generatejitconfig"),
         "startup_requests": total(requests_between(mode_started, before)),
         "requests_to_all_launched": window,
         "timeline": timeline.as_json(),

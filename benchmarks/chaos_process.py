@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import signal
@@ -60,8 +61,11 @@ class ListenerProcess:
 
     def start(self, moto_url: str) -> ListenerProcess:
         config = self.workdir / f"{self.label}.yaml"
-        config.write_text(yaml.safe_dump(self.settings))
+        # The token travels in the environment, as from a Kubernetes/ECS secret: never on disk.
+        settings = {k: v for k, v in self.settings.items() if k != "credentials"}
+        config.write_text(yaml.safe_dump(settings))
         env = {**os.environ, **chaos_aws.env(), "PYTHONUNBUFFERED": "1"}
+        env["LISTENER_CREDENTIALS"] = json.dumps(self.settings["credentials"])
         env["AWS_ENDPOINT_URL"] = moto_url
         with (self.workdir / f"{self.label}.out").open("wb") as out:
             self.process = subprocess.Popen(

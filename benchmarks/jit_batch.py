@@ -87,9 +87,9 @@ async def _batch(
 ) -> dict[str, Any]:
     names = [f"{prefix}-{i}" for i in range(runners)]
     before, chain_before = sim.requests(), client.auth_chain_runs
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     results = await client.generate_jit_configs(scale_set_id, names, concurrency=concurrency)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     after = sim.requests()
     total, jit = _delta(after, before), _delta(after, before, JIT_ROUTE)
     return {
@@ -98,6 +98,7 @@ async def _batch(
         "failures": sum(1 for r in results if not r.ok),
         "seconds": round(elapsed, 3),
         "runners_per_second": round(runners / elapsed, 1),
+        "client_cpu_ms_per_runner": round(cpu * 1000 / runners, 2),
         "requests": total,
         "jit_requests_per_runner": round(jit / runners, 3),
         "auth_chain_runs": client.auth_chain_runs - chain_before,

@@ -134,7 +134,7 @@ async def test_kill_9_mid_burst_loses_nothing_with_dynamodb(
             await wait_for(jobs_done(sim, 6), 60, "the burst to be under way")
         finally:
             first.stop(signal.SIGKILL)
-        second = ListenerProcess(config)
+        second = ListenerProcess(config, env={"PYTHONFAULTHANDLER": "1"})
         try:
             await wait_for(jobs_done(sim, jobs), 90, "every job after the restart")
             store = DynamoDBRegistry(table, make_dynamodb_client(registry_config, AwsConfig()))
@@ -149,6 +149,10 @@ async def test_kill_9_mid_burst_loses_nothing_with_dynamodb(
             print("FIRST", "".join(first.raw)[-20000:])
             print("SECOND", "".join(second.raw)[-30000:])
             print("JOBS", sim.jobs(), sim.stats())
+            if sim.stats()["jobs"]["completed"] < jobs:
+                second.proc.send_signal(signal.SIGABRT)
+                time.sleep(2)
+                print("ABORT", "".join(second.raw)[-8000:])
             print("REGISTRY", await DynamoDBRegistry(table, make_dynamodb_client(registry_config, AwsConfig())).list(scale_set.id))
             second.stop(signal.SIGTERM)
 

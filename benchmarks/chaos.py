@@ -1,0 +1,113 @@
+"""The full fault suite: ``python -m benchmarks.chaos`` (``--reduced`` for the CI sizes).
+
+Runs every scenario of :func:`benchmarks.chaos_scenarios.scenarios`, ``kill -9`` runs and the
+SIGTERM upgrade against a simulator and a moto server on 127.0.0.1, prints the table and writes
+``benchmarks/chaos-results.json``. Exit status 1 when any invariant was violated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from moto.server import ThreadedMotoServer
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks import chaos_aws
+from benchmarks.chaos_checks import ScenarioResult
+from benchmarks.chaos_process import run_kill9, run_upgrade
+from benchmarks.chaos_scenarios import FULL, REDUCED, Size, run_scenario, scenarios
+
+RESULTS = Path(__file__).with_name("chaos-results.json")
+
+
+def summary(results: list[ScenarioResult]) -> dict[str, object]:
+    """The issue's figures over all scenarios."""
+    recovery: defaultdict[str, list[float]] = defaultdict(list)
+    for r in results:
+        if r.recovery_seconds is not None:
+            recovery[r.kind].append(r.recovery_seconds)
+    return {
+        "scenarios": len(results),
+        "failed": [r.name for r in results if not r.ok],
+        "faults_injected": sum(r.faults_injected for r in results),
+        "jobs_run": sum(r.jobs for r in results),
+        "jobs_lost": sum(r.lost for r in results),
+        "max_runners_over_limit": max((r.over_max for r in results), default=0),
+        "orphans": sum(r.orphan_total for r in results),
+        "secrets_leaked": sum(len(r.leaks) for r in results),
+        "mean_recovery_seconds": {k: round(sum(v) / len(v), 2) for k, v in recovery.items()},
+    }
+
+
+async def run_all(size: Size, moto_url: str, only: list[str]) -> list[ScenarioResult]:
+    results = []
+    for scenario in scenarios():
+        if not only or scenario.name in only:
+            results.append(await run_scenario(scenario, size, moto_url=moto_url))
+    if not only or "kill-9" in only:
+        for index in range(size.kill_runs):
+            with tempfile.TemporaryDirectory() as workdir:
+                results.append(await run_kill9(size, moto_url, Path(workdir), index))
+    if not only or "sigterm-upgrade" in only:
+        with tempfile.TemporaryDirectory() as workdir:
+            results.append(await run_upgrade(size, moto_url, Path(workdir)))
+    return results
+
+
+def _table(results: list[ScenarioResult]) -> Table:
+    table = Table("scenario", "faults", "jobs", "lost", "peak/max", "orphans", "leaks", "recovery")
+    for r in results:
+        table.add_row(
+            f"{'' if r.ok else '[red]'}{r.name}",
+            str(r.faults_injected),
+            str(r.jobs),
+            str(r.lost),
+            f"{r.peak_runners}/{r.max_runners}",
+            str(r.orphan_total),
+            str(len(r.leaks)),
+            "-" if r.recovery_seconds is None else f"{r.recovery_seconds:.1f} s",
+        )
+    return table
+
+
+def main(
+    reduced: Annotated[bool, typer.Option(help="CI sizes: small bursts, 3 kill -9 runs")] = False,
+    only: Annotated[list[str] | None, typer.Option(help="scenario names (repeatable)")] = None,
+    output: Annotated[Path, typer.Option(help="where to write the JSON results")] = RESULTS,
+) -> None:
+    """Run the fault matrix and report jobs lost, runners over max, orphans, leaks, recovery."""
+    size = REDUCED if reduced else FULL
+    os.environ.update(chaos_aws.env())
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    try:
+        results = asyncio.run(run_all(size, f"http://{host}:{port}", only or []))
+    finally:
+        moto.stop()
+    report = {
+        "size": size.__dict__,
+        "summary": summary(results),
+        "scenarios": [r.to_json() for r in results],
+    }
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    console = Console()
+    console.print(_table(results))
+    console.print_json(json.dumps(report["summary"]))
+    for r in results:
+        for problem in r.problems():
+            console.print(f"[red]{r.name}[/red]: {problem}")
+    if report["summary"]["failed"]:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    typer.run(main)
