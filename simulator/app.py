@@ -46,6 +46,7 @@ class Simulator:
         self.faults.configure(config.faults)
         self.requests: Counter[str] = Counter()
         self.runner_requests: Counter[str] = Counter()
+        self.request_serial = 0
         self._generation = 0
         self.world = World(config, self.clock, self.timers, self._generation)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -66,9 +67,20 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             response = error.response()
         if kind == "github":
             sim.faults.decorate(key, response)
+            _tag_request_id(sim, endpoint, response)
         return response
 
     return serve
+
+
+def _tag_request_id(sim: Simulator, endpoint: Endpoint, response: Response) -> None:
+    """Request ids as GitHub sends them: ``X-GitHub-Request-Id`` on REST, ``ActivityId`` on
+    the Actions service; derived from a counter so runs stay reproducible."""
+    sim.request_serial += 1
+    if endpoint.path.startswith("/api/v3"):
+        response.headers["X-GitHub-Request-Id"] = f"SIM0:{sim.request_serial:08X}"
+    else:
+        response.headers["ActivityId"] = str(uuid.UUID(int=sim.request_serial))
 
 
 def bearer(request: Request, error: ApiError, scheme: str = "Bearer") -> str:

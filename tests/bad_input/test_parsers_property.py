@@ -24,7 +24,7 @@ from scaleset.messages import parse_message
 from scaleset.models import MessageSession, ScaleSet, Statistics
 from simulator.jit import InvalidJitConfig, JitConfig
 
-PROFILE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -156,3 +156,15 @@ async def test_burst_of_500_concurrent_requests(sim: SimulatorServer, admin: Adm
     status_lines = await asyncio.gather(*(_raw_get(url, admin.token) for _ in range(500)))
     assert set(status_lines) == {b"HTTP/1.1 200 OK"}
     assert sim.stats()["requests"]["GET /_apis/runtime/runnerscalesets/{id}"] == 500
+
+
+def test_responses_carry_request_ids(sim) -> None:
+    """REST answers carry X-GitHub-Request-Id and Actions-service answers ActivityId, as GitHub."""
+    rest = httpx.post(
+        f"{sim.url}/api/v3/orgs/acme/actions/runners/registration-token",
+        headers={"Authorization": "Bearer wrong"},
+    )
+    assert rest.status_code == 401
+    assert rest.headers["X-GitHub-Request-Id"].startswith("SIM0:")
+    admin = httpx.get(f"{sim.url}/_services/pipelines/nope/_apis/runtime/runnerscalesets/1")
+    assert "ActivityId" in admin.headers
