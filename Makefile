@@ -28,5 +28,11 @@ test: install lint
 demo: install
 	$(PY) -m listener.demo
 
+bench: install
+	$(PY) -m benchmarks
+
+bench-ci: install
+	$(PY) -m pytest -q tests/benchmarks
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

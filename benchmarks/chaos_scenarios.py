@@ -430,6 +430,7 @@ async def run_scenario(
                 result.notes.append(f"listener loop failed: {failure}")
             await listener.stop()
         canaries.add_jit_configs(runtime.jit_configs)
+        result.extra["canaries"] = len(canaries.secrets)
         result.leaks = canaries.leaks(
             {"logs": log_buffer.getvalue(), "metrics": metrics_text, "exception": failure}
         )
