@@ -122,9 +122,9 @@ class FleetPeak:
             await self._task
 
 
-async def wait_until(check: Any, timeout: float, interval: float = 0.1) -> bool:
-    """Poll ``check`` (sync or async, returning truthy) until it holds or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
+async def wait_until(check: Any, within: float, interval: float = 0.1) -> bool:
+    """Poll ``check`` (sync or async, truthy when done) until it holds or ``within`` passes."""
+    deadline = time.monotonic() + within
     while True:
         value = check()
         if asyncio.iscoroutine(value):

@@ -76,7 +76,7 @@ class ListenerProcess:
             )
         return self
 
-    async def ready(self, timeout: float) -> bool:
+    async def ready(self, within: float) -> bool:
         async def check() -> bool:
             try:
                 async with httpx.AsyncClient(timeout=2) as http:
@@ -84,7 +84,7 @@ class ListenerProcess:
             except httpx.HTTPError:
                 return False
 
-        return await wait_until(check, timeout, interval=0.1)
+        return await wait_until(check, within, interval=0.1)
 
     async def metrics(self) -> str:
         async with httpx.AsyncClient(timeout=5) as http:
@@ -94,10 +94,10 @@ class ListenerProcess:
         assert self.process is not None
         self.process.send_signal(signum)
 
-    async def wait(self, timeout: float = _STOP_TIMEOUT_SECONDS) -> int | None:
+    async def wait(self, within: float = _STOP_TIMEOUT_SECONDS) -> int | None:
         assert self.process is not None
         try:
-            return await asyncio.to_thread(self.process.wait, timeout)
+            return await asyncio.to_thread(self.process.wait, within)
         except subprocess.TimeoutExpired:
             self.process.kill()
             return None

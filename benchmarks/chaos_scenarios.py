@@ -14,7 +14,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -210,9 +209,7 @@ def scenarios() -> list[Scenario]:
         Scenario(
             "429-retry-after",
             "429",
-            SimFault(
-                {"error_rate": 0.4, "error_status": 429, "retry_after_seconds": 1}, ("429",)
-            ),
+            SimFault({"error_rate": 0.4, "error_status": 429, "retry_after_seconds": 1}, ("429",)),
         ),
         Scenario(
             "rate-limit-exhausted",
@@ -248,7 +245,7 @@ def scenarios() -> list[Scenario]:
         Scenario(
             "empty-queue-url",
             "empty-queue-url",
-            SimFault({"empty_queue_url_once": True}, log_marker="ProtocolError"),
+            SimFault({"empty_queue_url_once": True}, log_marker="queue URL", before_listener=True),
         ),
         Scenario("scale-set-deleted", "scale-set-deleted", ScaleSetDeleted()),
         Scenario(
@@ -384,7 +381,11 @@ async def run_scenario(
         if proxy is not None:
             assert moto_url is not None
             overrides["aws"] = {"region": chaos_aws.REGION, "endpoint_url": proxy.url}
-            overrides["registry"] = {"type": "dynamodb", "table_name": TABLE, "cache_ttl_seconds": 1}
+            overrides["registry"] = {
+                "type": "dynamodb",
+                "table_name": TABLE,
+                "cache_ttl_seconds": 1,
+            }
             cloud = _cloud_runtime(scenario, moto_url, proxy.url)
         rate = scenario.fault.rate if isinstance(scenario.fault, NeverOnline) else 0.0
         runtime = EmulatedRuntime(cloud=cloud, never_online_rate=rate, seed=seed)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import pulumi
 
 from providers import GitHubAppArgs
 
-Runtime = Literal["ec2", "ecs", "k8s"]
-RUNTIMES: tuple[str, ...] = ("ec2", "ecs", "k8s")
+RUNTIMES = ("ec2", "ecs", "k8s")
 
 DEFAULT_RUNNER_IMAGE = "ghcr.io/actions/actions-runner:latest"
 # EC2 resolves this public SSM parameter to the current Amazon Linux 2023 AMI at launch.
@@ -22,7 +21,6 @@ class ListenerConfigError(pulumi.RunError):
     """Invalid component inputs; Pulumi prints the message without a traceback."""
 
 
-@runtime_checkable
 class ScaleSetLike(Protocol):
     """What the listener needs of a scale set: a ``providers.ScaleSet`` or anything alike."""
 
@@ -55,8 +53,10 @@ class AlarmThresholds:
 class Ec2Options:
     """EC2 runtime: the listener in an Auto Scaling group of one, runners as instances."""
 
+    # Required: an AMI with curl, the AWS CLI and an unpacked actions-runner in
+    # /opt/actions-runner owned by user "runner" (see docs/components.md).
+    runner_ami_id: str | None = None
     runner_instance_types: Sequence[str] = ("m7i.large", "m6i.large")
-    runner_ami_id: str = AL2023_AMI
     runner_volume_gb: int = 40
     root_device_name: str = "/dev/xvda"  # of both AMIs (Amazon Linux); "/dev/sda1" on Ubuntu
     spot: bool = True
@@ -68,8 +68,9 @@ class Ec2Options:
 class EcsOptions:
     """ECS runtime: the listener as a Fargate service, runners as Fargate tasks."""
 
+    # Required: an image with bash, the AWS CLI and the runner at /home/runner/run.sh.
+    runner_image: str | None = None
     cluster_arn: pulumi.Input[str] | None = None  # None: the component creates a cluster
-    runner_image: str = DEFAULT_RUNNER_IMAGE
     runner_cpu: int = 2048
     runner_memory: int = 4096
     listener_cpu: int = 256
@@ -104,7 +105,7 @@ class ScaleSetListenerArgs:
     ``github_token`` and ``github_app``.
     """
 
-    runtime: str
+    runtime: str  # one of RUNTIMES
     github_config_url: pulumi.Input[str]
     scale_sets: Sequence[ScaleSetLike | ListenerScaleSet]
     listener_image: str

@@ -39,6 +39,21 @@ class AwsBase:
     def opts(self) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self.parent)
 
+    @property
+    def region(self) -> pulumi.Output[str]:
+        return self.scope.apply(lambda s: s.region)
+
+    def runner_statements(self, *, own_instance_only: bool) -> pulumi.Output[list[iam.Statement]]:
+        """A runner's permissions: read and delete its JIT config parameter, once."""
+        return pulumi.Output.all(self.scope, self.credential.key_arn).apply(
+            lambda v: iam.runner_jit_config(
+                v[0],
+                ssm_prefix=self.names.ssm_prefix,
+                kms_key_arn=v[1],
+                own_instance_only=own_instance_only,
+            )
+        )
+
     def core_statements(self) -> pulumi.Output[list[iam.Statement]]:
         """The listener's permissions on its table, queue, credential, key, JIT parameters."""
         return pulumi.Output.all(
@@ -53,7 +68,7 @@ class AwsBase:
         self, runtime_config: pulumi.Input[dict[str, Any]]
     ) -> pulumi.Output[dict[str, str]]:
         """The ``LISTENER_*`` variables of this listener, given its runtime section."""
-        region = self.scope.apply(lambda s: s.region)
+        region = self.region
         return resolve_env(
             github_config_url=self.args.github_config_url,
             runtime=self.args.runtime,

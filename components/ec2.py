@@ -25,11 +25,28 @@ def _b64(script: str) -> str:
     return base64.b64encode(script.encode()).decode()
 
 
-def _launch_template_parts(
-    security_group_id: pulumi.Input[str], volume_gb: int, root_device: str, *, metadata_tags: bool
+def _network(
+    security_group_id: pulumi.Input[str], *, launched_by_listener: bool
 ) -> dict[str, object]:
-    """Hardening shared by both templates: IMDSv2 only with hop limit 1 (containers on the
-    host cannot reach the instance role), private address only, encrypted root volume."""
+    """No public address. RunInstances refuses an instance-level subnet (the listener picks one
+    per launch) together with a template network interface, so the runner template names only
+    its security group; the listener's role may not launch with a public address at all."""
+    if launched_by_listener:
+        return {"vpc_security_group_ids": [security_group_id]}
+    return {
+        "network_interfaces": [
+            aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+                associate_public_ip_address="false",
+                delete_on_termination="true",
+                security_groups=[security_group_id],
+            )
+        ]
+    }
+
+
+def _hardening(volume_gb: int, root_device: str, *, metadata_tags: bool) -> dict[str, object]:
+    """Shared by both templates: IMDSv2 only with hop limit 1 (containers on the host cannot
+    reach the instance role) and an encrypted root volume."""
     return {
         "metadata_options": aws.ec2.LaunchTemplateMetadataOptionsArgs(
             http_endpoint="enabled",
@@ -37,13 +54,6 @@ def _launch_template_parts(
             http_put_response_hop_limit=1,
             instance_metadata_tags="enabled" if metadata_tags else "disabled",
         ),
-        "network_interfaces": [
-            aws.ec2.LaunchTemplateNetworkInterfaceArgs(
-                associate_public_ip_address="false",
-                delete_on_termination="true",
-                security_groups=[security_group_id],
-            )
-        ],
         "block_device_mappings": [
             aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                 device_name=root_device,
@@ -68,17 +78,11 @@ def _tag_specifications(tags: dict[str, str]) -> list[aws.ec2.LaunchTemplateTagS
 def deploy(base: AwsBase) -> Ec2Deployment:
     """Runner role/profile/template, listener role/profile/template and its Auto Scaling group."""
     names, args, opts, options = base.names, base.args, base.opts, base.args.ec2
-    region = base.scope.apply(lambda s: s.region)
+    region = base.region
     listener_logs = base.log_group("listener")
 
     runner_role = base.role(
-        "runner",
-        "ec2.amazonaws.com",
-        pulumi.Output.all(base.scope, base.credential.key_arn).apply(
-            lambda v: iam.runner_jit_config(
-                v[0], ssm_prefix=names.ssm_prefix, kms_key_arn=v[1], own_instance_only=True
-            )
-        ),
+        "runner", "ec2.amazonaws.com", base.runner_statements(own_instance_only=True)
     )
     runner_profile = aws.iam.InstanceProfile(
         names.child("runner"), role=runner_role.name, opts=opts
@@ -96,12 +100,8 @@ def deploy(base: AwsBase) -> Ec2Deployment:
         update_default_version=True,
         tags=base.tags,
         opts=opts,
-        **_launch_template_parts(
-            base.runner_security_group.id,
-            options.runner_volume_gb,
-            options.root_device_name,
-            metadata_tags=True,
-        ),
+        **_network(base.runner_security_group.id, launched_by_listener=True),
+        **_hardening(options.runner_volume_gb, options.root_device_name, metadata_tags=True),
     )
 
     runtime_config = pulumi.Output.all(
@@ -147,9 +147,8 @@ def deploy(base: AwsBase) -> Ec2Deployment:
         update_default_version=True,
         tags=base.tags,
         opts=opts,
-        **_launch_template_parts(
-            base.listener_security_group.id, 20, options.root_device_name, metadata_tags=False
-        ),
+        **_network(base.listener_security_group.id, launched_by_listener=False),
+        **_hardening(20, options.root_device_name, metadata_tags=False),
     )
     group = aws.autoscaling.Group(
         names.child("listener"),

@@ -105,7 +105,7 @@ def _fargate(family: str, cpu: int, memory: int) -> dict[str, Any]:
 def deploy(base: AwsBase, cluster: pulumi.Output[str]) -> EcsDeployment:
     """Log groups, execution/task roles, both task definitions and the listener service."""
     names, args, opts, options = base.names, base.args, base.opts, base.args.ecs
-    region = base.scope.apply(lambda s: s.region)
+    region = base.region
     listener_logs = base.log_group("listener")
     runner_logs = base.log_group("runners")
 
@@ -119,13 +119,7 @@ def deploy(base: AwsBase, cluster: pulumi.Output[str]) -> EcsDeployment:
         ),
     )
     runner_role = base.role(
-        "runner",
-        "ecs-tasks.amazonaws.com",
-        pulumi.Output.all(base.scope, base.credential.key_arn).apply(
-            lambda v: iam.runner_jit_config(
-                v[0], ssm_prefix=names.ssm_prefix, kms_key_arn=v[1], own_instance_only=False
-            )
-        ),
+        "runner", "ecs-tasks.amazonaws.com", base.runner_statements(own_instance_only=False)
     )
     runner_family = task_family(names, "runner")
     runner_task = aws.ecs.TaskDefinition(

@@ -155,6 +155,13 @@ def ec2_listener(
             ],
             ArnEquals={"ec2:LaunchTemplate": launch_template_arn},
         ),
+        {
+            "Sid": "NoPublicAddresses",
+            "Effect": "Deny",
+            "Action": "ec2:RunInstances",
+            "Resource": scope.arn("ec2", "network-interface/*"),
+            "Condition": {"Bool": {"ec2:AssociatePublicIpAddress": "true"}},
+        },
         _allow(
             "TagRunnersAtLaunch",
             ["ec2:CreateTags"],

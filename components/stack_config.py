@@ -14,7 +14,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.args import AL2023_AMI, DEFAULT_RUNNER_IMAGE, ListenerConfigError
+from components.args import DEFAULT_RUNNER_IMAGE, ListenerConfigError
 
 # The keys whose values are secrets: set them with `pulumi config set --secret`.
 SECRET_KEYS = ("githubToken", "githubAppPrivateKey", "kubeconfig")
@@ -46,16 +46,16 @@ class GitHubAppConfig(_Config):
 
 
 class Ec2Config(_Config):
+    runner_ami_id: str | None = None
     runner_instance_types: list[str] = Field(default=["m7i.large", "m6i.large"], min_length=1)
-    runner_ami_id: str = AL2023_AMI
     runner_volume_gb: int = Field(default=40, ge=8)
     spot: bool = True
     listener_instance_type: str = "t3.small"
 
 
 class EcsConfig(_Config):
+    runner_image: str | None = None
     cluster_arn: str | None = None
-    runner_image: str = DEFAULT_RUNNER_IMAGE
     runner_cpu: int = 2048
     runner_memory: int = 4096
 
@@ -94,6 +94,10 @@ class StackConfig(_Config):
             raise ValueError("runtime k8s needs the k8s object (at least {namespace: ...})")
         if self.runtime != "k8s" and (not self.vpc_id or not self.subnet_ids):
             raise ValueError(f"runtime {self.runtime} needs vpcId and subnetIds")
+        if self.runtime == "ec2" and not self.ec2.runner_ami_id:
+            raise ValueError("runtime ec2 needs ec2.runnerAmiId (an AMI with the actions runner)")
+        if self.runtime == "ecs" and not self.ecs.runner_image:
+            raise ValueError("runtime ecs needs ecs.runnerImage (a runner image with the AWS CLI)")
         return self
 
 

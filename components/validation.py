@@ -70,8 +70,19 @@ def _runtime_problems(args: ScaleSetListenerArgs, has_k8s_provider: bool) -> lis
             f"log_retention_days {args.log_retention_days} is not one CloudWatch Logs accepts"
             f" (e.g. 7, 14, 30, 90, 365)"
         )
-    if args.runtime == "ec2" and not args.ec2.runner_instance_types:
-        problems.append("runtime 'ec2' needs at least one of ec2.runner_instance_types")
+    if args.runtime == "ec2":
+        if not args.ec2.runner_instance_types:
+            problems.append("runtime 'ec2' needs at least one of ec2.runner_instance_types")
+        if not args.ec2.runner_ami_id:
+            problems.append(
+                "runtime 'ec2' needs ec2.runner_ami_id: an AMI with curl, the AWS CLI and the"
+                " actions runner in /opt/actions-runner (see docs/components.md)"
+            )
+    if args.runtime == "ecs" and not args.ecs.runner_image:
+        problems.append(
+            "runtime 'ecs' needs ecs.runner_image: an image with bash, the AWS CLI and the"
+            " runner at /home/runner/run.sh (see docs/components.md)"
+        )
     return problems
 
 

@@ -51,6 +51,20 @@ async def _serve(settings: ListenerSettings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    import sys as _sys
+    def _dump():
+        for t in asyncio.all_tasks():
+            print("TASK", t.get_name(), file=_sys.stderr)
+            c = t.get_coro()
+            while c is not None:
+                f = getattr(c, "cr_frame", None) or getattr(c, "ag_frame", None) or getattr(c, "gi_frame", None)
+                if f is not None:
+                    print("   ", f.f_code.co_filename, f.f_lineno, f.f_code.co_name, file=_sys.stderr)
+                c = getattr(c, "cr_await", None) or getattr(c, "ag_await", None) or getattr(c, "gi_yieldfrom", None)
+                if c is not None and not hasattr(c, "cr_frame") and not hasattr(c, "ag_frame") and not hasattr(c, "gi_frame"):
+                    print("    ->", repr(c)[:300], file=_sys.stderr); break
+        _sys.stderr.flush()
+    loop.add_signal_handler(signal.SIGUSR1, _dump)
     listener = Listener(settings)
     try:
         await listener.start()

@@ -39,7 +39,9 @@ _WIRE_KEYS = [
 wire_objects = st.dictionaries(st.sampled_from(_WIRE_KEYS), json_values, max_size=8)
 job_types = st.sampled_from(["JobAvailable", "JobAssigned", "JobStarted", "JobCompleted", "X"])
 job_messages = st.lists(
-    st.fixed_dictionaries({"messageType": job_types}, optional={k: json_values for k in _WIRE_KEYS}),
+    st.fixed_dictionaries(
+        {"messageType": job_types}, optional={k: json_values for k in _WIRE_KEYS}
+    ),
     max_size=4,
 )
 
@@ -90,7 +92,9 @@ def test_wire_models_fail_only_as_protocol_errors(raw: bytes, model: Any) -> Non
 )
 def test_error_bodies_always_become_api_errors(status: int, body: bytes, ctype: str) -> None:
     request = httpx.Request("GET", "https://example.invalid/_apis/x")
-    response = httpx.Response(status, content=body, headers={"Content-Type": ctype}, request=request)
+    response = httpx.Response(
+        status, content=body, headers={"Content-Type": ctype}, request=request
+    )
     error = error_from_response(response, "GET _apis/x")
     assert isinstance(error, ApiError) and error.status == status
     assert str(error)  # a message a human can act on, never empty

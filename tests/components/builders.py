@@ -8,11 +8,13 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import K8sOptions, ListenerScaleSet, ScaleSetListenerArgs
+from components import Ec2Options, EcsOptions, K8sOptions, ListenerScaleSet, ScaleSetListenerArgs
 from providers import ScaleSet, ScaleSetArgs
 
 TOKEN = "ghp_TOPSECRETTOKENVALUE0123456789"
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:ci-alerts"
+RUNNER_AMI = "ami-0123456789abcdef0"
+ECS_RUNNER_IMAGE = "ghcr.io/acme/actions-runner-ssm:2.329.0"
 SUBNETS = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"]
 OUTPUTS = (
     "listener_id",
@@ -55,10 +57,16 @@ def listener_args(runtime: str, **overrides: Any) -> ScaleSetListenerArgs:
         "listener_image": "ghcr.io/acme/gha-scalesets-listener:1.0",
         "alarm_actions": [TOPIC],
     }
-    if runtime == "k8s" and "k8s" not in overrides:
-        values["k8s"] = K8sOptions(namespace="ci-runners", provider=k8s.Provider("cluster"))
+    if runtime == "k8s":
+        if "k8s" not in overrides:  # a provider is a resource: declare it only when used
+            values["k8s"] = K8sOptions(namespace="ci-runners", provider=k8s.Provider("cluster"))
     else:
-        values |= {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": SUBNETS}
+        values |= {
+            "vpc_id": "vpc-0123456789abcdef0",
+            "subnet_ids": SUBNETS,
+            "ec2": Ec2Options(runner_ami_id=RUNNER_AMI),
+            "ecs": EcsOptions(runner_image=ECS_RUNNER_IMAGE),
+        }
     return ScaleSetListenerArgs(**(values | overrides))
 
 

@@ -64,12 +64,24 @@ def test_launch_templates_require_imdsv2_private_addresses_and_encrypted_disks(
         metadata = template.inputs["metadataOptions"]
         assert metadata["httpTokens"] == "required"
         assert metadata["httpPutResponseHopLimit"] == 1
-        (nic,) = template.inputs["networkInterfaces"]
-        assert nic["associatePublicIpAddress"] == "false"
-        assert nic["securityGroups"] == [groups[template.name]]
         (disk,) = template.inputs["blockDeviceMappings"]
         assert disk["ebs"]["encrypted"] == "true"
         assert TOKEN not in _user_data(template)
+    (nic,) = recorder.one(LT, "ci-listener").inputs["networkInterfaces"]
+    assert nic["associatePublicIpAddress"] == "false"
+    assert nic["securityGroups"] == [groups["ci-listener"]]
+    # The listener names the subnet per launch: a template interface would conflict with it.
+    runner_inputs = recorder.one(LT, "ci-runner").inputs
+    assert "networkInterfaces" not in runner_inputs
+    assert runner_inputs["vpcSecurityGroupIds"] == [groups["ci-runner"]]
+    statements = statements_by_sid(policy(recorder.one(ROLE_POLICY, "ci-listener").inputs))
+    assert statements["NoPublicAddresses"] == {
+        "Sid": "NoPublicAddresses",
+        "Effect": "Deny",
+        "Action": "ec2:RunInstances",
+        "Resource": f"arn:aws:ec2:{REGION}:{ACCOUNT}:network-interface/*",
+        "Condition": {"Bool": {"ec2:AssociatePublicIpAddress": "true"}},
+    }
     runner = recorder.one(LT, "ci-runner")
     assert runner.inputs["metadataOptions"]["instanceMetadataTags"] == "enabled"
     assert runner.inputs["instanceInitiatedShutdownBehavior"] == "terminate"

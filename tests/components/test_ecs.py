@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from components import EcsOptions
-from tests.components.builders import SUBNETS, TOKEN, policy, statements_by_sid
+from tests.components.builders import ECS_RUNNER_IMAGE, SUBNETS, TOKEN, policy, statements_by_sid
 from tests.components.mocks import ACCOUNT, REGION, SCALE_SET_TYPE
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -124,7 +124,7 @@ def test_runner_task_uses_the_runner_role_and_its_own_log_group(deploy, recorder
     assert task["executionRoleArn"] == execution
     (container,) = _containers(recorder, "ci-runner")
     assert container["name"] == "runner"
-    assert container["image"] == "ghcr.io/actions/actions-runner:latest"
+    assert container["image"] == ECS_RUNNER_IMAGE
     assert container["entryPoint"] == ["/bin/bash", "-c"]
     (entrypoint,) = container["command"]
     assert "aws ssm get-parameter --region eu-west-1" in entrypoint
@@ -193,7 +193,7 @@ def test_execution_role_writes_only_its_logs_and_pulls_only_from_its_ecr_reposit
 
 
 def test_an_existing_cluster_is_used_and_its_events_are_selected(deploy, recorder) -> None:
-    deploy("ecs", ecs=EcsOptions(cluster_arn=EXISTING_CLUSTER))
+    deploy("ecs", ecs=EcsOptions(runner_image=ECS_RUNNER_IMAGE, cluster_arn=EXISTING_CLUSTER))
 
     assert recorder.of_type("aws:ecs/cluster:Cluster") == []
     assert recorder.one("aws:ecs/service:Service").inputs["cluster"] == EXISTING_CLUSTER

@@ -104,6 +104,7 @@ def test_example_with_a_github_app_instead_of_a_token(rsa_pem) -> None:
             "scaleSets: names must be unique (a)",
         ),
         ({"subnetIds": None}, "runtime ecs needs vpcId and subnetIds"),
+        ({"ecs": {"runnerCpu": 1024}}, "runtime ecs needs ecs.runnerImage"),
         (
             {"scaleSets": [{"name": "a", "size": 3}]},
             "gha-scalesets:scaleSets[0].size: Extra inputs",

@@ -10,6 +10,7 @@ import pytest
 
 from components import (
     Ec2Options,
+    EcsOptions,
     K8sOptions,
     ListenerConfigError,
     ListenerScaleSet,
@@ -49,7 +50,13 @@ def _fail(recorder, name: str = "ci", *, runtime: str = "ecs", **overrides: Any)
         ("ecs", {"subnet_ids": []}, "runtime 'ecs' needs subnet_ids"),
         ("ec2", {"subnet_ids": []}, "runtime 'ec2' needs subnet_ids"),
         ("ec2", {"vpc_id": None}, "runtime 'ec2' needs vpc_id"),
-        ("ec2", {"ec2": Ec2Options(runner_instance_types=())}, "ec2.runner_instance_types"),
+        (
+            "ec2",
+            {"ec2": Ec2Options(runner_ami_id="ami-1", runner_instance_types=())},
+            "ec2.runner_instance_types",
+        ),
+        ("ec2", {"ec2": Ec2Options()}, "runtime 'ec2' needs ec2.runner_ami_id: an AMI with curl"),
+        ("ecs", {"ecs": EcsOptions()}, "runtime 'ecs' needs ecs.runner_image: an image with bash"),
         ("ecs", {"log_retention_days": 10}, "log_retention_days 10 is not one CloudWatch"),
         ("ecs", {"listener_image": " "}, "listener_image is required"),
         ("ecs", {"github_token": None}, "give exactly one of github_token or github_app"),

@@ -150,7 +150,7 @@ async def test_kill_9_mid_burst_loses_nothing_with_dynamodb(
             print("SECOND", "".join(second.raw)[-30000:])
             print("JOBS", sim.jobs(), sim.stats())
             if sim.stats()["jobs"]["completed"] < jobs:
-                second.proc.send_signal(signal.SIGABRT)
+                second.proc.send_signal(signal.SIGUSR1)
                 time.sleep(2)
                 print("ABORT", "".join(second.raw)[-8000:])
             print("REGISTRY", await DynamoDBRegistry(table, make_dynamodb_client(registry_config, AwsConfig())).list(scale_set.id))

