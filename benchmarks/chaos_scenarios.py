@@ -58,7 +58,9 @@ class Size:
 
 
 FULL = Size()
-REDUCED = Size(jobs=8, max_runners=4, job_seconds=0.2, hold_seconds=1.0, kill_runs=3)
+REDUCED = Size(
+    jobs=8, max_runners=4, job_seconds=0.2, hold_seconds=1.0, deadline_seconds=45, kill_runs=3
+)
 
 
 @dataclass

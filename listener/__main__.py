@@ -53,6 +53,8 @@ async def _serve(settings: ListenerSettings) -> None:
         loop.add_signal_handler(signum, stop.set)
     import sys as _sys
     def _dump():
+        for w in listener.workers.values():
+            print("STATE desired", w.scaler.desired, "cache", getattr(listener.registry, "_counts", None), "retry_at", w.scaler._retry_at, "now", __import__("time").monotonic(), "session", w.session and w.session.session_id, file=_sys.stderr)
         for t in asyncio.all_tasks():
             print("TASK", t.get_name(), file=_sys.stderr)
             c = t.get_coro()
@@ -64,8 +66,8 @@ async def _serve(settings: ListenerSettings) -> None:
                 if c is not None and not hasattr(c, "cr_frame") and not hasattr(c, "ag_frame") and not hasattr(c, "gi_frame"):
                     print("    ->", repr(c)[:300], file=_sys.stderr); break
         _sys.stderr.flush()
-    loop.add_signal_handler(signal.SIGUSR1, _dump)
     listener = Listener(settings)
+    loop.add_signal_handler(signal.SIGUSR1, _dump)
     try:
         await listener.start()
         await listener.run_until(stop)

@@ -132,6 +132,10 @@ def create_table(client: BaseClient, table_name: str) -> None:
     )
 
 
+class RegistryConflictError(Exception):
+    """Conditional writes kept conflicting with another writer of the same scale set."""
+
+
 class DynamoDBRegistry:
     """The :class:`~listener.registry.base.Registry` on DynamoDB with conditional transactions."""
 
@@ -147,6 +151,7 @@ class DynamoDBRegistry:
         self._client = client
         self._clock = clock
         self._item_ttl = item_ttl_seconds
+        self._locks: dict[int, asyncio.Lock] = {}
 
     async def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         return await asyncio.to_thread(getattr(self._client, operation), **kwargs)
@@ -160,13 +165,19 @@ class DynamoDBRegistry:
         )
         return int(response.get("Item", {}).get("count", {"N": "0"})["N"])
 
+    def _count_lock(self, scale_set_id: int) -> asyncio.Lock:
+        # Transactions on one count item conflict with each other (TransactionConflict):
+        # this process, the item's only regular writer, sends them one at a time.
+        return self._locks.setdefault(scale_set_id, asyncio.Lock())
+
     async def reserve(self, scale_set_id: int, names: list[str], max_runners: int) -> list[str]:
         granted: list[str] = []
-        for chunk in _chunks(list(dict.fromkeys(names)), _MAX_TRANSACTION_ITEMS - 1):
-            taken = await self._reserve_chunk(scale_set_id, chunk, max_runners)
-            granted += taken
-            if len(taken) < len(chunk):
-                break
+        async with self._count_lock(scale_set_id):
+            for chunk in _chunks(list(dict.fromkeys(names)), _MAX_TRANSACTION_ITEMS - 1):
+                taken = await self._reserve_chunk(scale_set_id, chunk, max_runners)
+                granted += taken
+                if len(taken) < len(chunk):
+                    break
         return granted
 
     async def _reserve_chunk(
@@ -279,36 +290,51 @@ class DynamoDBRegistry:
         record = await self.get(scale_set_id, runner_name)
         if record is None:
             return False
-        items: list[dict[str, Any]] = [
-            {
-                "Delete": {
-                    "TableName": self._table,
-                    "Key": _runner_key(scale_set_id, runner_name),
-                    "ConditionExpression": "attribute_exists(sk)",
-                }
-            },
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": _count_key(scale_set_id),
-                    "UpdateExpression": "ADD #c :minus",
-                    "ConditionExpression": "#c >= :one",
-                    "ExpressionAttributeNames": {"#c": "count"},
-                    "ExpressionAttributeValues": {":minus": _num(-1), ":one": _num(1)},
-                }
-            },
-        ]
-        if record.provider_id:
-            items.append(
-                {"Delete": {"TableName": self._table, "Key": _provider_key(record.provider_id)}}
-            )
-        try:
-            await self._call("transact_write_items", TransactItems=items)
-        except ClientError as exc:
-            if _cancel_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
-                return False  # released concurrently (a runtime event and a job message)
-            raise
-        return True
+        delete_runner = {
+            "Delete": {
+                "TableName": self._table,
+                "Key": _runner_key(scale_set_id, runner_name),
+                "ConditionExpression": "attribute_exists(sk)",
+            }
+        }
+        uncount = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _count_key(scale_set_id),
+                "UpdateExpression": "ADD #c :minus",
+                "ConditionExpression": "#c >= :one",
+                "ExpressionAttributeNames": {"#c": "count"},
+                "ExpressionAttributeValues": {":minus": _num(-1), ":one": _num(1)},
+            }
+        }
+        extra = (
+            [{"Delete": {"TableName": self._table, "Key": _provider_key(record.provider_id)}}]
+            if record.provider_id
+            else []
+        )
+        async with self._count_lock(scale_set_id):
+            for _ in range(_RESERVE_ATTEMPTS):
+                try:
+                    await self._call(
+                        "transact_write_items", TransactItems=[delete_runner, uncount, *extra]
+                    )
+                except ClientError as exc:
+                    reasons = _cancel_reasons(exc)
+                    if not reasons:
+                        raise
+                    if reasons[0] == "ConditionalCheckFailed":
+                        return False  # released concurrently (a runtime event and a job message)
+                    if reasons[1] == "ConditionalCheckFailed":
+                        # The count is already 0 (a store edited by hand): never go negative.
+                        await self._call(
+                            "transact_write_items", TransactItems=[delete_runner, *extra]
+                        )
+                        return True
+                    continue  # TransactionConflict with another writer: try again
+                return True
+        raise RegistryConflictError(
+            f"could not release runner {runner_name}: writes kept conflicting"
+        )
 
     async def get(self, scale_set_id: int, runner_name: str) -> RunnerRecord | None:
         response = await self._call(

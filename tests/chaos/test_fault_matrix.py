@@ -24,18 +24,18 @@ def _check(result: ScenarioResult) -> None:
 
 
 @pytest.mark.parametrize("scenario", scenarios(), ids=lambda s: s.name)
-async def test_scenario_keeps_the_invariants(scenario: Scenario, moto_server: str) -> None:
-    result = await run_scenario(scenario, REDUCED, moto_url=moto_server)
+async def test_scenario_keeps_the_invariants(scenario: Scenario, aws: str) -> None:
+    result = await run_scenario(scenario, REDUCED, moto_url=aws)
     _check(result)
     assert result.faults_injected > 0, "the fault never hit: the scenario tested nothing"
 
 
 @pytest.mark.parametrize("run_index", range(REDUCED.kill_runs))
-async def test_kill_9_at_a_random_point(run_index: int, moto_server: str, tmp_path: Path) -> None:
-    _check(await run_kill9(REDUCED, moto_server, tmp_path, run_index))
+async def test_kill_9_at_a_random_point(run_index: int, aws: str, tmp_path: Path) -> None:
+    _check(await run_kill9(REDUCED, aws, tmp_path, run_index))
 
 
-async def test_sigterm_then_new_version_takes_over(moto_server: str, tmp_path: Path) -> None:
-    result = await run_upgrade(REDUCED, moto_server, tmp_path)
+async def test_sigterm_then_new_version_takes_over(aws: str, tmp_path: Path) -> None:
+    result = await run_upgrade(REDUCED, aws, tmp_path)
     _check(result)
     assert result.extra["handover_seconds"] < 30

@@ -110,7 +110,7 @@ async def test_kill_9_mid_burst_loses_nothing_with_dynamodb(
     aws: str,
     tmp_path: Path,
 ) -> None:
-    sim = sim_factory(session_ttl_seconds=2.0)
+    sim = sim_factory(session_ttl_seconds=6.0)
     scale_set = await create_scale_set(sim, "crashy")
     table = "listener-runners"
     registry_config = DynamoDBRegistryConfig(
@@ -153,6 +153,17 @@ async def test_kill_9_mid_burst_loses_nothing_with_dynamodb(
                 second.proc.send_signal(signal.SIGUSR1)
                 time.sleep(2)
                 print("ABORT", "".join(second.raw)[-8000:])
+                world = sim._server.config.app.state.sim.world
+                for ss in world.scale_sets.values():
+                    s = ss.session
+                    print("SIMSESSION", world.clock.now(), s and (s.id, s.polls_in_flight, s.last_seen, s.max_capacity), list(world.sessions))
+                loop = sim._server.servers[0]._loop
+                for t in asyncio.all_tasks(loop):
+                    c = t.get_coro(); chain = []
+                    while c is not None and hasattr(c, "cr_frame"):
+                        chain.append(f"{c.cr_code.co_name}:{c.cr_frame.f_lineno if c.cr_frame else '-'}")
+                        c = c.cr_await
+                    print("SIMTASK", " > ".join(chain))
             print("REGISTRY", await DynamoDBRegistry(table, make_dynamodb_client(registry_config, AwsConfig())).list(scale_set.id))
             second.stop(signal.SIGTERM)
 

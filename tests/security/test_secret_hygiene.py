@@ -64,9 +64,9 @@ async def test_auth_chain_with_app_and_pat_leaks_nothing(
     assert canaries.leaks(sources) == []
 
 
-async def test_listener_burst_leaks_no_token_or_jit_config(moto_server: str) -> None:
+async def test_listener_burst_leaks_no_token_or_jit_config(aws: str) -> None:
     scenario = next(s for s in scenarios() if s.name == "5xx-burst")
-    result = await run_scenario(scenario, REDUCED, moto_url=moto_server)
+    result = await run_scenario(scenario, REDUCED, moto_url=aws)
     assert result.completed == REDUCED.jobs  # JIT configs were issued and used
     assert result.extra["canaries"] > REDUCED.jobs
     assert result.leaks == []
