@@ -31,6 +31,9 @@ demo: install
 bench: install
 	$(PY) -m benchmarks
 
+chaos: install
+	$(PY) -m benchmarks.chaos
+
 bench-ci: install
 	$(PY) -m pytest -q tests/benchmarks
 

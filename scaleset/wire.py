@@ -23,7 +23,9 @@ def decode_json(raw: bytes, what: str) -> Any:
         raise ProtocolError(f"{what}: the service returned an empty body")
     try:
         return json.loads(raw)
-    except ValueError as exc:
+    except UnicodeDecodeError:
+        raise ProtocolError(f"{what}: the service returned a body that is not UTF-8") from None
+    except json.JSONDecodeError as exc:
         raise ProtocolError(f"{what}: the service returned malformed JSON ({exc.msg})") from None
 
 

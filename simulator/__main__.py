@@ -42,6 +42,10 @@ def serve(
     pat: Annotated[
         list[str] | None, typer.Option(help="Accepted personal access token (repeatable).")
     ] = None,
+    unscoped_pat: Annotated[
+        list[str] | None,
+        typer.Option(help="Valid token lacking the runner-admin scope: 403 (repeatable)."),
+    ] = None,
     app: Annotated[
         list[str] | None,
         typer.Option(
@@ -97,6 +101,7 @@ def serve(
     try:
         config = SimulatorConfig(
             pats=tuple(pat or ()),
+            unscoped_pats=tuple(unscoped_pat or ()),
             apps=tuple(_parse_app(spec) for spec in app or ()),
             runner_groups=tuple(runner_group or ()),
             long_poll_seconds=long_poll_seconds,

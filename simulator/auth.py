@@ -38,6 +38,7 @@ class Authority:
         self._rng = rng
         self._apps = {app.client_id: app for app in config.apps}
         self._pats = frozenset(config.pats)
+        self._unscoped_pats = frozenset(config.unscoped_pats)
         self._installation_tokens: dict[str, float] = {}
         self._registration_tokens: dict[str, tuple[Scope, float]] = {}
         self._secret = rng.randbytes(64)
@@ -89,6 +90,8 @@ class Authority:
         """A PAT or an unexpired installation token; Apps cannot act on enterprises."""
         if token in self._pats:
             return
+        if token in self._unscoped_pats:
+            raise RestError(403, "Resource not accessible by personal access token")
         expires = self._installation_tokens.get(token)
         if expires is None or expires <= self._clock.now():
             raise RestError(401, "Bad credentials")

@@ -50,6 +50,8 @@ class SimulatorConfig:
     """Everything that shapes one simulator instance. Durations are in seconds."""
 
     pats: tuple[str, ...] = field(default=(), repr=False)
+    # valid PATs lacking the runner-admin scope (repo / admin:org / manage_runners:enterprise)
+    unscoped_pats: tuple[str, ...] = field(default=(), repr=False)
     apps: tuple[AppCredential, ...] = ()
     runner_groups: tuple[str, ...] = ()
     long_poll_seconds: float = 50.0

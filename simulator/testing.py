@@ -34,6 +34,7 @@ class SimulatorServer:
         self,
         *,
         pats: Iterable[str] = (),
+        unscoped_pats: Iterable[str] = (),
         apps: Iterable[tuple[str, int, str | bytes]] = (),
         runner_groups: Iterable[str] = (),
         long_poll_seconds: float = 50.0,
@@ -52,6 +53,7 @@ class SimulatorServer:
     ) -> None:
         self.config = SimulatorConfig(
             pats=tuple(pats),
+            unscoped_pats=tuple(unscoped_pats),
             apps=tuple(AppCredential.from_pem(*app) for app in apps),
             runner_groups=tuple(runner_groups),
             long_poll_seconds=long_poll_seconds,

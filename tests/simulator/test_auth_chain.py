@@ -226,3 +226,14 @@ def test_reset_invalidates_earlier_tokens(http: httpx.Client, sim: SimulatorServ
     admin = connect(http, sim)
     sim.reset()
     assert admin.call("GET", SETS).status_code == 401
+
+
+def test_pat_without_runner_scope_is_403(sim_factory) -> None:
+    """A valid PAT lacking repo/admin:org scope is refused with 403, not 401 (wrong scopes)."""
+    server = sim_factory(unscoped_pats=["ghp_read_only"])
+    answer = httpx.post(
+        f"{server.url}/api/v3/orgs/acme/actions/runners/registration-token",
+        headers={"Authorization": "Bearer ghp_read_only"},
+    )
+    assert answer.status_code == 403
+    assert "not accessible" in answer.json()["message"]
