@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -51,25 +52,19 @@ async def _serve(settings: ListenerSettings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    import sys as _sys
-    def _dump():
-        for w in listener.workers.values():
-            print("STATE desired", w.scaler.desired, "cache", getattr(listener.registry, "_counts", None), "retry_at", w.scaler._retry_at, "now", __import__("time").monotonic(), "session", w.session and w.session.session_id, file=_sys.stderr)
-        for t in asyncio.all_tasks():
-            print("TASK", t.get_name(), file=_sys.stderr)
-            c = t.get_coro()
-            while c is not None:
-                f = getattr(c, "cr_frame", None) or getattr(c, "ag_frame", None) or getattr(c, "gi_frame", None)
-                if f is not None:
-                    print("   ", f.f_code.co_filename, f.f_lineno, f.f_code.co_name, file=_sys.stderr)
-                c = getattr(c, "cr_await", None) or getattr(c, "ag_await", None) or getattr(c, "gi_yieldfrom", None)
-                if c is not None and not hasattr(c, "cr_frame") and not hasattr(c, "ag_frame") and not hasattr(c, "gi_frame"):
-                    print("    ->", repr(c)[:300], file=_sys.stderr); break
-        _sys.stderr.flush()
     listener = Listener(settings)
-    loop.add_signal_handler(signal.SIGUSR1, _dump)
     try:
-        await listener.start()
+        # Starting may wait for GitHub (an outage is retried): a signal must still stop it.
+        starting = asyncio.create_task(listener.start())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return
+        starting.result()
         await listener.run_until(stop)
     finally:
         await listener.stop()

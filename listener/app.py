@@ -29,7 +29,8 @@ from scaleset.errors import ScaleSetError
 
 log = structlog.get_logger("listener")
 
-_STOP_TIMEOUT_SECONDS = 4.0  # per phase; the whole stop stays well within 10 s
+# Per phase (sessions, then runtime/registry/client): the whole stop stays within 10 s.
+_STOP_TIMEOUT_SECONDS = 4.0
 
 
 class StartupError(Exception):
@@ -179,7 +180,9 @@ class Listener:
             await worker.scaler.runner_ended(record, event)
         elif event.phase is RunnerPhase.RUNNING and record.state is RunnerState.LAUNCHED:
             with contextlib.suppress(UnknownRunnerError):
-                await self.registry.update(record.scale_set_id, record.runner_name, state="idle")
+                await self.registry.update(
+                    record.scale_set_id, record.runner_name, state=RunnerState.IDLE
+                )
 
     async def stop(self) -> None:
         """Delete the sessions, stop the runtime's background work, release every client."""
@@ -193,11 +196,16 @@ class Listener:
         steps = [self.runtime.close(), self.registry.close()]
         if self.client is not None:
             steps.append(self.client.aclose())
-        for step in steps:
-            try:
-                await asyncio.wait_for(step, _STOP_TIMEOUT_SECONDS)
-            except Exception:
-                log.exception("shutdown step failed")
+        try:
+            results = await asyncio.wait_for(
+                asyncio.gather(*steps, return_exceptions=True), _STOP_TIMEOUT_SECONDS
+            )
+        except TimeoutError:
+            log.error("shutdown did not finish in time")
+        else:
+            for result in results:
+                if isinstance(result, Exception):
+                    log.error("shutdown step failed", error=f"{type(result).__name__}: {result}")
         if self._server is not None:
             await self._server.stop()
         log.info("listener stopped")

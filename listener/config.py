@@ -64,6 +64,8 @@ class DynamoDBRegistryConfig(_Strict):
     region: str | None = None
     endpoint_url: str | None = None
     cache_ttl_seconds: float = Field(default=5.0, ge=0)
+    # Concurrent DynamoDB requests of this listener (each holds a worker thread).
+    max_concurrency: int = Field(default=16, ge=1, le=64)
 
 
 RegistryConfig = Annotated[
@@ -100,7 +102,8 @@ class LocalRuntimeConfig(_Strict):
     state_dir: Path | None = None
     # False: stopping the listener stops its runner processes (nothing leaks on a dev machine).
     keep_runners_on_exit: bool = False
-    stop_grace_seconds: float = Field(default=5.0, ge=0)
+    # SIGTERM to SIGKILL; within the listener's 10 s shutdown budget.
+    stop_grace_seconds: float = Field(default=3.0, ge=0, le=3.5)
 
 
 class Ec2RuntimeConfig(_Strict):
@@ -179,7 +182,7 @@ class ListenerSettings(BaseSettings):
     max_backoff_seconds: float = Field(default=60.0, gt=0)
     # After a message with job events, wait this long before the next poll so that more
     # events share one message (one GET + one DELETE each): fewer API calls under bursts.
-    message_batch_window_seconds: float = Field(default=0.25, ge=0, le=5)
+    message_batch_window_seconds: float = Field(default=0.5, ge=0, le=5)
     metrics_host: str = "0.0.0.0"
     aws: AwsConfig = Field(default_factory=AwsConfig)
     local: LocalRuntimeConfig = Field(default_factory=LocalRuntimeConfig)

@@ -68,6 +68,8 @@ class Reconciler:
         for name, runner in live.items():
             if name not in records:
                 repairs[await self._handle_orphan(runner)] += 1
+        repairs["count_corrected"] += abs(await self._registry.repair_count(self._ss))
+        repairs = +repairs  # drop zero counts
         repairs.pop("ok", None)
         if repairs:
             log.info("reconciled", scale_set_id=self._ss, **repairs)

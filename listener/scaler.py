@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import Callable
 
 import structlog
@@ -30,6 +29,8 @@ log = structlog.get_logger("listener.scaler")
 
 # Without any trigger the scaler still re-checks this often (retries after failures, grace).
 _IDLE_TICK_SECONDS = 10.0
+# How long a cleanly stopped runner keeps its slot while its JobCompleted may be in flight.
+_JOB_COMPLETED_WAIT_SECONDS = 10.0
 
 
 class Scaler:
@@ -61,6 +62,8 @@ class Scaler:
         self._wake = asyncio.Event()
         self._retry_at = 0.0
         self._desired: int | None = None
+        # Runners whose process stopped, held (state DONE) until JobCompleted or this deadline.
+        self._stopped: dict[str, float] = {}
         self.reconciler = Reconciler(
             scale_set.id,
             config.max_runners,
@@ -70,7 +73,6 @@ class Scaler:
             forget=self._forget,
             clock=clock,
         )
-        self.repairs: Counter[str] = Counter()
         metrics.min_runners.labels(*self._labels).set(config.min_runners)
         metrics.max_runners.labels(*self._labels).set(config.max_runners)
 
@@ -100,9 +102,9 @@ class Scaler:
         await self._reconcile(startup=True)
         next_reconcile = time.monotonic() + self._settings.reconcile_interval_seconds
         while True:
-            timeout = min(_IDLE_TICK_SECONDS, max(0.0, next_reconcile - time.monotonic()))
-            if self._retry_at > time.monotonic():
-                timeout = min(timeout, self._retry_at - time.monotonic())
+            deadlines = [next_reconcile, time.monotonic() + _IDLE_TICK_SECONDS]
+            deadlines += [self._retry_at, *self._stopped.values()]
+            timeout = max(0.0, min(deadlines) - time.monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
@@ -110,6 +112,7 @@ class Scaler:
                 await self._reconcile(startup=False)
                 next_reconcile = time.monotonic() + self._settings.reconcile_interval_seconds
             try:
+                await self._release_stopped()
                 await self.converge()
             except Exception:  # keep the daemon up: the next trigger or tick retries
                 log.exception("scaling failed", scale_set=self.scale_set.name)
@@ -126,7 +129,6 @@ class Scaler:
             return
         for kind, count in repairs.items():
             self._metrics.reconcile_repairs.labels(self.scale_set.name, kind).inc(count)
-        self.repairs.update(repairs)
 
     async def converge(self) -> None:
         """One step toward the desired count."""
@@ -272,6 +274,7 @@ class Scaler:
         self._metrics.record_job_completed(job, job.result or "unknown")
         if not job.runner_name:
             return  # a cancelled assignment: no runner involved
+        self._stopped.pop(job.runner_name, None)
         record = await self._registry.get(self.ss_id, job.runner_name)
         if record is not None:
             # Ephemeral runners deregister themselves after their job: no GitHub call needed.
@@ -286,12 +289,26 @@ class Scaler:
             reason=event.reason,
             state=record.state.value,
         )
-        if record.state is RunnerState.BUSY and event.phase is RunnerPhase.STOPPED:
-            # Its job is done but the statistics still count it until JobCompleted arrives;
-            # freeing the slot now would start a runner for a job that no longer exists.
+        if event.phase is RunnerPhase.STOPPED and record.provider_id is not None:
+            # An ephemeral runner exits cleanly after its job (or once deregistered). The
+            # statistics count that job until JobCompleted arrives (possibly after its
+            # JobStarted): freeing the slot now would start a runner for a job that is done.
             with contextlib.suppress(UnknownRunnerError):
                 await self._registry.update(self.ss_id, record.runner_name, state=RunnerState.DONE)
+                self._stopped[record.runner_name] = time.monotonic() + _JOB_COMPLETED_WAIT_SECONDS
+                self._wake.set()
             await self._runtime.terminate([event.provider_id])
             return
-        # A runner that ended without a job may still be registered and would attract one.
+        # A crashed runner (or one that ended before its launch was even recorded, so
+        # without a job) may still be registered and would attract a job.
         await self._forget(record.runner_name, record.runner_id, event.provider_id)
+
+    async def _release_stopped(self) -> None:
+        """Free the slots of stopped runners whose JobCompleted never came: they had no job
+        and may still be registered (an instance stopped from outside, say)."""
+        now = time.monotonic()
+        for name in [n for n, deadline in self._stopped.items() if deadline <= now]:
+            del self._stopped[name]
+            record = await self._registry.get(self.ss_id, name)
+            if record is not None and record.state is RunnerState.DONE:
+                await self._forget(name, record.runner_id, None)

@@ -61,26 +61,30 @@ class ScaleSetWorker:
         self._metrics.session_events.labels(self._name, event).inc()
 
     async def run(self) -> None:
-        """Serve the scale set until cancelled; the session is deleted on the way out."""
-        scaler_task = asyncio.create_task(self.scaler.run(), name=f"scaler-{self._name}")
+        """Serve the scale set until cancelled; the session is deleted on the way out.
+
+        The session is the scale set's leadership: the scaler (which reconciles and may
+        release a predecessor's leftovers) starts only once this listener holds it.
+        """
+        scaler_task: asyncio.Task[None] | None = None
         try:
             while True:
                 await self._open()
+                if scaler_task is None:
+                    scaler_task = asyncio.create_task(
+                        self.scaler.run(), name=f"scaler-{self._name}"
+                    )
                 try:
                     await self._poll()
                 except SessionNotFoundError:
                     log.warning("the session expired; opening a new one", scale_set=self._name)
                     self._set_session(None)
                     self._session_event("recreated")
-                except ScaleSetNotFoundError as exc:
-                    await self._close()
-                    delay = self._backoff.failed()
-                    log.error("scale set not found", scale_set=self._name, error=str(exc))
-                    await asyncio.sleep(delay)
         finally:
-            scaler_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await scaler_task
+            if scaler_task is not None:
+                scaler_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scaler_task
             await self._close()
 
     def _set_session(self, session: MessageSession | None) -> None:
@@ -133,7 +137,7 @@ class ScaleSetWorker:
                 await self._client.refresh_message_session(session)
                 self._session_event("refreshed")
             except (SessionNotFoundError, ScaleSetNotFoundError):
-                raise
+                raise  # a new session, or a deleted scale set the process cannot serve
             except Exception as exc:
                 # Outages of GitHub or of the registry store: the message is not acknowledged
                 # yet, so it comes again once they are over.

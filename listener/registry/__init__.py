@@ -18,7 +18,11 @@ def build_registry(
         from listener.registry.cache import CachedCountRegistry
         from listener.registry.dynamodb import DynamoDBRegistry, make_dynamodb_client
 
-        store = DynamoDBRegistry(config.table_name, make_dynamodb_client(config, settings.aws))
+        store = DynamoDBRegistry(
+            config.table_name,
+            make_dynamodb_client(config, settings.aws),
+            max_concurrency=config.max_concurrency,
+        )
         return CachedCountRegistry(store, config.cache_ttl_seconds, on_lookup=on_cache_lookup)
     from listener.registry.memory import MemoryRegistry
 

@@ -76,6 +76,11 @@ class Registry(Protocol):
         """The number of counted runners (served from a short TTL cache where durable)."""
         ...
 
+    async def repair_count(self, scale_set_id: int) -> int:
+        """Make the count equal the number of runner items (reconciliation; items can vanish
+        behind the count's back, e.g. by TTL); returns the correction applied (0 if none)."""
+        ...
+
     async def next_sequence(self, scale_set_id: int, n: int) -> int:
         """Atomically allocate ``n`` runner-name sequence numbers; returns the first.
 

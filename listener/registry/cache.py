@@ -77,6 +77,12 @@ class CachedCountRegistry:
     async def list(self, scale_set_id: int) -> list[RunnerRecord]:
         return await self.inner.list(scale_set_id)
 
+    async def repair_count(self, scale_set_id: int) -> int:
+        correction = await self.inner.repair_count(scale_set_id)
+        if correction:
+            self._counts.pop(scale_set_id, None)
+        return correction
+
     async def next_sequence(self, scale_set_id: int, n: int) -> int:
         return await self.inner.next_sequence(scale_set_id, n)
 

@@ -146,15 +146,18 @@ class DynamoDBRegistry:
         *,
         clock: Callable[[], float] = time.time,
         item_ttl_seconds: float = DEFAULT_ITEM_TTL_SECONDS,
+        max_concurrency: int = 16,
     ) -> None:
         self._table = table_name
         self._client = client
         self._clock = clock
         self._item_ttl = item_ttl_seconds
         self._locks: dict[int, asyncio.Lock] = {}
+        self._requests = asyncio.Semaphore(max_concurrency)
 
     async def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        return await asyncio.to_thread(getattr(self._client, operation), **kwargs)
+        async with self._requests:
+            return await asyncio.to_thread(getattr(self._client, operation), **kwargs)
 
     def _expiry(self, now: float) -> dict[str, str]:
         return _num(int(now + self._item_ttl))
@@ -373,6 +376,28 @@ class DynamoDBRegistry:
 
     async def count(self, scale_set_id: int) -> int:
         return await self._stored_count(scale_set_id)
+
+    async def repair_count(self, scale_set_id: int) -> int:
+        async with self._count_lock(scale_set_id):
+            items = len(await self.list(scale_set_id))
+            stored = await self._stored_count(scale_set_id)
+            if items == stored:
+                return 0
+            try:
+                await self._call(
+                    "update_item",
+                    TableName=self._table,
+                    Key=_count_key(scale_set_id),
+                    UpdateExpression="SET #c = :items",
+                    ConditionExpression="attribute_not_exists(#c) OR #c = :stored",
+                    ExpressionAttributeNames={"#c": "count"},
+                    ExpressionAttributeValues={":items": _num(items), ":stored": _num(stored)},
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    return 0  # another writer moved it meanwhile: the next round looks again
+                raise
+            return items - stored
 
     async def next_sequence(self, scale_set_id: int, n: int) -> int:
         response = await self._call(

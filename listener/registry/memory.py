@@ -65,6 +65,9 @@ class MemoryRegistry:
     async def count(self, scale_set_id: int) -> int:
         return len(self._set(scale_set_id))
 
+    async def repair_count(self, scale_set_id: int) -> int:
+        return 0  # the count is the number of items by construction
+
     async def next_sequence(self, scale_set_id: int, n: int) -> int:
         async with self._lock:
             first = self._sequences.get(scale_set_id, self._first_sequence - 1) + 1

@@ -12,11 +12,13 @@ import pytest
 from listener.config import LocalRuntimeConfig
 from listener.runtimes.base import RunnerPhase, RunnerSpec, RuntimeEvent
 from listener.runtimes.local import LocalRuntime
+from tests.listener.conftest import wait_for
 
 SS = 3
 # The JIT config tells the stand-in runner what to do; it also records what it inherited.
 RUN_SH = """#!/bin/sh
-env > "$(dirname "$0")/env-$$"
+dir="$(dirname "$0")"
+env > "$dir/.env-$$" && mv "$dir/.env-$$" "$dir/env-$$"
 case "$ACTIONS_RUNNER_INPUT_JITCONFIG" in
   succeed) exit 0 ;;
   crash) exit 3 ;;
@@ -82,8 +84,8 @@ async def test_exits_become_events_and_long_runners_are_listed(
     assert [(r.runner_name, r.phase) for r in listed] == [("long", RunnerPhase.RUNNING)]
     assert await runtime.list_runners(SS + 1) == []
     # Runners get their JIT config from the environment, never the listener's settings.
+    await wait_for(lambda: len(list(runner_dir.glob("env-*"))) == 3, 10, "3 environments")
     inherited = [p.read_text() for p in runner_dir.glob("env-*")]
-    assert len(inherited) == 3
     assert all(
         "LISTENER_" not in env and "ACTIONS_RUNNER_INPUT_JITCONFIG=" in env for env in inherited
     )

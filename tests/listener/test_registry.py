@@ -113,6 +113,20 @@ async def test_dynamodb_state_survives_a_new_instance(aws: str) -> None:
     assert found.expires_at is not None and found.expires_at > found.updated_at
 
 
+async def test_repair_count_follows_vanished_items(aws: str) -> None:
+    store = dynamodb_registry(aws)
+    await store.reserve(SS, ["a", "b", "c"], 5)
+    assert await store.repair_count(SS) == 0
+    # An item expired by TTL disappears without decrementing the count.
+    store._client.delete_item(
+        TableName=store._table, Key={"pk": {"S": f"scaleset#{SS}"}, "sk": {"S": "runner#b"}}
+    )
+    assert await store.count(SS) == 3
+    assert await store.repair_count(SS) == -1
+    assert await store.count(SS) == 2
+    assert await store.reserve(SS, ["d", "e", "f"], 5) == ["d", "e", "f"]
+
+
 async def test_count_cache_hits_and_tracks_own_writes() -> None:
     now = [0.0]
     lookups: list[bool] = []
