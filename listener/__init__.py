@@ -1,0 +1,1 @@
+"""The scale-set listener: long-polls GitHub and keeps ephemeral runners at the job count."""

@@ -212,3 +212,24 @@ async def test_ghes_job_offers_are_acquired(
         sim.queue_jobs(["ghes"], count=5, duration_seconds=0.1)
         await wait_for(jobs_done(sim, 5), 20, "acquired jobs")
     assert requests(sim, "POST /_apis/runtime/runnerscalesets/{id}/acquirejobs") >= 1
+
+
+async def test_one_process_serves_several_scale_sets_with_one_auth_chain(
+    sim: SimulatorServer, state_dir: Path
+) -> None:
+    await create_scale_set(sim, "linux")
+    await create_scale_set(sim, "arm")
+    settings = listener_settings(
+        sim,
+        state_dir,
+        "linux",
+        max_runners=3,
+        scale_sets=[{"name": "linux", "max_runners": 3}, {"name": "arm", "max_runners": 2}],
+    )
+    async with running_listener(settings, runtime=InProcessRuntime()) as listener:
+        sim.queue_jobs(["linux"], count=4, duration_seconds=0.1)
+        sim.queue_jobs(["arm"], count=3, duration_seconds=0.1)
+        await wait_for(jobs_done(sim, 7), 30, "jobs on both scale sets")
+        assert listener.ready() == {"linux": True, "arm": True}
+    # One auth chain for the setup client and both scale sets' sessions, JITs and polls.
+    assert requests(sim, "POST /api/v3/orgs/{org}/actions/runners/registration-token") == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -167,3 +168,29 @@ async def test_kill_9_mid_burst_loses_nothing_with_dynamodb(
     before, after = first.runner_sequences(), second.runner_sequences()
     assert before and after and max(before) < min(after)
     assert 0 < peak.peak <= 6
+
+
+def test_sigterm_while_github_is_unreachable_still_stops(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "listener.yaml"
+    (tmp_path / "token").write_text(SIM_PAT)
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "github_config_url": f"http://127.0.0.1:{port}/{ORG}",
+                "credentials": {"token_file": str(tmp_path / "token")},
+                "scale_sets": [{"name": "nowhere"}],
+                "metrics_port": 0,
+                "local": {"state_dir": str(tmp_path / "runners")},
+            }
+        )
+    )
+    listener = ListenerProcess(config)
+    deadline = time.monotonic() + 20
+    while not any("retrying" in line for line in listener.raw):
+        assert time.monotonic() < deadline, "the listener never tried to reach GitHub"
+        time.sleep(0.05)
+    assert listener.stop(signal.SIGTERM) < 10
+    assert listener.proc.returncode == 0

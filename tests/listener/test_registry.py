@@ -8,7 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from listener.config import AwsConfig, DynamoDBRegistryConfig
+from listener.config import (
+    AwsConfig,
+    DynamoDBRegistryConfig,
+    ListenerSettings,
+    MemoryRegistryConfig,
+)
+from listener.registry import build_registry
 from listener.registry.base import Registry, RunnerState, UnknownRunnerError
 from listener.registry.cache import CachedCountRegistry
 from listener.registry.dynamodb import DynamoDBRegistry, create_table, make_dynamodb_client
@@ -143,3 +149,24 @@ async def test_count_cache_hits_and_tracks_own_writes() -> None:
     now[0] = 6.0  # ... is seen once the entry is older than the TTL
     assert await cached.count(SS) == 2
     assert lookups == [False, True, True, True, False]
+
+
+async def test_settings_build_a_cached_dynamodb_registry(aws: str) -> None:
+    settings = ListenerSettings(
+        github_config_url="https://github.com/acme",
+        credentials={"token": "ghp_unused"},
+        scale_sets=[{"name": "linux"}],
+        registry={"type": "dynamodb", "table_name": "built", "endpoint_url": aws},
+        aws={"region": "us-east-1"},
+    )
+    assert isinstance(settings.registry, DynamoDBRegistryConfig)
+    create_table(make_dynamodb_client(settings.registry, settings.aws), "built")
+    lookups: list[bool] = []
+    registry = build_registry(settings, on_cache_lookup=lookups.append)
+    assert isinstance(registry, CachedCountRegistry)
+    assert await registry.reserve(SS, ["a", "b"], 1) == ["a"]
+    assert [await registry.count(SS) for _ in range(3)] == [1, 1, 1]
+    assert lookups == [False, True, True]
+    memory = build_registry(settings.model_copy(update={"registry": MemoryRegistryConfig()}))
+    assert isinstance(memory, MemoryRegistry)
+    assert await memory.next_sequence(SS, 1) > 1_000_000  # clock-seeded: unique across restarts
