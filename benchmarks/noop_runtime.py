@@ -54,23 +54,30 @@ class NoopRuntime:
     async def launch(self, runners: Sequence[RunnerSpec]) -> list[LaunchResult]:
         results = []
         for spec in runners:
-            provider_id = f"noop-{next(self._ids)}"
+            number = next(self._ids)
+            provider_id = f"noop-{number}"
             self.launch_times.append(time.monotonic())
             if self._run_jobs:
-                task = asyncio.create_task(self._run(provider_id, spec))
+                task = asyncio.create_task(self._run(provider_id, spec, self._pool(number)))
                 self._tasks[provider_id] = (task, spec)
             results.append(LaunchResult(spec.runner_name, provider_id=provider_id))
         return results
 
-    def _pool(self, index: int) -> httpx.AsyncClient:
-        if len(self._pools) < self._pool_count:
-            self._pools.append(httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=60.0)))
-        return self._pools[index % len(self._pools)]
+    def _pool(self, number: int) -> httpx.AsyncClient:
+        # Round-robin by launch number, fixed when the runner is launched: a burst's runners
+        # all start after the launch call returns, so any count read then is the same for all
+        # of them and would pile them onto one pool (whose connection limit then fails them).
+        if not self._pools:
+            self._pools = [
+                httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=60.0))
+                for _ in range(self._pool_count)
+            ]
+        return self._pools[number % self._pool_count]
 
-    async def _run(self, provider_id: str, spec: RunnerSpec) -> None:
+    async def _run(self, provider_id: str, spec: RunnerSpec, http: httpx.AsyncClient) -> None:
         phase, reason = RunnerPhase.STOPPED, "completed"
         try:
-            outcome = await run_runner(spec.jit_config, client=self._pool(self.launched))
+            outcome = await run_runner(spec.jit_config, client=http)
             if outcome.status == "completed":
                 self.job_done_times.append(time.monotonic())
         except asyncio.CancelledError:

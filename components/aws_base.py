@@ -13,7 +13,7 @@ from components import iam
 from components.args import ScaleSetListenerArgs
 from components.aws_scope import AwsScope
 from components.cache import RunnerCache
-from components.naming import ListenerNames
+from components.naming import METRICS_NAMESPACE, ListenerNames
 from components.secrets import AwsCredential
 from components.settings import resolve_env
 
@@ -78,6 +78,8 @@ class AwsBase:
             metrics_port=self.args.metrics_port,
             registry={"type": "dynamodb", "table_name": self.cache.table.name, "region": region},
             aws={"region": region},
+            # What the alarms read: the namespace and Listener dimension of alarms.alarm_specs.
+            cloudwatch={"namespace": METRICS_NAMESPACE, "listener_name": self.names.listener_id},
         )
 
     def log_group(self, kind: str) -> aws.cloudwatch.LogGroup:

@@ -26,6 +26,7 @@ def listener_env(
     metrics_port: int,
     registry: dict[str, Any] | None = None,
     aws: dict[str, Any] | None = None,
+    cloudwatch: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """Environment variables configuring one listener."""
     env = {
@@ -40,6 +41,8 @@ def listener_env(
         env["LISTENER_REGISTRY"] = json.dumps(registry)
     if aws is not None:
         env["LISTENER_AWS"] = json.dumps(aws)
+    if cloudwatch is not None:
+        env["LISTENER_CLOUDWATCH"] = json.dumps(cloudwatch)
     return env
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import structlog
 import typer
+import yaml
 from pydantic import ValidationError
 
 from listener.app import Listener, StartupError
@@ -42,9 +43,20 @@ def _settings(config: Path | None) -> ListenerSettings:
         )
         typer.echo(f"invalid listener settings ({config or 'environment'}):\n{problems}", err=True)
         raise typer.Exit(2) from None
+    except yaml.YAMLError as exc:
+        typer.echo(f"cannot read listener settings: {_yaml_problem(config, exc)}", err=True)
+        raise typer.Exit(2) from None
     except (OSError, ValueError) as exc:
         typer.echo(f"cannot read listener settings: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _yaml_problem(config: Path | None, exc: yaml.YAMLError) -> str:
+    """Where and what, without echoing the document (a value may be a credential)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{config}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(config)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return f"{where}: {problem}: this is not valid YAML; fix the syntax and run `check` again"
 
 
 async def _serve(settings: ListenerSettings) -> None:

@@ -12,6 +12,7 @@ import socket
 
 import structlog
 
+from listener.cloudwatch import CloudWatchPublisher
 from listener.config import ListenerSettings, ScaleSetConfig
 from listener.credentials import CredentialsLoadError, load_credentials
 from listener.metrics import ListenerMetrics
@@ -121,6 +122,11 @@ class Listener:
             self.workers[scale_set.id] = worker
             self._tasks.append(asyncio.create_task(worker.run(), name=f"worker-{scale_set.name}"))
         self._tasks.append(asyncio.create_task(self._route_events(), name="runtime-events"))
+        if self.settings.cloudwatch is not None:
+            publisher = CloudWatchPublisher(
+                self.settings.cloudwatch, self.settings.aws, self.metrics, alive=self._healthy
+            )
+            self._tasks.append(asyncio.create_task(publisher.run(), name="cloudwatch-metrics"))
         log.info(
             "listener started",
             scale_sets=[s.name for s in scale_sets],

@@ -155,6 +155,15 @@ class AwsConfig(_Strict):
     endpoint_url: str | None = None  # a local emulator in tests; None in AWS
 
 
+class CloudWatchConfig(_Strict):
+    """Publish the alarms' metrics (``docs/components.md``); region and endpoint from ``aws``."""
+
+    namespace: str = "GHAScaleSets"
+    listener_name: str = Field(min_length=1)  # the ``Listener`` dimension: ``<stack>.<name>``
+    # At most a minute: the alarms read one-minute periods and treat a missing Heartbeat as down.
+    interval_seconds: float = Field(default=60.0, gt=0, le=60)
+
+
 class ListenerSettings(BaseSettings):
     """Everything the listener needs; see README for the YAML form."""
 
@@ -185,6 +194,7 @@ class ListenerSettings(BaseSettings):
     message_batch_window_seconds: float = Field(default=0.5, ge=0, le=5)
     metrics_host: str = "0.0.0.0"
     aws: AwsConfig = Field(default_factory=AwsConfig)
+    cloudwatch: CloudWatchConfig | None = None  # None: publish no CloudWatch metrics
     local: LocalRuntimeConfig = Field(default_factory=LocalRuntimeConfig)
     ec2: Ec2RuntimeConfig | None = None
     ecs: EcsRuntimeConfig | None = None

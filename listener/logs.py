@@ -29,6 +29,19 @@ _SECRET_VALUE = re.compile(
 )
 
 
+# Third-party loggers capped whatever the level. httpx logs every request URL at INFO (noise);
+# botocore/boto3/s3transfer/urllib3 print request parameters and bodies at DEBUG, and those
+# carry JIT configs (SSM PutParameter, EC2 user data): they must never reach DEBUG.
+_QUIET_LOGGERS = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "botocore": logging.INFO,
+    "boto3": logging.INFO,
+    "s3transfer": logging.INFO,
+    "urllib3": logging.WARNING,
+}
+
+
 def redact_text(text: str) -> str:
     """``text`` with every token-like substring replaced."""
     return _SECRET_VALUE.sub(REDACTED, text)
@@ -76,9 +89,8 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # httpx logs every request URL at INFO; URLs are not secret but the volume is noise.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    for name, quiet in _QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(quiet)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

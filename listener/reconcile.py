@@ -3,8 +3,10 @@
 The only place that lists the runtime (cloud describe/list calls). It repairs what events and
 messages can miss: launches whose provider id was never recorded (crash mid-launch), runners
 that vanished without an event (lost), runtime runners the registry does not know (orphans:
-adopted when GitHub still knows them and there is room, else stopped), and long-idle runners
-GitHub no longer knows (ghosts).
+adopted when GitHub still knows them and there is room, else stopped), long-idle runners
+GitHub no longer knows (ghosts), and runners that never came online (still not busy
+``launch_timeout`` after launch while assigned jobs wait): they hold a slot GitHub cannot use,
+and its job would be cancelled after the last reassignment, so they are replaced.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import structlog
 from listener.registry.base import Registry, RunnerRecord, RunnerState
 from listener.runtimes.base import RunnerPhase, Runtime, RuntimeRunner
 from scaleset import Client
-from scaleset.errors import RunnerNotFoundError
+from scaleset.errors import JobStillRunningError, RunnerNotFoundError
 
 log = structlog.get_logger("listener.reconcile")
 
@@ -27,6 +29,20 @@ _IDLE = frozenset({RunnerState.LAUNCHED, RunnerState.IDLE})
 
 # (runner name, GitHub runner id to deregister or None, provider id to stop or None)
 Forget = Callable[[str, int | None, str | None], Awaitable[None]]
+
+
+async def retire_idle(client: Client, forget: Forget, record: RunnerRecord) -> bool:
+    """Deregister an idle runner on GitHub first, then drop it; False if it took a job
+    meanwhile (GitHub refuses to remove a busy runner) and must be kept."""
+    if record.runner_id is not None:
+        try:
+            await client.remove_runner(record.runner_id)
+        except JobStillRunningError:
+            return False
+        except RunnerNotFoundError:
+            pass
+    await forget(record.runner_name, None, record.provider_id)
+    return True
 
 
 class Reconciler:
@@ -41,10 +57,12 @@ class Reconciler:
         registry: Registry,
         runtime: Runtime,
         forget: Forget,
+        launch_timeout: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._ss = scale_set_id
         self._max = max_runners
+        self._launch_timeout = launch_timeout
         self._client = client
         self._registry = registry
         self._runtime = runtime
@@ -95,6 +113,33 @@ class Reconciler:
                 await self._forget(record.runner_name, None, runner.provider_id)
                 return "ghost"
         return "ok"
+
+    async def replace_stuck(self, waiting_jobs: int) -> int:
+        """Drop up to ``waiting_jobs`` runners still not busy ``launch_timeout`` after their
+        launch (or coming up), oldest first; returns how many.
+
+        Called while assigned jobs wait: an online runner takes one within seconds, so these
+        never came online (a hung boot, a broken image). Freeing their slots lets the scaler
+        launch replacements before GitHub gives up reassigning the jobs and cancels them.
+        """
+        stuck_before = self._clock() - self._launch_timeout
+        stuck = [
+            r
+            for r in await self._registry.list(self._ss)
+            if r.state in _IDLE and r.updated_at <= stuck_before
+        ]
+        replaced = 0
+        for record in sorted(stuck, key=lambda r: r.updated_at)[:waiting_jobs]:
+            if await retire_idle(self._client, self._forget, record):
+                replaced += 1
+                log.warning(
+                    "runner never came online, replacing it",
+                    runner=record.runner_name,
+                    scale_set_id=self._ss,
+                    launch_timeout=self._launch_timeout,
+                    hint="check the runner image/boot logs of this runtime",
+                )
+        return replaced
 
     async def _registered(self, record: RunnerRecord) -> bool:
         if record.runner_id is None:

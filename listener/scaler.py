@@ -18,11 +18,11 @@ import structlog
 
 from listener.config import ListenerSettings, ScaleSetConfig
 from listener.metrics import ListenerMetrics
-from listener.reconcile import Reconciler
+from listener.reconcile import Reconciler, retire_idle
 from listener.registry.base import Registry, RunnerRecord, RunnerState, UnknownRunnerError
 from listener.runtimes.base import RunnerPhase, RunnerSpec, Runtime, RuntimeEvent
 from listener.scaling import Backoff, desired_runners, runner_names, scale_up_count, surplus_idle
-from scaleset import Client, JobCompleted, JobStarted, ScaleSet
+from scaleset import Client, JobCompleted, JobStarted, ScaleSet, Statistics
 from scaleset.errors import JobStillRunningError, RunnerNotFoundError, ScaleSetError
 
 log = structlog.get_logger("listener.scaler")
@@ -62,33 +62,68 @@ class Scaler:
         self._wake = asyncio.Event()
         self._retry_at = 0.0
         self._desired: int | None = None
+        self._waiting_jobs = 0  # assigned to the scale set, not started by any runner
+        # While jobs wait, runners that never came online are looked for this often.
+        self._stuck_interval = min(
+            settings.launch_timeout_seconds / 10, settings.reconcile_interval_seconds
+        )
+        self._next_stuck_check = 0.0
         # Runners whose process stopped, held (state DONE) until JobCompleted or this deadline.
         self._stopped: dict[str, float] = {}
-        self.reconciler = Reconciler(
-            scale_set.id,
-            config.max_runners,
-            client=client,
-            registry=registry,
-            runtime=runtime,
-            forget=self._forget,
-            clock=clock,
-        )
+        self.reconciler = self._reconciler()
         metrics.min_runners.labels(*self._labels).set(config.min_runners)
         metrics.max_runners.labels(*self._labels).set(config.max_runners)
+
+    def _reconciler(self) -> Reconciler:
+        return Reconciler(
+            self.ss_id,
+            self.config.max_runners,
+            client=self._client,
+            registry=self._registry,
+            runtime=self._runtime,
+            forget=self._forget,
+            launch_timeout=self._settings.launch_timeout_seconds,
+            clock=self._clock,
+        )
 
     @property
     def ss_id(self) -> int:
         return self.scale_set.id
+
+    async def rebind(self, scale_set: ScaleSet) -> None:
+        """Serve ``scale_set``, the recreation of the deleted one (call while not running).
+
+        GitHub removed the deleted set's idle runners with it: they are stopped and their
+        slots freed now. Busy ones finish their job and are freed by their exit event.
+        """
+        try:
+            for record in await self._registry.list(self.ss_id):
+                if record.state is not RunnerState.BUSY:
+                    await self._drop_retired(record, record.provider_id)
+        except Exception:  # serving the new scale set matters more than this cleanup
+            log.exception("could not free the deleted scale set's runners", scale_set_id=self.ss_id)
+        self.scale_set = scale_set
+        self.reconciler = self._reconciler()
+        self._stopped.clear()
+        self._desired = None
+        self._waiting_jobs = 0
+
+    async def _drop_retired(self, record: RunnerRecord, provider_id: str | None) -> None:
+        """Free a runner of a deleted scale set: there is nothing left of it on GitHub."""
+        await self._registry.release(record.scale_set_id, record.runner_name)
+        if provider_id is not None:
+            await self._runtime.terminate([provider_id])
 
     @property
     def desired(self) -> int | None:
         """The last desired count, ``None`` before the first statistics arrived."""
         return self._desired
 
-    def set_assigned_jobs(self, assigned_jobs: int) -> int:
+    def set_statistics(self, statistics: Statistics) -> int:
         """New statistics: recompute the desired count and wake the scaler."""
+        self._waiting_jobs = max(0, statistics.total_assigned_jobs - statistics.total_running_jobs)
         self._desired = desired_runners(
-            self.config.min_runners, self.config.max_runners, assigned_jobs
+            self.config.min_runners, self.config.max_runners, statistics.total_assigned_jobs
         )
         self._metrics.desired_runners.labels(*self._labels).set(self._desired)
         self._wake.set()
@@ -104,6 +139,8 @@ class Scaler:
         while True:
             deadlines = [next_reconcile, time.monotonic() + _IDLE_TICK_SECONDS]
             deadlines += [self._retry_at, *self._stopped.values()]
+            if self._waiting_jobs:
+                deadlines.append(self._next_stuck_check)
             timeout = max(0.0, min(deadlines) - time.monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
@@ -113,6 +150,7 @@ class Scaler:
                 next_reconcile = time.monotonic() + self._settings.reconcile_interval_seconds
             try:
                 await self._release_stopped()
+                await self._replace_stuck()
                 await self.converge()
             except Exception:  # keep the daemon up: the next trigger or tick retries
                 log.exception("scaling failed", scale_set=self.scale_set.name)
@@ -129,6 +167,16 @@ class Scaler:
             return
         for kind, count in repairs.items():
             self._metrics.reconcile_repairs.labels(self.scale_set.name, kind).inc(count)
+
+    async def _replace_stuck(self) -> None:
+        if not self._waiting_jobs or time.monotonic() < self._next_stuck_check:
+            return
+        self._next_stuck_check = time.monotonic() + self._stuck_interval
+        replaced = await self.reconciler.replace_stuck(self._waiting_jobs)
+        if replaced:
+            self._metrics.reconcile_repairs.labels(self.scale_set.name, "never_online").inc(
+                replaced
+            )
 
     async def converge(self) -> None:
         """One step toward the desired count."""
@@ -229,15 +277,7 @@ class Scaler:
         )
         removed = 0
         for record in victims:
-            if record.runner_id is not None:
-                try:
-                    await self._client.remove_runner(record.runner_id)
-                except JobStillRunningError:
-                    continue  # it took a job after all: keep it
-                except RunnerNotFoundError:
-                    pass
-            await self._forget(record.runner_name, None, record.provider_id)
-            removed += 1
+            removed += await retire_idle(self._client, self._forget, record)
         if removed:
             self._metrics.scaled_down.labels(self.scale_set.name).inc(removed)
             log.info("scaled down", scale_set=self.scale_set.name, removed=removed)
@@ -289,6 +329,9 @@ class Scaler:
             reason=event.reason,
             state=record.state.value,
         )
+        if record.scale_set_id != self.ss_id:
+            await self._drop_retired(record, event.provider_id)
+            return
         if event.phase is RunnerPhase.STOPPED and record.provider_id is not None:
             # An ephemeral runner exits cleanly after its job (or once deregistered). The
             # statistics count that job until JobCompleted arrives (possibly after its

@@ -1,4 +1,5 @@
-"""Opening and closing message sessions, waiting out a predecessor's lingering session."""
+"""Finding the scale set, opening and closing its message sessions (waiting out a
+predecessor's lingering session)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from listener.config import ScaleSetConfig
 from listener.scaling import Backoff
 from scaleset import Client, MessageSession, ScaleSet
 from scaleset.errors import (
     ApiError,
     ProtocolError,
+    RunnerGroupNotFoundError,
     ScaleSetError,
+    ScaleSetNotFoundError,
     SessionConflictError,
     TransportError,
 )
@@ -32,6 +36,18 @@ def is_transient(exc: ScaleSetError) -> bool:
     if isinstance(exc, TransportError | ProtocolError):
         return True
     return isinstance(exc, ApiError) and (exc.status >= 500 or exc.status == 429)
+
+
+async def find_scale_set(client: Client, config: ScaleSetConfig) -> ScaleSet | None:
+    """The configured scale set, by id or by (runner group, name); ``None`` if it does not
+    exist (or its runner group does not)."""
+    try:
+        if config.scale_set_id is not None:
+            return await client.get_scale_set(config.scale_set_id)
+        group = await client.get_runner_group_by_name(config.runner_group)
+        return await client.get_scale_set_by_name(group.id, str(config.name))
+    except (ScaleSetNotFoundError, RunnerGroupNotFoundError):
+        return None
 
 
 async def open_session(

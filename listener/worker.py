@@ -12,7 +12,7 @@ from listener.config import ListenerSettings
 from listener.metrics import ListenerMetrics
 from listener.scaler import Scaler
 from listener.scaling import Backoff
-from listener.session import close_session, is_transient, open_session
+from listener.session import close_session, find_scale_set, is_transient, open_session
 from scaleset import (
     Client,
     JobAvailable,
@@ -20,6 +20,7 @@ from scaleset import (
     JobMessage,
     JobStarted,
     MessageSession,
+    ScaleSet,
     ScaleSetMessage,
 )
 from scaleset.errors import (
@@ -30,6 +31,13 @@ from scaleset.errors import (
 )
 
 log = structlog.get_logger("listener.worker")
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class ScaleSetWorker:
@@ -64,28 +72,61 @@ class ScaleSetWorker:
         """Serve the scale set until cancelled; the session is deleted on the way out.
 
         The session is the scale set's leadership: the scaler (which reconciles and may
-        release a predecessor's leftovers) starts only once this listener holds it.
+        release a predecessor's leftovers) starts only once this listener holds it. A deleted
+        scale set is waited for until it exists again (``pulumi up`` recreates it).
         """
         scaler_task: asyncio.Task[None] | None = None
         try:
             while True:
-                await self._open()
-                if scaler_task is None:
-                    scaler_task = asyncio.create_task(
-                        self.scaler.run(), name=f"scaler-{self._name}"
-                    )
                 try:
+                    await self._open()
+                    if scaler_task is None:
+                        scaler_task = asyncio.create_task(
+                            self.scaler.run(), name=f"scaler-{self._name}"
+                        )
                     await self._poll()
                 except SessionNotFoundError:
                     log.warning("the session expired; opening a new one", scale_set=self._name)
                     self._set_session(None)
                     self._session_event("recreated")
+                except ScaleSetNotFoundError:
+                    self._set_session(None)
+                    await _stop(scaler_task)
+                    scaler_task = None
+                    found = await self._wait_for_scale_set()
+                    if found.id != self.scaler.ss_id:
+                        await self.scaler.rebind(found)
         finally:
-            if scaler_task is not None:
-                scaler_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await scaler_task
+            await _stop(scaler_task)
             await self._close()
+
+    async def _wait_for_scale_set(self) -> ScaleSet:
+        """The scale set was deleted on GitHub: look it up again (by name when configured so,
+        which finds a recreated one under its new id) until it exists."""
+        deleted = self.scaler.scale_set
+        log.error(
+            "the scale set was deleted on GitHub; waiting for it to exist again",
+            scale_set=self._name,
+            scale_set_id=deleted.id,
+            hint="recreate it (`pulumi up`)"
+            + (", then set scale_sets[].scale_set_id to its new id" if self._by_id else ""),
+        )
+        backoff = Backoff(cap=self._settings.max_backoff_seconds)
+        while True:
+            try:
+                found = await find_scale_set(self._client, self.scaler.config)
+            except ScaleSetError as exc:
+                if not is_transient(exc):
+                    raise
+                found = None
+            if found is not None:
+                log.info("the scale set exists again", scale_set=self._name, scale_set_id=found.id)
+                return found
+            await asyncio.sleep(backoff.failed())
+
+    @property
+    def _by_id(self) -> bool:
+        return self.scaler.config.scale_set_id is not None
 
     def _set_session(self, session: MessageSession | None) -> None:
         self.session = session
@@ -104,7 +145,7 @@ class ScaleSetWorker:
         self._set_session(session)
         if session.statistics is not None:
             self._metrics.record_statistics(self._name, session.statistics)
-            self.scaler.set_assigned_jobs(session.statistics.total_assigned_jobs)
+            self.scaler.set_statistics(session.statistics)
 
     async def _close(self) -> None:
         session = self.session
@@ -159,7 +200,7 @@ class ScaleSetWorker:
             self._metrics.record_statistics(self._name, message.statistics)
             # Before the job events: the statistics already count this message's completions,
             # so a scaler step in between sees too few runners (and waits), never too many.
-            self.scaler.set_assigned_jobs(message.statistics.total_assigned_jobs)
+            self.scaler.set_statistics(message.statistics)
         available = [j.runner_request_id for j in message.jobs if isinstance(j, JobAvailable)]
         if available:
             acquired = await self._client.acquire_jobs(session, self.scaler.ss_id, available)

@@ -13,14 +13,16 @@ from dataclasses import dataclass
 
 import httpx
 
+from scaleset.sharding import ShardedTransport
 
 @dataclass(frozen=True)
 class PoolSettings:
-    """Connection-pool tuning; sized so a JIT batch of 32-64 concurrent requests never queues."""
+    """Connection-pool tuning; sized so a JIT batch of up to 100 concurrent requests never queues (connections
+    are kept: httpcore closes idle ones once the pool holds more than the keep-alive limit)."""
 
     http2: bool = False
     max_connections: int = 128
-    max_keepalive_connections: int = 64
+    max_keepalive_connections: int = 128
     keepalive_expiry: float = 60.0
 
 
@@ -37,13 +39,13 @@ _leases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[PoolSettings,
 
 
 def _new_client(settings: PoolSettings) -> httpx.AsyncClient:
+    limits = httpx.Limits(
+        max_connections=settings.max_connections,
+        max_keepalive_connections=settings.max_keepalive_connections,
+        keepalive_expiry=settings.keepalive_expiry,
+    )
     client = httpx.AsyncClient(
-        http2=settings.http2,
-        limits=httpx.Limits(
-            max_connections=settings.max_connections,
-            max_keepalive_connections=settings.max_keepalive_connections,
-            keepalive_expiry=settings.keepalive_expiry,
-        ),
+        transport=ShardedTransport(limits, http2=settings.http2),
         follow_redirects=False,
         trust_env=True,
     )

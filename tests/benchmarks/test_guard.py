@@ -28,6 +28,8 @@ async def test_burst_api_calls_per_job_within_baseline() -> None:
     ours, upstream = result["ours"], result["upstream_equivalent"]
     jobs = result["parameters"]["jobs"]
     assert ours["jit_requests"] == jobs  # exactly one generatejitconfig per runner
+    # No over-launch: one runner per job until every job completed.
+    assert ours["runners_launched_total"] == ours["jit_requests_total"] == jobs
     assert ours["api_calls_per_job"] <= BASELINE["burst_api_calls_per_job"] * MARGIN
     assert ours["auth_chain_runs"] == 1
     assert upstream["jit_requests"] == jobs

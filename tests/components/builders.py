@@ -77,3 +77,28 @@ def policy(registered_inputs: dict[str, Any]) -> dict[str, Any]:
 
 def statements_by_sid(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["Sid"]: s for s in document["Statement"]}
+
+
+def assert_publishes_what_the_alarms_read(settings: Any, recorder: Any) -> None:
+    """The listener's ``cloudwatch`` settings name the namespace and dimension of its alarms."""
+    published = settings.cloudwatch
+    assert published is not None, "an AWS listener must publish its alarm metrics"
+    assert (published.namespace, published.listener_name) == ("GHAScaleSets", "dev.ci")
+    assert published.interval_seconds == 60  # the alarms' shortest period
+    read = [
+        metric
+        for alarm in recorder.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        for metric in [
+            alarm.inputs,
+            *(q.get("metric") or {} for q in alarm.inputs.get("metricQueries", [])),
+        ]
+        if metric.get("namespace") == published.namespace
+    ]
+    assert {m["metricName"] for m in read} == {
+        "Heartbeat",
+        "ApiRequests",
+        "ApiErrors",
+        "JobsWaiting",
+        "RunnerLaunchFailures",
+    }
+    assert all(m["dimensions"] == {"Listener": published.listener_name} for m in read)

@@ -7,7 +7,13 @@ import json
 import subprocess
 
 from components.user_data import ENV_FILE
-from tests.components.builders import SUBNETS, TOKEN, policy, statements_by_sid
+from tests.components.builders import (
+    SUBNETS,
+    TOKEN,
+    assert_publishes_what_the_alarms_read,
+    policy,
+    statements_by_sid,
+)
 from tests.components.mocks import ACCOUNT, REGION, SCALE_SET_TYPE
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -154,6 +160,7 @@ def test_listener_boot_script_runs_the_image_with_settings_the_listener_accepts(
     assert ec2.ssm_prefix == "/gha-scalesets/dev/ci/jit"
     assert ec2.instance_types == ["m7i.large", "m6i.large"]
     assert settings.metrics_port == 9102
+    assert_publishes_what_the_alarms_read(settings, recorder)
 
 
 def test_ecr_listener_image_is_pulled_after_a_scoped_login(deploy, recorder) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 
 from components import EcsOptions
-from tests.components.builders import ECS_RUNNER_IMAGE, SUBNETS, TOKEN, policy, statements_by_sid
+from tests.components.builders import (
+    ECS_RUNNER_IMAGE,
+    SUBNETS,
+    TOKEN,
+    assert_publishes_what_the_alarms_read,
+    policy,
+    statements_by_sid,
+)
 from tests.components.mocks import ACCOUNT, REGION, SCALE_SET_TYPE
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -112,6 +119,7 @@ def test_listener_container_is_hardened_and_configured_for_ecs(
     assert ecs.assign_public_ip is False  # RunTask: assignPublicIp DISABLED
     assert ecs.events_queue_url == outputs["queue_url"]
     assert (ecs.ssm_prefix, ecs.kms_key_id) == ("/gha-scalesets/dev/ci/jit", outputs["kms_key_arn"])
+    assert_publishes_what_the_alarms_read(settings, recorder)
 
 
 def test_runner_task_uses_the_runner_role_and_its_own_log_group(deploy, recorder) -> None:

@@ -1,0 +1,167 @@
+"""Publishes the metrics the CloudWatch alarms read (``components/alarms.py``) once a minute.
+
+Values come from the listener's own Prometheus metrics: counters as their increase since the
+last successful publish (a failed publish carries its counts over to the next one), gauges as
+they are at publish time. One ``PutMetricData`` call per interval carries every data point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter as CallCounter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from botocore.client import BaseClient
+from prometheus_client import Counter, Gauge
+from prometheus_client.samples import Sample
+
+from listener.config import AwsConfig, CloudWatchConfig
+from listener.metrics import ListenerMetrics
+from listener.runtimes._aws import error_message, make_client
+
+log = structlog.get_logger("listener.cloudwatch")
+
+DIMENSION = "Listener"
+"""The dimension every data point carries; its value is ``CloudWatchConfig.listener_name``."""
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Counter totals since the listener started."""
+
+    api_requests: float = 0.0
+    api_errors: float = 0.0
+    launch_failures: float = 0.0
+
+    def since(self, earlier: Totals) -> Totals:
+        return Totals(
+            self.api_requests - earlier.api_requests,
+            self.api_errors - earlier.api_errors,
+            self.launch_failures - earlier.launch_failures,
+        )
+
+
+def _is_error(status: str) -> bool:
+    # What the api-error-rate alarm counts: 5xx, 429 and "error" (no HTTP answer at all).
+    return status in ("error", "429") or status.startswith("5")
+
+
+def _values(metric: Counter | Gauge) -> Iterator[Sample]:
+    for family in metric.collect():
+        for sample in family.samples:
+            if not sample.name.endswith("_created"):
+                yield sample
+
+
+def read_totals(metrics: ListenerMetrics) -> Totals:
+    """The API request, API error and launch failure totals of ``metrics``."""
+    requests = list(_values(metrics.api_requests))
+    return Totals(
+        api_requests=sum(s.value for s in requests),
+        api_errors=sum(s.value for s in requests if _is_error(s.labels["status"])),
+        launch_failures=sum(s.value for s in _values(metrics.launch_failures)),
+    )
+
+
+def jobs_waiting(metrics: ListenerMetrics) -> float:
+    """Jobs assigned to the scale sets but not running yet, from their latest statistics."""
+    running = {tuple(s.labels.values()): s.value for s in _values(metrics.running_jobs)}
+    return sum(
+        max(0.0, s.value - running.get(tuple(s.labels.values()), 0.0))
+        for s in _values(metrics.assigned_jobs)
+    )
+
+
+class CloudWatchPublisher:
+    """Sends the alarm metrics every ``config.interval_seconds`` until cancelled.
+
+    ``alive`` says whether the listener's loops run (Heartbeat 1, else 0); ``clock`` stamps the
+    data points and sets the schedule, ``wait`` sleeps between publishes (tests drive both);
+    ``client`` defaults to a CloudWatch client for ``aws``, created on the first publish.
+    """
+
+    def __init__(
+        self,
+        config: CloudWatchConfig,
+        aws: AwsConfig,
+        metrics: ListenerMetrics,
+        *,
+        alive: Callable[[], bool] = lambda: True,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wait: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        client: BaseClient | None = None,
+    ) -> None:
+        self.config = config
+        self._aws = aws
+        self._metrics = metrics
+        self._alive = alive
+        self._clock = clock
+        self._wait = wait
+        self._client = client
+        self._published = Totals()
+        self.publishes = Counter(
+            "gha_listener_cloudwatch_publishes",
+            "PutMetricData calls of the CloudWatch publisher by result (ok, failed)",
+            ("result",),
+            registry=metrics.registry,
+        )
+
+    async def run(self) -> None:
+        """Publish once per interval, on a fixed schedule (a slow call does not shift it)."""
+        step = timedelta(seconds=self.config.interval_seconds)
+        due = self._clock()
+        while True:
+            now = self._clock()
+            # Clamped so that a wall clock that jumps neither bursts publishes nor stalls them.
+            due = min(max(due + step, now), now + step)
+            await self._wait((due - now).total_seconds())
+            await self.publish()
+
+    async def publish(self) -> bool:
+        """Send one interval's data points; failures are logged and counted, never raised."""
+        totals = read_totals(self._metrics)
+        data = self.metric_data(totals.since(self._published), self._clock())
+        try:
+            await asyncio.to_thread(self._put, data)
+        except Exception as exc:  # any SDK or network failure: the listener must keep scaling
+            self.publishes.labels("failed").inc()
+            log.warning(
+                "publishing CloudWatch metrics failed, counts carried to the next interval",
+                error=error_message(exc),
+                namespace=self.config.namespace,
+            )
+            return False
+        self._published = totals
+        self.publishes.labels("ok").inc()
+        return True
+
+    def metric_data(self, delta: Totals, now: datetime) -> list[dict[str, Any]]:
+        """The ``MetricData`` of one publish."""
+        values = {
+            "Heartbeat": 1.0 if self._alive() else 0.0,
+            "ApiRequests": delta.api_requests,
+            "ApiErrors": delta.api_errors,
+            "JobsWaiting": jobs_waiting(self._metrics),
+            "RunnerLaunchFailures": delta.launch_failures,
+        }
+        dimensions = [{"Name": DIMENSION, "Value": self.config.listener_name}]
+        return [
+            {
+                "MetricName": name,
+                "Dimensions": dimensions,
+                "Timestamp": now,
+                "Value": value,
+                "Unit": "Count",
+            }
+            for name, value in values.items()
+        ]
+
+    def _put(self, data: list[dict[str, Any]]) -> None:
+        if self._client is None:
+            # Its call counter stays unread: the publishes counter above already counts them.
+            self._client = make_client("cloudwatch", self._aws, CallCounter())
+        self._client.put_metric_data(Namespace=self.config.namespace, MetricData=data)
