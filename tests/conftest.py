@@ -2,5 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.aws",
+    "tests.fixtures.k8s",
+    "tests.fixtures.pulumi",
     "tests.fixtures.sim",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import gc
+import asyncio
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,20 +17,9 @@ from tests.components.builders import OUTPUTS, listener_args
 from tests.components.mocks import Recorder, run
 
 
-@pytest.fixture(scope="session")
-def _long_lived_objects_frozen() -> None:
-    """Exempt what exists after collection (the SDKs' many modules) from every collection."""
-    gc.collect()
-    gc.freeze()
-
-
 @pytest.fixture(autouse=True)
-def _collect_garbage(_long_lived_objects_frozen: None) -> Iterator[None]:
-    """Each mocked Pulumi run leaves event loops on executor threads; finalize them now rather
-    than in a garbage collection that may strike inside a later ``ast.parse`` (CPython 3.11
-    then fails that parse with "AST constructor recursion depth mismatch")."""
-    yield
-    gc.collect()
+def _pulumi_ready(pulumi_event_loop: asyncio.AbstractEventLoop) -> None:
+    """Every test here runs a Pulumi program under mocks."""
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import dill
@@ -55,16 +54,13 @@ class FakeScaleSets(mocks.Mocks):
 
 
 @pytest.fixture
-def fake() -> Iterator[tuple[FakeScaleSets, RecordingMonitor]]:
-    # The SDK registers resources on the thread's current loop; earlier tests may have unset it.
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+def fake(
+    pulumi_event_loop: asyncio.AbstractEventLoop,
+) -> tuple[FakeScaleSets, RecordingMonitor]:
     mock = FakeScaleSets()
     monitor = RecordingMonitor(mock)
     pulumi.runtime.set_mocks(mock, project="fleet", stack="test", preview=False, monitor=monitor)
-    yield mock, monitor
-    asyncio.set_event_loop(None)
-    loop.close()
+    return mock, monitor
 
 
 def _declare(**overrides: Any) -> ScaleSet:

@@ -12,7 +12,6 @@ import pytest
 from listener.config import AwsConfig, Ec2RuntimeConfig
 from listener.runtimes.ec2 import Ec2Runtime
 from scaleset.retry import RetryPolicy
-from tests.fixtures.k8s import k8s_api, k8s_api_server  # noqa: F401  (fixtures)
 from tests.runtimes._faults import FaultProxy
 
 
