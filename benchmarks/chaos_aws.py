@@ -190,7 +190,35 @@ def jit_parameters(endpoint: str, prefix: str) -> int:
     return sum(len(page["Parameters"]) for page in pages)
 
 
+_DYNAMODB_LOCK = threading.Lock()
+
+
+def serialise_dynamodb() -> None:
+    """Serve moto's DynamoDB requests one at a time when moto runs in this process.
+
+    ``ThreadedMotoServer`` handles requests concurrently, and moto rolls a cancelled
+    TransactWriteItems back by restoring a copy of the whole table taken before it: writes
+    that other requests made (and were acknowledged) in between are silently undone. The
+    registry's conditional reservations are cancelled often at max, so a burst could lose a
+    release or an update (a job lost, a registry entry left) that real DynamoDB never loses.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    call_action = DynamoHandler.call_action
+    if getattr(call_action, "serialised", False):
+        return
+
+    def serialised(self: DynamoHandler) -> Any:
+        with _DYNAMODB_LOCK:
+            return call_action(self)
+
+    serialised.serialised = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = serialised  # type: ignore[method-assign]
+
+
 def reset(endpoint: str) -> None:
+    """A clean moto state, with DynamoDB made transactional (see :func:`serialise_dynamodb`)."""
+    serialise_dynamodb()
     httpx.post(f"{endpoint}/moto-api/reset").raise_for_status()
 
 

@@ -15,10 +15,14 @@ import httpx
 
 from scaleset.sharding import ShardedTransport
 
+
 @dataclass(frozen=True)
 class PoolSettings:
-    """Connection-pool tuning; sized so a JIT batch of up to 100 concurrent requests never queues (connections
-    are kept: httpcore closes idle ones once the pool holds more than the keep-alive limit)."""
+    """Connection-pool tuning; sized so a JIT batch of up to 100 requests never queues.
+
+    Keep-alive equals the connection limit: httpcore closes an idle connection whenever the
+    pool holds more connections than that, which would reconnect on every burst.
+    """
 
     http2: bool = False
     max_connections: int = 128

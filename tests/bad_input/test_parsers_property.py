@@ -40,7 +40,9 @@ wire_objects = st.dictionaries(st.sampled_from(_WIRE_KEYS), json_values, max_siz
 job_types = st.sampled_from(["JobAvailable", "JobAssigned", "JobStarted", "JobCompleted", "X"])
 job_messages = st.lists(
     st.fixed_dictionaries(
-        {"messageType": job_types}, optional={k: json_values for k in _WIRE_KEYS}
+        # messageType is required above: hypothesis rejects a key both required and optional
+        {"messageType": job_types},
+        optional={k: json_values for k in _WIRE_KEYS if k != "messageType"},
     ),
     max_size=4,
 )
