@@ -86,6 +86,7 @@ def main(
     """Run the fault matrix and report jobs lost, runners over max, orphans, leaks, recovery."""
     size = REDUCED if reduced else FULL
     os.environ.update(chaos_aws.env())
+    chaos_aws.serialise_dynamodb()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()

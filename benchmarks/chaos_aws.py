@@ -194,7 +194,9 @@ _DYNAMODB_LOCK = threading.Lock()
 
 
 def serialise_dynamodb() -> None:
-    """Serve moto's DynamoDB requests one at a time when moto runs in this process.
+    """Serve moto's DynamoDB requests one at a time (moto running in this process).
+
+    For ``python -m benchmarks.chaos``; the test suite's moto fixture serialises every request.
 
     ``ThreadedMotoServer`` handles requests concurrently, and moto rolls a cancelled
     TransactWriteItems back by restoring a copy of the whole table taken before it: writes
@@ -217,8 +219,6 @@ def serialise_dynamodb() -> None:
 
 
 def reset(endpoint: str) -> None:
-    """A clean moto state, with DynamoDB made transactional (see :func:`serialise_dynamodb`)."""
-    serialise_dynamodb()
     httpx.post(f"{endpoint}/moto-api/reset").raise_for_status()
 
 

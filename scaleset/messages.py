@@ -87,9 +87,9 @@ def _parse_jobs(body: str | None) -> list[JobMessage]:
     try:
         items: Any = json.loads(body)
     except ValueError:
-        raise ProtocolError("message body is not a JSON array of job messages") from None
+        raise ProtocolError("get message: the body is not a JSON array of job messages") from None
     if not isinstance(items, list):
-        raise ProtocolError("message body is not a JSON array of job messages")
+        raise ProtocolError("get message: the body is not a JSON array of job messages")
     jobs: list[JobMessage] = []
     for item in items:
         if not isinstance(item, dict):
