@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 from botocore.client import BaseClient
+from botocore.exceptions import BotoCoreError, ClientError
 
-from listener.config import AwsConfig
-from listener.runtimes._aws import make_client
+from listener.config import AwsConfig, Ec2RuntimeConfig, EcsRuntimeConfig
+from listener.runtimes._aws import call, error_code, is_transient, make_client
+from listener.runtimes._launch import launch_all
 from listener.runtimes._phases import PhaseTracker
 from listener.runtimes._retry import default_retry
+from listener.runtimes._ssm import JitParameters
 from listener.runtimes.aws_events import EventQueue
-from listener.runtimes.base import RuntimeEvent
+from listener.runtimes.base import LaunchResult, RunnerSpec, RuntimeEvent, RuntimeRunner
 from scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
@@ -36,7 +40,10 @@ class Owner:
     seen_at: float  # clock time it was learned
 
 
-class AwsRuntime:
+ConfigT = TypeVar("ConfigT", Ec2RuntimeConfig, EcsRuntimeConfig)
+
+
+class AwsRuntime(Generic[ConfigT]):
     """Base of the EC2 and ECS runtimes.
 
     ``api_calls`` counts every AWS request by ``service:Operation``; ``launch_errors`` counts
@@ -45,23 +52,22 @@ class AwsRuntime:
     ``malformed``. State changes come only from the EventBridge-fed queue.
     """
 
-    name: str
+    name: str  # also the boto3 name of the service that runs the runners
 
     def __init__(
         self,
+        config: ConfigT,
         aws: AwsConfig,
         *,
-        events_queue_url: str | None,
-        events_wait_seconds: int,
-        max_connections: int,
-        retry: RetryPolicy | None,
-        clock: Callable[[], float],
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.api_calls: Counter[str] = Counter()
         self.launch_errors: Counter[str] = Counter()
         self.terminate_errors: Counter[str] = Counter()
+        self._config = config
         self._aws = aws
-        self._max_connections = max_connections
+        self._max_connections = config.launch_concurrency + 2
         self._retry = retry or default_retry()
         self._clock = clock
         self._closed = asyncio.Event()
@@ -71,14 +77,18 @@ class AwsRuntime:
         self._queue = (
             EventQueue(
                 self._client("sqs"),
-                events_queue_url,
+                config.events_queue_url,
                 self._retry,
-                wait_seconds=events_wait_seconds,
+                wait_seconds=config.events_wait_seconds,
             )
-            if events_queue_url
+            if config.events_queue_url
             else None
         )
         self.event_stats: Counter[str] = self._queue.stats if self._queue else Counter()
+        self._api = self._client(self.name)
+        self._params = JitParameters(
+            self._client("ssm"), config.ssm_prefix, config.kms_key_id, self._retry
+        )
 
     def _client(self, service: str) -> BaseClient:
         client = make_client(
@@ -86,6 +96,58 @@ class AwsRuntime:
         )
         self._clients.append(client)
         return client
+
+    def _param_key(self, provider_id: str, runner_name: str) -> str:
+        """What names a runner's JIT parameter within its scale set."""
+        raise NotImplementedError
+
+    async def _pages(
+        self, operation: str, token_key: str, **params: Any
+    ) -> AsyncIterator[Mapping[str, Any]]:
+        """Every page of a paginated call, following the ``token_key`` continuation."""
+        token: str | None = None
+        while True:
+            page = await call(
+                self._api, operation, self._retry, **params, **({token_key: token} if token else {})
+            )
+            yield page
+            token = page.get(token_key)
+            if not token:
+                return
+
+    async def _launch_each(
+        self,
+        runners: Sequence[RunnerSpec],
+        launch_one: Callable[[int, RunnerSpec], Awaitable[LaunchResult]],
+    ) -> list[LaunchResult]:
+        return await launch_all(
+            runners, self._config.launch_concurrency, launch_one, self.launch_errors
+        )
+
+    async def _store_jit(
+        self, spec: RunnerSpec, parameter: str, tags: Mapping[str, str]
+    ) -> LaunchResult | None:
+        """Write the runner's JIT parameter; the launch's failed result when that fails."""
+        try:
+            await self._params.put(parameter, spec.jit_config, tags, self.launch_errors)
+        except (ClientError, BotoCoreError) as exc:
+            code = error_code(exc)
+            log.warning("jit_parameter_write_failed", runner=spec.runner_name, error=code)
+            return LaunchResult(
+                spec.runner_name,
+                # The code only: a validation message may quote the value.
+                error=f"could not store the JIT config in SSM: {code}",
+                retryable=is_transient(code),
+            )
+        return None
+
+    async def _release(self, provider_ids: Sequence[str]) -> None:
+        """Forget terminated runners and delete their JIT parameters."""
+        owners = {i: self._known.pop(i) for i in provider_ids if i in self._known}
+        await self._params.delete(
+            self._params.name(o.scale_set_id, self._param_key(i, o.runner_name))
+            for i, o in owners.items()
+        )
 
     def _sweep_cutoff(self) -> datetime:
         """JIT parameters last written before this may be swept."""
@@ -112,9 +174,22 @@ class AwsRuntime:
     def _remember(self, provider_id: str, runner_name: str, scale_set_id: int) -> None:
         self._known[provider_id] = Owner(runner_name, scale_set_id, self._clock())
 
-    def _forget_missing(self, scale_set_id: int, present: set[str], listed_at: float) -> None:
-        """Drop cached owners of a scale set's runners that a listing started at ``listed_at``
-        no longer shows (launches that finished during the listing stay)."""
+    def _adopt(self, provider_id: str, runner_name: str, scale_set_id: int) -> None:
+        """Remember the owner a listing shows for a runner this process does not know."""
+        if runner_name and provider_id not in self._known:
+            self._remember(provider_id, runner_name, scale_set_id)
+
+    async def _reconciled(
+        self,
+        scale_set_id: int,
+        runners: Sequence[RuntimeRunner],
+        listed_at: float,
+        cutoff: datetime,
+    ) -> None:
+        """After a listing started at ``listed_at``: drop cached owners of the scale set's
+        runners it no longer shows (launches that finished during the listing stay), then
+        sweep JIT parameters last written before ``cutoff`` that no listed runner will read."""
+        present = {r.provider_id for r in runners}
         for provider_id, owner in list(self._known.items()):
             if (
                 owner.scale_set_id == scale_set_id
@@ -122,6 +197,9 @@ class AwsRuntime:
                 and provider_id not in present
             ):
                 del self._known[provider_id]
+        await self._params.sweep(
+            scale_set_id, {self._param_key(r.provider_id, r.runner_name) for r in runners}, cutoff
+        )
 
     async def close(self) -> None:
         """End ``events()`` and close the HTTP pools."""
