@@ -120,24 +120,25 @@ def security_groups(
     """No inbound rules for either; the listener may only speak HTTPS (GitHub, AWS APIs),
     runners anything outbound (jobs fetch from everywhere)."""
     opts = pulumi.ResourceOptions(parent=parent)
-    listener = aws.ec2.SecurityGroup(
-        names.child("listener"),
-        description=f"gha-scalesets listener {names.listener_id}: HTTPS out only",
-        vpc_id=vpc_id,
-        egress=[
-            aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443, **_ANYWHERE)
-        ],
-        tags=tags,
-        opts=opts,
+
+    def group(key: str, description: str, protocol: str, port: int) -> aws.ec2.SecurityGroup:
+        return aws.ec2.SecurityGroup(
+            names.child(key),
+            description=description,
+            vpc_id=vpc_id,
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol=protocol, from_port=port, to_port=port, **_ANYWHERE
+                )
+            ],
+            tags=tags,
+            opts=opts,
+        )
+
+    return (
+        group(
+            "listener", f"gha-scalesets listener {names.listener_id}: HTTPS out only", "tcp", 443
+        ),
+        # Protocol "-1" with port 0: all traffic.
+        group("runner", f"gha-scalesets runners of {names.listener_id}: outbound only", "-1", 0),
     )
-    runner = aws.ec2.SecurityGroup(
-        names.child("runner"),
-        description=f"gha-scalesets runners of {names.listener_id}: outbound only",
-        vpc_id=vpc_id,
-        egress=[
-            aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, **_ANYWHERE)
-        ],
-        tags=tags,
-        opts=opts,
-    )
-    return listener, runner

@@ -23,7 +23,7 @@ from listener.runtimes.base import RunnerPhase, Runtime, RuntimeEvent
 from listener.scaler import Scaler
 from listener.scaling import Backoff
 from listener.server import MetricsServer, build_app
-from listener.session import is_transient
+from listener.session import find_scale_set, is_transient
 from listener.worker import ScaleSetWorker
 from scaleset import Client, ScaleSet
 from scaleset.errors import ScaleSetError
@@ -40,14 +40,16 @@ class StartupError(Exception):
 
 async def resolve_scale_set(client: Client, config: ScaleSetConfig) -> ScaleSet:
     """The configured scale set, by id or by (runner group, name)."""
-    if config.scale_set_id is not None:
-        return await client.get_scale_set(config.scale_set_id)
-    group = await client.get_runner_group_by_name(config.runner_group)
-    found = await client.get_scale_set_by_name(group.id, str(config.name))
+    found = await find_scale_set(client, config)
     if found is None:
+        which = (
+            f"id {config.scale_set_id}"
+            if config.scale_set_id is not None
+            else f"{config.name!r} not found in runner group {config.runner_group!r}"
+        )
         raise StartupError(
-            f"scale set {config.name!r} not found in runner group {config.runner_group!r} at "
-            f"{client.config.url}: create it first (`pulumi up`), or fix scale_sets[].name"
+            f"scale set {which} at {client.config.url}: create it first (`pulumi up`), "
+            "or fix scale_sets[] in the listener settings"
         )
     return found
 
@@ -179,7 +181,11 @@ class Listener:
 
     async def _on_event(self, event: RuntimeEvent) -> None:
         record = await self._find(event)
-        worker = self.workers.get(record.scale_set_id) if record else None
+        # by the scaler's current id: a scale set recreated on GitHub keeps its worker
+        worker = next(
+            (w for w in self.workers.values() if record and w.scaler.ss_id == record.scale_set_id),
+            None,
+        )
         if record is None or worker is None:
             return  # already released (job completed first) or another listener's runner
         if event.phase in (RunnerPhase.STOPPED, RunnerPhase.FAILED):
@@ -198,7 +204,14 @@ class Listener:
         for task in self._tasks:
             task.cancel()
         if self._tasks:
-            await asyncio.wait(self._tasks, timeout=_STOP_TIMEOUT_SECONDS)
+            _, pending = await asyncio.wait(self._tasks, timeout=_STOP_TIMEOUT_SECONDS)
+            if pending:
+                # Interrupt what is still deleting sessions: those expire on GitHub, while a
+                # task left running would use the client closed below.
+                log.warning("tasks still running at shutdown: cancelling", tasks=len(pending))
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
         steps = [self.runtime.close(), self.registry.close()]
         if self.client is not None:
             steps.append(self.client.aclose())

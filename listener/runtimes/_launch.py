@@ -1,16 +1,20 @@
-"""Launching a batch of runners with bounded concurrency, one result per runner, in order."""
+"""Bounded concurrency for runtimes: launching a batch of runners (one result per runner, in
+order) and acting on a batch of provider ids."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TypeVar
 
 import structlog
 
 from listener.runtimes.base import LaunchResult, RunnerSpec
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 async def launch_all(
@@ -37,3 +41,16 @@ async def launch_all(
                 return LaunchResult(spec.runner_name, error=f"unexpected {kind}", retryable=True)
 
     return list(await asyncio.gather(*(guarded(i, s) for i, s in enumerate(specs))))
+
+
+async def for_each(
+    items: Iterable[T], concurrency: int, action: Callable[[T], Awaitable[None]]
+) -> None:
+    """Run ``action(item)`` for every item, at most ``concurrency`` at a time."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def guarded(item: T) -> None:
+        async with gate:
+            await action(item)
+
+    await asyncio.gather(*(guarded(item) for item in items))

@@ -30,8 +30,7 @@ from listener.runtimes._aws import (
     session,
 )
 from listener.runtimes._aws_runtime import AwsRuntime
-from listener.runtimes._launch import launch_all
-from listener.runtimes._ssm import JitParameters, jit_fetch_script
+from listener.runtimes._ssm import jit_fetch_script
 from listener.runtimes.aws_events import parse_ec2_event
 from listener.runtimes.base import (
     LaunchResult,
@@ -117,7 +116,7 @@ class _Plan:
                         yield candidate
 
 
-class Ec2Runtime(AwsRuntime):
+class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
     """Runners as EC2 instances; see the module docstring for the life of one runner."""
 
     name = "ec2"
@@ -130,20 +129,8 @@ class Ec2Runtime(AwsRuntime):
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(
-            aws,
-            events_queue_url=config.events_queue_url,
-            events_wait_seconds=config.events_wait_seconds,
-            max_connections=config.launch_concurrency + 2,
-            retry=retry,
-            clock=clock,
-        )
-        self._config = config
-        self._ec2 = self._client("ec2")
-        self._params = JitParameters(
-            self._client("ssm"), config.ssm_prefix, config.kms_key_id, self._retry
-        )
-        self._partition = session().get_partition_for_region(self._ec2.meta.region_name)
+        super().__init__(config, aws, retry=retry, clock=clock)
+        self._partition = session().get_partition_for_region(self._api.meta.region_name)
         self._next_subnet = 0
 
     def _markets(self) -> tuple[str, ...]:
@@ -160,18 +147,15 @@ class Ec2Runtime(AwsRuntime):
             self._next_subnet,
         )
         self._next_subnet = (self._next_subnet + len(runners)) % len(self._config.subnet_ids)
-        return await launch_all(
-            runners,
-            self._config.launch_concurrency,
-            lambda index, spec: self._launch_one(plan, index, spec),
-            self.launch_errors,
+        return await self._launch_each(
+            runners, lambda index, spec: self._launch_one(plan, index, spec)
         )
 
     async def _launch_one(self, plan: _Plan, index: int, spec: RunnerSpec) -> LaunchResult:
         for candidate in plan.candidates(index):
             try:
                 reply = await call(
-                    self._ec2,
+                    self._api,
                     "run_instances",
                     self._retry,
                     errors=self.launch_errors,
@@ -258,7 +242,7 @@ class Ec2Runtime(AwsRuntime):
         """Store the JIT config for the new instance; without it the instance is useless."""
         instance_id = reply["Instances"][0]["InstanceId"]
         arn = (
-            f"arn:{self._partition}:ec2:{self._ec2.meta.region_name}:{reply['OwnerId']}"
+            f"arn:{self._partition}:ec2:{self._api.meta.region_name}:{reply['OwnerId']}"
             f":instance/{instance_id}"
         )
         name = self._params.name(spec.scale_set_id, instance_id)
@@ -268,18 +252,10 @@ class Ec2Runtime(AwsRuntime):
             TAG_INSTANCE_ID: instance_id,
             TAG_INSTANCE_ARN: arn,
         }
-        try:
-            await self._params.put(name, spec.jit_config, tags, self.launch_errors)
-        except (ClientError, BotoCoreError) as exc:
-            code = error_code(exc)
-            log.warning("jit_parameter_write_failed", runner=spec.runner_name, error=code)
+        failed = await self._store_jit(spec, name, tags)
+        if failed is not None:
             await self._terminate_chunk([instance_id])
-            return LaunchResult(
-                spec.runner_name,
-                # The code only: a validation message may quote the value.
-                error=f"could not store the JIT config in SSM: {code}",
-                retryable=is_transient(code),
-            )
+            return failed
         self._remember(instance_id, spec.runner_name, spec.scale_set_id)
         return LaunchResult(spec.runner_name, provider_id=instance_id)
 
@@ -292,12 +268,11 @@ class Ec2Runtime(AwsRuntime):
         ids = list(dict.fromkeys(provider_ids))
         for chunk in chunks(ids, _TERMINATE_BATCH):
             await self._terminate_chunk(chunk)
-        owners = {i: self._known.pop(i) for i in ids if i in self._known}
-        await self._params.delete(self._params.name(o.scale_set_id, i) for i, o in owners.items())
+        await self._release(ids)
 
     async def _terminate_chunk(self, ids: list[str]) -> None:
         try:
-            await call(self._ec2, "terminate_instances", self._retry, InstanceIds=ids)
+            await call(self._api, "terminate_instances", self._retry, InstanceIds=ids)
         except (ClientError, BotoCoreError) as exc:
             code = error_code(exc)
             if code in _NOT_FOUND_CODES and len(ids) > 1:
@@ -317,37 +292,31 @@ class Ec2Runtime(AwsRuntime):
         listed_at = self._clock()
         cutoff = self._sweep_cutoff()
         runners: list[RuntimeRunner] = []
-        token: str | None = None
-        while True:
-            page = await call(
-                self._ec2,
-                "describe_instances",
-                self._retry,
-                Filters=[
-                    {"Name": f"tag:{TAG_SCALE_SET_ID}", "Values": [str(scale_set_id)]},
-                    {"Name": "instance-state-name", "Values": _LIVE_STATES},
-                ],
-                MaxResults=_DESCRIBE_PAGE,
-                **({"NextToken": token} if token else {}),
-            )
+        async for page in self._pages(
+            "describe_instances",
+            "NextToken",
+            Filters=[
+                {"Name": f"tag:{TAG_SCALE_SET_ID}", "Values": [str(scale_set_id)]},
+                {"Name": "instance-state-name", "Values": _LIVE_STATES},
+            ],
+            MaxResults=_DESCRIBE_PAGE,
+        ):
             for reservation in page.get("Reservations", []):
                 runners.extend(self._runner(scale_set_id, i) for i in reservation["Instances"])
-            token = page.get("NextToken")
-            if not token:
-                break
-        present = {r.provider_id for r in runners}
-        self._forget_missing(scale_set_id, present, listed_at)
-        await self._params.sweep(scale_set_id, present, cutoff)
+        await self._reconciled(scale_set_id, runners, listed_at, cutoff)
         return runners
 
     def _runner(self, scale_set_id: int, instance: Mapping[str, Any]) -> RuntimeRunner:
         tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
         instance_id = instance["InstanceId"]
         runner_name = tags.get(TAG_RUNNER_NAME, "")
-        if runner_name and instance_id not in self._known:
-            self._remember(instance_id, runner_name, scale_set_id)
+        self._adopt(instance_id, runner_name, scale_set_id)
         phase = _STATE_PHASES.get(instance["State"]["Name"], RunnerPhase.FAILED)
         return RuntimeRunner(runner_name, instance_id, scale_set_id, phase)
+
+    def _param_key(self, provider_id: str, runner_name: str) -> str:
+        # Written after the launch, for the instance the IAM condition names.
+        return provider_id
 
     def _parse(self, raw: Mapping[str, Any]) -> RuntimeEvent | None:
         event = parse_ec2_event(raw)

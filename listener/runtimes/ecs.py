@@ -10,20 +10,18 @@ drops the task-role credentials and execs the runner. Tasks are started with
 
 from __future__ import annotations
 
-import asyncio
 import shlex
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
-from listener.config import AwsConfig, EcsRuntimeConfig
+from listener.config import EcsRuntimeConfig
 from listener.runtimes._aws import call, chunks, error_code, error_message, is_transient
 from listener.runtimes._aws_runtime import AwsRuntime
-from listener.runtimes._launch import launch_all
-from listener.runtimes._ssm import JitParameters, jit_fetch_script
+from listener.runtimes._launch import for_each
+from listener.runtimes._ssm import jit_fetch_script
 from listener.runtimes.aws_events import ECS_PHASES, RUNNER_NAME_ENV, parse_ecs_event
 from listener.runtimes.base import (
     LaunchResult,
@@ -32,7 +30,6 @@ from listener.runtimes.base import (
     RuntimeEvent,
     RuntimeRunner,
 )
-from scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -53,59 +50,24 @@ _CAPACITY_HINTS = ("capacity", "RESOURCE:", "AGENT")
 _DESCRIBE_BATCH = 100  # DescribeTasks accepts at most 100 tasks
 
 
-class EcsRuntime(AwsRuntime):
+class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
     """Runners as ECS tasks; see the module docstring for the life of one runner."""
 
     name = "ecs"
 
-    def __init__(
-        self,
-        config: EcsRuntimeConfig,
-        aws: AwsConfig,
-        *,
-        retry: RetryPolicy | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(
-            aws,
-            events_queue_url=config.events_queue_url,
-            events_wait_seconds=config.events_wait_seconds,
-            max_connections=config.launch_concurrency + 2,
-            retry=retry,
-            clock=clock,
-        )
-        self._config = config
-        self._ecs = self._client("ecs")
-        self._params = JitParameters(
-            self._client("ssm"), config.ssm_prefix, config.kms_key_id, self._retry
-        )
-
     async def launch(self, runners: Sequence[RunnerSpec]) -> list[LaunchResult]:
         """One task per runner (each has its own overrides, so no RunTask ``count``)."""
-        return await launch_all(
-            runners,
-            self._config.launch_concurrency,
-            lambda _index, spec: self._launch_one(spec),
-            self.launch_errors,
-        )
+        return await self._launch_each(runners, self._launch_one)
 
-    async def _launch_one(self, spec: RunnerSpec) -> LaunchResult:
+    async def _launch_one(self, _index: int, spec: RunnerSpec) -> LaunchResult:
         parameter = self._params.name(spec.scale_set_id, spec.runner_name)
         tags = {TAG_SCALE_SET_ID: str(spec.scale_set_id), TAG_RUNNER_NAME: spec.runner_name}
-        try:
-            await self._params.put(parameter, spec.jit_config, tags, self.launch_errors)
-        except (ClientError, BotoCoreError) as exc:
-            code = error_code(exc)
-            log.warning("jit_parameter_write_failed", runner=spec.runner_name, error=code)
-            return LaunchResult(
-                spec.runner_name,
-                # The code only: a validation message may quote the value.
-                error=f"could not store the JIT config in SSM: {code}",
-                retryable=is_transient(code),
-            )
+        failed = await self._store_jit(spec, parameter, tags)
+        if failed is not None:
+            return failed
         try:
             reply = await call(
-                self._ecs,
+                self._api,
                 "run_task",
                 self._retry,
                 errors=self.launch_errors,
@@ -180,30 +142,26 @@ class EcsRuntime(AwsRuntime):
         lists a surviving task again.
         """
         arns = list(dict.fromkeys(provider_ids))
-        gate = asyncio.Semaphore(self._config.launch_concurrency)
+        await for_each(arns, self._config.launch_concurrency, self._stop)
+        await self._release(arns)
 
-        async def stop(arn: str) -> None:
-            async with gate:
-                try:
-                    await call(
-                        self._ecs,
-                        "stop_task",
-                        self._retry,
-                        cluster=self._config.cluster,
-                        task=arn,
-                        reason="gha-scalesets: runner no longer needed",
-                    )
-                except (ClientError, BotoCoreError) as exc:
-                    code = error_code(exc)
-                    # AWS answers an unknown task with "InvalidParameterException: The
-                    # referenced task was not found."
-                    if code != "InvalidParameterException":
-                        self.terminate_errors[code] += 1
-                        log.warning("task_stop_failed", task=arn, error=code)
-
-        await asyncio.gather(*(stop(arn) for arn in arns))
-        owners = [self._known.pop(arn) for arn in arns if arn in self._known]
-        await self._params.delete(self._params.name(o.scale_set_id, o.runner_name) for o in owners)
+    async def _stop(self, arn: str) -> None:
+        try:
+            await call(
+                self._api,
+                "stop_task",
+                self._retry,
+                cluster=self._config.cluster,
+                task=arn,
+                reason="gha-scalesets: runner no longer needed",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            code = error_code(exc)
+            # AWS answers an unknown task with "InvalidParameterException: The
+            # referenced task was not found."
+            if code != "InvalidParameterException":
+                self.terminate_errors[code] += 1
+                log.warning("task_stop_failed", task=arn, error=code)
 
     async def list_runners(self, scale_set_id: int) -> list[RuntimeRunner]:
         """The scale set's tasks (``ListTasks`` by ``startedBy``, then ``DescribeTasks`` per
@@ -211,26 +169,19 @@ class EcsRuntime(AwsRuntime):
         listed_at = self._clock()
         cutoff = self._sweep_cutoff()
         arns: list[str] = []
-        token: str | None = None
-        while True:
-            page = await call(
-                self._ecs,
-                "list_tasks",
-                self._retry,
-                cluster=self._config.cluster,
-                startedBy=f"{STARTED_BY_PREFIX}{scale_set_id}",
-                desiredStatus="RUNNING",
-                maxResults=100,
-                **({"nextToken": token} if token else {}),
-            )
+        async for page in self._pages(
+            "list_tasks",
+            "nextToken",
+            cluster=self._config.cluster,
+            startedBy=f"{STARTED_BY_PREFIX}{scale_set_id}",
+            desiredStatus="RUNNING",
+            maxResults=100,
+        ):
             arns.extend(page.get("taskArns", []))
-            token = page.get("nextToken")
-            if not token:
-                break
         runners: list[RuntimeRunner] = []
         for chunk in chunks(arns, _DESCRIBE_BATCH):
             reply = await call(
-                self._ecs,
+                self._api,
                 "describe_tasks",
                 self._retry,
                 cluster=self._config.cluster,
@@ -238,17 +189,19 @@ class EcsRuntime(AwsRuntime):
                 include=["TAGS"],
             )
             runners.extend(self._runner(scale_set_id, task) for task in reply.get("tasks", []))
-        self._forget_missing(scale_set_id, {r.provider_id for r in runners}, listed_at)
-        await self._params.sweep(scale_set_id, {r.runner_name for r in runners}, cutoff)
+        await self._reconciled(scale_set_id, runners, listed_at, cutoff)
         return runners
 
     def _runner(self, scale_set_id: int, task: Mapping[str, Any]) -> RuntimeRunner:
         tags = {t["key"]: t["value"] for t in task.get("tags", [])}
         runner_name = tags.get(TAG_RUNNER_NAME, "")
-        if runner_name and task["taskArn"] not in self._known:
-            self._remember(task["taskArn"], runner_name, scale_set_id)
+        self._adopt(task["taskArn"], runner_name, scale_set_id)
         phase = _STATUS_PHASES.get(task.get("lastStatus", ""), RunnerPhase.PENDING)
         return RuntimeRunner(runner_name, task["taskArn"], scale_set_id, phase)
+
+    def _param_key(self, provider_id: str, runner_name: str) -> str:
+        # Written before the task exists: keyed by what the launch already knows.
+        return runner_name
 
     def _parse(self, raw: Mapping[str, Any]) -> RuntimeEvent | None:
         cluster = (raw.get("detail") or {}).get("clusterArn", "")

@@ -30,7 +30,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.watch import Watch
 
 from listener.config import K8sRuntimeConfig
-from listener.runtimes._launch import launch_all
+from listener.runtimes._launch import for_each, launch_all
 from listener.runtimes._phases import PhaseTracker
 from listener.runtimes._retry import default_retry, with_retries
 from listener.runtimes._ssm import JIT_ENV
@@ -303,17 +303,15 @@ class K8sRuntime:
         lists a surviving Pod again.
         """
         core = await self._client()
-        gate = asyncio.Semaphore(self._config.launch_concurrency)
 
         async def delete(name: str) -> None:
-            async with gate:
-                await self._delete("DeletePod", core.delete_namespaced_pod, name)
-                secret = f"{name}-jit"
-                if secret in self._unowned:
-                    await self._delete("DeleteSecret", core.delete_namespaced_secret, secret)
-                    self._unowned.discard(secret)
+            await self._delete("DeletePod", core.delete_namespaced_pod, name)
+            secret = f"{name}-jit"
+            if secret in self._unowned:
+                await self._delete("DeleteSecret", core.delete_namespaced_secret, secret)
+                self._unowned.discard(secret)
 
-        await asyncio.gather(*(delete(name) for name in dict.fromkeys(provider_ids)))
+        await for_each(dict.fromkeys(provider_ids), self._config.launch_concurrency, delete)
 
     async def _delete(self, operation: str, request: Callable[..., Any], name: str) -> None:
         try:
