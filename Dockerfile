@@ -10,7 +10,7 @@ COPY pyproject.toml constraints.txt ./
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install -c constraints.txt \
       "httpx[http2]" pydantic pydantic-settings "pyjwt[crypto]" cryptography cachetools \
-      prometheus-client structlog typer pyyaml boto3 starlette uvicorn kubernetes-asyncio
+      prometheus-client structlog typer pyyaml boto3 starlette uvicorn kubernetes-asyncio sniffio
 COPY scaleset/ scaleset/
 COPY listener/ listener/
 RUN /opt/venv/bin/pip install --no-deps . \

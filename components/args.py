@@ -54,7 +54,7 @@ class Ec2Options:
     """EC2 runtime: the listener in an Auto Scaling group of one, runners as instances."""
 
     # Required: an AMI with curl, the AWS CLI and an unpacked actions-runner in
-    # /opt/actions-runner owned by user "runner" (see docs/components.md).
+    # /opt/actions-runner owned by user "runner" (see README.md, 'What it creates').
     runner_ami_id: str | None = None
     runner_instance_types: Sequence[str] = ("m7i.large", "m6i.large")
     runner_volume_gb: int = 40

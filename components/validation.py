@@ -76,12 +76,12 @@ def _runtime_problems(args: ScaleSetListenerArgs, has_k8s_provider: bool) -> lis
         if not args.ec2.runner_ami_id:
             problems.append(
                 "runtime 'ec2' needs ec2.runner_ami_id: an AMI with curl, the AWS CLI and the"
-                " actions runner in /opt/actions-runner (see docs/components.md)"
+                " actions runner in /opt/actions-runner (see README.md, 'What it creates')"
             )
     if args.runtime == "ecs" and not args.ecs.runner_image:
         problems.append(
             "runtime 'ecs' needs ecs.runner_image: an image with bash, the AWS CLI and the"
-            " runner at /home/runner/run.sh (see docs/components.md)"
+            " runner at /home/runner/run.sh (see README.md, 'What it creates')"
         )
     return problems
 

@@ -156,7 +156,10 @@ class AwsConfig(_Strict):
 
 
 class CloudWatchConfig(_Strict):
-    """Publish the alarms' metrics (``docs/components.md``); region and endpoint from ``aws``."""
+    """Publish the metrics the alarms read (README.md: "Alarms and the metrics they read").
+
+    Region and endpoint come from ``aws``.
+    """
 
     namespace: str = "GHAScaleSets"
     listener_name: str = Field(min_length=1)  # the ``Listener`` dimension: ``<stack>.<name>``
