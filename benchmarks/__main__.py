@@ -35,7 +35,7 @@ FULL: dict[str, dict[str, Any]] = {
 }
 QUICK: dict[str, dict[str, Any]] = {
     "burst": {"jobs": 50, "max_runners": 50, "latency_ms": 5.0, "jitter_ms": 1.0},
-    "idle": {"scale_sets": 10, "cycles": 2, "hold_seconds": 0.2},
+    "idle": {"scale_sets": 10, "cycles": 4, "hold_seconds": 0.2},
     "cloud": {"jobs": 20},
     "memory": {"scale_sets": 3, "jobs_per_set": 5},
     "provider": {"scale_sets": 5},

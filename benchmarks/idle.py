@@ -45,6 +45,7 @@ SERVICE_HOLD_SECONDS = 50.0
 HOUR = 3600.0
 CYCLES_PER_HOUR = HOUR / SERVICE_HOLD_SECONDS
 GET_MESSAGE = "GET /message"
+CREATE_SESSION = "POST /_apis/runtime/runnerscalesets/{id}/sessions"
 _TIMEOUT = 300.0
 
 
@@ -61,11 +62,13 @@ async def _create_scale_sets(sim: SimulatorProcess, prefix: str, count: int) -> 
         ]
 
 
-async def _polls_reach(sim: SimulatorProcess, target: int) -> dict[str, Any]:
+async def _polls_reach(sim: SimulatorProcess, target: int, sessions: int = 0) -> dict[str, Any]:
+    """Stats once ``target`` polls (and at least ``sessions`` session creations) were counted."""
     deadline = time.monotonic() + _TIMEOUT
     while True:
         stats = await _stats(sim)
-        if stats["requests"].get(GET_MESSAGE, 0) >= target:
+        requests = stats["requests"]
+        if requests.get(GET_MESSAGE, 0) >= target and requests.get(CREATE_SESSION, 0) >= sessions:
             return stats
         if time.monotonic() > deadline:
             raise TimeoutError("idle: the listeners stopped polling")
@@ -75,8 +78,12 @@ async def _polls_reach(sim: SimulatorProcess, target: int) -> dict[str, Any]:
 async def _measure(sim: SimulatorProcess, sets: int, cycles: int, started: dict[str, Any]) -> Any:
     """Startup requests, then requests over ``cycles`` full poll cycles of every scale set,
     then the cost of one message-queue token refresh."""
-    base = started["requests"].get(GET_MESSAGE, 0)
-    settled = await _polls_reach(sim, base + 2 * sets)  # everyone is in its second poll
+    base = started["requests"]
+    # Every scale set has opened its session (a slow starter's startup requests must not land
+    # in the steady window) and, on average, is in its second poll.
+    settled = await _polls_reach(
+        sim, base.get(GET_MESSAGE, 0) + 2 * sets, base.get(CREATE_SESSION, 0) + sets
+    )
     startup = requests_between(started, settled)
     mark = settled["requests"].get(GET_MESSAGE, 0)
     ended = await _polls_reach(sim, mark + cycles * sets)
