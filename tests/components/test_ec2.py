@@ -139,7 +139,8 @@ def test_listener_boot_script_runs_the_image_with_settings_the_listener_accepts(
     assert "docker login" not in script  # not an ECR image
 
     settings = settings_from_env(_env_file(script))
-    ids = sorted(r.state["scale_set_id"] for r in recorder.of_type(SCALE_SET_TYPE))
+    # ids follow registration order, which the SDK does not fix: match them by name
+    ids = {r.state["name"]: r.state["scale_set_id"] for r in recorder.of_type(SCALE_SET_TYPE)}
     assert settings.runtime == "ec2"
     assert settings.github_config_url == "https://github.com/acme"
     assert settings.credentials.secret_arn == outputs["secret_arn"]
@@ -149,8 +150,8 @@ def test_listener_boot_script_runs_the_image_with_settings_the_listener_accepts(
     assert [
         (s.scale_set_id, s.name, s.min_runners, s.max_runners) for s in settings.scale_sets
     ] == [
-        (ids[0], "linux-x64", 0, 20),
-        (ids[1], "gpu", 1, 4),
+        (ids["linux-x64"], "linux-x64", 0, 20),
+        (ids["gpu"], "gpu", 1, 4),
     ]
     ec2 = settings.ec2
     assert ec2.launch_template_id == outputs["runner_template"]
