@@ -95,9 +95,12 @@ class SimFault:
     counted: tuple[str, ...] = ()  # statuses that are this fault's hits
     log_marker: str | None = None  # or: log lines naming the failure
     before_listener: bool = False
+    advance_clock_seconds: float = 0.0  # then jump the simulator clock: its tokens expire
 
     async def start(self, run: Run) -> None:
         await asyncio.to_thread(run.sim.set_faults, **self.knobs)
+        if self.advance_clock_seconds:
+            await asyncio.to_thread(run.sim.advance_clock, self.advance_clock_seconds)
 
     async def end(self, run: Run) -> None:
         await asyncio.to_thread(run.sim.clear_faults)
@@ -216,8 +219,13 @@ def scenarios() -> list[Scenario]:
         Scenario(
             "rate-limit-exhausted",
             "primary-rate-limit",
-            SimFault({"rate_limit_per_hour": 0, "routes": list(_REST_TOKEN)}, ("403",)),
-            # Admin tokens expire during the window, so the listener must go back to REST.
+            # The admin token expires as the window opens: the first JIT call of the burst is
+            # refused (401) and the listener must go back to REST, where the budget is spent.
+            SimFault(
+                {"rate_limit_per_hour": 0, "routes": list(_REST_TOKEN)},
+                ("403",),
+                advance_clock_seconds=1.5,
+            ),
             sim_options={"admin_token_ttl_seconds": 1.0, "registration_token_ttl_seconds": 1.0},
         ),
         Scenario("connection-drops", "drop", SimFault({"drop_rate": 0.3}, ("error",))),

@@ -4,7 +4,10 @@ Time is scaled, not waited for. The simulator holds long polls for ``hold`` seco
 the service's 50 s; one simulated hour is 3600 / 50 = 72 poll cycles. Measured:
 
 - steady state: GitHub requests per scale set per poll cycle over ``cycles`` full cycles after
-  startup (both modes only long-poll while idle: 1.0 expected);
+  startup. The simulator holds every poll for the whole cycle, so one poll is one scale set's
+  cycle: requests per cycle = requests in the window / polls in the window (both modes only
+  long-poll while idle: 1.0 expected). Dividing by the polls counted, not the polls awaited,
+  keeps the figure exact however late the stats snapshot lands;
 - the refresh bill: the requests of one auth chain run (measured at startup, cold caches:
   installation token, registration token, runner-registration with a GitHub App) and the
   requests of one message-queue token refresh (measured by expiring one session's token
@@ -128,7 +131,7 @@ async def run_ours(
         await serving
         chain_runs = listener.client.auth_chain_runs if listener.client else 0
         await listener.stop()
-    return _result(startup, steady, mq_refresh, sets, cycles, chain_runs, chains_per_hour=1.0)
+    return _result(startup, steady, mq_refresh, sets, chain_runs, chains_per_hour=1.0)
 
 
 def _app_config(credentials: AppCredentials) -> dict[str, Any]:
@@ -168,9 +171,7 @@ async def run_upstream(
                 await loop
         chain_runs = sum(u.client.auth_chain_runs for u in listeners)
         await asyncio.gather(*(u.close() for u in listeners))
-    return _result(
-        startup, steady, mq_refresh, sets, cycles, chain_runs, chains_per_hour=float(sets)
-    )
+    return _result(startup, steady, mq_refresh, sets, chain_runs, chains_per_hour=float(sets))
 
 
 def _result(
@@ -178,13 +179,12 @@ def _result(
     steady: dict[str, int],
     mq_refresh: int,
     sets: int,
-    cycles: int,
     chain_runs: int,
     *,
     chains_per_hour: float,
 ) -> dict[str, Any]:
     chain = auth_requests(startup) // max(chain_runs, 1)
-    per_cycle = total(steady) / (cycles * sets)
+    per_cycle = total(steady) / max(steady.get(GET_MESSAGE, 0), 1)
     return {
         "requests_per_scale_set_per_cycle": round(per_cycle, 3),
         "requests_per_scale_set_hour": round(

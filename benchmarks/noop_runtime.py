@@ -14,36 +14,29 @@ benchmarks last 0 s, so that is also when the job started) for the job-wait perc
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import httpx
 
-from listener.runtimes.base import (
-    LaunchResult,
-    RunnerPhase,
-    RunnerSpec,
-    RuntimeEvent,
-    RuntimeRunner,
-)
+from benchmarks.emulated_runners import EmulatorTaskRuntime
+from listener.runtimes.base import LaunchResult, RunnerSpec
 from simulator.runner import run_runner
 
 
-class NoopRuntime:
+class NoopRuntime(EmulatorTaskRuntime):
     """A :class:`~listener.runtimes.base.Runtime` whose runners are in-process emulators."""
 
     name = "noop"
 
     def __init__(self, *, run_jobs: bool = True, pools: int = 32) -> None:
-        self.api_calls: Counter[str] = Counter()  # no cloud
+        super().__init__()  # no cloud: api_calls stays empty
         self.launch_times: list[float] = []  # time.monotonic() of every launch
         self.job_done_times: list[float] = []
         self._run_jobs = run_jobs
         self._ids = itertools.count(1)
-        self._tasks: dict[str, tuple[asyncio.Task[None], RunnerSpec]] = {}
-        self._events: asyncio.Queue[RuntimeEvent | None] = asyncio.Queue()
         self._pools: list[httpx.AsyncClient] = []
         self._pool_count = pools
 
@@ -58,8 +51,8 @@ class NoopRuntime:
             provider_id = f"noop-{number}"
             self.launch_times.append(time.monotonic())
             if self._run_jobs:
-                task = asyncio.create_task(self._run(provider_id, spec, self._pool(number)))
-                self._tasks[provider_id] = (task, spec)
+                http = self._pool(number)
+                self._start(provider_id, spec, functools.partial(self._work, spec, http))
             results.append(LaunchResult(spec.runner_name, provider_id=provider_id))
         return results
 
@@ -76,43 +69,10 @@ class NoopRuntime:
             ]
         return self._pools[number % self._pool_count]
 
-    async def _run(self, provider_id: str, spec: RunnerSpec, http: httpx.AsyncClient) -> None:
-        phase, reason = RunnerPhase.STOPPED, "completed"
-        try:
-            outcome = await run_runner(spec.jit_config, client=http)
-            if outcome.status == "completed":
-                self.job_done_times.append(time.monotonic())
-        except asyncio.CancelledError:
-            reason = "terminated"
-        except Exception as exc:  # an emulator failure is a runner failure, not ours
-            phase, reason = RunnerPhase.FAILED, type(exc).__name__
-        finally:
-            self._tasks.pop(provider_id, None)
-            await self._events.put(
-                RuntimeEvent(provider_id, phase, spec.runner_name, spec.scale_set_id, reason)
-            )
+    async def _work(self, spec: RunnerSpec, http: httpx.AsyncClient) -> None:
+        outcome = await run_runner(spec.jit_config, client=http)
+        if outcome.status == "completed":
+            self.job_done_times.append(time.monotonic())
 
-    async def terminate(self, provider_ids: Sequence[str]) -> None:
-        for provider_id in provider_ids:
-            entry = self._tasks.get(provider_id)
-            if entry is not None:
-                entry[0].cancel()
-
-    async def list_runners(self, scale_set_id: int) -> list[RuntimeRunner]:
-        return [
-            RuntimeRunner(spec.runner_name, provider_id, scale_set_id, RunnerPhase.RUNNING)
-            for provider_id, (_, spec) in self._tasks.items()
-            if spec.scale_set_id == scale_set_id
-        ]
-
-    async def events(self) -> AsyncIterator[RuntimeEvent]:
-        while (event := await self._events.get()) is not None:
-            yield event
-
-    async def close(self) -> None:
-        tasks = [task for task, _ in self._tasks.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    async def _release(self) -> None:
         await asyncio.gather(*(pool.aclose() for pool in self._pools))
-        await self._events.put(None)

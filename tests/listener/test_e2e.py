@@ -118,12 +118,14 @@ async def test_idle_surplus_runners_are_scaled_down(
         await wait_for(lambda: len(runtime.launched) == 3, 10, "3 runners")
         await wait_for(lambda: sim.stats()["jobs"]["canceled"] == 3, 10, "cancelled jobs")
         await wait_for(lambda: sim.stats()["runners"]["registered"] == 0, 10, "scale-down")
+        # GitHub hears of the scale-down first; the slot, the runtime and the metric follow.
+        scaled_down = "gha_listener_scaled_down_runners_total"
+        await wait_for(
+            lambda: metric_total(listener.metrics.registry, scaled_down) == 3, 10, "the metric"
+        )
         ss_id = next(iter(listener.workers))
         assert await listener.registry.count(ss_id) == 0
         assert runtime.running == 0
-        assert (
-            metric_total(listener.metrics.registry, "gha_listener_scaled_down_runners_total") == 3
-        )
 
 
 async def test_min_runners_keep_a_warm_pool(sim: SimulatorServer, state_dir: Path) -> None:
