@@ -141,12 +141,12 @@ async def _measure(
 
 
 async def run_ours(
-    sim: SimulatorProcess, jobs: int, max_runners: int, jit_concurrency: int
+    sim: SimulatorProcess, jobs: int, max_runners: int, jit_concurrency: int, boot: float
 ) -> dict[str, Any]:
     name = "burst-ours"
     await _create_scale_set(sim, name)
     started = await _stats(sim)
-    runtime = NoopRuntime()
+    runtime = NoopRuntime(boot_seconds=boot)
     settings = ListenerSettings(
         github_config_url=sim.config_url(ORG),
         credentials={"token": PAT},
@@ -194,11 +194,13 @@ async def run_ours(
     return result
 
 
-async def run_upstream(sim: SimulatorProcess, jobs: int, max_runners: int) -> dict[str, Any]:
+async def run_upstream(
+    sim: SimulatorProcess, jobs: int, max_runners: int, boot: float
+) -> dict[str, Any]:
     name = "burst-upstream"
     ss_id = await _create_scale_set(sim, name)
     started = await _stats(sim)
-    runtime = NoopRuntime()
+    runtime = NoopRuntime(boot_seconds=boot)
     first: list[float] = []
     upstream = UpstreamListener(
         sim.config_url(ORG),
@@ -238,13 +240,18 @@ async def run(
     latency_ms: float = 50.0,
     jitter_ms: float = 10.0,
     jit_concurrency: int = 50,
+    runner_boot_seconds: float = 5.0,
     seed: int = 1,
 ) -> dict[str, Any]:
-    """Both modes in one simulator run; returns the scenario's result object."""
+    """Both modes in one simulator run; returns the scenario's result object.
+
+    ``runner_boot_seconds`` is how long a launched runner takes to start (a pre-pulled pod or a
+    warm instance pool is about that fast); both modes pay it.
+    """
     with SimulatorProcess(long_poll_seconds=10.0, seed=seed) as sim:
         sim.set_faults(latency_ms=latency_ms, jitter_ms=jitter_ms)
-        ours = await run_ours(sim, jobs, max_runners, jit_concurrency)
-        upstream = await run_upstream(sim, jobs, max_runners)
+        ours = await run_ours(sim, jobs, max_runners, jit_concurrency, runner_boot_seconds)
+        upstream = await run_upstream(sim, jobs, max_runners, runner_boot_seconds)
     for result in (ours, upstream):
         result.pop("_t_first")
     return {
@@ -254,6 +261,7 @@ async def run(
             "latency_ms": latency_ms,
             "jitter_ms": jitter_ms,
             "jit_concurrency": jit_concurrency,
+            "runner_boot_seconds": runner_boot_seconds,
             "seed": seed,
         },
         "ours": ours,

@@ -9,6 +9,8 @@ pool on each request, so one pool of 500 connections would cost more than the ru
 themselves). The emulator's own routes are not GitHub routes: the simulator neither counts
 nor delays them. When a runner reports its job done, the runtime records the time (jobs in the
 benchmarks last 0 s, so that is also when the job started) for the job-wait percentiles.
+``boot_seconds`` models the machine's boot before the runner starts (an injected latency, the
+same in every mode): real runners boot elsewhere, so they do not compete with the listener.
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ class NoopRuntime(EmulatorTaskRuntime):
 
     name = "noop"
 
-    def __init__(self, *, run_jobs: bool = True, pools: int = 32) -> None:
+    def __init__(
+        self, *, run_jobs: bool = True, pools: int = 32, boot_seconds: float = 0.0
+    ) -> None:
         super().__init__()  # no cloud: api_calls stays empty
+        self._boot_seconds = boot_seconds
         self.launch_times: list[float] = []  # time.monotonic() of every launch
         self.job_done_times: list[float] = []
         self._run_jobs = run_jobs
@@ -70,6 +75,7 @@ class NoopRuntime(EmulatorTaskRuntime):
         return self._pools[number % self._pool_count]
 
     async def _work(self, spec: RunnerSpec, http: httpx.AsyncClient) -> None:
+        await asyncio.sleep(self._boot_seconds)
         outcome = await run_runner(spec.jit_config, client=http)
         if outcome.status == "completed":
             self.job_done_times.append(time.monotonic())

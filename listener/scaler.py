@@ -22,7 +22,7 @@ from listener.reconcile import Reconciler, retire_idle
 from listener.registry.base import Registry, RunnerRecord, RunnerState, UnknownRunnerError
 from listener.runtimes.base import RunnerPhase, RunnerSpec, Runtime, RuntimeEvent
 from listener.scaling import Backoff, desired_runners, runner_names, scale_up_count, surplus_idle
-from scaleset import Client, JobCompleted, JobStarted, ScaleSet, Statistics
+from scaleset import Client, JitConfigResult, JobCompleted, JobStarted, ScaleSet, Statistics
 from scaleset.errors import JobStillRunningError, RunnerNotFoundError, ScaleSetError
 
 log = structlog.get_logger("listener.scaler")
@@ -205,13 +205,31 @@ class Scaler:
         if not names:
             return
         started = time.monotonic()
-        results = await self._client.generate_jit_configs(
+        fetched = started
+        failed = 0
+        # Runners launch as their configs arrive: under GitHub's secondary rate limits a big
+        # batch takes minutes, and the first jobs should not wait for the last config.
+        async for results in self._client.stream_jit_configs(
             self.ss_id, names, concurrency=self._settings.jit_concurrency
-        )
+        ):
+            fetched = time.monotonic()
+            failed += await self._launch(results)
         self._metrics.jit_batch_size.labels(self.scale_set.name).observe(len(names))
-        self._metrics.jit_batch_duration.labels(self.scale_set.name).observe(
-            time.monotonic() - started
+        self._metrics.jit_batch_duration.labels(self.scale_set.name).observe(fetched - started)
+        log.info(
+            "scaled up",
+            scale_set=self.scale_set.name,
+            requested=count,
+            reserved=len(names),
+            launched=len(names) - failed,
         )
+        if failed:
+            self._retry_at = time.monotonic() + self._backoff.failed()
+        else:
+            self._backoff.succeeded()
+
+    async def _launch(self, results: list[JitConfigResult]) -> int:
+        """Launch the runners of ``results``, free the slots of failures; returns their count."""
         specs = [
             RunnerSpec(self.ss_id, self.scale_set.name, r.name, r.runner.id, r.config)
             for r in results
@@ -245,17 +263,7 @@ class Scaler:
                 self._metrics.launch_failures.labels(self.scale_set.name, "launch").inc()
                 updates.append(self._forget(spec.runner_name, spec.runner_id, None))
         await asyncio.gather(*updates)
-        log.info(
-            "scaled up",
-            scale_set=self.scale_set.name,
-            requested=count,
-            reserved=len(names),
-            launched=len(names) - failed,
-        )
-        if failed:
-            self._retry_at = time.monotonic() + self._backoff.failed()
-        else:
-            self._backoff.succeeded()
+        return failed
 
     async def _record_launch(self, spec: RunnerSpec, provider_id: str) -> None:
         try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from scaleset.base import SCALE_SETS
@@ -219,20 +220,63 @@ class Client(SessionMethods):
         Returns one result per name, in order; a failed runner carries its typed ``error`` and
         never fails the batch.
         """
+        by_name: defaultdict[str, list[JitConfigResult]] = defaultdict(list)
+        async for arrived in self.stream_jit_configs(
+            scale_set_id, names, concurrency=concurrency, work_folder=work_folder
+        ):
+            for result in arrived:
+                by_name[result.name].append(result)
+        # A name asked for twice gets both of its results (one of them "already exists").
+        return [by_name[name].pop() for name in names]
+
+    async def stream_jit_configs(
+        self,
+        scale_set_id: int,
+        names: Sequence[str],
+        *,
+        concurrency: int = 32,
+        work_folder: str = "",
+    ) -> AsyncIterator[list[JitConfigResult]]:
+        """Like :meth:`generate_jit_configs`, but yields results as they arrive.
+
+        Each step yields every result that arrived since the previous step, so a caller that
+        launches runners in between gets ever larger batches while the requests keep flowing.
+        Closing the iterator early cancels the requests still in flight.
+        """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         gate = asyncio.Semaphore(concurrency)
+        # A bug (anything but an API error) travels through the queue to be raised here.
+        arrived: asyncio.Queue[JitConfigResult | Exception] = asyncio.Queue()
 
-        async def one(name: str) -> JitConfigResult:
+        async def one(name: str) -> None:
             async with gate:
                 try:
-                    return await self.generate_jit_config(
+                    result: JitConfigResult | Exception = await self.generate_jit_config(
                         scale_set_id, name, work_folder=work_folder
                     )
                 except ScaleSetError as exc:
-                    return JitConfigResult(name=name, error=exc)
+                    result = JitConfigResult(name=name, error=exc)
+                except Exception as exc:
+                    result = exc
+            arrived.put_nowait(result)
 
-        return list(await asyncio.gather(*(one(name) for name in names)))
+        tasks = [asyncio.create_task(one(name)) for name in names]
+        try:
+            remaining = len(names)
+            while remaining:
+                batch = [await arrived.get()]
+                while not arrived.empty():
+                    batch.append(arrived.get_nowait())
+                remaining -= len(batch)
+                for item in batch:
+                    if isinstance(item, Exception):
+                        raise item
+                yield [item for item in batch if isinstance(item, JitConfigResult)]
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- runners ----------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ class InProcessRuntime(EmulatorTaskRuntime):
     def __init__(self, hold: asyncio.Event | None = None) -> None:
         super().__init__()
         self.launched: list[str] = []
+        self.launch_batches: list[int] = []  # runners per launch call
         self._hold = hold
         self._ids = itertools.count(1)
         # One pool for all runners (a client per runner costs ~0.1 s of TLS setup each);
@@ -32,6 +33,7 @@ class InProcessRuntime(EmulatorTaskRuntime):
         self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=500), timeout=60)
 
     async def launch(self, runners: Sequence[RunnerSpec]) -> list[LaunchResult]:
+        self.launch_batches.append(len(runners))
         results = []
         for spec in runners:
             provider_id = f"task-{next(self._ids)}"

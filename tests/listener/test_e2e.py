@@ -87,6 +87,22 @@ async def test_burst_of_100_jobs_stays_within_max(
     assert healthy.status_code == 200
 
 
+async def test_runners_launch_as_their_configs_arrive(
+    sim: SimulatorServer, state_dir: Path
+) -> None:
+    await create_scale_set(sim, "stream")
+    runtime = InProcessRuntime(hold=asyncio.Event())
+    settings = listener_settings(sim, state_dir, "stream", max_runners=8, jit_concurrency=2)
+    async with running_listener(settings, runtime=runtime) as listener:
+        await wait_for(lambda: all(listener.ready().values()), 10, "the session")
+        sim.set_faults(latency_ms=100, routes=[JIT_ROUTE])
+        sim.queue_jobs(["stream"], count=8)
+        await wait_for(lambda: len(runtime.launched) == 8, 20, "8 runners")
+    # Two configs in flight at a time: the first runners started while six were still to come.
+    assert runtime.launch_batches[0] <= 2
+    assert sum(runtime.launch_batches) == 8 and len(runtime.launch_batches) >= 4
+
+
 async def test_local_processes_run_the_jobs(sim: SimulatorServer, state_dir: Path) -> None:
     await create_scale_set(sim, "procs")
     settings = listener_settings(sim, state_dir, "procs", max_runners=4)

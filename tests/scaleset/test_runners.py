@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -159,6 +160,51 @@ async def test_batch_concurrency_is_bounded(
         )
     assert all(r.ok for r in results)
     assert transport.peak == concurrency
+
+
+class _Gated(httpx.AsyncBaseTransport):
+    """A real HTTP transport that holds JIT requests until the test lets them through."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._gate = asyncio.Semaphore(0)
+        self.sent = 0
+
+    def allow(self, count: int) -> None:
+        for _ in range(count):
+            self._gate.release()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/generatejitconfig"):
+            await self._gate.acquire()
+            self.sent += 1
+        response = await self._inner.handle_async_request(request)
+        await response.aread()
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_stream_yields_configs_as_they_arrive_and_cancels_the_rest_on_close(
+    sim: SimulatorServer, make_client: ClientFactory, scale_set: ScaleSet
+) -> None:
+    transport = _Gated()
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = make_client(http=http)
+        await client.get_runner_group_by_name("Default")  # warm the auth chain
+        names = [f"stream-{i}" for i in range(6)]
+        stream = client.stream_jit_configs(scale_set.id, names, concurrency=3)
+        transport.allow(1)
+        first = await anext(stream)
+        # One config arrived while the others were still held: it is handed over at once.
+        assert len(first) == 1 and first[0].ok and first[0].name in names
+        transport.allow(1)
+        second = await anext(stream)
+        assert len(second) == 1 and second[0].name != first[0].name
+        await stream.aclose()  # the four requests still waiting are cancelled
+        assert transport.sent == 2
+    assert sim.stats()["runners"]["registered"] == 2
 
 
 async def test_batch_survives_injected_server_errors_without_duplicates(
