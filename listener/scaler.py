@@ -137,11 +137,13 @@ class Scaler:
         await self._reconcile(startup=True)
         next_reconcile = time.monotonic() + self._settings.reconcile_interval_seconds
         while True:
-            deadlines = [next_reconcile, time.monotonic() + _IDLE_TICK_SECONDS]
-            deadlines += [self._retry_at, *self._stopped.values()]
+            now = time.monotonic()
+            deadlines = [next_reconcile, now + _IDLE_TICK_SECONDS, *self._stopped.values()]
+            if self._retry_at > now:  # a past retry deadline must not turn this into a spin
+                deadlines.append(self._retry_at)
             if self._waiting_jobs:
                 deadlines.append(self._next_stuck_check)
-            timeout = max(0.0, min(deadlines) - time.monotonic())
+            timeout = max(0.0, min(deadlines) - now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()

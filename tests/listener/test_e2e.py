@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from listener.app import Listener
+from listener.registry.memory import MemoryRegistry
 from listener.session import SessionConflictTimeout
 from scaleset import Client, PatCredentials
 from simulator.testing import SimulatorServer
@@ -85,6 +86,35 @@ async def test_burst_of_100_jobs_stays_within_max(
     assert 'gha_max_runners{enterprise="",name="burst",organization="acme"' in scraped
     assert ready.status_code == 200 and ready.json() == {"ready": True, "sessions": {"burst": True}}
     assert healthy.status_code == 200
+
+
+class _CountingRegistry(MemoryRegistry):
+    """Counts scaling decisions: each ``Scaler.converge`` step reads the count once."""
+
+    decisions = 0
+
+    async def count(self, scale_set_id: int) -> int:
+        self.decisions += 1
+        return await super().count(scale_set_id)
+
+
+async def test_an_idle_scaler_decides_once_per_poll_not_in_a_loop(
+    sim: SimulatorServer, state_dir: Path
+) -> None:
+    await create_scale_set(sim, "calm")
+    registry = _CountingRegistry()
+    settings = listener_settings(sim, state_dir, "calm", max_runners=3)
+    polls = "GET /message"
+    async with running_listener(settings, registry=registry) as listener:
+        await wait_for(lambda: all(listener.ready().values()), 10, "the session")
+        start_polls = sim.stats()["requests"].get(polls, 0)
+        start = registry.decisions
+        await wait_for(
+            lambda: sim.stats()["requests"].get(polls, 0) >= start_polls + 3, 10, "3 empty polls"
+        )
+        decided = registry.decisions - start
+    # Each empty poll (202) re-asserts the desired count once; nothing else is due while idle.
+    assert decided <= 5, f"{decided} scaling decisions over 3 idle poll cycles"
 
 
 async def test_runners_launch_as_their_configs_arrive(
