@@ -92,7 +92,9 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     for name, quiet in _QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(quiet)
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Redacted before the event reaches stdlib logging: every handler (pytest's capture,
+        # an embedding application's own) sees masked values, not just ours.
+        processors=[*shared, redact_event, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -23,6 +23,7 @@ from simulator.aio import Timers
 from simulator.clock import Clock
 from simulator.config import SimulatorConfig
 from simulator.faults import FaultInjector
+from simulator.ledger import SecretLedger
 from simulator.world import World
 
 ENDPOINTS = [
@@ -48,7 +49,8 @@ class Simulator:
         self.runner_requests: Counter[str] = Counter()
         self.request_serial = 0
         self._generation = 0
-        self.world = World(config, self.clock, self.timers, self._generation)
+        self.ledger = SecretLedger(config.record_secrets)
+        self.world = World(config, self.clock, self.timers, self._generation, self.ledger)
 
     @staticmethod
     def loop_time() -> float:
@@ -61,7 +63,7 @@ class Simulator:
         self.timers.clear()
         self.clock.rewind_offset()
         self._generation += 1
-        self.world = World(self.config, self.clock, self.timers, self._generation)
+        self.world = World(self.config, self.clock, self.timers, self._generation, self.ledger)
         self.requests.clear()
         self.runner_requests.clear()
         self.faults.configure(self.faults.settings)

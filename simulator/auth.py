@@ -18,6 +18,7 @@ import jwt
 from simulator.clock import Clock
 from simulator.config import AppCredential, SimulatorConfig
 from simulator.errors import UNAUTHORIZED, PlainError, RestError, VssError
+from simulator.ledger import SecretLedger
 from simulator.model import Scope
 
 APP_JWT_SKEW_SECONDS = 60
@@ -32,8 +33,11 @@ _CLOCK_CHECKS_OFF = {"verify_exp": False, "verify_iat": False, "verify_nbf": Fal
 class Authority:
     """Issues and verifies every token of one simulator world."""
 
-    def __init__(self, config: SimulatorConfig, clock: Clock, rng: random.Random) -> None:
+    def __init__(
+        self, config: SimulatorConfig, clock: Clock, rng: random.Random, ledger: SecretLedger
+    ) -> None:
         self._config = config
+        self._ledger = ledger
         self._clock = clock
         self._rng = rng
         self._apps = {app.client_id: app for app in config.apps}
@@ -79,7 +83,7 @@ class Authority:
         return app
 
     def issue_installation_token(self) -> tuple[str, float]:
-        token = "ghs_" + "".join(self._rng.choices(_ALNUM, k=36))
+        token = self._ledger.add("ghs_" + "".join(self._rng.choices(_ALNUM, k=36)))
         expires = self._clock.now() + self._config.installation_token_ttl_seconds
         self._installation_tokens[token] = expires
         return token, expires
@@ -99,7 +103,8 @@ class Authority:
             raise RestError(403, "Resource not accessible by integration")
 
     def issue_registration_token(self, scope: Scope) -> tuple[str, float]:
-        token = "".join(self._rng.choices(string.ascii_uppercase + string.digits, k=29))
+        alphabet = string.ascii_uppercase + string.digits
+        token = self._ledger.add("".join(self._rng.choices(alphabet, k=29)))
         expires = self._clock.now() + self._config.registration_token_ttl_seconds
         self._registration_tokens[token] = (scope, expires)
         return token, expires
@@ -121,7 +126,7 @@ class Authority:
             "jti": self._rng.getrandbits(64).to_bytes(8).hex(),
             **claims,
         }
-        return jwt.encode(payload, self._secret, algorithm="HS256")
+        return self._ledger.add(jwt.encode(payload, self._secret, algorithm="HS256"))
 
     def _claims(self, token: str) -> dict[str, Any] | None:
         """Verified claims of one of our tokens, or ``None`` if forged or expired."""

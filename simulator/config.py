@@ -65,6 +65,8 @@ class SimulatorConfig:
     registration_token_ttl_seconds: float = 3600.0
     mq_token_ttl_seconds: float = 3600.0
     faults: FaultSettings = field(default_factory=FaultSettings)
+    # Keep every credential issued (test suites scan their output for them); off for servers.
+    record_secrets: bool = False
 
     def __post_init__(self) -> None:
         durations = {

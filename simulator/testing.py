@@ -6,13 +6,15 @@
 ...     sim.stats()["jobs"]
 
 The server listens on 127.0.0.1 on a free port; the control helpers talk HTTP to its
-``/_sim/`` API, so they are safe to call from any thread.
+``/_sim/`` API, so they are safe to call from any thread. It keeps every credential it issues:
+:func:`issued_secrets` hands them to a test suite's leak scan.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
@@ -22,9 +24,16 @@ import uvicorn
 
 from simulator.config import AppCredential, SimulatorConfig
 from simulator.faults import FaultSettings
+from simulator.ledger import SecretLedger
 from simulator.serve import bind, build_server
 
 _START_TIMEOUT_SECONDS = 15.0
+_STARTED: weakref.WeakSet[SimulatorServer] = weakref.WeakSet()
+
+
+def issued_secrets() -> set[str]:
+    """Every credential issued by the simulator servers of this process still referenced."""
+    return set().union(*(server.issued_secrets() for server in list(_STARTED)))
 
 
 class SimulatorServer:
@@ -67,12 +76,14 @@ class SimulatorServer:
             registration_token_ttl_seconds=registration_token_ttl_seconds,
             mq_token_ttl_seconds=mq_token_ttl_seconds,
             faults=FaultSettings.model_validate(dict(faults or {})),
+            record_secrets=True,
         )
         self._host = host
         self._log_level = log_level
         self._thread: threading.Thread | None = None
         self._server: uvicorn.Server | None = None
         self._control: httpx.Client | None = None
+        self._ledger: SecretLedger | None = None
         self.url = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -82,6 +93,8 @@ class SimulatorServer:
         port = sock.getsockname()[1]
         self.url = f"http://{self._host}:{port}"
         server = self._server = build_server(self.config, log_level=self._log_level)
+        self._ledger = server.config.app.state.sim.ledger
+        _STARTED.add(self)
         self._thread = threading.Thread(
             target=server.run,
             kwargs={"sockets": [sock]},
@@ -116,6 +129,10 @@ class SimulatorServer:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def issued_secrets(self) -> set[str]:
+        """The tokens, JWTs and runner secrets this server has issued so far."""
+        return set(self._ledger.values) if self._ledger is not None else set()
 
     # -- addresses ---------------------------------------------------------------------------
 

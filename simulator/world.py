@@ -23,6 +23,7 @@ from simulator.config import DEFAULT_GROUP, SimulatorConfig
 from simulator.errors import PlainError, VssError
 from simulator.jit import JitConfig
 from simulator.jobs import JobBoard
+from simulator.ledger import SecretLedger
 from simulator.model import JobState, Runner, RunnerGroup, ScaleSet, Scope, Session, Tenant
 from simulator.wire import get_ci
 
@@ -32,12 +33,18 @@ _SETTING_KEYS = ("ephemeral", "isElastic", "disableUpdate")
 
 class World:
     def __init__(
-        self, config: SimulatorConfig, clock: Clock, timers: Timers, generation: int
+        self,
+        config: SimulatorConfig,
+        clock: Clock,
+        timers: Timers,
+        generation: int,
+        ledger: SecretLedger,
     ) -> None:
         self.config = config
         self.clock = clock
         rng = random.Random(f"{config.seed}:{generation}")
-        self.auth = Authority(config, clock, rng)
+        self.auth = Authority(config, clock, rng, ledger)
+        self._ledger = ledger
         self.jobs = JobBoard(self, config, clock, timers, rng)
         self._rng = rng
         self.groups = [RunnerGroup(1, DEFAULT_GROUP, True)] + [
@@ -296,7 +303,7 @@ class World:
             id=next(self._runner_ids),
             name=name,
             scale_set=ss,
-            secret=self._rng.getrandbits(256).to_bytes(32).hex(),
+            secret=self._ledger.add(self._rng.getrandbits(256).to_bytes(32).hex()),
         )
         self.runners[runner.id] = runner
         ss.runners[runner.id] = runner

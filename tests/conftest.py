@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.k8s",
     "tests.fixtures.pulumi",
     "tests.fixtures.sim",
+    "tests.fixtures.secret_scan",  # last: it imports the other fixture modules
 ]

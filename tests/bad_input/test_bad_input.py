@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,9 +51,11 @@ _CONFIGS = {
 
 
 @pytest.mark.parametrize("case", sorted(_CONFIGS))
-def test_malformed_listener_config_is_explained(case: str, tmp_path: Path) -> None:
+def test_malformed_listener_config_is_explained(
+    case: str, tmp_path: Path, secret_input: Callable[[Path], Path]
+) -> None:
     text, expected = _CONFIGS[case]
-    config = tmp_path / "listener.yaml"
+    config = secret_input(tmp_path / "listener.yaml")
     config.write_text(text)
     result = CliRunner().invoke(cli, ["check", "--config", str(config)])
     assert result.exit_code == 2, result.output

@@ -6,7 +6,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,8 +55,10 @@ def test_yaml_settings_and_shorthands(tmp_path: Path, monkeypatch: pytest.Monkey
     assert settings.scale_sets[0].scale_set_id == 7
 
 
-def test_check_reports_invalid_settings_without_echoing_secrets(tmp_path: Path) -> None:
-    path = tmp_path / "bad.yaml"
+def test_check_reports_invalid_settings_without_echoing_secrets(
+    tmp_path: Path, secret_input: Callable[[Path], Path]
+) -> None:
+    path = secret_input(tmp_path / "bad.yaml")
     path.write_text(
         yaml.safe_dump(
             {
@@ -73,8 +75,10 @@ def test_check_reports_invalid_settings_without_echoing_secrets(tmp_path: Path) 
     assert SECRET not in result.output
 
 
-def test_run_explains_a_missing_scale_set(sim: SimulatorServer, tmp_path: Path) -> None:
-    path = tmp_path / "listener.yaml"
+def test_run_explains_a_missing_scale_set(
+    sim: SimulatorServer, tmp_path: Path, secret_input: Callable[[Path], Path]
+) -> None:
+    path = secret_input(tmp_path / "listener.yaml")
     path.write_text(
         yaml.safe_dump(
             {
@@ -111,14 +115,16 @@ async def test_check_accepts_a_valid_file(sim: SimulatorServer, tmp_path: Path) 
 
 
 async def test_credentials_from_files_and_inline(
-    tmp_path: Path, sim_app_credentials: tuple[str, int, str]
+    tmp_path: Path,
+    sim_app_credentials: tuple[str, int, str],
+    secret_input: Callable[[Path], Path],
 ) -> None:
-    token = tmp_path / "token"
+    token = secret_input(tmp_path / "token")
     token.write_text(SECRET + "\n")
     pat = await load_credentials(CredentialsConfig(token_file=token), AwsConfig())
     assert isinstance(pat, PatCredentials) and pat.token.get_secret_value() == SECRET
     client_id, installation, pem = sim_app_credentials
-    key = tmp_path / "app.pem"
+    key = secret_input(tmp_path / "app.pem")
     key.write_text(pem)
     app = await load_credentials(
         CredentialsConfig(

@@ -22,6 +22,7 @@ from listener.registry.dynamodb import DynamoDBRegistry, create_table, make_dyna
 from scaleset import Client, PatCredentials
 from simulator.testing import SimulatorServer
 from tests.fixtures.aws import AWS_REGION
+from tests.fixtures.secret_scan import declare_secret_input
 from tests.fixtures.sim import SIM_PAT
 from tests.listener.conftest import ORG, PeakRunners, create_scale_set, jobs_done, wait_for
 
@@ -71,7 +72,7 @@ class ListenerProcess:
 def write_config(
     path: Path, sim: SimulatorServer, name: str, max_runners: int, **extra: Any
 ) -> Path:
-    token = path.parent / "token"
+    token = declare_secret_input(path.parent / "token")
     token.write_text(SIM_PAT)
     settings = {
         "github_config_url": sim.config_url(ORG),
@@ -84,7 +85,7 @@ def write_config(
         "max_backoff_seconds": 0.5,
         **extra,
     }
-    path.write_text(yaml.safe_dump(settings))
+    path.write_text(yaml.safe_dump(settings))  # names the token file, holds no secret
     return path
 
 
@@ -175,7 +176,7 @@ def test_sigterm_while_github_is_unreachable_still_stops(tmp_path: Path) -> None
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = tmp_path / "listener.yaml"
-    (tmp_path / "token").write_text(SIM_PAT)
+    declare_secret_input(tmp_path / "token").write_text(SIM_PAT)
     config.write_text(
         yaml.safe_dump(
             {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -185,7 +186,7 @@ async def test_connection_refused_is_a_transport_error() -> None:
     assert len(sleeps.waits) == 2
 
 
-def _self_signed(tmp_path: Path) -> ssl.SSLContext:
+def _self_signed(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.now(UTC)
@@ -199,7 +200,6 @@ def _self_signed(tmp_path: Path) -> ssl.SSLContext:
         .not_valid_after(now + timedelta(hours=1))
         .sign(key, hashes.SHA256())
     )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(
         key.private_bytes(
@@ -213,11 +213,14 @@ def _self_signed(tmp_path: Path) -> ssl.SSLContext:
     return context
 
 
-async def test_untrusted_tls_certificates_are_not_retried(tmp_path: Path) -> None:
+async def test_untrusted_tls_certificates_are_not_retried(
+    tmp_path: Path, secret_input: Callable[[Path], Path]
+) -> None:
     async def reject(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.close()
 
-    server = await asyncio.start_server(reject, "127.0.0.1", 0, ssl=_self_signed(tmp_path))
+    tls = _self_signed(tmp_path / "cert.pem", secret_input(tmp_path / "key.pem"))
+    server = await asyncio.start_server(reject, "127.0.0.1", 0, ssl=tls)
     port = server.sockets[0].getsockname()[1]
     sleeps = SleepRecorder()
     retry = RetryPolicy(seed=1, sleep=sleeps)

@@ -6,7 +6,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -32,9 +32,11 @@ def test_help_lists_the_options() -> None:
 
 
 @pytest.fixture
-def cli_server(tmp_path: Path, sim_app_credentials: AppCreds) -> Iterator[str]:
+def cli_server(
+    tmp_path: Path, sim_app_credentials: AppCreds, secret_input: Callable[[Path], Path]
+) -> Iterator[str]:
     client_id, installation_id, pem = sim_app_credentials
-    pem_file = tmp_path / "app.pem"
+    pem_file = secret_input(tmp_path / "app.pem")
     pem_file.write_text(pem)
     process = subprocess.Popen(
         [
