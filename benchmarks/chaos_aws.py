@@ -1,28 +1,25 @@
 """AWS for the chaos scenarios: moto's server, a fault-injecting proxy in front of it, fixtures.
 
-moto never throttles and always has capacity. :class:`AwsFaultProxy` forwards every request to
-moto except a seeded share of chosen operations, which it answers with the error AWS sends
-(the JSON protocols' ``__type`` body, EC2's query-protocol XML). The SDK therefore parses real
-error responses over HTTP and its own retry mode (DynamoDB's throttling retries) takes part.
+:class:`AwsFaultProxy` answers a seeded share of chosen operations with the error AWS sends
+(see :mod:`benchmarks.aws_error_proxy`), so the SDK's own retry mode (DynamoDB's throttling
+retries) takes part.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
 
 import boto3
 import httpx
 from botocore.client import BaseClient
 from botocore.config import Config
+
+from benchmarks.aws_error_proxy import AwsError, AwsErrorProxy
 
 REGION = "us-east-1"
 DUMMY_CREDENTIALS = {
@@ -43,84 +40,22 @@ class AwsFault:
     rate: float = 1.0
 
 
-def _query_error(code: str) -> bytes:
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error>'
-        f"<Code>{code}</Code><Message>injected {code}</Message></Error></Errors>"
-        "<RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>"
-    ).encode()
-
-
-class AwsFaultProxy:
-    """An HTTP proxy on 127.0.0.1 in front of ``upstream``; ``injected`` counts faults by code."""
+class AwsFaultProxy(AwsErrorProxy):
+    """The error proxy failing a seeded share of each fault's operation; ``injected`` counts
+    the errors sent, by code."""
 
     def __init__(self, upstream: str, faults: list[AwsFault], seed: int = 0) -> None:
         self.faults = faults
         self.injected: Counter[str] = Counter()
         self._rng = random.Random(seed)
-        self._lock = threading.Lock()
-        self._http = httpx.Client(base_url=upstream, timeout=30)
-        proxy = self
+        super().__init__(upstream, self._choose)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                proxy._handle(self)
-
-            def log_message(self, *_: object) -> None:
-                pass  # the request log would be noise
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def _fault(self, operation: str) -> AwsFault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.operation == operation and self._rng.random() < fault.rate:
-                    self.injected[fault.code] += 1
-                    return fault
+    def _choose(self, operation: str, _params: Mapping[str, Any]) -> AwsError | None:
+        for fault in self.faults:
+            if fault.operation == operation and self._rng.random() < fault.rate:
+                self.injected[fault.code] += 1
+                return AwsError(fault.code, fault.status)
         return None
-
-    def _handle(self, request: BaseHTTPRequestHandler) -> None:
-        body = request.rfile.read(int(request.headers.get("Content-Length", 0)))
-        target = request.headers.get("X-Amz-Target")
-        # JSON protocols name the operation in a header, the query protocol (EC2) in the body.
-        operation = (
-            target.rsplit(".", 1)[-1] if target else dict(parse_qsl(body.decode())).get("Action")
-        )
-        fault = self._fault(operation or "")
-        if fault is not None:
-            if target:
-                payload = json.dumps({"__type": fault.code, "message": f"injected {fault.code}"})
-                self._reply(request, fault.status, payload.encode(), "application/x-amz-json-1.0")
-            else:
-                self._reply(request, fault.status, _query_error(fault.code), "text/xml")
-            return
-        headers = {
-            k: v for k, v in request.headers.items() if k.lower() not in {"host", "content-length"}
-        }
-        upstream = self._http.post(request.path, content=body, headers=headers)
-        content_type = upstream.headers.get("content-type", "")
-        self._reply(request, upstream.status_code, upstream.content, content_type)
-
-    @staticmethod
-    def _reply(request: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str) -> None:
-        request.send_response(status)
-        request.send_header("Content-Type", ctype)
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body)
-
-    @contextmanager
-    def running(self) -> Iterator[AwsFaultProxy]:
-        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self._server.shutdown()
-            self._server.server_close()
-            self._http.close()
-            thread.join()
 
 
 def client(service: str, endpoint: str) -> BaseClient:

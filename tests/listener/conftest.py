@@ -85,32 +85,6 @@ async def wait_for(condition: Callable[[], Any | Awaitable[Any]], timeout: float
         await asyncio.sleep(0.05)
 
 
-class PeakRunners:
-    """Samples the simulator's registered runners in the background (the fleet size GitHub sees)."""
-
-    def __init__(self, sim: SimulatorServer, interval: float = 0.05) -> None:
-        self._sim = sim
-        self._interval = interval
-        self.peak = 0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _sample(self) -> None:
-        while True:
-            stats = await asyncio.to_thread(self._sim.stats)
-            self.peak = max(self.peak, stats["runners"]["registered"])
-            await asyncio.sleep(self._interval)
-
-    async def __aenter__(self) -> PeakRunners:
-        self._task = asyncio.create_task(self._sample())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-
 def jobs_done(sim: SimulatorServer, count: int) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         stats = await asyncio.to_thread(sim.stats)

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from benchmarks.chaos_checks import FleetPeak
 from listener.app import Listener
 from listener.registry.memory import MemoryRegistry
 from listener.session import SessionConflictTimeout
@@ -19,7 +20,6 @@ from simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.listener.conftest import (
     ORG,
-    PeakRunners,
     create_scale_set,
     jobs_done,
     listener_settings,
@@ -54,7 +54,7 @@ async def test_burst_of_100_jobs_stays_within_max(
     async with running_listener(settings, runtime=runtime) as listener:
         await wait_for(lambda: all(listener.ready().values()), 10, "the session")
         calls_before = sim.api_calls()
-        async with PeakRunners(sim) as peak:
+        async with FleetPeak(sim) as peak:
             sim.queue_jobs(["burst"], count=100, duration_seconds=0.3)
             await wait_for(jobs_done(sim, 100), 90, "100 completed jobs")
         metrics = listener.metrics.registry
@@ -136,7 +136,7 @@ async def test_runners_launch_as_their_configs_arrive(
 async def test_local_processes_run_the_jobs(sim: SimulatorServer, state_dir: Path) -> None:
     await create_scale_set(sim, "procs")
     settings = listener_settings(sim, state_dir, "procs", max_runners=4)
-    async with running_listener(settings) as listener, PeakRunners(sim) as peak:
+    async with running_listener(settings) as listener, FleetPeak(sim) as peak:
         sim.queue_jobs(["procs"], count=8, duration_seconds=0.2)
         await wait_for(jobs_done(sim, 8), 60, "8 jobs on runner processes")
         ss_id = next(iter(listener.workers))

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import SecretStr
 
+from benchmarks.chaos_checks import FleetPeak
 from listener.config import AwsConfig, DynamoDBRegistryConfig
 from listener.registry.dynamodb import DynamoDBRegistry, create_table, make_dynamodb_client
 from scaleset import Client, PatCredentials
@@ -24,7 +25,7 @@ from simulator.testing import SimulatorServer
 from tests.fixtures.aws import AWS_REGION
 from tests.fixtures.secret_scan import declare_secret_input
 from tests.fixtures.sim import SIM_PAT
-from tests.listener.conftest import ORG, PeakRunners, create_scale_set, jobs_done, wait_for
+from tests.listener.conftest import ORG, create_scale_set, jobs_done, wait_for
 
 
 class ListenerProcess:
@@ -141,7 +142,7 @@ async def test_kill_9_mid_burst_loses_nothing_with_dynamodb(
         launch_timeout_seconds=5,
     )
     jobs = 24
-    async with PeakRunners(sim) as peak:
+    async with FleetPeak(sim) as peak:
         first = ListenerProcess(config)
         try:
             sim.queue_jobs(["crashy"], count=jobs, duration_seconds=1.0)
