@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,15 +92,17 @@ async def _measure(
     name: str,
     jobs: int,
     runtime: NoopRuntime,
-    first_message: Callable[[], float | None],
+    first_message: list[float],
     mode_started: dict[str, Any],
-    polled_before: int,
 ) -> dict[str, Any]:
-    """Queue the burst once the listener polls; measure until every job completed."""
+    """Queue the burst once the listener polls; measure until every job completed.
+
+    ``first_message`` gets the time the mode saw its first message (appended by its probe).
+    """
 
     async def polling() -> bool:
         now = (await _stats(sim))["requests"].get(GET_MESSAGE, 0)
-        return now > polled_before
+        return now > mode_started["requests"].get(GET_MESSAGE, 0)
 
     await wait_until(polling, "the first long poll")
     await asyncio.sleep(0.2)  # the poll passed the injected latency: the session has capacity
@@ -119,8 +121,8 @@ async def _measure(
 
         await wait_until(all_done, "every job to complete")
         done = await _stats(sim)
-    t_first = first_message()
-    assert t_first is not None
+    assert first_message, "the mode never reported its first message"
+    t_first = first_message[0]
     window = requests_between(before, launched)
     waits = [t - t0 for t in runtime.job_done_times[:jobs]]
     return {
@@ -175,15 +177,7 @@ async def run_ours(
     serving = asyncio.create_task(listener.run_until(stop))
     prober = asyncio.create_task(probe())
     try:
-        result = await _measure(
-            sim,
-            name,
-            jobs,
-            runtime,
-            lambda: first[0] if first else None,
-            started,
-            started["requests"].get(GET_MESSAGE, 0),
-        )
+        result = await _measure(sim, name, jobs, runtime, first, started)
     finally:
         prober.cancel()
         stop.set()
@@ -214,15 +208,7 @@ async def run_upstream(
     await upstream.start()
     loop = asyncio.create_task(upstream.run())
     try:
-        result = await _measure(
-            sim,
-            name,
-            jobs,
-            runtime,
-            lambda: first[0] if first else None,
-            started,
-            started["requests"].get(GET_MESSAGE, 0),
-        )
+        result = await _measure(sim, name, jobs, runtime, first, started)
         result["auth_chain_runs"] = upstream.client.auth_chain_runs
         return result
     finally:

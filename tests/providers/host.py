@@ -124,6 +124,11 @@ class Host:
     def urn(self, name: str) -> str:
         return f"urn:pulumi:test::fleet::{TYPE}::{name}"
 
+    def _resource(self, name: str, id_: str | None = None) -> dict[str, str]:
+        """The fields every request names its resource with (and its id, once it has one)."""
+        fields = {"urn": self.urn(name), "name": name, "type": TYPE}
+        return fields if id_ is None else {**fields, "id": id_}
+
     def _request_props(
         self, props: dict[str, Any] | None, *, with_provider: bool = True
     ) -> struct_pb2.Struct:
@@ -140,9 +145,7 @@ class Host:
         """Returns (checked inputs, {property: [reasons]})."""
         response = self.stub.Check(
             pb.CheckRequest(
-                urn=self.urn(name),
-                name=name,
-                type=TYPE,
+                **self._resource(name),
                 olds=self._request_props(olds, with_provider=olds is not None),
                 news=self._request_props(news),
             ),
@@ -156,10 +159,7 @@ class Host:
     def diff(self, name: str, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> Diff:
         response = self.stub.Diff(
             pb.DiffRequest(
-                id=id_,
-                urn=self.urn(name),
-                name=name,
-                type=TYPE,
+                **self._resource(name, id_),
                 olds=self._request_props(olds),
                 news=self._request_props(news),
             ),
@@ -174,9 +174,7 @@ class Host:
 
     def create(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         response = self.stub.Create(
-            pb.CreateRequest(
-                urn=self.urn(name), name=name, type=TYPE, properties=self._request_props(inputs)
-            ),
+            pb.CreateRequest(**self._resource(name), properties=self._request_props(inputs)),
             timeout=_CALL_TIMEOUT,
         )
         return response.id, _outputs(response.properties)
@@ -191,10 +189,7 @@ class Host:
         """Refresh passes the old outputs as ``properties``; import passes only ``inputs``."""
         response = self.stub.Read(
             pb.ReadRequest(
-                id=id_,
-                urn=self.urn(name),
-                name=name,
-                type=TYPE,
+                **self._resource(name, id_),
                 properties=self._request_props(properties, with_provider=properties is not None),
                 inputs=self._request_props(inputs, with_provider=inputs is not None),
             ),
@@ -207,10 +202,7 @@ class Host:
     ) -> dict[str, Any]:
         response = self.stub.Update(
             pb.UpdateRequest(
-                id=id_,
-                urn=self.urn(name),
-                name=name,
-                type=TYPE,
+                **self._resource(name, id_),
                 olds=self._request_props(olds),
                 news=self._request_props(news),
             ),
@@ -221,10 +213,7 @@ class Host:
     def delete(self, name: str, id_: str, properties: dict[str, Any]) -> None:
         self.stub.Delete(
             pb.DeleteRequest(
-                id=id_,
-                urn=self.urn(name),
-                name=name,
-                type=TYPE,
+                **self._resource(name, id_),
                 properties=self._request_props(properties),
             ),
             timeout=_CALL_TIMEOUT,
