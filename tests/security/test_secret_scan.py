@@ -20,6 +20,8 @@ _ROOT = Path(__file__).resolve().parents[2]
 _SAMPLE_JWT = jwt.encode({"sub": "runner", "exp": 4102444800}, "k" * 32, algorithm="HS256")
 
 _INNER = f"""
+import logging
+
 import httpx
 import prometheus_client
 import pytest
@@ -36,12 +38,41 @@ def sim():
         yield server
 
 
-def test_prints_a_registration_token(sim):
+def registration_token(server):
     response = httpx.post(
-        f"{{sim.api_url}}/orgs/acme/actions/runners/registration-token",
+        f"{{server.api_url}}/orgs/acme/actions/runners/registration-token",
         headers={{"Authorization": f"Bearer {{PAT}}"}},
     )
-    print("registered with", response.json()["token"])
+    return response.json()["token"]
+
+
+def test_prints_a_registration_token(sim):
+    print("registered with", registration_token(sim))
+
+
+def test_prints_a_token_of_a_simulator_it_closed():
+    with SimulatorServer(pats=[PAT]) as server:
+        token = registration_token(server)
+    print("registered with", token)
+
+
+def test_logs_a_pat_at_info():
+    logging.getLogger("scaleset.auth").info("authenticating with %s", PAT)
+
+
+def test_expects_an_error_that_carries_a_pat():
+    with pytest.raises(RuntimeError):
+        raise RuntimeError(f"refused {{PAT}}")
+
+
+@pytest.fixture
+def leaves_a_jit_config(tmp_path):
+    yield
+    (tmp_path / "runner.env").write_text(JitConfig("http://x", 2, "r", 1, "s").encode())
+
+
+def test_whose_fixture_leaves_a_jit_config(leaves_a_jit_config):
+    pass
 
 
 def test_writes_a_jit_config(tmp_path):
@@ -75,17 +106,21 @@ def inner_run(pytester: pytest.Pytester) -> pytest.RunResult:
     pytester.makeconftest('pytest_plugins = ["tests.fixtures.secret_scan"]\n')
     pythonpath = os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))
     pytester._monkeypatch.setenv("PYTHONPATH", pythonpath)
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rf", "-vv")
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rfE", "-vv")
 
 
 def test_each_leak_fails_its_test_and_names_kind_and_place(inner_run: pytest.RunResult) -> None:
-    inner_run.assert_outcomes(failed=4, passed=2)
+    inner_run.assert_outcomes(failed=7, errors=1, passed=3)
     output = inner_run.stdout.str()
     for test, leak in [
         ("prints_a_registration_token", "issued token or runner secret in captured stdout call"),
         ("writes_a_jit_config", "JIT config in file state/runner.env"),
         ("puts_a_pat_in_a_metric_label", "test PAT in metrics"),
         ("raises_with_a_jwt", "JWT in failure text"),
+        ("token_of_a_simulator_it_closed", "issued token or runner secret in captured stdout"),
+        ("error_that_carries_a_pat", "test PAT in exception caught by pytest.raises"),
+        ("logs_a_pat_at_info", "test PAT in captured log call"),
+        ("fixture_leaves_a_jit_config", "JIT config in file runner.env"),
     ]:
         assert any(test in line and leak in line for line in output.splitlines()), (test, leak)
 
