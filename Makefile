@@ -1,10 +1,10 @@
-# Everything a newcomer needs: `make install && make demo`, then `make test`.
+# Everything a newcomer needs: `make install && make demo`, then `make test` and `make test-real`.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint format demo bench bench-ci chaos clean
+.PHONY: install test test-real toolchain lint format demo bench bench-ci chaos clean
 
 install: $(STAMP)
 
@@ -24,6 +24,14 @@ format: install
 
 test: install lint
 	$(PY) -m pytest -q
+
+# The real Pulumi engine, Kubernetes control plane and plugins, built once into ~/.cache.
+toolchain:
+	toolchain/build.sh
+
+# The tiers that need the real toolchain (tests/engine, tests/real_k8s); they never skip.
+test-real: install toolchain
+	$(PY) -m pytest -q --real
 
 demo: install
 	$(PY) -m listener.demo

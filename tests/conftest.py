@@ -5,5 +5,6 @@ pytest_plugins = [
     "tests.fixtures.k8s",
     "tests.fixtures.pulumi",
     "tests.fixtures.sim",
+    "tests.fixtures.toolchain",
     "tests.fixtures.secret_scan",  # last: it imports the other fixture modules
 ]
