@@ -34,11 +34,11 @@ def credentials_from(props: dict[str, Any]) -> Credentials:
 def client_for(props: dict[str, Any]) -> SyncClient:
     """The process's client for the config URL and credential in ``props``."""
     if not props.get(p.GITHUB_CONFIG_URL) or not any(props.get(k) for k in p.CREDENTIAL_KEYS):
-        # What `pulumi import` on the command line sends: no inputs at all.
+        # What an import sends (`pulumi import`, or the import_ option): no inputs at all.
         raise ScaleSetProviderError(
-            "the resource has no github_config_url or credentials to call GitHub with: declare "
-            "the scale set in the program and import it with "
-            'opts=pulumi.ResourceOptions(import_="<scale set id>")'
+            "the resource has no github_config_url or credentials to call GitHub with: Pulumi "
+            "cannot import dynamic-provider resources (pulumi/pulumi#16175); declare the scale "
+            "set in the program with adopt_existing=True instead"
         )
     config = parse_config_url(props[p.GITHUB_CONFIG_URL])
     credentials = credentials_from(props)

@@ -113,12 +113,13 @@ def _check_labels(value: Any, name: Any, out: Checked) -> None:
             seen.add(label.casefold())
 
 
-def _check_disable_update(value: Any, out: Checked) -> None:
+def _check_flag(prop: str, value: Any, out: Checked) -> None:
+    """A boolean input that defaults to false."""
     if value is None:
         value = False
     elif not p.is_unknown(value) and not isinstance(value, bool):
-        out.fail(p.DISABLE_UPDATE, f"disable_update must be true or false, got {value!r}")
-    out.inputs[p.DISABLE_UPDATE] = value
+        out.fail(prop, f"{prop} must be true or false, got {value!r}")
+    out.inputs[prop] = value
 
 
 def _as_int(value: Any) -> int | None:
@@ -210,6 +211,7 @@ def check_inputs(news: dict[str, Any]) -> Checked:
     _check_name(news.get(p.NAME), out)
     _check_runner_group(news.get(p.RUNNER_GROUP), out)
     _check_labels(news.get(p.LABELS), news.get(p.NAME), out)
-    _check_disable_update(news.get(p.DISABLE_UPDATE), out)
+    _check_flag(p.DISABLE_UPDATE, news.get(p.DISABLE_UPDATE), out)
     _check_credentials(news.get(p.GITHUB_TOKEN), news.get(p.GITHUB_APP), out)
+    _check_flag(p.ADOPT_EXISTING, news.get(p.ADOPT_EXISTING), out)
     return out

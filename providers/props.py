@@ -19,6 +19,7 @@ LABELS: Final = "labels"
 DISABLE_UPDATE: Final = "disable_update"
 GITHUB_TOKEN: Final = "github_token"  # noqa: S105 (a property name)
 GITHUB_APP: Final = "github_app"
+ADOPT_EXISTING: Final = "adopt_existing"
 
 SCALE_SET_ID: Final = "scale_set_id"
 RUNNER_GROUP_ID: Final = "runner_group_id"
@@ -34,6 +35,7 @@ UPDATE_KEYS: Final = (NAME, RUNNER_GROUP, LABELS, DISABLE_UPDATE)
 """A change of these is one PATCH of the existing scale set."""
 
 INPUT_KEYS: Final = (*REPLACE_KEYS, *UPDATE_KEYS, *CREDENTIAL_KEYS)
+"""Inputs a diff compares. ``adopt_existing`` is not one: it matters only when creating."""
 OUTPUT_KEYS: Final = (SCALE_SET_ID, RUNNER_GROUP_ID, RUNNER_GROUP_NAME)
 
 DEFAULT_RUNNER_GROUP: Final = "Default"

@@ -26,6 +26,8 @@ class ScaleSetArgs:
     """Inputs of a :class:`ScaleSet`; give exactly one of ``github_token`` or ``github_app``.
 
     ``labels`` defaults to ``[name]`` (the service's own default); ``runner_group`` to ``Default``.
+    ``adopt_existing`` lets ``pulumi up`` take over a scale set of the declared name that already
+    exists in the runner group (converging it to the declaration) instead of failing.
     """
 
     github_config_url: pulumi.Input[str]
@@ -33,6 +35,7 @@ class ScaleSetArgs:
     runner_group: pulumi.Input[str] = p.DEFAULT_RUNNER_GROUP
     labels: pulumi.Input[list[pulumi.Input[str]]] | None = None
     disable_update: pulumi.Input[bool] = False
+    adopt_existing: pulumi.Input[bool] = False
     github_token: pulumi.Input[str] | None = field(default=None, repr=False)
     github_app: GitHubAppArgs | pulumi.Input[dict[str, Any]] | None = field(
         default=None, repr=False
@@ -58,6 +61,7 @@ class ScaleSetArgs:
             p.RUNNER_GROUP: self.runner_group,
             p.LABELS: self.labels,
             p.DISABLE_UPDATE: self.disable_update,
+            p.ADOPT_EXISTING: self.adopt_existing,
             p.GITHUB_TOKEN: token,
             p.GITHUB_APP: app,
             **dict.fromkeys(p.OUTPUT_KEYS),
@@ -67,9 +71,9 @@ class ScaleSetArgs:
 class ScaleSet(dynamic.Resource, module="github", name="ScaleSet"):
     """A runner scale set on GitHub (github.com, GHE.com or GHES), managed by this stack.
 
-    Its id is the scale set id; to adopt an existing scale set, declare it with
-    ``opts=pulumi.ResourceOptions(import_="<scale set id>")``. The ``github_token`` and
-    ``github_app`` outputs are always secret.
+    Its id is the scale set id; to take over an existing scale set, declare it with
+    ``adopt_existing=True`` (Pulumi's ``import_`` option cannot reach dynamic providers,
+    pulumi/pulumi#16175). The ``github_token`` and ``github_app`` outputs are always secret.
     """
 
     github_config_url: pulumi.Output[str]

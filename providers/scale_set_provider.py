@@ -2,7 +2,9 @@
 
 The provider object holds no state at all (Pulumi pickles it into every resource's state with
 dill); each call gets its client from the resource's own properties (:mod:`providers.clients`).
-The resource id is the scale set id, which is also the id to import with.
+The resource id is the scale set id. An existing scale set is adopted through the
+``adopt_existing`` input: the engine's import path cannot reach a dynamic provider (its import
+``Read`` carries no pickled provider, pulumi/pulumi#16175).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from providers.diffing import changed_keys, diff_scale_set
 from providers.errors import ScaleSetProviderError
 from providers.inputs import check_inputs
 from scaleset import ScaleSet as LiveScaleSet
-from scaleset import ScaleSetError, ScaleSetNotFoundError
+from scaleset import ScaleSetError, ScaleSetNotFoundError, SyncClient
 
 
 @contextmanager
@@ -59,7 +61,8 @@ def _outputs(props: dict[str, Any], live: LiveScaleSet) -> dict[str, Any]:
     group = props.get(p.RUNNER_GROUP) or live.runner_group_name
     if group.casefold() != live.runner_group_name.casefold():
         group = live.runner_group_name
-    outs = {key: props[key] for key in (p.GITHUB_CONFIG_URL, *p.CREDENTIAL_KEYS) if key in props}
+    echoed = (p.GITHUB_CONFIG_URL, *p.CREDENTIAL_KEYS, p.ADOPT_EXISTING)
+    outs = {key: props[key] for key in echoed if key in props}
     return outs | {
         p.NAME: live.name,
         p.RUNNER_GROUP: group,
@@ -71,14 +74,35 @@ def _outputs(props: dict[str, Any], live: LiveScaleSet) -> dict[str, Any]:
     }
 
 
+def _inputs(outs: dict[str, Any]) -> dict[str, Any]:
+    """The inputs that would declare ``outs``: after a refresh, diffs then name what drifted."""
+    return {key: outs[key] for key in (*p.INPUT_KEYS, p.ADOPT_EXISTING) if key in outs}
+
+
 def _scale_set_id(id_: str) -> int:
     try:
         return int(id_)
     except ValueError:
         raise ScaleSetProviderError(
-            f"{id_!r} is not a scale set id: import with the numeric id GitHub assigned, "
-            'e.g. opts=pulumi.ResourceOptions(import_="42")'
+            f"{id_!r} is not a scale set id (the numeric id GitHub assigned): to manage an "
+            "existing scale set, declare it with adopt_existing=True instead of importing it"
         ) from None
+
+
+def _adopt(client: SyncClient, existing: LiveScaleSet, props: dict[str, Any]) -> LiveScaleSet:
+    """Take over ``existing`` and bring its labels and update setting to the declaration."""
+    labels = sorted(label.name for label in existing.labels)
+    fields = {
+        "labels": props[p.LABELS] if labels != sorted(props[p.LABELS]) else None,
+        "disable_update": (
+            props[p.DISABLE_UPDATE]
+            if existing.runner_setting.disable_update != props[p.DISABLE_UPDATE]
+            else None
+        ),
+    }
+    if not any(value is not None for value in fields.values()):
+        return existing
+    return client.update_scale_set(existing.id, **fields)
 
 
 class ScaleSetProvider(ResourceProvider):
@@ -103,21 +127,23 @@ class ScaleSetProvider(ResourceProvider):
             client = client_for(props)
             group_id = runner_group_id(client, props[p.RUNNER_GROUP])
             existing = client.get_scale_set_by_name(group_id, props[p.NAME])
-            if existing is not None:
+            if existing is None:
+                live = client.create_scale_set(
+                    name=props[p.NAME],
+                    runner_group_id=group_id,
+                    labels=props[p.LABELS],
+                    disable_update=props[p.DISABLE_UPDATE],
+                )
+            elif props.get(p.ADOPT_EXISTING):
+                live = _adopt(client, existing, props)
+            else:
                 raise ScaleSetProviderError(
                     f"{_where(props)} already exists (scale set id {existing.id}), and Pulumi "
-                    "does not adopt it silently. To manage it, import it: add "
-                    f'opts=pulumi.ResourceOptions(import_="{existing.id}") to this resource and '
-                    "run `pulumi up`, then remove the option (the `pulumi import` CLI command "
-                    "cannot import dynamic-provider resources, pulumi/pulumi#16175). Otherwise "
-                    "pick another name or delete the scale set on GitHub."
+                    "does not adopt it silently. To manage it, set adopt_existing=True in this "
+                    "resource's ScaleSetArgs and run `pulumi up` (its labels and disable_update "
+                    "are then set to your declaration); otherwise pick another name or delete "
+                    "the scale set on GitHub."
                 )
-            live = client.create_scale_set(
-                name=props[p.NAME],
-                runner_group_id=group_id,
-                labels=props[p.LABELS],
-                disable_update=props[p.DISABLE_UPDATE],
-            )
         return CreateResult(str(live.id), _outputs(props, live))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -128,7 +154,8 @@ class ScaleSetProvider(ResourceProvider):
             except ScaleSetNotFoundError:
                 # Gone on GitHub: the engine drops it from state and the next `up` recreates it.
                 return ReadResult(None, {})
-        return ReadResult(str(live.id), _outputs(props, live))
+        outs = _outputs(props, live)
+        return ReadResult(str(live.id), outs, _inputs(outs))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         olds, news = p.plain(olds), p.plain(news)

@@ -185,8 +185,11 @@ class Host:
         id_: str,
         properties: dict[str, Any] | None,
         inputs: dict[str, Any] | None = None,
-    ) -> tuple[str, dict[str, Any]]:
-        """Refresh passes the old outputs as ``properties``; import passes only ``inputs``."""
+    ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """A refresh: the old outputs as ``properties``, the old inputs as ``inputs``.
+
+        Returns the id, the outputs and the inputs the provider says would declare them.
+        """
         response = self.stub.Read(
             pb.ReadRequest(
                 **self._resource(name, id_),
@@ -195,7 +198,7 @@ class Host:
             ),
             timeout=_CALL_TIMEOUT,
         )
-        return response.id, _outputs(response.properties)
+        return response.id, _outputs(response.properties), _props(response.inputs)
 
     def update(
         self, name: str, id_: str, olds: dict[str, Any], news: dict[str, Any]

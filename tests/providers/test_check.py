@@ -18,6 +18,7 @@ VALID: dict[str, Any] = {
     "labels": ["linux-x64", "gpu"],
     "disable_update": True,
     "github_token": "ghp_secret_value_1234",
+    "adopt_existing": False,
 }
 
 
@@ -37,11 +38,20 @@ def test_valid_inputs_pass_unchanged() -> None:
 
 
 def test_defaults_are_filled_so_diffs_compare_like_with_like() -> None:
-    inputs, failures = check(runner_group=None, labels=None, disable_update=None)
+    inputs, failures = check(
+        runner_group=None, labels=None, disable_update=None, adopt_existing=None
+    )
     assert failures == {}
     assert inputs["runner_group"] == "Default"
     assert inputs["labels"] == ["linux-x64"]  # the service's own default: the name
     assert inputs["disable_update"] is False
+    assert inputs["adopt_existing"] is False
+
+
+@pytest.mark.parametrize("flag", ["disable_update", "adopt_existing"])
+def test_flags_must_be_booleans(flag: str) -> None:
+    _, failures = check(**{flag: "yes"})
+    assert failures == {flag: [f"{flag} must be true or false, got 'yes'"]}
 
 
 def test_config_url_is_normalised() -> None:
@@ -107,11 +117,6 @@ def test_name_at_the_limit_passes() -> None:
 def test_bad_labels_fail(labels: Any, fragment: str) -> None:
     _, failures = check(labels=labels)
     assert fragment in " ".join(failures["labels"])
-
-
-def test_disable_update_must_be_a_boolean() -> None:
-    _, failures = check(disable_update="yes")
-    assert "true or false" in failures["disable_update"][0]
 
 
 def test_both_credentials_fail(rsa_pem: str) -> None:

@@ -108,14 +108,15 @@ def test_create_read_update_delete(host: Host, acme: dict[str, Any], requests: R
     assert served[PATCH] == 1
     assert served[CREATE] == 0
 
-    refreshed_id, refreshed = host.read("linux", id_, updated)
+    refreshed_id, refreshed, refreshed_inputs = host.read("linux", id_, updated, relabelled)
     assert refreshed_id == id_
     assert without_provider(refreshed) == updated
+    assert without_provider(refreshed_inputs) == relabelled  # no drift: the inputs stand
 
     host.delete("linux", id_, updated)
     assert requests.delta()[DELETE] == 1
     host.delete("linux", id_, updated)  # already gone: still success
-    gone_id, gone = host.read("linux", id_, updated)
+    gone_id, gone, _ = host.read("linux", id_, updated)
     assert (gone_id, without_provider(gone)) == ("", {})
 
 
@@ -184,9 +185,12 @@ def test_refresh_records_drift_and_the_next_update_reverts_it(
     id_, outs = host.create("linux", inputs)
     github.update_scale_set(int(id_), labels=["hand-edited"], disable_update=False)
 
-    _, refreshed = host.read("linux", id_, outs)
+    _, refreshed, refreshed_inputs = host.read("linux", id_, outs, inputs)
     assert without_provider(refreshed)["labels"] == ["hand-edited"]
     assert without_provider(refreshed)["disable_update"] is False
+    # The inputs follow GitHub, so the engine's diff against the program names the drift.
+    drifted = without_provider(refreshed_inputs)
+    assert drifted == inputs | {"labels": ["hand-edited"], "disable_update": False}
     assert host.diff("linux", id_, refreshed, inputs).changes == DIFF_SOME
 
     reverted = without_provider(host.update("linux", id_, refreshed, inputs))
@@ -229,18 +233,42 @@ def test_check_failures_stop_preview_before_any_request(
     assert requests.delta() == Counter()
 
 
-def test_an_existing_scale_set_is_never_adopted(
-    host: Host, acme: dict[str, Any], github: SyncClient
+def test_an_existing_scale_set_is_adopted_only_when_asked(
+    host: Host, acme: dict[str, Any], github: SyncClient, requests: Requests
 ) -> None:
     group = github.get_runner_group_by_name("Default")
     existing = github.create_scale_set(name="linux-x64", runner_group_id=group.id, labels=["x"])
     with pytest.raises(grpc.RpcError) as raised:
         host.create("linux", checked(host, "linux", acme))
     details = raised.value.details()
-    assert f'import_="{existing.id}"' in details
     assert "already exists" in details
+    assert "adopt_existing=True" in details
     assert PAT not in details
     assert github.get_scale_set(existing.id).labels[0].name == "x"  # untouched
+
+    requests.delta()
+    id_, outs = host.create("linux", checked(host, "linux", acme | {"adopt_existing": True}))
+    assert id_ == str(existing.id)
+    assert without_provider(outs)["labels"] == ["linux-x64", "gpu"]
+    live = github.get_scale_set(existing.id)
+    assert sorted(label.name for label in live.labels) == ["gpu", "linux-x64"]
+    assert live.runner_setting.disable_update is True
+    served = requests.delta()
+    assert (served[CREATE], served[PATCH]) == (0, 1)
+
+
+def test_adopting_a_scale_set_that_matches_sends_no_update(
+    host: Host, acme: dict[str, Any], github: SyncClient, requests: Requests
+) -> None:
+    group = github.get_runner_group_by_name("Default")
+    existing = github.create_scale_set(
+        name="linux-x64", runner_group_id=group.id, labels=["gpu", "linux-x64"], disable_update=True
+    )
+    requests.delta()
+    id_, _ = host.create("linux", checked(host, "linux", acme | {"adopt_existing": True}))
+    assert id_ == str(existing.id)
+    served = requests.delta()
+    assert (served[CREATE], served[PATCH]) == (0, 0)
 
 
 def test_a_missing_runner_group_fails_with_the_fix_and_creates_nothing(
@@ -252,22 +280,6 @@ def test_a_missing_runner_group_fails_with_the_fix_and_creates_nothing(
     assert requests.delta()[CREATE] == 0
 
 
-def test_import_reads_the_scale_set_from_the_program_inputs(
-    host: Host, acme: dict[str, Any], github: SyncClient
-) -> None:
-    group = github.get_runner_group_by_name("Default")
-    existing = github.create_scale_set(
-        name="linux-x64", runner_group_id=group.id, labels=["gpu", "linux-x64"], disable_update=True
-    )
-    inputs = checked(host, "linux", acme)
-    # `opts=ResourceOptions(import_="<id>")`: the engine reads with the inputs only.
-    id_, outs = host.read("linux", str(existing.id), None, inputs)
-    assert id_ == str(existing.id)
-    assert without_provider(outs)["labels"] == ["linux-x64", "gpu"]  # declared order kept
-    # The import succeeds only if the program matches what exists: here it does.
-    assert host.diff("linux", id_, outs, inputs).changes == DIFF_NONE
-
-
 def test_a_scale_set_deleted_on_github_disappears_on_refresh_and_is_recreated(
     host: Host, acme: dict[str, Any], github: SyncClient, requests: Requests
 ) -> None:
@@ -275,7 +287,7 @@ def test_a_scale_set_deleted_on_github_disappears_on_refresh_and_is_recreated(
     id_, outs = host.create("linux", inputs)
     github.delete_scale_set(int(id_))
 
-    gone_id, gone = host.read("linux", id_, outs)
+    gone_id, gone, _ = host.read("linux", id_, outs)
     assert (gone_id, without_provider(gone)) == ("", {})
     requests.delta()
     new_id, _ = host.create("linux", inputs)  # what `pulumi up` does next

@@ -90,6 +90,7 @@ def test_registers_a_dynamic_resource_with_provider_property_names(fake) -> None
         "runner_group": "Default",
         "labels": ["linux-x64", "gpu"],
         "disable_update": True,
+        "adopt_existing": False,
         "github_token": rpc.wrap_rpc_secret("ghp_plain_in_program"),
     }
 
@@ -149,17 +150,3 @@ def test_the_serialised_provider_is_plain_stateless_and_secret_free(fake) -> Non
     assert isinstance(provider, ScaleSetProvider)
     assert vars(provider) == {}
     assert b"ghp_plain_in_program" not in base64.b64decode(serialised)
-
-
-def test_import_passes_the_scale_set_id(fake) -> None:
-    _, monitor = fake
-
-    @pulumi.runtime.test
-    def build() -> pulumi.Output:
-        args = ScaleSetArgs(
-            github_config_url="https://github.com/acme", name="linux-x64", github_token="t"
-        )
-        return ScaleSet("adopted", args, pulumi.ResourceOptions(import_="42")).id
-
-    build()
-    assert monitor.requests["adopted"].importId == "42"

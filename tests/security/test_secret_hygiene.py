@@ -104,7 +104,7 @@ def test_provider_outputs_errors_and_state_leak_nothing(
         checked, failures = host.check("canary", inputs)
         assert failures == {}
         id_, outs = host.create("canary", checked)
-        _, read = host.read("canary", id_, outs, inputs)
+        _, read, _ = host.read("canary", id_, outs, inputs)
         public = {
             k: v
             for k, v in {**without_provider(outs), **without_provider(read)}.items()
