@@ -20,7 +20,7 @@ from scaleset import PatCredentials, SyncClient
 from scaleset.auth import TokenCache
 from simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT as PAT
-from tests.fixtures.sim import SIM_RUNNER_GROUP
+from tests.fixtures.sim import SIM_RUNNER_GROUP, Requests
 from tests.providers.host import DIFF_NONE, DIFF_SOME, UNKNOWN, Host, without_provider
 
 CREATE = "POST _apis/runtime/runnerscalesets"
@@ -31,32 +31,6 @@ DELETE = "DELETE _apis/runtime/runnerscalesets/{id}"
 REGISTRATION_TOKEN = "POST orgs/{org}/actions/runners/registration-token"
 RUNNER_REGISTRATION = "POST actions/runner-registration"
 ACCESS_TOKENS = "POST app/installations/{id}/access_tokens"
-
-
-class Requests:
-    """Requests the simulator served since the last :meth:`delta` call."""
-
-    def __init__(self, sim: SimulatorServer) -> None:
-        self.sim = sim
-        self._last = self._now()
-
-    def _now(self) -> Counter[str]:
-        # "POST /api/v3/orgs/{org}/..." -> "POST orgs/{org}/...": the route, wherever it is served.
-        served: Counter[str] = Counter()
-        for key, count in self.sim.stats()["requests"].items():
-            method, _, path = key.partition(" ")
-            served[f"{method} {path.removeprefix('/api/v3').lstrip('/')}"] += count
-        return served
-
-    def delta(self) -> Counter[str]:
-        now = self._now()
-        served, self._last = now - self._last, now
-        return served
-
-
-@pytest.fixture
-def requests(sim: SimulatorServer) -> Requests:
-    return Requests(sim)
 
 
 @pytest.fixture

@@ -1,0 +1,148 @@
+"""The real Pulumi engine for tests and benchmarks: the Automation API running inline programs.
+
+Each :class:`Engine` is a private Pulumi installation in a directory of the caller's: a local
+file backend, its own ``PULUMI_HOME``, passphrase secrets, no update checks and no plugin
+downloads. The CLI and the dynamic-provider plugin come from the real toolchain
+(`make toolchain`); the plugin runs the SDK's provider host in this virtualenv's Python, which
+imports the project.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+PROJECT = "gha-scalesets-engine"
+PASSPHRASE = "local-engine-passphrase"  # noqa: S105 (a throwaway local backend's passphrase)
+
+
+class ToolchainMissing(RuntimeError):
+    """A binary of the real toolchain is not built."""
+
+
+def toolchain_bin() -> Path:
+    """Where `make toolchain` puts its binaries (``GHA_TOOLCHAIN_HOME`` moves the cache)."""
+    home = os.environ.get("GHA_TOOLCHAIN_HOME") or Path.home() / ".cache/gha-scalesets/toolchain"
+    return Path(home) / "bin"
+
+
+def tool(name: str) -> Path:
+    """The path of toolchain binary ``name``, or :class:`ToolchainMissing` saying what to run."""
+    path = toolchain_bin() / name
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise ToolchainMissing(
+            f"{name} is not in the real toolchain at {toolchain_bin()}: run `make toolchain` "
+            "(or `make test-real`, which runs it first)"
+        )
+    return path
+
+
+# A property line of the engine's diff display, marked changed: "  ~ labels   : [".
+_CHANGED_PROPERTY = re.compile(r"^\s+[~+-] (\w+)\s*:", re.MULTILINE)
+
+
+@dataclass
+class Outcome:
+    """An engine operation's result and the operation each resource got (by resource name)."""
+
+    result: Any
+    ops: dict[str, list[str]]
+
+    @property
+    def stdout(self) -> str:
+        return self.result.stdout
+
+    def changed_properties(self) -> set[str]:
+        """The properties the engine's diff display marks as changed (run with ``diff=True``).
+
+        Dynamic providers send no per-property diff, so the engine shows the difference
+        between the old and the new inputs.
+        """
+        return set(_CHANGED_PROPERTY.findall(self.stdout))
+
+
+class Engine:
+    """A private Pulumi installation under ``root`` that runs inline programs."""
+
+    def __init__(self, root: Path) -> None:
+        pulumi = tool("pulumi")
+        tool("pulumi-resource-pulumi-python")
+        self.root = root
+        self.backend = root / "backend"
+        self.home = root / "pulumi-home"
+        for path in (self.backend, self.home):
+            path.mkdir(parents=True, exist_ok=True)
+        path = os.pathsep.join([str(pulumi.parent), str(Path(sys.executable).parent)])
+        self.env = {
+            "PATH": f"{path}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PULUMI_HOME": str(self.home),
+            "PULUMI_BACKEND_URL": f"file://{self.backend}",
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+            "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+        }
+        self.command = auto.PulumiCommand(root=str(pulumi.parent.parent))
+
+    def stack(self, program: Callable[[], None], name: str = "dev") -> auto.Stack:
+        """A new (or the existing) stack ``name`` of the test project running ``program``."""
+        settings = auto.ProjectSettings(
+            name=PROJECT,
+            runtime="python",
+            backend=auto.ProjectBackend(url=self.env["PULUMI_BACKEND_URL"]),
+        )
+        work_dir = self.root / "work"
+        work_dir.mkdir(exist_ok=True)
+        return auto.create_or_select_stack(
+            stack_name=name,
+            project_name=PROJECT,
+            program=program,
+            opts=auto.LocalWorkspaceOptions(
+                work_dir=str(work_dir),
+                pulumi_home=str(self.home),
+                env_vars=self.env,
+                project_settings=settings,
+                secrets_provider="passphrase",
+                pulumi_command=self.command,
+            ),
+        )
+
+    def cli(self, *args: str) -> str:
+        """Run the ``pulumi`` CLI in the stack's project directory; its stdout."""
+        done = subprocess.run(
+            [self.command.command, *args],
+            cwd=self.root / "work",
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        return done.stdout
+
+    def files(self) -> list[Path]:
+        """Every file the backend holds: checkpoints, history, backups."""
+        return [path for path in self.backend.rglob("*") if path.is_file()]
+
+
+def run(operation: Callable[..., Any], **options: Any) -> Outcome:
+    """Run ``stack.up``/``preview``/``refresh``/``destroy``, recording each resource's operations
+    (not the stack's or the providers')."""
+    ops: dict[str, list[str]] = {}
+
+    def record(event: auto.EngineEvent) -> None:
+        pre = event.resource_pre_event
+        if pre and not pre.metadata.type.startswith(("pulumi:pulumi:", "pulumi:providers:")):
+            ops.setdefault(pre.metadata.urn.rsplit("::", 1)[-1], []).append(pre.metadata.op.value)
+
+    result = operation(on_event=record, **options)
+    return Outcome(result, ops)
