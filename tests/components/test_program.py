@@ -19,6 +19,7 @@ from components import ListenerConfigError
 from components.listener import TYPE
 from tests.components.builders import TOKEN
 from tests.components.mocks import SCALE_SET_TYPE, Recorder, run
+from tests.fixtures.readme import readme_section
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
@@ -31,10 +32,9 @@ EXAMPLES = {
 
 def readme_outputs() -> dict[str, set[str]]:
     """README's "Outputs" table: the stack outputs it lists as exported, per runtime."""
-    section = (ROOT / "README.md").read_text().split("\n### Outputs\n", 1)[1].split("\n#", 1)[0]
     rows = [
         [cell.strip() for cell in line.strip("|").split("|")]
-        for line in section.splitlines()
+        for line in readme_section("### Outputs").splitlines()
         if line.startswith("|") and not line.startswith("|---")
     ]
     header, body = rows[0], rows[1:]
