@@ -25,7 +25,8 @@ _RANDOM = "[a-z0-9]{5}"
 
 
 def pod_name_pattern(deployment: str) -> str:
-    """An RE2 pattern matching the names of ``deployment``'s pods and no other Deployment's."""
+    """An RE2 pattern matching the names of ``deployment``'s pods and of no other Deployment's
+    (unless both names share the first 58 characters, which Kubernetes cuts alike)."""
     known = f"{deployment}-"
     if len(known) >= _NAME_BASE_LIMIT:
         return _literal(known[:_NAME_BASE_LIMIT]) + _RANDOM
@@ -47,7 +48,7 @@ def alert_rules(
     namespace: str, deployment: str, listener_id: str, thresholds: AlarmThresholds
 ) -> dict[str, Any]:
     """A Prometheus rule file with one group for the listener run by ``deployment``."""
-    ns = scrape_selector(namespace, deployment)
+    sel = scrape_selector(namespace, deployment)
     labels = {"severity": "warning", "gha_scalesets_listener": listener_id}
 
     def rule(alert: str, expr: str, duration: str, summary: str) -> dict[str, Any]:
@@ -59,8 +60,8 @@ def alert_rules(
             "annotations": {"summary": summary},
         }
 
-    requests = f"sum(rate(gha_listener_api_requests_total{{{ns}}}[5m]))"
-    failed = f'sum(rate(gha_listener_api_requests_total{{{ns},status=~"5..|429|error"}}[5m]))'
+    requests = f"sum(rate(gha_listener_api_requests_total{{{sel}}}[5m]))"
+    failed = f'sum(rate(gha_listener_api_requests_total{{{sel},status=~"5..|429|error"}}[5m]))'
     return {
         "groups": [
             {
@@ -68,13 +69,13 @@ def alert_rules(
                 "rules": [
                     rule(
                         "GhaListenerDown",
-                        f"absent(up{{{ns}}} == 1)",
+                        f"absent(up{{{sel}}} == 1)",
                         "5m",
                         "The listener's metrics endpoint has not been scraped for 5 minutes",
                     ),
                     rule(
                         "GhaListenerNoSession",
-                        f"min by (name) (gha_listener_session_ready{{{ns}}}) < 1",
+                        f"min by (name) (gha_listener_session_ready{{{sel}}}) < 1",
                         "5m",
                         "Scale set {{ $labels.name }} has had no message session for 5 minutes",
                     ),
@@ -87,7 +88,8 @@ def alert_rules(
                     ),
                     rule(
                         "GhaJobsWaiting",
-                        f"max by (name) (gha_assigned_jobs{{{ns}}} - gha_running_jobs{{{ns}}}) > 0",
+                        f"max by (name) (gha_assigned_jobs{{{sel}}}"
+                        f" - gha_running_jobs{{{sel}}}) > 0",
                         f"{thresholds.job_wait_minutes}m",
                         "Jobs of {{ $labels.name }} have waited for a runner for"
                         f" {thresholds.job_wait_minutes} minutes",
@@ -95,7 +97,7 @@ def alert_rules(
                     rule(
                         "GhaRunnerLaunchFailures",
                         "sum by (name) (increase(gha_listener_launch_failures_total"
-                        f"{{{ns}}}[10m])) >= {thresholds.launch_failures}",
+                        f"{{{sel}}}[10m])) >= {thresholds.launch_failures}",
                         "0m",
                         f"{thresholds.launch_failures} or more runner launches of"
                         " {{ $labels.name }} failed within 10 minutes",
