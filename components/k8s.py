@@ -206,9 +206,8 @@ def deploy(
         },
         opts=opts,
     )
-    service_name = names.child("metrics")
     k8s.core.v1.Service(
-        service_name,
+        names.child("metrics"),
         metadata=metadata("metrics"),
         spec={
             "selector": selector,
@@ -221,7 +220,12 @@ def deploy(
         metadata=metadata("alert-rules"),
         data={
             RULES_FILE: rules_file(
-                alert_rules(namespace_name, service_name, names.listener_id, args.alarm_thresholds)
+                alert_rules(
+                    namespace_name,
+                    names.child("listener"),  # the Deployment's name, set in its metadata
+                    names.listener_id,
+                    args.alarm_thresholds,
+                )
             )
         },
         opts=opts,

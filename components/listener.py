@@ -34,6 +34,8 @@ class ScaleSetListener(pulumi.ComponentResource):
     alarm_arns: pulumi.Output[dict[str, str]]
     alert_rules_config_map: pulumi.Output[str | None]
     """k8s: the ConfigMap holding the Prometheus alert rules."""
+    runtime_outputs: dict[str, pulumi.Output[object]]
+    """The outputs above that this runtime has, by attribute name (the rest are None or {})."""
 
     def __init__(
         self, name: str, args: ScaleSetListenerArgs, opts: pulumi.ResourceOptions | None = None
@@ -68,4 +70,7 @@ class ScaleSetListener(pulumi.ComponentResource):
         }
         for key, value in outputs.items():
             setattr(self, key, pulumi.Output.from_input(value))
+        self.runtime_outputs = {
+            key: getattr(self, key) for key, value in outputs.items() if value not in (None, {})
+        }
         self.register_outputs(outputs)

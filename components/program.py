@@ -70,7 +70,8 @@ def _listener_args(
 
 
 def main(config: pulumi.Config | None = None) -> ScaleSetListener:
-    """Declare every scale set of ``scaleSets`` and the listener serving them; export ids."""
+    """Declare every scale set of ``scaleSets`` and the listener serving them; export their
+    ids and the listener's outputs (README.md, "Outputs")."""
     config = config or pulumi.Config()
     stack = load_stack_config(config)
     credentials = _credentials(config, stack)
@@ -103,7 +104,7 @@ def main(config: pulumi.Config | None = None) -> ScaleSetListener:
             for c, s in zip(stack.scale_sets, scale_sets, strict=True)
         },
     )
-    for attribute in ("listener_id", "secret_name", "secret_arn", "table_name", "queue_url"):
-        pulumi.export(to_camel(attribute), getattr(listener, attribute))
-    pulumi.export("alarmArns", listener.alarm_arns)
+    # Only what the runtime has: no empty alarmArns or null tableName on Kubernetes.
+    for attribute, value in listener.runtime_outputs.items():
+        pulumi.export(to_camel(attribute), value)
     return listener

@@ -1,7 +1,10 @@
 """Prometheus alert rules of a Kubernetes listener (the counterpart of the CloudWatch alarms).
 
-The rules use the metrics the listener serves (``listener/metrics.py``) plus ``up`` from the
-scrape of its metrics Service; load the ConfigMap's file into Prometheus (or a PrometheusRule).
+The rules use the metrics the listener serves (``listener/metrics.py``) plus ``up``, as scraped
+per pod: the listener's pod carries the ``prometheus.io/scrape`` and ``/port`` annotations, and
+an annotation-driven ``kubernetes-pods`` job labels its series with ``namespace`` and ``pod``
+(README.md, "Alarms and the metrics they read", shows the job). Load the ConfigMap's file into
+Prometheus (or a PrometheusRule).
 """
 
 from __future__ import annotations
@@ -14,12 +17,38 @@ from components.args import AlarmThresholds
 
 RULES_FILE = "gha-scalesets.rules.yaml"
 
+# The API server names a Deployment's pods ``<deployment>-<template hash>-<5 random>``: the
+# hash is at most 10 characters, and the part before the random suffix is cut at 58.
+_NAME_BASE_LIMIT = 58
+_HASH = "[a-z0-9]{1,10}-?"
+_RANDOM = "[a-z0-9]{5}"
+
+
+def pod_name_pattern(deployment: str) -> str:
+    """An RE2 pattern matching the names of ``deployment``'s pods and of no other Deployment's
+    (unless both names share the first 58 characters, which Kubernetes cuts alike)."""
+    known = f"{deployment}-"
+    if len(known) >= _NAME_BASE_LIMIT:
+        return _literal(known[:_NAME_BASE_LIMIT]) + _RANDOM
+    # The hash may itself be cut (with or without its dash) when the name is long.
+    return _literal(known) + _HASH + _RANDOM
+
+
+def _literal(name: str) -> str:
+    """``name`` as an RE2 literal: Kubernetes names are letters, digits, '-' and '.'."""
+    return name.replace(".", "[.]")
+
+
+def scrape_selector(namespace: str, deployment: str) -> str:
+    """PromQL label matchers for the series scraped from the pods of ``deployment``."""
+    return f'namespace="{namespace}",pod=~"{pod_name_pattern(deployment)}"'
+
 
 def alert_rules(
-    namespace: str, service: str, listener_id: str, thresholds: AlarmThresholds
+    namespace: str, deployment: str, listener_id: str, thresholds: AlarmThresholds
 ) -> dict[str, Any]:
-    """A Prometheus rule file with one group for this listener."""
-    ns = f'namespace="{namespace}"'
+    """A Prometheus rule file with one group for the listener run by ``deployment``."""
+    sel = scrape_selector(namespace, deployment)
     labels = {"severity": "warning", "gha_scalesets_listener": listener_id}
 
     def rule(alert: str, expr: str, duration: str, summary: str) -> dict[str, Any]:
@@ -31,8 +60,8 @@ def alert_rules(
             "annotations": {"summary": summary},
         }
 
-    requests = f"sum(rate(gha_listener_api_requests_total{{{ns}}}[5m]))"
-    failed = f'sum(rate(gha_listener_api_requests_total{{{ns},status=~"5..|429|error"}}[5m]))'
+    requests = f"sum(rate(gha_listener_api_requests_total{{{sel}}}[5m]))"
+    failed = f'sum(rate(gha_listener_api_requests_total{{{sel},status=~"5..|429|error"}}[5m]))'
     return {
         "groups": [
             {
@@ -40,13 +69,13 @@ def alert_rules(
                 "rules": [
                     rule(
                         "GhaListenerDown",
-                        f'absent(up{{{ns},service="{service}"}} == 1)',
+                        f"absent(up{{{sel}}} == 1)",
                         "5m",
                         "The listener's metrics endpoint has not been scraped for 5 minutes",
                     ),
                     rule(
                         "GhaListenerNoSession",
-                        f"min by (name) (gha_listener_session_ready{{{ns}}}) < 1",
+                        f"min by (name) (gha_listener_session_ready{{{sel}}}) < 1",
                         "5m",
                         "Scale set {{ $labels.name }} has had no message session for 5 minutes",
                     ),
@@ -59,7 +88,8 @@ def alert_rules(
                     ),
                     rule(
                         "GhaJobsWaiting",
-                        f"max by (name) (gha_assigned_jobs{{{ns}}} - gha_running_jobs{{{ns}}}) > 0",
+                        f"max by (name) (gha_assigned_jobs{{{sel}}}"
+                        f" - gha_running_jobs{{{sel}}}) > 0",
                         f"{thresholds.job_wait_minutes}m",
                         "Jobs of {{ $labels.name }} have waited for a runner for"
                         f" {thresholds.job_wait_minutes} minutes",
@@ -67,7 +97,7 @@ def alert_rules(
                     rule(
                         "GhaRunnerLaunchFailures",
                         "sum by (name) (increase(gha_listener_launch_failures_total"
-                        f"{{{ns}}}[10m])) >= {thresholds.launch_failures}",
+                        f"{{{sel}}}[10m])) >= {thresholds.launch_failures}",
                         "0m",
                         f"{thresholds.launch_failures} or more runner launches of"
                         " {{ $labels.name }} failed within 10 minutes",
@@ -79,4 +109,5 @@ def alert_rules(
 
 
 def rules_file(rules: dict[str, Any]) -> str:
+    """``rules`` as the YAML text of a Prometheus rule file."""
     return yaml.safe_dump(rules, sort_keys=False)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pytest
 import yaml
 from pulumi.runtime import rpc
 
 from components import K8sOptions, ScaleSetListener
+from components.prometheus import pod_name_pattern
 from providers import GitHubAppArgs
 from tests.components.builders import TOKEN, listener_args
 from tests.components.mocks import SCALE_SET_TYPE, run
@@ -198,12 +201,33 @@ def test_prometheus_alert_rules_cover_the_listener_and_use_its_metrics(deploy, r
         "GhaJobsWaiting",
         "GhaRunnerLaunchFailures",
     }
-    assert (
-        rules["GhaListenerDown"]["expr"]
-        == 'absent(up{namespace="ci-runners",service="ci-metrics"} == 1)'
-    )
+    # Per-pod scraping labels series with namespace and pod (no service label).
+    pods = 'pod=~"ci-listener-[a-z0-9]{1,10}-?[a-z0-9]{5}"'
+    assert rules["GhaListenerDown"]["expr"] == f'absent(up{{namespace="ci-runners",{pods}}} == 1)'
     assert rules["GhaJobsWaiting"]["for"] == "10m"
     assert "gha_listener_api_requests_total" in rules["GhaApiErrorRate"]["expr"]
     assert rules["GhaApiErrorRate"]["expr"].endswith("> 5.0")
     assert "gha_listener_launch_failures_total" in rules["GhaRunnerLaunchFailures"]["expr"]
-    assert all('namespace="ci-runners"' in r["expr"] for r in rules.values())
+    assert all(f'namespace="ci-runners",{pods}' in r["expr"] for r in rules.values())
+
+
+@pytest.mark.parametrize(
+    ("deployment", "pod", "matches"),
+    [
+        ("ci-listener", "ci-listener-6d4cf56db6-x2v9k", True),
+        ("ci-listener", "ci-listener-x2v9k", False),  # not a Deployment's pod
+        ("ci-listener", "ci-listener-b-listener-6d4cf56db6-x2v9k", False),  # of "ci-listener-b"
+        ("ci.v2-listener", "ci.v2-listener-6d4cf56db6-x2v9k", True),
+        ("ci.v2-listener", "cixv2-listener-6d4cf56db6-x2v9k", False),
+        # Long names: the API server cuts "<deployment>-<hash>-" at 58 characters.
+        ("a" * 40 + "-listener", "a" * 40 + "-listener-6d4cf56dx2v9k", True),
+        ("a" * 47 + "-listener", "a" * 47 + "-listener-6x2v9k", True),
+        ("a" * 48 + "-listener", "a" * 48 + "-listener-x2v9k", True),
+        ("a" * 63 + "-listener", "a" * 58 + "x2v9k", True),
+        ("a" * 63 + "-listener", "a" * 57 + "-x2v9k", False),
+    ],
+)
+def test_pod_name_pattern_matches_the_pods_of_one_deployment(deployment, pod, matches) -> None:
+    # RE2 and Python agree on this subset (classes, counted repetition, "?"); Prometheus
+    # anchors its matchers, like fullmatch.
+    assert bool(re.fullmatch(pod_name_pattern(deployment), pod)) is matches

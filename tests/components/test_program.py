@@ -19,6 +19,7 @@ from components import ListenerConfigError
 from components.listener import TYPE
 from tests.components.builders import TOKEN
 from tests.components.mocks import SCALE_SET_TYPE, Recorder, run
+from tests.fixtures.readme import readme_section
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
@@ -29,6 +30,21 @@ EXAMPLES = {
 }
 
 
+def readme_outputs() -> dict[str, set[str]]:
+    """README's "Outputs" table: the stack outputs it lists as exported, per runtime."""
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in readme_section("### Outputs").splitlines()
+        if line.startswith("|") and not line.startswith("|---")
+    ]
+    header, body = rows[0], rows[1:]
+    runtimes = header[1:-1]  # | output | <runtime> ... | value |
+    return {
+        runtime: {row[0].strip("`") for row in body if row[1 + column] == "yes"}
+        for column, runtime in enumerate(runtimes)
+    }
+
+
 def _stack_config(path: Path) -> dict[str, str]:
     """The config map the CLI hands a program: objects and lists as JSON text."""
     config = yaml.safe_load(path.read_text())["config"]
@@ -36,6 +52,8 @@ def _stack_config(path: Path) -> dict[str, str]:
 
 
 def _run_program(stack: str, config: dict[str, str]) -> tuple[Recorder, dict[str, Any]]:
+    # A fresh root stack resource: set_mocks keeps the last one, with its exports.
+    pulumi.runtime.settings.ROOT.set(None)
     recorder = Recorder().install(stack=stack)
     pulumi.runtime.set_all_config(config, [f"{PROJECT}:githubToken"])
 
@@ -70,12 +88,26 @@ def test_example_stack_deploys_its_scale_sets_and_listener(runtime) -> None:
     listener = recorder.one(TYPE)
     assert listener.name == "listener"
     assert recorder.of_type(EXAMPLES[runtime])
-    assert set(exports) >= {"scaleSetIds", "listenerId", "secretName", "alarmArns"}
     assert set(exports["scaleSetIds"]) == set(scale_sets)
     assert TOKEN not in json.dumps(exports)
-    if runtime != "k8s":
+    if runtime == "k8s":
+        assert exports["alertRulesConfigMap"] == "listener-alert-rules"
+    else:
         assert exports["tableName"] and exports["queueUrl"]
         assert len(exports["alarmArns"]) == 6
+
+
+@pytest.mark.parametrize("runtime", sorted(EXAMPLES))
+def test_stack_outputs_are_exactly_those_readme_lists_for_the_runtime(runtime) -> None:
+    documented = readme_outputs()
+    config = _stack_config(ROOT / f"Pulumi.example-{runtime}.yaml")
+    config[f"{PROJECT}:githubToken"] = TOKEN
+
+    _, exports = _run_program(f"example-{runtime}", config)
+
+    assert set(documented) == set(EXAMPLES)
+    assert sorted(exports) == sorted(documented[runtime])
+    assert all(value not in (None, {}, []) for value in exports.values())
 
 
 def test_example_with_a_github_app_instead_of_a_token(rsa_pem) -> None:
