@@ -31,7 +31,7 @@ FULL: dict[str, dict[str, Any]] = {
     "idle": {"scale_sets": 100, "cycles": 3, "hold_seconds": 0.5},
     "cloud": {"jobs": 100},
     "memory": {"scale_sets": 10, "jobs_per_set": 50},
-    "provider": {"scale_sets": 50},
+    "provider": {"scale_sets": 50, "engine": True},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "burst": {"jobs": 50, "max_runners": 50, "latency_ms": 5.0, "jitter_ms": 1.0},
@@ -135,6 +135,19 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     "",
                 )
             )
+        engine = p.get("engine", {})
+        if "unavailable" in engine:
+            rows.append(("provider (real engine)", "not run", engine["unavailable"], ""))
+        for phase in ("up", "preview", "refresh"):
+            if figures := engine.get(phase):
+                rows.append(
+                    (
+                        "provider (real engine)",
+                        f"pulumi {phase} of {n} scale sets: seconds / HTTP calls",
+                        f"{figures['seconds']} / {figures['requests']}",
+                        "",
+                    )
+                )
     return rows
 
 

@@ -5,14 +5,27 @@ The provider class is called as the engine calls it: ``check`` then ``create`` p
 change: dynamic resources are not read during a preview), and ``read`` per resource
 (``pulumi refresh``). Each phase runs in a fresh process, as each Pulumi command starts its own
 provider host, so every phase pays its own auth chain. Requests are counted by the simulator.
+
+With ``engine=True`` the same three operations also run through the real Pulumi engine
+(`make toolchain`): ``pulumi up``, an unchanged ``pulumi preview`` and ``pulumi refresh`` of an
+inline program declaring the scale sets, timed (wall seconds) and counted.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pulumi
+from pulumi import automation as auto
+
+from benchmarks.engine import Engine, ToolchainMissing
 from benchmarks.harness import ORG, PAT, SimulatorProcess, auth_requests, requests_between, total
+from providers import ScaleSet, ScaleSetArgs
 
 
 def _phase(
@@ -46,7 +59,51 @@ def _in_process(
         return pool.apply(_phase, (phase, config_url, count, state))
 
 
-def run(*, scale_sets: int = 50, seed: int = 1) -> dict[str, Any]:
+def _program(config_url: str, count: int) -> Callable[[], None]:
+    def program() -> None:
+        token = pulumi.Config().require_secret("githubToken")
+        for i in range(count):
+            name = f"engine-{i}"
+            ScaleSet(
+                name,
+                ScaleSetArgs(
+                    github_config_url=config_url,
+                    name=name,
+                    labels=[name, "linux"],
+                    github_token=token,
+                ),
+            )
+
+    return program
+
+
+def _through_engine(sim: SimulatorProcess, count: int) -> dict[str, Any]:
+    """``pulumi up`` / unchanged ``preview`` / ``refresh`` by the real engine: seconds, requests."""
+    with tempfile.TemporaryDirectory(prefix="gha-engine-bench-") as root:
+        try:
+            engine = Engine(Path(root))
+        except ToolchainMissing as missing:
+            return {"unavailable": str(missing)}
+        stack = engine.stack(_program(sim.config_url(ORG), count), name="bench")
+        stack.set_config("githubToken", auto.ConfigValue(PAT, secret=True))
+        figures: dict[str, Any] = {}
+        for phase, operation in (
+            ("up", stack.up),
+            ("preview", stack.preview),
+            ("refresh", stack.refresh),
+        ):
+            before, started = sim.stats(), time.monotonic()
+            operation()
+            requests = requests_between(before, sim.stats())
+            figures[phase] = {
+                "seconds": round(time.monotonic() - started, 1),
+                "requests": total(requests),
+            }
+        stack.destroy()
+        return figures
+
+
+def run(*, scale_sets: int = 50, seed: int = 1, engine: bool = False) -> dict[str, Any]:
     result: dict[str, Any] = {"parameters": {"scale_sets": scale_sets, "seed": seed}}
     with SimulatorProcess(long_poll_seconds=5.0, seed=seed) as sim:
         state: list[dict[str, Any]] = []
@@ -61,4 +118,6 @@ def run(*, scale_sets: int = 50, seed: int = 1) -> dict[str, Any]:
                 "requests_per_scale_set": round(total(requests) / scale_sets, 3),
                 "by_route": requests,
             }
+        if engine:
+            result["engine"] = _through_engine(sim, scale_sets)
     return result
