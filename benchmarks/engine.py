@@ -49,16 +49,37 @@ def tool(name: str) -> Path:
 _CHANGED_PROPERTY = re.compile(r"^\s+[~+-] (\w+)\s*:", re.MULTILINE)
 
 
+@dataclass(frozen=True)
+class Step:
+    """One operation the engine did, or would do, to one resource."""
+
+    type: str
+    name: str
+    op: str
+
+
 @dataclass
 class Outcome:
-    """An engine operation's result and the operation each resource got (by resource name)."""
+    """An engine operation's result and its steps (not the stack's or the providers')."""
 
     result: Any
-    ops: dict[str, list[str]]
+    steps: list[Step]
 
     @property
     def stdout(self) -> str:
         return self.result.stdout
+
+    @property
+    def ops(self) -> dict[str, list[str]]:
+        """The operations of each resource, by resource name."""
+        ops: dict[str, list[str]] = {}
+        for step in self.steps:
+            ops.setdefault(step.name, []).append(step.op)
+        return ops
+
+    def changes(self) -> set[tuple[str, str, str]]:
+        """(type, name, operation) of every step that is not ``same``."""
+        return {(s.type, s.name, s.op) for s in self.steps if s.op != "same"}
 
     def changed_properties(self) -> set[str]:
         """The properties the engine's diff display marks as changed (run with ``diff=True``).
@@ -93,10 +114,12 @@ class Engine:
         }
         self.command = auto.PulumiCommand(root=str(pulumi.parent.parent))
 
-    def stack(self, program: Callable[[], None], name: str = "dev") -> auto.Stack:
-        """A new (or the existing) stack ``name`` of the test project running ``program``."""
+    def stack(
+        self, program: Callable[[], None], name: str = "dev", project: str = PROJECT
+    ) -> auto.Stack:
+        """A new (or the existing) stack ``name`` of ``project`` running ``program``."""
         settings = auto.ProjectSettings(
-            name=PROJECT,
+            name=project,
             runtime="python",
             backend=auto.ProjectBackend(url=self.env["PULUMI_BACKEND_URL"]),
         )
@@ -104,7 +127,7 @@ class Engine:
         work_dir.mkdir(exist_ok=True)
         return auto.create_or_select_stack(
             stack_name=name,
-            project_name=PROJECT,
+            project_name=project,
             program=program,
             opts=auto.LocalWorkspaceOptions(
                 work_dir=str(work_dir),
@@ -135,14 +158,14 @@ class Engine:
 
 
 def run(operation: Callable[..., Any], **options: Any) -> Outcome:
-    """Run ``stack.up``/``preview``/``refresh``/``destroy``, recording each resource's operations
-    (not the stack's or the providers')."""
-    ops: dict[str, list[str]] = {}
+    """Run ``stack.up``/``preview``/``refresh``/``destroy``, recording each resource's steps."""
+    steps: list[Step] = []
 
     def record(event: auto.EngineEvent) -> None:
         pre = event.resource_pre_event
         if pre and not pre.metadata.type.startswith(("pulumi:pulumi:", "pulumi:providers:")):
-            ops.setdefault(pre.metadata.urn.rsplit("::", 1)[-1], []).append(pre.metadata.op.value)
+            meta = pre.metadata
+            steps.append(Step(meta.type, meta.urn.rsplit("::", 1)[-1], meta.op.value))
 
     result = operation(on_event=record, **options)
-    return Outcome(result, ops)
+    return Outcome(result, steps)
