@@ -59,10 +59,13 @@ class Client(SessionMethods):
     call :meth:`aclose`.
 
     Options: ``http`` (your own ``httpx.AsyncClient``, left open), ``retry``, ``cache_ttl``
-    (seconds; enables the read cache), ``user_agent_extra`` (keys merged into the JSON
-    User-Agent), ``observer(method, route, status_or_None, seconds)`` called for every HTTP
-    attempt, ``timeout`` per request, ``long_poll_timeout`` (read timeout of the message poll,
-    above the service's ~50 s hold), ``pool_settings`` and ``token_cache``.
+    (seconds; enables the read cache), ``subsystem`` and ``user_agent_extra`` (the JSON
+    User-Agent; :meth:`identify` adds the scale set id), ``proxy`` (a proxy URL that wins over
+    ``HTTPS_PROXY``/``HTTP_PROXY``), ``no_proxy`` (hosts reached directly; default
+    ``NO_PROXY``), ``ca_bundle`` (extra root CAs: PEM text or file),
+    ``observer(method, route, status_or_None, seconds)`` called for every HTTP attempt,
+    ``timeout`` per request, ``long_poll_timeout`` (read timeout of the message poll, above
+    the service's ~50 s hold), ``pool_settings`` and ``token_cache``.
     """
 
     # -- runner groups and scale sets -------------------------------------------------------
