@@ -17,7 +17,7 @@ from scaleset import Client, TransportError
 from scaleset.network import NetworkSettings, redact_proxy
 from scaleset.sharding import ShardedTransport
 from simulator.testing import SimulatorServer
-from tests.fixtures.network import PROXY_PASSWORD, ForwardProxy, PrivateCa
+from tests.fixtures.network import GHES_HOST, PROXY_PASSWORD, ForwardProxy, PrivateCa
 from tests.scaleset.conftest import ClientFactory
 
 _PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "ALL_PROXY")
@@ -67,7 +67,7 @@ async def test_no_proxy_hosts_are_reached_directly(
     make_client: ClientFactory,
 ) -> None:
     monkeypatch.setenv("HTTPS_PROXY", forward_proxy.url)
-    monkeypatch.setenv("NO_PROXY", "example.internal,127.0.0.1")
+    monkeypatch.setenv("NO_PROXY", f"example.internal,{GHES_HOST}")
     await _some_calls(make_client(server=tls_sim, ca_bundle=private_ca.ca_pem))
     assert tls_sim.stats()["connections"] > 0
     assert forward_proxy.connections() == 0
