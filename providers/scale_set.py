@@ -26,6 +26,9 @@ class ScaleSetArgs:
     """Inputs of a :class:`ScaleSet`; give exactly one of ``github_token`` or ``github_app``.
 
     ``labels`` defaults to ``[name]`` (the service's own default); ``runner_group`` to ``Default``.
+    On a corporate network, ``proxy`` is the proxy URL the provider reaches GitHub through (it
+    wins over ``HTTPS_PROXY``; secret, as it may hold credentials) and ``ca_bundle`` the PEM
+    text of extra root CAs, e.g. a GHES instance's internal CA (plain: a CA is not secret).
     """
 
     github_config_url: pulumi.Input[str]
@@ -37,6 +40,8 @@ class ScaleSetArgs:
     github_app: GitHubAppArgs | pulumi.Input[dict[str, Any]] | None = field(
         default=None, repr=False
     )
+    proxy: pulumi.Input[str] | None = field(default=None, repr=False)
+    ca_bundle: pulumi.Input[str] | None = None
 
     def to_props(self) -> dict[str, Any]:
         """Provider properties; outputs the provider computes are declared as ``None``."""
@@ -49,8 +54,9 @@ class ScaleSetArgs:
             }
         # Secret as inputs too (additional_secret_outputs covers only outputs), even when the
         # program passes a plain string.
-        token, app = (
-            None if v is None else pulumi.Output.secret(v) for v in (self.github_token, app)
+        token, app, proxy = (
+            None if v is None else pulumi.Output.secret(v)
+            for v in (self.github_token, app, self.proxy)
         )
         return {
             p.GITHUB_CONFIG_URL: self.github_config_url,
@@ -60,6 +66,8 @@ class ScaleSetArgs:
             p.DISABLE_UPDATE: self.disable_update,
             p.GITHUB_TOKEN: token,
             p.GITHUB_APP: app,
+            p.PROXY: proxy,
+            p.CA_BUNDLE: self.ca_bundle,
             **dict.fromkeys(p.OUTPUT_KEYS),
         }
 
@@ -68,8 +76,8 @@ class ScaleSet(dynamic.Resource, module="github", name="ScaleSet"):
     """A runner scale set on GitHub (github.com, GHE.com or GHES), managed by this stack.
 
     Its id is the scale set id; to adopt an existing scale set, declare it with
-    ``opts=pulumi.ResourceOptions(import_="<scale set id>")``. The ``github_token`` and
-    ``github_app`` outputs are always secret.
+    ``opts=pulumi.ResourceOptions(import_="<scale set id>")``. The ``github_token``,
+    ``github_app`` and ``proxy`` outputs are always secret.
     """
 
     github_config_url: pulumi.Output[str]
@@ -87,7 +95,7 @@ class ScaleSet(dynamic.Resource, module="github", name="ScaleSet"):
         args: ScaleSetArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        secret = pulumi.ResourceOptions(additional_secret_outputs=list(p.CREDENTIAL_KEYS))
+        secret = pulumi.ResourceOptions(additional_secret_outputs=list(p.SECRET_KEYS))
         super().__init__(
             ScaleSetProvider(),
             resource_name,
