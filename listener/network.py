@@ -8,7 +8,8 @@ Python), so it names a full bundle, while ``NODE_EXTRA_CA_CERTS`` *adds* the pri
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import shlex
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import certifi
@@ -56,3 +57,40 @@ def write_ca_files(directory: Path, ca_pem: str) -> dict[str, str]:
     (directory / CA_FILE).write_text(ca_pem.strip() + "\n")
     (directory / BUNDLE_FILE).write_text(trust_bundle(ca_pem))
     return ca_environment(directory)
+
+
+CA_PEM_ENV = "GHA_SCALESETS_CA_PEM"  # the CA as text, for runners that write their own files
+_SYSTEM_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
+
+
+def ca_setup_script(directory: str) -> str:
+    """Shell lines for a runner's boot script: if ``$GHA_SCALESETS_CA_PEM`` is set, write it to
+    ``directory/ca.pem`` and, after the system trust store, to ``directory/bundle.pem``, then
+    export :func:`ca_environment` for them. ``directory`` is a shell word (``"$HOME/ca"``)."""
+    systems = " ".join(_SYSTEM_BUNDLES)
+    return (
+        f'if [ -n "${{{CA_PEM_ENV}:-}}" ]; then\n'
+        f"  CA_DIR={directory}\n"
+        '  mkdir -p "$CA_DIR"\n'
+        f'  printf \'%s\\n\' "${CA_PEM_ENV}" > "$CA_DIR/{CA_FILE}"\n'
+        "  SYSTEM_CA=\n"
+        f'  for f in {systems}; do [ -f "$f" ] && {{ SYSTEM_CA=$f; break; }}; done\n'
+        f'  cat ${{SYSTEM_CA:+"$SYSTEM_CA"}} "$CA_DIR/{CA_FILE}" > "$CA_DIR/{BUNDLE_FILE}"\n'
+        f'  export SSL_CERT_FILE="$CA_DIR/{BUNDLE_FILE}" NODE_EXTRA_CA_CERTS="$CA_DIR/{CA_FILE}"\n'
+        f"  unset {CA_PEM_ENV}\n"
+        "fi\n"
+    )
+
+
+def runner_boot_lines(
+    env: Mapping[str, str], ca_pem: str | None, ca_dir: str = RUNNER_CA_DIR
+) -> str:
+    """Shell lines for a boot script that carries the network settings itself (EC2 user data):
+    export ``env`` and, given a CA, write and trust it under ``ca_dir``."""
+    lines = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in sorted(env.items()))
+    if ca_pem:
+        lines += (
+            f"{CA_PEM_ENV}=$(cat <<'GHA_SCALESETS_CA'\n{ca_pem.strip()}\nGHA_SCALESETS_CA\n)\n"
+            + ca_setup_script(shlex.quote(ca_dir))
+        )
+    return lines
