@@ -21,13 +21,7 @@ from tests.fixtures.sim import SIM_PAT
 from tests.listener.conftest import ORG, jobs_done, listener_settings, running_listener, wait_for
 
 JOBS = 12
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+pytestmark = pytest.mark.usefixtures("no_ambient_proxy")
 
 
 async def test_a_burst_runs_through_the_proxy_with_a_private_ca(
@@ -59,7 +53,7 @@ async def test_a_burst_runs_through_the_proxy_with_a_private_ca(
 
         await wait_for(released, 20, "the runners to be released")
     stats = tls_sim.stats()
-    tunnels = forward_proxy.connections(tls_sim.url.removeprefix("https://"))
+    tunnels = forward_proxy.tunnels_to(tls_sim)
     github_requests = sum(stats["requests"].values()) + sum(stats["runner_requests"].values())
     with capsys.disabled():
         print(

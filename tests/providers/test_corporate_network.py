@@ -43,7 +43,7 @@ def test_crud_goes_through_the_proxy_and_trusts_the_ca(
 
     stats = tls_sim.stats()
     assert stats["requests"]["DELETE /_apis/runtime/runnerscalesets/{id}"] == 1
-    tunnels = forward_proxy.connections(tls_sim.url.removeprefix("https://"))
+    tunnels = forward_proxy.tunnels_to(tls_sim)
     assert tunnels > 0 and stats["connections"] == tunnels  # every request through the proxy
     agents = {json.loads(ua)["subsystem"] for ua in stats["user_agents"]}
     assert agents == {"provider"}

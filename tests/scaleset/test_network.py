@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 
@@ -20,19 +21,19 @@ from simulator.testing import SimulatorServer
 from tests.fixtures.network import GHES_HOST, PROXY_PASSWORD, ForwardProxy, PrivateCa
 from tests.scaleset.conftest import ClientFactory
 
-_PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "ALL_PROXY")
+pytestmark = pytest.mark.usefixtures("no_ambient_proxy")
 
 
-@pytest.fixture(autouse=True)
-def _no_ambient_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test sets exactly the proxy variables it is about."""
-    for name in _PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+@pytest.fixture
+def corp_client(
+    tls_sim: SimulatorServer, private_ca: PrivateCa, make_client: ClientFactory
+) -> ClientFactory:
+    """Clients of the HTTPS simulator that trust its private CA."""
 
+    def make(**options: Any) -> Client:
+        return make_client(server=tls_sim, ca_bundle=private_ca.ca_pem, **options)
 
-def _sim_host(sim: SimulatorServer) -> str:
-    return sim.url.removeprefix("https://")
+    return make
 
 
 async def _some_calls(client: Client) -> None:
@@ -46,29 +47,24 @@ async def test_the_environment_proxy_carries_every_request(
     variable: str,
     monkeypatch: pytest.MonkeyPatch,
     tls_sim: SimulatorServer,
-    private_ca: PrivateCa,
     forward_proxy: ForwardProxy,
-    make_client: ClientFactory,
+    corp_client: ClientFactory,
 ) -> None:
     monkeypatch.setenv(variable, forward_proxy.url)
-    client = make_client(server=tls_sim, ca_bundle=private_ca.ca_pem)
-    await _some_calls(client)
-    tunnels = forward_proxy.connections(_sim_host(tls_sim))
-    assert tunnels > 0
-    assert tls_sim.stats()["connections"] == tunnels  # none came directly
+    await _some_calls(corp_client())
+    assert tls_sim.stats()["connections"] == forward_proxy.tunnels_to(tls_sim) > 0
     assert sum(tls_sim.stats()["requests"].values()) >= 24
 
 
 async def test_no_proxy_hosts_are_reached_directly(
     monkeypatch: pytest.MonkeyPatch,
     tls_sim: SimulatorServer,
-    private_ca: PrivateCa,
     forward_proxy: ForwardProxy,
-    make_client: ClientFactory,
+    corp_client: ClientFactory,
 ) -> None:
     monkeypatch.setenv("HTTPS_PROXY", forward_proxy.url)
     monkeypatch.setenv("NO_PROXY", f"example.internal,{GHES_HOST}")
-    await _some_calls(make_client(server=tls_sim, ca_bundle=private_ca.ca_pem))
+    await _some_calls(corp_client())
     assert tls_sim.stats()["connections"] > 0
     assert forward_proxy.connections() == 0
 
@@ -76,18 +72,14 @@ async def test_no_proxy_hosts_are_reached_directly(
 async def test_an_explicit_proxy_wins_over_the_environment(
     monkeypatch: pytest.MonkeyPatch,
     tls_sim: SimulatorServer,
-    private_ca: PrivateCa,
     forward_proxy: ForwardProxy,
-    make_client: ClientFactory,
+    corp_client: ClientFactory,
 ) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # nothing listens there
-    client = make_client(server=tls_sim, ca_bundle=private_ca.ca_pem, proxy=forward_proxy.url)
-    await _some_calls(client)
-    assert tls_sim.stats()["connections"] == forward_proxy.connections(_sim_host(tls_sim)) > 0
+    await _some_calls(corp_client(proxy=forward_proxy.url))
+    assert tls_sim.stats()["connections"] == forward_proxy.tunnels_to(tls_sim) > 0
     # an explicit no_proxy overrides NO_PROXY too
-    direct = make_client(
-        server=tls_sim, ca_bundle=private_ca.ca_pem, proxy=forward_proxy.url, no_proxy="*"
-    )
+    direct = corp_client(proxy=forward_proxy.url, no_proxy="*")
     before = forward_proxy.connections()
     await direct.get_runner_group_by_name("Default")
     assert forward_proxy.connections() == before
@@ -132,15 +124,14 @@ def test_bad_network_settings_fail_at_construction_without_the_password(
 async def test_proxy_credentials_stay_out_of_logs(
     caplog: pytest.LogCaptureFixture,
     tls_sim: SimulatorServer,
-    private_ca: PrivateCa,
     forward_proxy: ForwardProxy,
-    make_client: ClientFactory,
+    corp_client: ClientFactory,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     tls_sim.set_faults(
         error_rate=1.0, error_status=503, routes=["GET /_apis/runtime/runnergroups/"]
     )
-    client = make_client(server=tls_sim, ca_bundle=private_ca.ca_pem, proxy=forward_proxy.url)
+    client = corp_client(proxy=forward_proxy.url)
     with pytest.raises(Exception, match="503"):
         await client.get_runner_group_by_name("Default")
     assert "retrying" in caplog.text  # the retries were logged, the proxy password was not
