@@ -48,6 +48,7 @@ def listener_pod_spec(
     metrics_port: int,
     resources: dict[str, Any],
     proxy_secret: str | None = None,
+    no_proxy: str = "",
     ca_config_map: str | None = None,
 ) -> dict[str, Any]:
     """Non-root, read-only root filesystem, no capabilities, RuntimeDefault seccomp.
@@ -57,6 +58,12 @@ def listener_pod_spec(
     """
     if ca_config_map:
         env = env | {"LISTENER_CA_BUNDLE": LISTENER_CA_FILE}
+    if proxy_secret:
+        # The Kubernetes client honours the proxy variables too, and reaches the API server by
+        # the address in KUBERNETES_SERVICE_HOST: the kubelet expands $(...) here, and a plain
+        # variable wins over the Secret's.
+        exempt = f"$(KUBERNETES_SERVICE_HOST),{no_proxy}"
+        env = env | {"NO_PROXY": exempt, "no_proxy": exempt}
     spec = {
         "serviceAccountName": service_account,
         "securityContext": {
@@ -215,6 +222,7 @@ def deploy(
             metrics_port=args.metrics_port,
             resources={k: dict(r) for k, r in options.listener_resources.items()},
             proxy_secret=v[3],
+            no_proxy=network.no_proxy,
             ca_config_map=v[4],
         )
     )

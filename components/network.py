@@ -77,6 +77,7 @@ class K8sNetwork:
 
     proxy_secret: pulumi.Output[str] | None = None
     ca_config_map: pulumi.Output[str] | None = None
+    no_proxy: str = ""  # the NO_PROXY value in the Secret
 
 
 def k8s_network(
@@ -88,8 +89,8 @@ def k8s_network(
     """The proxy Secret (``envFrom`` of the listener and every runner) and the CA ConfigMap
     (``ca.pem`` and the full ``bundle.pem``, mounted at ``RUNNER_CA_DIR``)."""
     secret = config_map = None
+    no_proxy = no_proxy_list(args.no_proxy, (*BASE_NO_PROXY, *K8S_NO_PROXY))
     if args.proxy is not None:
-        no_proxy = no_proxy_list(args.no_proxy, (*BASE_NO_PROXY, *K8S_NO_PROXY))
         secret = k8s.core.v1.Secret(
             names.child("proxy"),
             metadata=metadata("proxy"),
@@ -108,4 +109,4 @@ def k8s_network(
             data={CA_FILE: args.ca_bundle, BUNDLE_FILE: trust_bundle(args.ca_bundle)},
             opts=opts,
         ).metadata.name
-    return K8sNetwork(secret, config_map)
+    return K8sNetwork(secret, config_map, no_proxy)

@@ -63,7 +63,8 @@ class BaseClient:
         if http is None:
             # Bad proxy URLs or CA bundles fail here, not on the first request.
             ProxyRouter(self._network)
-            ssl_context(self._network)
+            if ca_bundle:
+                ssl_context(self._network)
         self._transport = Transport(retry or RetryPolicy(), observer)
         self.user_agent = UserAgent(subsystem, user_agent_extra)
         self._cache = ReadCache(cache_ttl) if cache_ttl else None

@@ -95,11 +95,6 @@ class ProxyRouter:
         self._bypass = {"no": no_proxy} if no_proxy else {}
         self._decided: dict[tuple[str, str, int | None], str | None] = {}
 
-    @property
-    def proxies(self) -> frozenset[str]:
-        """Every proxy URL requests may go through."""
-        return frozenset(self._proxies.values())
-
     def proxy_for(self, url: httpx.URL) -> str | None:
         key = (url.scheme, url.host, url.port)
         if key not in self._decided:

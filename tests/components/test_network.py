@@ -41,7 +41,10 @@ def test_k8s_proxy_in_a_secret_and_the_ca_in_a_config_map(
     assert {"name": "github-ca", "configMap": {"name": "ci-ca"}} in pod["volumes"]
     mount = {"name": "github-ca", "mountPath": "/etc/gha-scalesets/ca", "readOnly": True}
     assert mount in container["volumeMounts"]
-    settings = settings_from_env({e["name"]: e["value"] for e in container["env"]})
+    env = {e["name"]: e["value"] for e in container["env"]}
+    # the listener's Kubernetes client reaches the API server directly, by its service address
+    assert env["NO_PROXY"] == env["no_proxy"] == f"$(KUBERNETES_SERVICE_HOST),{no_proxy}"
+    settings = settings_from_env(env)
     assert settings.ca_bundle == "/etc/gha-scalesets/ca/ca.pem"
     assert settings.proxy is None  # read from HTTPS_PROXY (envFrom), not repeated in plain env
     assert settings.k8s is not None
