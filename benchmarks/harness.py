@@ -45,6 +45,16 @@ def app_private_key() -> str:
     ).decode()
 
 
+def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if ``process`` is still running after ``grace`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class SimulatorProcess(SimulatorServer):
     """The simulator in a child process on ``127.0.0.1:<free port>`` (same control helpers)."""
 
@@ -112,12 +122,7 @@ class SimulatorProcess(SimulatorServer):
             self._control.close()
             self._control = None
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process(self._process)
             self._process = None
         if self._key_dir is not None:
             self._key_dir.cleanup()

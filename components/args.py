@@ -119,6 +119,12 @@ class ScaleSetListenerArgs:
     log_retention_days: int = 30
     log_kms_key_arn: pulumi.Input[str] | None = None  # its policy must allow CloudWatch Logs
     metrics_port: int = 9102
+    # Corporate networks (README "Corporate networks and GHES"): the proxy URL the listener and
+    # its runners reach GitHub through (credentials in it only on k8s, where it is a Secret),
+    # extra NO_PROXY hosts, and the PEM text of extra root CAs (a GHES instance's internal CA).
+    proxy: pulumi.Input[str] | None = field(default=None, repr=False)
+    no_proxy: str | None = None
+    ca_bundle: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     ec2: Ec2Options = field(default_factory=Ec2Options)
     ecs: EcsOptions = field(default_factory=EcsOptions)

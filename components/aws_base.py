@@ -14,6 +14,7 @@ from components.args import ScaleSetListenerArgs
 from components.aws_scope import AwsScope
 from components.cache import RunnerCache
 from components.naming import METRICS_NAMESPACE, ListenerNames
+from components.network import aws_proxy_env
 from components.secrets import AwsCredential
 from components.settings import resolve_env
 
@@ -65,10 +66,12 @@ class AwsBase:
         ).apply(lambda v: iam.listener_core(ssm_prefix=self.names.ssm_prefix, **v))
 
     def listener_env(
-        self, runtime_config: pulumi.Input[dict[str, Any]]
+        self, runtime_config: pulumi.Input[dict[str, Any]], ca_bundle: str | None = None
     ) -> pulumi.Output[dict[str, str]]:
-        """The ``LISTENER_*`` variables of this listener, given its runtime section."""
+        """The ``LISTENER_*`` variables of this listener, given its runtime section, plus the
+        proxy variables and ``LISTENER_CA_BUNDLE`` = ``ca_bundle`` (PEM text or a file)."""
         region = self.region
+        ca = {"LISTENER_CA_BUNDLE": ca_bundle} if ca_bundle else {}
         return resolve_env(
             github_config_url=self.args.github_config_url,
             runtime=self.args.runtime,
@@ -80,6 +83,7 @@ class AwsBase:
             aws={"region": region},
             # What the alarms read: the namespace and Listener dimension of alarms.alarm_specs.
             cloudwatch={"namespace": METRICS_NAMESPACE, "listener_name": self.names.listener_id},
+            network=aws_proxy_env(self.args).apply(lambda env: env | ca),
         )
 
     def log_group(self, kind: str) -> aws.cloudwatch.LogGroup:

@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 from components import iam
 from components.aws_base import AwsBase
+from components.network import LISTENER_CA_FILE, aws_proxy_env
 from components.user_data import listener_user_data
 from listener.runtimes.ec2 import runner_user_data
 
@@ -95,7 +96,11 @@ def deploy(base: AwsBase) -> Ec2Deployment:
         # Ephemeral runners power off after their job: the instance goes away with them.
         instance_initiated_shutdown_behavior="terminate",
         # The bootstrap reads its scale set id from the instance tags in IMDS.
-        user_data=region.apply(lambda r: _b64(runner_user_data(names.ssm_prefix, r))),
+        user_data=pulumi.Output.all(region, aws_proxy_env(args)).apply(
+            lambda v: _b64(
+                runner_user_data(names.ssm_prefix, v[0], network_env=v[1], ca_pem=args.ca_bundle)
+            )
+        ),
         tag_specifications=_tag_specifications(base.tags),
         update_default_version=True,
         tags=base.tags,
@@ -131,9 +136,16 @@ def deploy(base: AwsBase) -> Ec2Deployment:
     listener_profile = aws.iam.InstanceProfile(
         names.child("listener"), role=listener_role.name, opts=opts
     )
-    user_data = pulumi.Output.all(base.listener_env(runtime_config), region).apply(
+    ca_file = LISTENER_CA_FILE if args.ca_bundle else None
+    user_data = pulumi.Output.all(base.listener_env(runtime_config, ca_file), region).apply(
         lambda v: _b64(
-            listener_user_data(v[0], args.listener_image, v[1], names.log_group("listener"))
+            listener_user_data(
+                v[0],
+                args.listener_image,
+                v[1],
+                names.log_group("listener"),
+                ca_pem=args.ca_bundle,
+            )
         )
     )
     listener_template = aws.ec2.LaunchTemplate(

@@ -14,6 +14,7 @@ from components import iam
 from components.args import ScaleSetListenerArgs
 from components.aws_base import AwsBase
 from components.naming import ListenerNames
+from components.network import ecs_runner_env
 from listener.runtimes.ecs import runner_entrypoint
 
 RUNNER_CONTAINER = "runner"
@@ -75,15 +76,19 @@ def listener_container(
     }
 
 
-def runner_container(image: str, log_group: str, region: str) -> dict[str, Any]:
+def runner_container(
+    image: str, log_group: str, region: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The runner's container: its entrypoint fetches (and deletes) the JIT config parameter
-    the listener names in the task's environment override, then execs the runner."""
+    the listener names in the task's environment override, then execs the runner. ``env``:
+    the proxy variables and the private CA (README "Corporate networks and GHES")."""
     return {
         "name": RUNNER_CONTAINER,
         "image": image,
         "essential": True,
         "entryPoint": ["/bin/bash", "-c"],
         "command": [runner_entrypoint(region)],
+        "environment": [{"name": k, "value": v} for k, v in sorted((env or {}).items())],
         "linuxParameters": {"initProcessEnabled": True},
         "logConfiguration": _logging(log_group, region, RUNNER_CONTAINER),
     }
@@ -126,9 +131,9 @@ def deploy(base: AwsBase, cluster: pulumi.Output[str]) -> EcsDeployment:
         names.child("runner"),
         execution_role_arn=execution_role.arn,
         task_role_arn=runner_role.arn,
-        container_definitions=pulumi.Output.all(runner_logs.name, region).apply(
-            lambda v: json.dumps([runner_container(options.runner_image, v[0], v[1])])
-        ),
+        container_definitions=pulumi.Output.all(
+            runner_logs.name, region, ecs_runner_env(args)
+        ).apply(lambda v: json.dumps([runner_container(options.runner_image, *v)])),
         tags=base.tags,
         opts=opts,
         **_fargate(runner_family, options.runner_cpu, options.runner_memory),
@@ -170,7 +175,7 @@ def deploy(base: AwsBase, cluster: pulumi.Output[str]) -> EcsDeployment:
         execution_role_arn=execution_role.arn,
         task_role_arn=listener_role.arn,
         container_definitions=pulumi.Output.all(
-            base.listener_env(runtime_config), listener_logs.name, region
+            base.listener_env(runtime_config, args.ca_bundle), listener_logs.name, region
         ).apply(lambda v: json.dumps([listener_container(args.listener_image, *v)])),
         tags=base.tags,
         opts=opts,

@@ -14,13 +14,16 @@ import pulumi_kubernetes as k8s
 from components.args import ScaleSetListenerArgs
 from components.deployment import Deployment
 from components.naming import ListenerNames
+from components.network import LISTENER_CA_FILE, k8s_network
 from components.prometheus import RULES_FILE, alert_rules, rules_file
 from components.secrets import K8S_SECRET_MOUNT, k8s_credential
 from components.settings import resolve_env
+from listener.network import RUNNER_CA_DIR
 
 LISTENER_UID = 10001  # the Dockerfile's user
 _TMP = "tmp"
 _CREDENTIAL = "github-credential"
+_CA = "github-ca"
 
 
 def listener_rules() -> list[dict[str, Any]]:
@@ -44,9 +47,24 @@ def listener_pod_spec(
     credential_secret: str,
     metrics_port: int,
     resources: dict[str, Any],
+    proxy_secret: str | None = None,
+    no_proxy: str = "",
+    ca_config_map: str | None = None,
 ) -> dict[str, Any]:
-    """Non-root, read-only root filesystem, no capabilities, RuntimeDefault seccomp."""
-    return {
+    """Non-root, read-only root filesystem, no capabilities, RuntimeDefault seccomp.
+
+    ``proxy_secret`` holds the proxy variables (``envFrom``); ``ca_config_map`` the private CA,
+    mounted where ``LISTENER_CA_BUNDLE`` points.
+    """
+    if ca_config_map:
+        env = env | {"LISTENER_CA_BUNDLE": LISTENER_CA_FILE}
+    if proxy_secret:
+        # The Kubernetes client honours the proxy variables too, and reaches the API server by
+        # the address in KUBERNETES_SERVICE_HOST: the kubelet expands $(...) here, and a plain
+        # variable wins over the Secret's.
+        exempt = f"$(KUBERNETES_SERVICE_HOST),{no_proxy}"
+        env = env | {"NO_PROXY": exempt, "no_proxy": exempt}
+    spec = {
         "serviceAccountName": service_account,
         "securityContext": {
             "runAsNonRoot": True,
@@ -87,6 +105,15 @@ def listener_pod_spec(
             {"name": _TMP, "emptyDir": {"sizeLimit": "64Mi"}},
         ],
     }
+    [container] = spec["containers"]
+    if proxy_secret:
+        container["envFrom"] = [{"secretRef": {"name": proxy_secret}}]
+    if ca_config_map:
+        container["volumeMounts"].append(
+            {"name": _CA, "mountPath": RUNNER_CA_DIR, "readOnly": True}
+        )
+        spec["volumes"].append({"name": _CA, "configMap": {"name": ca_config_map}})
+    return spec
 
 
 def deploy(
@@ -125,6 +152,7 @@ def deploy(
         return {"name": names.child(suffix), "namespace": namespace, "labels": labels}
 
     credential = k8s_credential(names, args, metadata("github"), opts)
+    network = k8s_network(args, names, metadata, opts)
     listener_account = k8s.core.v1.ServiceAccount(
         names.child("listener"), metadata=metadata("listener"), opts=opts
     )
@@ -154,15 +182,21 @@ def deploy(
         ],
         opts=opts,
     )
-    runner_template = pulumi.Output.all(namespace, runner_account.metadata.name).apply(
-        lambda v: {
-            "namespace": v[0],
-            "image": options.runner_image,
-            "service_account": v[1],
-            "resources": {k: dict(r) for k, r in options.runner_resources.items()},
-            "node_selector": dict(options.node_selector),
-            "tolerations": [dict(t) for t in options.tolerations],
-        }
+    runner_template = pulumi.Output.all(
+        namespace, runner_account.metadata.name, network.proxy_secret, network.ca_config_map
+    ).apply(
+        lambda v: (
+            {
+                "namespace": v[0],
+                "image": options.runner_image,
+                "service_account": v[1],
+                "resources": {k: dict(r) for k, r in options.runner_resources.items()},
+                "node_selector": dict(options.node_selector),
+                "tolerations": [dict(t) for t in options.tolerations],
+            }
+            | ({"proxy_secret": v[2]} if v[2] else {})
+            | ({"ca_config_map": v[3]} if v[3] else {})
+        )
     )
     env = resolve_env(
         github_config_url=args.github_config_url,
@@ -174,7 +208,11 @@ def deploy(
     )
     selector = {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
     pod_spec = pulumi.Output.all(
-        env, listener_account.metadata.name, credential.secret.metadata.name
+        env,
+        listener_account.metadata.name,
+        credential.secret.metadata.name,
+        network.proxy_secret,
+        network.ca_config_map,
     ).apply(
         lambda v: listener_pod_spec(
             image=args.listener_image,
@@ -183,6 +221,9 @@ def deploy(
             credential_secret=v[2],
             metrics_port=args.metrics_port,
             resources={k: dict(r) for k, r in options.listener_resources.items()},
+            proxy_secret=v[3],
+            no_proxy=network.no_proxy,
+            ca_config_map=v[4],
         )
     )
     deployment = k8s.apps.v1.Deployment(

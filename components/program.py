@@ -63,6 +63,9 @@ def _listener_args(
         kms_key_arn=stack.kms_key_arn,
         alarm_actions=[stack.alarm_topic_arn] if stack.alarm_topic_arn else [],
         log_retention_days=stack.log_retention_days,
+        proxy=config.get_secret("proxy"),
+        no_proxy=stack.no_proxy,
+        ca_bundle=stack.ca_bundle,
         ec2=Ec2Options(**stack.ec2.model_dump()),
         ecs=EcsOptions(**stack.ecs.model_dump()),
         k8s=k8s_options,
@@ -87,6 +90,8 @@ def main(config: pulumi.Config | None = None) -> ScaleSetListener:
                     labels=s.labels or None,
                     github_token=token,
                     github_app=app,
+                    # The provider runs where `pulumi up` runs: it takes HTTPS_PROXY from there.
+                    ca_bundle=stack.ca_bundle,
                 ),
             ),
             min_runners=s.min_runners,

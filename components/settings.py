@@ -27,8 +27,10 @@ def listener_env(
     registry: dict[str, Any] | None = None,
     aws: dict[str, Any] | None = None,
     cloudwatch: dict[str, Any] | None = None,
+    network: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Environment variables configuring one listener."""
+    """Environment variables configuring one listener; ``network`` adds the proxy variables and
+    ``LISTENER_CA_BUNDLE``."""
     env = {
         "LISTENER_GITHUB_CONFIG_URL": github_config_url,
         "LISTENER_CREDENTIALS": json.dumps(credentials),
@@ -43,7 +45,7 @@ def listener_env(
         env["LISTENER_AWS"] = json.dumps(aws)
     if cloudwatch is not None:
         env["LISTENER_CLOUDWATCH"] = json.dumps(cloudwatch)
-    return env
+    return env | (network or {})
 
 
 def resolve_env(**parts: pulumi.Input[Any]) -> pulumi.Output[dict[str, str]]:

@@ -1,8 +1,8 @@
 """The Pulumi program's stack configuration (``pulumi config set ...``), checked up front.
 
 Keys are camelCase in the project's namespace (``gha-scalesets:scaleSets``); secrets
-(``githubToken``, ``githubAppPrivateKey``, ``kubeconfig``) are read separately and never enter
-this model, so no error message can quote them.
+(``githubToken``, ``githubAppPrivateKey``, ``kubeconfig``, ``proxy``) are read separately and
+never enter this model, so no error message can quote them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 from components.args import DEFAULT_RUNNER_IMAGE, ListenerConfigError
 
 # The keys whose values are secrets: set them with `pulumi config set --secret`.
-SECRET_KEYS = ("githubToken", "githubAppPrivateKey", "kubeconfig")
+SECRET_KEYS = ("githubToken", "githubAppPrivateKey", "kubeconfig", "proxy")
 
 
 class _Config(BaseModel):
@@ -81,6 +81,10 @@ class StackConfig(_Config):
     alarm_topic_arn: str | None = None
     kms_key_arn: str | None = None
     log_retention_days: int = 30
+    # Corporate networks: hosts the listener and runners reach directly besides the built-in
+    # ones, and the PEM text of extra root CAs (also used by the ScaleSet resources).
+    no_proxy: str | None = None
+    ca_bundle: str | None = None
     ec2: Ec2Config = Field(default_factory=Ec2Config)
     ecs: EcsConfig = Field(default_factory=EcsConfig)
     k8s: K8sConfig | None = Field(default=None, alias="k8s")  # to_camel would say "k8S"

@@ -11,6 +11,7 @@ import pulumi
 
 from components.args import RUNTIMES, ListenerConfigError, ListenerScaleSet, ScaleSetListenerArgs
 from components.naming import is_safe_name
+from components.network import aws_proxy_problem
 
 # The values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = frozenset(
@@ -70,6 +71,8 @@ def _runtime_problems(args: ScaleSetListenerArgs, has_k8s_provider: bool) -> lis
             f"log_retention_days {args.log_retention_days} is not one CloudWatch Logs accepts"
             f" (e.g. 7, 14, 30, 90, 365)"
         )
+    if isinstance(args.proxy, str) and (problem := aws_proxy_problem(args.proxy)):
+        problems.append(problem)  # an Output is checked once it resolves
     if args.runtime == "ec2":
         if not args.ec2.runner_instance_types:
             problems.append("runtime 'ec2' needs at least one of ec2.runner_instance_types")

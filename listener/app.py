@@ -102,12 +102,20 @@ class Listener:
             self.metrics_port = await self._server.start()
         try:
             credentials = await load_credentials(self.settings.credentials, self.settings.aws)
+            proxy = self.settings.proxy
             self.client = Client(
-                self.settings.github_config_url, credentials, observer=self.metrics.observe_api
+                self.settings.github_config_url,
+                credentials,
+                observer=self.metrics.observe_api,
+                subsystem="listener",
+                proxy=proxy.get_secret_value() if proxy else None,
+                no_proxy=self.settings.no_proxy,
+                ca_bundle=self.settings.ca_bundle,
             )
-        except (CredentialsLoadError, ScaleSetError) as exc:
+        except (CredentialsLoadError, ScaleSetError, ValueError) as exc:
             raise StartupError(str(exc)) from None
         scale_sets = [await self._resolve(config) for config in self.settings.scale_sets]
+        self.client.identify(*(s.id for s in scale_sets))
         for config, scale_set in zip(self.settings.scale_sets, scale_sets, strict=True):
             scaler = Scaler(
                 scale_set,

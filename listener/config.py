@@ -138,6 +138,10 @@ class EcsRuntimeConfig(_Strict):
 
 class K8sRuntimeConfig(_Strict):
     namespace: str
+    # A Secret of HTTPS_PROXY/HTTP_PROXY/NO_PROXY variables (``envFrom`` of every runner) and a
+    # ConfigMap holding ca.pem and bundle.pem (mounted at listener.network.RUNNER_CA_DIR).
+    proxy_secret: str | None = None
+    ca_config_map: str | None = None
     image: str = "ghcr.io/actions/actions-runner:latest"
     service_account: str | None = None
     resources: dict[str, dict[str, str]] = Field(default_factory=dict)
@@ -196,6 +200,13 @@ class ListenerSettings(BaseSettings):
     # events share one message (one GET + one DELETE each): fewer API calls under bursts.
     message_batch_window_seconds: float = Field(default=0.5, ge=0, le=5)
     metrics_host: str = "0.0.0.0"
+    # Corporate networks (README "Corporate networks and GHES"). ``proxy``: the proxy URL for
+    # GitHub traffic, winning over HTTPS_PROXY (may hold credentials, so a secret); ``no_proxy``:
+    # hosts reached directly, winning over NO_PROXY; ``ca_bundle``: extra root CAs (PEM text or
+    # file). The local runtime hands all three to its runner processes.
+    proxy: SecretStr | None = None
+    no_proxy: str | None = None
+    ca_bundle: str | None = None
     aws: AwsConfig = Field(default_factory=AwsConfig)
     cloudwatch: CloudWatchConfig | None = None  # None: publish no CloudWatch metrics
     local: LocalRuntimeConfig = Field(default_factory=LocalRuntimeConfig)

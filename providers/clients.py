@@ -1,10 +1,10 @@
 """Scale-set clients for the provider, built from each resource's own properties.
 
-The credential is a (secret) input of each ScaleSet, so clients come from the properties a CRUD
-call receives; nothing lives on the pickled provider object. Clients are kept per (config URL,
-credential) for the life of the provider process: concurrent engine calls then share one event
-loop, so the token cache's single-flight holds and the auth chain runs once per process however
-many scale sets of an org it manages, and HTTP connections are reused.
+The credential (and proxy and CA) are inputs of each ScaleSet, so clients come from the properties
+a CRUD call receives; nothing lives on the pickled provider object. Clients are kept per (config
+URL, credential, proxy, CA) for the life of the provider process: concurrent engine calls then
+share one event loop, so the token cache's single-flight holds and the auth chain runs once per
+process however many scale sets of an org it manages, and HTTP connections are reused.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from providers import props as p
 from providers.errors import ScaleSetProviderError
 from scaleset import AppCredentials, Credentials, PatCredentials, SyncClient, parse_config_url
 
-_clients: dict[tuple[str, str], SyncClient] = {}
+_clients: dict[tuple[str, str, str | None, str | None], SyncClient] = {}
 _lock = threading.Lock()
 
 
@@ -42,11 +42,14 @@ def client_for(props: dict[str, Any]) -> SyncClient:
         )
     config = parse_config_url(props[p.GITHUB_CONFIG_URL])
     credentials = credentials_from(props)
-    key = (config.url.lower(), credentials.fingerprint)
+    proxy, ca_bundle = props.get(p.PROXY), props.get(p.CA_BUNDLE)
+    key = (config.url.lower(), credentials.fingerprint, proxy, ca_bundle)
     with _lock:
         client = _clients.get(key)
         if client is None:
-            client = _clients[key] = SyncClient(config, credentials)
+            client = _clients[key] = SyncClient(
+                config, credentials, subsystem="provider", proxy=proxy, ca_bundle=ca_bundle
+            )
         return client
 
 

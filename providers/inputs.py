@@ -12,6 +12,7 @@ from typing import Any
 
 from providers import props as p
 from scaleset import AppCredentials, ConfigUrlError, CredentialsError, parse_config_url
+from scaleset.network import NetworkSettings, ProxyRouter, ssl_context
 
 # The cap of ARC's Helm chart: names stay portable between ARC and this project, and runner
 # names derived from them (name plus a suffix) stay short.
@@ -203,6 +204,25 @@ def _check_credentials(token: Any, app: Any, out: Checked) -> None:
             _check_app(app, out)
 
 
+def _check_network(proxy: Any, ca_bundle: Any, out: Checked) -> None:
+    for prop, value in ((p.PROXY, proxy), (p.CA_BUNDLE, ca_bundle)):
+        if value is None:
+            continue
+        out.inputs[prop] = value
+        if p.is_unknown(value):
+            continue
+        if not isinstance(value, str) or not value.strip():
+            out.fail(prop, f"{prop} must be a non-empty string")
+            continue
+        try:
+            if prop == p.PROXY:
+                ProxyRouter(NetworkSettings(proxy=value, trust_env=False))
+            else:
+                ssl_context(NetworkSettings(ca_bundle=value, trust_env=False))
+        except ValueError as exc:  # the message never holds the proxy's password
+            out.fail(prop, str(exc))
+
+
 def check_inputs(news: dict[str, Any]) -> Checked:
     """Validate and normalise new inputs; defaults are filled in so diffs compare like with like."""
     news = p.plain(news)
@@ -214,4 +234,5 @@ def check_inputs(news: dict[str, Any]) -> Checked:
     _check_flag(p.DISABLE_UPDATE, news.get(p.DISABLE_UPDATE), out)
     _check_credentials(news.get(p.GITHUB_TOKEN), news.get(p.GITHUB_APP), out)
     _check_flag(p.ADOPT_EXISTING, news.get(p.ADOPT_EXISTING), out)
+    _check_network(news.get(p.PROXY), news.get(p.CA_BUNDLE), out)
     return out

@@ -20,13 +20,21 @@ DISABLE_UPDATE: Final = "disable_update"
 GITHUB_TOKEN: Final = "github_token"  # noqa: S105 (a property name)
 GITHUB_APP: Final = "github_app"
 ADOPT_EXISTING: Final = "adopt_existing"
+PROXY: Final = "proxy"
+CA_BUNDLE: Final = "ca_bundle"
 
 SCALE_SET_ID: Final = "scale_set_id"
 RUNNER_GROUP_ID: Final = "runner_group_id"
 RUNNER_GROUP_NAME: Final = "runner_group_name"
 
 CREDENTIAL_KEYS: Final = (GITHUB_TOKEN, GITHUB_APP)
-"""Inputs that are secrets: they must stay secret in outputs and state."""
+"""The GitHub credential (exactly one is set)."""
+
+CONNECTION_KEYS: Final = (*CREDENTIAL_KEYS, PROXY, CA_BUNDLE)
+"""How the provider reaches GitHub; a change of these alone changes nothing on GitHub."""
+
+SECRET_KEYS: Final = (*CREDENTIAL_KEYS, PROXY)
+"""Inputs that are secrets (a proxy URL may hold credentials): secret in outputs and state."""
 
 REPLACE_KEYS: Final = (GITHUB_CONFIG_URL,)
 """A change of these creates a new scale set (another org/repo/enterprise is another namespace)."""
@@ -34,7 +42,7 @@ REPLACE_KEYS: Final = (GITHUB_CONFIG_URL,)
 UPDATE_KEYS: Final = (NAME, RUNNER_GROUP, LABELS, DISABLE_UPDATE)
 """A change of these is one PATCH of the existing scale set."""
 
-INPUT_KEYS: Final = (*REPLACE_KEYS, *UPDATE_KEYS, *CREDENTIAL_KEYS)
+INPUT_KEYS: Final = (*REPLACE_KEYS, *UPDATE_KEYS, *CONNECTION_KEYS)
 """Inputs a diff compares. ``adopt_existing`` is not one: it matters only when creating."""
 OUTPUT_KEYS: Final = (SCALE_SET_ID, RUNNER_GROUP_ID, RUNNER_GROUP_NAME)
 

@@ -28,6 +28,9 @@ class ScaleSetArgs:
     ``labels`` defaults to ``[name]`` (the service's own default); ``runner_group`` to ``Default``.
     ``adopt_existing`` lets ``pulumi up`` take over a scale set of the declared name that already
     exists in the runner group (converging it to the declaration) instead of failing.
+    On a corporate network, ``proxy`` is the proxy URL the provider reaches GitHub through (it
+    wins over ``HTTPS_PROXY``; secret, as it may hold credentials) and ``ca_bundle`` the PEM
+    text of extra root CAs, e.g. a GHES instance's internal CA (plain: a CA is not secret).
     """
 
     github_config_url: pulumi.Input[str]
@@ -40,6 +43,8 @@ class ScaleSetArgs:
     github_app: GitHubAppArgs | pulumi.Input[dict[str, Any]] | None = field(
         default=None, repr=False
     )
+    proxy: pulumi.Input[str] | None = field(default=None, repr=False)
+    ca_bundle: pulumi.Input[str] | None = None
 
     def to_props(self) -> dict[str, Any]:
         """Provider properties; outputs the provider computes are declared as ``None``."""
@@ -52,8 +57,9 @@ class ScaleSetArgs:
             }
         # Secret as inputs too (additional_secret_outputs covers only outputs), even when the
         # program passes a plain string.
-        token, app = (
-            None if v is None else pulumi.Output.secret(v) for v in (self.github_token, app)
+        token, app, proxy = (
+            None if v is None else pulumi.Output.secret(v)
+            for v in (self.github_token, app, self.proxy)
         )
         return {
             p.GITHUB_CONFIG_URL: self.github_config_url,
@@ -64,6 +70,8 @@ class ScaleSetArgs:
             p.ADOPT_EXISTING: self.adopt_existing,
             p.GITHUB_TOKEN: token,
             p.GITHUB_APP: app,
+            p.PROXY: proxy,
+            p.CA_BUNDLE: self.ca_bundle,
             **dict.fromkeys(p.OUTPUT_KEYS),
         }
 
@@ -73,7 +81,8 @@ class ScaleSet(dynamic.Resource, module="github", name="ScaleSet"):
 
     Its id is the scale set id; to take over an existing scale set, declare it with
     ``adopt_existing=True`` (Pulumi's ``import_`` option cannot reach dynamic providers,
-    pulumi/pulumi#16175). The ``github_token`` and ``github_app`` outputs are always secret.
+    pulumi/pulumi#16175). The ``github_token``, ``github_app`` and ``proxy`` outputs are always
+    secret.
     """
 
     github_config_url: pulumi.Output[str]
@@ -91,7 +100,7 @@ class ScaleSet(dynamic.Resource, module="github", name="ScaleSet"):
         args: ScaleSetArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        secret = pulumi.ResourceOptions(additional_secret_outputs=list(p.CREDENTIAL_KEYS))
+        secret = pulumi.ResourceOptions(additional_secret_outputs=list(p.SECRET_KEYS))
         super().__init__(
             ScaleSetProvider(),
             resource_name,

@@ -61,7 +61,7 @@ def _outputs(props: dict[str, Any], live: LiveScaleSet) -> dict[str, Any]:
     group = props.get(p.RUNNER_GROUP) or live.runner_group_name
     if group.casefold() != live.runner_group_name.casefold():
         group = live.runner_group_name
-    echoed = (p.GITHUB_CONFIG_URL, *p.CREDENTIAL_KEYS, p.ADOPT_EXISTING)
+    echoed = (p.GITHUB_CONFIG_URL, *p.CONNECTION_KEYS, p.ADOPT_EXISTING)
     outs = {key: props[key] for key in echoed if key in props}
     return outs | {
         p.NAME: live.name,
@@ -90,19 +90,14 @@ def _scale_set_id(id_: str) -> int:
 
 
 def _adopt(client: SyncClient, existing: LiveScaleSet, props: dict[str, Any]) -> LiveScaleSet:
-    """Take over ``existing`` and bring its labels and update setting to the declaration."""
-    labels = sorted(label.name for label in existing.labels)
-    fields = {
-        "labels": props[p.LABELS] if labels != sorted(props[p.LABELS]) else None,
-        "disable_update": (
-            props[p.DISABLE_UPDATE]
-            if existing.runner_setting.disable_update != props[p.DISABLE_UPDATE]
-            else None
-        ),
-    }
-    if not any(value is not None for value in fields.values()):
+    """Take over ``existing``, bringing its labels and update setting to the declaration."""
+    same_labels = sorted(label.name for label in existing.labels) == sorted(props[p.LABELS])
+    same_setting = existing.runner_setting.disable_update == props[p.DISABLE_UPDATE]
+    if same_labels and same_setting:
         return existing
-    return client.update_scale_set(existing.id, **fields)
+    return client.update_scale_set(
+        existing.id, labels=props[p.LABELS], disable_update=props[p.DISABLE_UPDATE]
+    )
 
 
 class ScaleSetProvider(ResourceProvider):
@@ -161,19 +156,20 @@ class ScaleSetProvider(ResourceProvider):
         olds, news = p.plain(olds), p.plain(news)
         changed = set(changed_keys(olds, news))
         if not changed & set(p.UPDATE_KEYS):
-            # Only the credential changed (rotation, or PAT <-> App): nothing to send to GitHub.
-            kept = {k: v for k, v in olds.items() if k not in p.CREDENTIAL_KEYS}
-            return UpdateResult(kept | {k: news[k] for k in p.CREDENTIAL_KEYS if k in news})
+            # Only how GitHub is reached changed (credential rotation, PAT <-> App, proxy, CA):
+            # nothing to send to GitHub.
+            kept = {k: v for k, v in olds.items() if k not in p.CONNECTION_KEYS}
+            return UpdateResult(kept | {k: news[k] for k in p.CONNECTION_KEYS if k in news})
         with _explained(f"updating scale set {id_} ({_where(news)})"):
             client = client_for(news)
-            fields: dict[str, Any] = {
-                "name": news[p.NAME] if p.NAME in changed else None,
-                "labels": news[p.LABELS] if p.LABELS in changed else None,
-                "disable_update": news[p.DISABLE_UPDATE] if p.DISABLE_UPDATE in changed else None,
-            }
-            if p.RUNNER_GROUP in changed:
-                fields["runner_group_id"] = runner_group_id(client, news[p.RUNNER_GROUP])
-            live = client.update_scale_set(_scale_set_id(id_), **fields)
+            # The whole desired scale set, as upstream's controller sends it.
+            live = client.update_scale_set(
+                _scale_set_id(id_),
+                name=news[p.NAME],
+                labels=news[p.LABELS],
+                disable_update=news[p.DISABLE_UPDATE],
+                runner_group_id=runner_group_id(client, news[p.RUNNER_GROUP]),
+            )
         return UpdateResult(_outputs(news, live))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:

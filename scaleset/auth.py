@@ -20,7 +20,7 @@ import jwt
 from pydantic import SecretStr
 
 from scaleset.config_url import ConfigUrl
-from scaleset.conventions import json_body
+from scaleset.conventions import UserAgent, json_body
 from scaleset.credentials import AppCredentials, Credentials
 from scaleset.errors import ForbiddenError, ProtocolError, UnauthorizedError
 from scaleset.singleflight import SingleFlight
@@ -130,7 +130,7 @@ class AuthChain:
         credentials: Credentials,
         cache: TokenCache,
         send: Send,
-        user_agent: str,
+        user_agent: UserAgent,
     ) -> None:
         self.config = config
         self.credentials = credentials
@@ -163,7 +163,7 @@ class AuthChain:
             entry.admin = None
 
     async def _post(self, path: str, route: str, authorization: str, **kw: Any) -> Outcome:
-        headers = {"Authorization": authorization, "User-Agent": self._user_agent}
+        headers = {"Authorization": authorization, "User-Agent": str(self._user_agent)}
         headers.update(kw.pop("headers", {}))
         return await self._send(
             Request("POST", f"{self.config.api_base}/{path}", route, headers, **kw)

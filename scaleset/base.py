@@ -12,9 +12,10 @@ from scaleset import pool
 from scaleset.auth import AdminConnection, AuthChain, TokenCache, default_token_cache
 from scaleset.cache import ReadCache
 from scaleset.config_url import ConfigUrl, Scope, parse_config_url
-from scaleset.conventions import JSON, admin_url, user_agent
+from scaleset.conventions import JSON, UserAgent, admin_url
 from scaleset.credentials import AppCredentials, Credentials
 from scaleset.errors import ApiError, CredentialsError, NotFoundError, ScaleSetError
+from scaleset.network import NetworkSettings, ProxyRouter, ssl_context
 from scaleset.pool import PoolSettings
 from scaleset.retry import RetryPolicy
 from scaleset.transport import Observer, Outcome, Request, Transport
@@ -35,7 +36,11 @@ class BaseClient:
         http: httpx.AsyncClient | None = None,
         retry: RetryPolicy | None = None,
         cache_ttl: float | None = None,
+        subsystem: str = "client",
         user_agent_extra: dict[str, Any] | None = None,
+        proxy: str | None = None,
+        no_proxy: str | None = None,
+        ca_bundle: str | None = None,
         observer: Observer | None = None,
         timeout: float = 30.0,
         long_poll_timeout: float = 90.0,
@@ -54,8 +59,14 @@ class BaseClient:
         self._leased = False
         self._closed = False
         self._pool_settings = pool_settings or PoolSettings()
+        self._network = NetworkSettings(proxy=proxy, no_proxy=no_proxy, ca_bundle=ca_bundle)
+        if http is None:
+            # Bad proxy URLs or CA bundles fail here, not on the first request.
+            ProxyRouter(self._network)
+            if ca_bundle:
+                ssl_context(self._network)
         self._transport = Transport(retry or RetryPolicy(), observer)
-        self._user_agent = user_agent(user_agent_extra)
+        self.user_agent = UserAgent(subsystem, user_agent_extra)
         self._cache = ReadCache(cache_ttl) if cache_ttl else None
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         # The service holds a long poll ~50 s: the read timeout must outlast it.
@@ -65,11 +76,15 @@ class BaseClient:
             credentials,
             token_cache or default_token_cache(),
             self._send,
-            self._user_agent,
+            self.user_agent,
         )
 
     def __repr__(self) -> str:
         return f"Client({self.config.url!r}, {type(self._auth.credentials).__name__})"
+
+    def identify(self, *scale_set_ids: int) -> None:
+        """Put the scale set id(s) in the User-Agent of every later request."""
+        self.user_agent.identify(*scale_set_ids)
 
     @property
     def auth_chain_runs(self) -> int:
@@ -101,7 +116,7 @@ class BaseClient:
         if self._closed:
             raise ScaleSetError("this scaleset Client is closed; create a new one")
         if self._http is None:
-            self._http = pool.lease(self._pool_settings)
+            self._http = pool.lease(self._pool_settings, self._network)
             self._leased = True
         request.timeout = request.timeout or self._timeout
         return await self._transport.send(self._http, request)
@@ -122,7 +137,7 @@ class BaseClient:
             headers = {
                 "Content-Type": JSON,
                 "Authorization": f"Bearer {connection.token.secret}",
-                "User-Agent": self._user_agent,
+                "User-Agent": str(self.user_agent),
             }
             url = admin_url(connection.base_url, path, query)
             return connection, await self._send(Request(method, url, route, headers, body))

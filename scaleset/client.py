@@ -59,10 +59,13 @@ class Client(SessionMethods):
     call :meth:`aclose`.
 
     Options: ``http`` (your own ``httpx.AsyncClient``, left open), ``retry``, ``cache_ttl``
-    (seconds; enables the read cache), ``user_agent_extra`` (keys merged into the JSON
-    User-Agent), ``observer(method, route, status_or_None, seconds)`` called for every HTTP
-    attempt, ``timeout`` per request, ``long_poll_timeout`` (read timeout of the message poll,
-    above the service's ~50 s hold), ``pool_settings`` and ``token_cache``.
+    (seconds; enables the read cache), ``subsystem`` and ``user_agent_extra`` (the JSON
+    User-Agent; :meth:`identify` adds the scale set id), ``proxy`` (a proxy URL that wins over
+    ``HTTPS_PROXY``/``HTTP_PROXY``), ``no_proxy`` (hosts reached directly; default
+    ``NO_PROXY``), ``ca_bundle`` (extra root CAs: PEM text or file),
+    ``observer(method, route, status_or_None, seconds)`` called for every HTTP attempt,
+    ``timeout`` per request, ``long_poll_timeout`` (read timeout of the message poll, above
+    the service's ~50 s hold), ``pool_settings`` and ``token_cache``.
     """
 
     # -- runner groups and scale sets -------------------------------------------------------
@@ -84,17 +87,18 @@ class Client(SessionMethods):
 
         return await self._cached(("runner_group", name), load)
 
+    async def _read_scale_set(self, scale_set_id: int) -> ScaleSet:
+        outcome = await self._admin(
+            "GET", f"{SCALE_SETS}/{scale_set_id}", f"{SCALE_SETS}/{{scaleSetId}}"
+        )
+        body = self._ok(outcome, not_found=ScaleSetNotFoundError)
+        return ScaleSet.from_bytes(body, outcome.operation)
+
     async def get_scale_set(self, scale_set_id: int) -> ScaleSet:
         """The scale set ``scale_set_id`` (raises :class:`ScaleSetNotFoundError`)."""
-
-        async def load() -> ScaleSet:
-            outcome = await self._admin(
-                "GET", f"{SCALE_SETS}/{scale_set_id}", f"{SCALE_SETS}/{{scaleSetId}}"
-            )
-            body = self._ok(outcome, not_found=ScaleSetNotFoundError)
-            return ScaleSet.from_bytes(body, outcome.operation)
-
-        return await self._cached(("scale_set", scale_set_id), load)
+        return await self._cached(
+            ("scale_set", scale_set_id), lambda: self._read_scale_set(scale_set_id)
+        )
 
     async def get_scale_set_by_name(self, runner_group_id: int, name: str) -> ScaleSet | None:
         """The scale set ``name`` of a runner group, or ``None``."""
@@ -146,22 +150,38 @@ class Client(SessionMethods):
         runner_group_id: int | None = None,
         disable_update: bool | None = None,
     ) -> ScaleSet:
-        """Partially update a scale set; only the given fields change."""
+        """Change the given fields of a scale set; the others keep their current value.
+
+        Like upstream's controller it reads the scale set, applies the changes and sends the
+        whole desired scale set: the service's handling of omitted fields is undocumented (and
+        ``RunnerSetting`` is always replaced whole). A label equal to the old name follows a
+        rename unless ``labels`` are given.
+        """
+        current = await self._read_scale_set(scale_set_id)
+        new_name = name or current.name
+        if labels is None:
+            labels = [
+                Label(name=new_name, type=label.type) if label.name == current.name else label
+                for label in current.labels
+            ]
         body = _scale_set_body(
             {
-                "name": name,
-                "runnerGroupId": runner_group_id,
-                "labels": None if labels is None else _labels(labels),
+                "name": new_name,
+                "runnerGroupId": runner_group_id or current.runner_group_id,
+                "labels": _labels(labels or [new_name]),
             },
-            disable_update,
+            current.runner_setting.disable_update if disable_update is None else disable_update,
         )
         path = f"{SCALE_SETS}/{scale_set_id}"
         outcome = await self._admin("PATCH", path, f"{SCALE_SETS}/{{scaleSetId}}", body=body)
         if self._cache:
             self._cache.invalidate("scale_set")
-        return ScaleSet.from_bytes(
+        updated = ScaleSet.from_bytes(
             self._ok(outcome, not_found=ScaleSetNotFoundError), outcome.operation
         )
+        if self._cache:
+            self._cache.put(("scale_set", updated.id), updated)
+        return updated
 
     async def delete_scale_set(self, scale_set_id: int) -> None:
         """Delete a scale set (a retry that finds it already gone counts as success)."""

@@ -57,14 +57,38 @@ def _version() -> str:
         return "0.0.0"
 
 
-def user_agent(extra: dict[str, Any] | None = None) -> str:
-    """The JSON-object User-Agent the service expects; ``extra`` overrides or adds keys."""
-    fields: dict[str, Any] = {
-        "system": "gha-scalesets",
-        "version": _version(),
-        "subsystem": "scaleset-client",
-        "kind": "scaleset",
-        "scale_set_id": 0,
-    }
-    fields.update(extra or {})
-    return json.dumps(fields, separators=(",", ":"))
+class UserAgent:
+    """The JSON-object User-Agent (reference §5.5) that identifies us in GitHub's logs.
+
+    ``{"system":"gha-scalesets","version":"0.1.0","subsystem":"listener","kind":"scaleset",
+    "scale_set_id":42}``: the product, its version, the part of it calling (``listener``,
+    ``provider``, ``runner-emulator``, ``client`` by default) and the scale set, 0 until known.
+    :meth:`identify` updates it in place once the id is known; ``extra`` adds or overrides keys.
+    """
+
+    def __init__(self, subsystem: str = "client", extra: dict[str, Any] | None = None) -> None:
+        self._fields: dict[str, Any] = {
+            "system": "gha-scalesets",
+            "version": _version(),
+            "subsystem": subsystem,
+            "kind": "scaleset",
+            "scale_set_id": 0,
+            **(extra or {}),
+        }
+        self._header = ""
+        self._render()
+
+    def _render(self) -> None:
+        self._header = json.dumps(self._fields, separators=(",", ":"))
+
+    def identify(self, *scale_set_ids: int) -> None:
+        """Name the scale set(s) served; a listener of several lists them all."""
+        self._fields["scale_set_id"] = scale_set_ids[0] if scale_set_ids else 0
+        if len(scale_set_ids) > 1:
+            self._fields["scale_set_ids"] = list(scale_set_ids)
+        else:
+            self._fields.pop("scale_set_ids", None)
+        self._render()
+
+    def __str__(self) -> str:
+        return self._header

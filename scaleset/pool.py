@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from scaleset.network import NetworkSettings
 from scaleset.sharding import ShardedTransport
 
 
@@ -37,33 +38,35 @@ class _Lease:
 
 
 # Created lazily per loop; nothing here is instantiated at import time.
-_leases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[PoolSettings, _Lease]] = (
+_Key = tuple[PoolSettings, NetworkSettings]
+_leases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_Key, _Lease]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _new_client(settings: PoolSettings) -> httpx.AsyncClient:
+def _new_client(settings: PoolSettings, network: NetworkSettings) -> httpx.AsyncClient:
     limits = httpx.Limits(
         max_connections=settings.max_connections,
         max_keepalive_connections=settings.max_keepalive_connections,
         keepalive_expiry=settings.keepalive_expiry,
     )
     client = httpx.AsyncClient(
-        transport=ShardedTransport(limits, http2=settings.http2),
+        transport=ShardedTransport(limits, http2=settings.http2, network=network),
         follow_redirects=False,
-        trust_env=True,
+        trust_env=network.trust_env,
     )
     # The service expects no Accept header except on the message queue, which sets its own.
     del client.headers["Accept"]
     return client
 
 
-def lease(settings: PoolSettings) -> httpx.AsyncClient:
-    """The shared client of the running loop for ``settings``; pair with :func:`release`."""
+def lease(settings: PoolSettings, network: NetworkSettings) -> httpx.AsyncClient:
+    """The shared client of the running loop for these settings; pair with :func:`release`."""
     pools = _leases.setdefault(asyncio.get_running_loop(), {})
-    entry = pools.get(settings)
+    key = (settings, network)
+    entry = pools.get(key)
     if entry is None or entry.client.is_closed:
-        entry = pools[settings] = _Lease(_new_client(settings))
+        entry = pools[key] = _Lease(_new_client(settings, network))
     entry.holders += 1
     return entry.client
 
@@ -71,11 +74,11 @@ def lease(settings: PoolSettings) -> httpx.AsyncClient:
 async def release(client: httpx.AsyncClient) -> None:
     """Give a leased client back; the last holder closes its connections."""
     pools = _leases.get(asyncio.get_running_loop(), {})
-    for settings, entry in list(pools.items()):
+    for key, entry in list(pools.items()):
         if entry.client is client:
             entry.holders -= 1
             if entry.holders <= 0:
-                del pools[settings]
+                del pools[key]
                 await client.aclose()
             return
 

@@ -101,11 +101,14 @@ class RetryPolicy:
     @staticmethod
     def retryable_transport(exc: httpx.TransportError) -> bool:
         """Whether a transport failure is worth another attempt (not TLS trust or local errors)."""
-        if isinstance(exc, _FATAL):
-            return False
-        cause: BaseException | None = exc
-        while cause is not None:  # httpx wraps httpcore's error, which wraps the ssl one
-            if isinstance(cause, ssl.SSLCertVerificationError):
-                return False
-            cause = cause.__cause__ or cause.__context__
-        return True
+        return not isinstance(exc, _FATAL) and not untrusted_certificate(exc)
+
+
+def untrusted_certificate(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from a server certificate we do not trust (a retry cannot help)."""
+    cause: BaseException | None = exc
+    while cause is not None:  # httpx wraps httpcore's error, which wraps the ssl one
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False

@@ -113,7 +113,7 @@ class SessionMethods(BaseClient):
         return retried
 
     def _queue_headers(self, token: str, **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}", "User-Agent": self._user_agent, **extra}
+        return {"Authorization": f"Bearer {token}", "User-Agent": str(self.user_agent), **extra}
 
     async def get_message(
         self,

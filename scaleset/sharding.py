@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
+from scaleset.network import NetworkSettings, ProxyRouter, ssl_context
+
 # Connections per shard: small enough that a scan stays cheap, large enough that a few shards
 # cover a JIT batch.
 SHARD_CONNECTIONS = 16
@@ -38,10 +40,37 @@ class _ReleasingStream(httpx.AsyncByteStream):
                 self._release = None
 
 
-class ShardedTransport(httpx.AsyncBaseTransport):
-    """``limits`` split over ``ceil(max_connections / SHARD_CONNECTIONS)`` HTTP transports."""
+class _Shard:
+    """One shard: a direct pool and one pool per proxy, created when first needed."""
 
-    def __init__(self, limits: httpx.Limits, *, http2: bool = False) -> None:
+    def __init__(self, make: Callable[[str | None], httpx.AsyncHTTPTransport]) -> None:
+        self._make = make
+        self._pools: dict[str | None, httpx.AsyncHTTPTransport] = {}
+
+    def pool(self, proxy: str | None) -> httpx.AsyncHTTPTransport:
+        if proxy not in self._pools:
+            self._pools[proxy] = self._make(proxy)
+        return self._pools[proxy]
+
+    async def aclose(self) -> None:
+        for pool in self._pools.values():
+            await pool.aclose()
+
+
+class ShardedTransport(httpx.AsyncBaseTransport):
+    """``limits`` split over ``ceil(max_connections / SHARD_CONNECTIONS)`` HTTP transports.
+
+    ``network`` adds proxies and extra root CAs (defaults: the environment's).
+    """
+
+    def __init__(
+        self,
+        limits: httpx.Limits,
+        *,
+        http2: bool = False,
+        network: NetworkSettings | None = None,
+    ) -> None:
+        network = network or NetworkSettings()
         total = limits.max_connections or SHARD_CONNECTIONS
         count = max(1, math.ceil(total / SHARD_CONNECTIONS))
         keepalive = limits.max_keepalive_connections
@@ -50,11 +79,20 @@ class ShardedTransport(httpx.AsyncBaseTransport):
             max_keepalive_connections=None if keepalive is None else math.ceil(keepalive / count),
             keepalive_expiry=limits.keepalive_expiry,
         )
-        ssl_context = httpx.create_ssl_context(trust_env=True)  # one context for all shards
-        self._shards = [
-            httpx.AsyncHTTPTransport(verify=ssl_context, http2=http2, limits=shard_limits)
-            for _ in range(count)
-        ]
+        context = ssl_context(network)  # one context for all shards
+        self._router = ProxyRouter(network)
+
+        def make(proxy: str | None) -> httpx.AsyncHTTPTransport:
+            via: httpx.Proxy | None = None
+            if proxy is not None:
+                # an https:// proxy is trusted like the service (a corporate CA signs both)
+                tls = context if proxy.startswith("https:") else None
+                via = httpx.Proxy(proxy, ssl_context=tls)
+            return httpx.AsyncHTTPTransport(
+                verify=context, http2=http2, limits=shard_limits, proxy=via
+            )
+
+        self._shards = [_Shard(make) for _ in range(count)]
         self._in_flight = [0] * count
 
     @property
@@ -69,7 +107,8 @@ class ShardedTransport(httpx.AsyncBaseTransport):
             self._in_flight[index] -= 1
 
         try:
-            response = await self._shards[index].handle_async_request(request)
+            pool = self._shards[index].pool(self._router.proxy_for(request.url))
+            response = await pool.handle_async_request(request)
         except BaseException:
             release()
             raise

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 import httpx
 
 from scaleset.errors import ApiError, TransportError, error_from_response
-from scaleset.retry import RetryPolicy, may_have_reached_server, server_requested_delay
+from scaleset.retry import (
+    RetryPolicy,
+    may_have_reached_server,
+    server_requested_delay,
+    untrusted_certificate,
+)
 
 log = logging.getLogger("scaleset")
 
@@ -104,6 +109,11 @@ class Transport:
             except httpx.TransportError as exc:
                 self._observe(request, None, started)
                 failure = f"{type(exc).__name__}{': ' + str(exc) if str(exc) else ''}"
+                if untrusted_certificate(exc):
+                    failure += (
+                        " (the server's certificate is not signed by a trusted CA: for GHES "
+                        "with an internal CA, give its root certificate as ca_bundle)"
+                    )
                 if attempt >= policy.max_attempts or not policy.retryable_transport(exc):
                     raise TransportError(
                         f"{request.operation} failed after {attempt} attempt(s): {failure}"

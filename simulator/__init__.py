@@ -36,6 +36,9 @@ Stats keys (``GET /_sim/stats`` ``requests``; also the names ``faults.routes`` a
 
 Runner-emulator traffic is counted apart, under ``runner_requests``
 (``POST /_sim/runner/{id}/online|acquire|complete``). ``GET /_sim/routes`` lists the keys.
+Over both, ``user_agents`` counts requests per ``User-Agent`` and ``connections`` the TCP
+connections they came on (behind a forward proxy: the proxy's tunnels). ``SimulatorServer``
+can serve HTTPS (``tls=``), like a GHES host with its own certificate.
 
 Module map: :mod:`~simulator.app` (ASGI app), :mod:`~simulator.world` and
 :mod:`~simulator.jobs` (state and job lifecycle), :mod:`~simulator.auth` (tokens),

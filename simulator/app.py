@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.requests import Request
 
 from simulator import http_admin, http_control, http_mq, http_rest, http_runner
 from simulator.aio import Timers
@@ -47,6 +48,10 @@ class Simulator:
         self.faults.configure(config.faults)
         self.requests: Counter[str] = Counter()
         self.runner_requests: Counter[str] = Counter()
+        # Who called (GitHub and runner routes): User-Agents, and the TCP connections by peer
+        # address, so a test can tell how many connections a forward proxy opened for it.
+        self.user_agents: Counter[str] = Counter()
+        self.peers: set[str] = set()
         self.request_serial = 0
         self._generation = 0
         self.ledger = SecretLedger(config.record_secrets)
@@ -66,12 +71,21 @@ class Simulator:
         self.world = World(self.config, self.clock, self.timers, self._generation, self.ledger)
         self.requests.clear()
         self.runner_requests.clear()
+        self.user_agents.clear()
+        self.peers.clear()
         self.faults.configure(self.faults.settings)
+
+    def observe_caller(self, request: Request) -> None:
+        self.user_agents[request.headers.get("user-agent", "")] += 1
+        if request.client is not None:
+            self.peers.add(f"{request.client.host}:{request.client.port}")
 
     def stats(self) -> dict[str, Any]:
         return {
             "requests": dict(self.requests),
             "runner_requests": dict(self.runner_requests),
+            "user_agents": dict(self.user_agents),
+            "connections": len(self.peers),
             **self.world.stats(),
         }
 

@@ -1,9 +1,9 @@
 """Job lifecycle: queue -> (available ->) assigned -> running -> completed, with reassignment.
 
-- A queued job goes to the first scale set (lowest id) whose label names include all the
-  job's labels, whose scope covers the job's repository, that has a live session which has
-  polled at least once, and whose load (available + assigned + running) is below the
-  session's last ``X-ScaleSetMaxCapacity``.
+- A queued job goes to the first scale set (lowest id) whose labels, with its name always
+  among them, include all the job's labels, whose scope covers the job's repository, that
+  has a live session which has polled at least once, and whose load (available + assigned +
+  running) is below the session's last ``X-ScaleSetMaxCapacity``.
 - github.com mode emits ``JobAssigned``. GHES mode (``ghes_acquire``) emits ``JobAvailable``;
   ``acquirejobs`` turns it into an assignment, and an offer not acquired within the assign
   timeout goes back to the queue silently.

@@ -112,7 +112,8 @@ class ScaleSet:
     deleted: bool = False
 
     def label_names(self) -> set[str]:
-        return {label["name"].lower() for label in self.labels}
+        """What ``runs-on`` may name: the labels, and always the scale set's own name."""
+        return {label["name"].lower() for label in self.labels} | {self.name.lower()}
 
     def accepts(self, job: Job) -> bool:
         return set(job.labels) <= self.label_names() and self.tenant.scope.covers(job.repository)

@@ -54,6 +54,8 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
 
     async def serve(request: Request) -> Response:
         sim: Simulator = request.app.state.sim
+        if kind != "control":
+            sim.observe_caller(request)
         if kind == "github":
             sim.requests[key] += 1
             injected = await sim.faults.intercept(key)

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import httpx
 
+from scaleset.conventions import UserAgent
 from simulator.jit import InvalidJitConfig, JitConfig
 
 JIT_CONFIG_ENV = "ACTIONS_RUNNER_INPUT_JITCONFIG"
@@ -57,6 +58,8 @@ async def _http(client: httpx.AsyncClient | None) -> AsyncIterator[httpx.AsyncCl
     if client is not None:
         yield client
         return
+    # trust_env (the default): HTTPS_PROXY, NO_PROXY and SSL_CERT_FILE apply, as the listener
+    # sets them for runners on a corporate network.
     async with httpx.AsyncClient(timeout=_TIMEOUT) as own:
         yield own
 
@@ -66,7 +69,9 @@ async def run_runner(jit_config: str, *, client: httpx.AsyncClient | None = None
     for all runners that poll at once (each holds one while idle)."""
     jit = JitConfig.decode(jit_config)
     base = f"{jit.url}/_sim/runner/{jit.runner_id}"
-    headers = {"Authorization": f"Bearer {jit.secret}"}
+    user_agent = UserAgent("runner-emulator")
+    user_agent.identify(jit.scale_set_id)
+    headers = {"Authorization": f"Bearer {jit.secret}", "User-Agent": str(user_agent)}
     removed = RunnerOutcome(jit.runner_id, jit.runner_name, "removed")
 
     async with _http(client) as http:

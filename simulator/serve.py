@@ -35,8 +35,16 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def build_server(config: SimulatorConfig, *, log_level: str = "warning") -> uvicorn.Server:
-    """A uvicorn server for the simulator; run it with ``server.run(sockets=[bind(...)])``."""
+def build_server(
+    config: SimulatorConfig,
+    *,
+    log_level: str = "warning",
+    tls: tuple[str, str] | None = None,
+) -> uvicorn.Server:
+    """A uvicorn server for the simulator; run it with ``server.run(sockets=[bind(...)])``.
+
+    ``tls`` is ``(certificate file, private key file)`` to serve HTTPS, like a GHES host.
+    """
     logging.getLogger("uvicorn.error").addFilter(_FILTER)
     uv_config = uvicorn.Config(
         create_app(config),
@@ -46,5 +54,7 @@ def build_server(config: SimulatorConfig, *, log_level: str = "warning") -> uvic
         backlog=2048,
         timeout_graceful_shutdown=1,
         timeout_keep_alive=30,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     return uvicorn.Server(uv_config)

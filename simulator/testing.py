@@ -12,6 +12,7 @@ The server listens on 127.0.0.1 on a free port; the control helpers talk HTTP to
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 import weakref
@@ -59,7 +60,10 @@ class SimulatorServer:
         faults: Mapping[str, Any] | None = None,
         host: str = "127.0.0.1",
         log_level: str = "warning",
+        tls: tuple[str, str, str] | None = None,
     ) -> None:
+        """``tls``: ``(certificate file, key file, CA file)`` to serve HTTPS; the control
+        helpers trust that CA."""
         self.config = SimulatorConfig(
             pats=tuple(pats),
             unscoped_pats=tuple(unscoped_pats),
@@ -80,6 +84,7 @@ class SimulatorServer:
         )
         self._host = host
         self._log_level = log_level
+        self._tls = tls
         self._thread: threading.Thread | None = None
         self._server: uvicorn.Server | None = None
         self._control: httpx.Client | None = None
@@ -91,8 +96,11 @@ class SimulatorServer:
     def start(self) -> Self:
         sock = bind(self._host, 0)
         port = sock.getsockname()[1]
-        self.url = f"http://{self._host}:{port}"
-        server = self._server = build_server(self.config, log_level=self._log_level)
+        scheme = "https" if self._tls else "http"
+        self.url = f"{scheme}://{self._host}:{port}"
+        server = self._server = build_server(
+            self.config, log_level=self._log_level, tls=self._tls[:2] if self._tls else None
+        )
         self._ledger = server.config.app.state.sim.ledger
         _STARTED.add(self)
         self._thread = threading.Thread(
@@ -107,7 +115,13 @@ class SimulatorServer:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"the simulator on {self.url} did not start")
             time.sleep(0.01)
-        self._control = httpx.Client(base_url=self.url, timeout=30.0)
+        # Never through a proxy a test may have configured: the control API is local.
+        self._control = httpx.Client(
+            base_url=self.url,
+            timeout=30.0,
+            trust_env=False,
+            verify=ssl.create_default_context(cafile=self._tls[2]) if self._tls else True,
+        )
         return self
 
     def close(self) -> None:

@@ -137,8 +137,8 @@ class World:
         ]
 
     @staticmethod
-    def _settings(raw: Any, current: Mapping[str, bool] | None = None) -> dict[str, bool]:
-        settings = dict(current or {"ephemeral": True, "isElastic": False, "disableUpdate": False})
+    def _settings(raw: Any) -> dict[str, bool]:
+        settings = {"ephemeral": True, "isElastic": False, "disableUpdate": False}
         if isinstance(raw, Mapping):
             for key in _SETTING_KEYS:
                 value = get_ci(raw, key)
@@ -168,14 +168,21 @@ class World:
     def update_scale_set(
         self, tenant: Tenant, scale_set_id: int, body: Mapping[str, Any]
     ) -> ScaleSet:
+        """PATCH as the real service answers upstream's Go bodies (README: "Updates").
+
+        Go omits an empty ``name``, ``runnerGroupId`` or ``labels`` and always sends
+        ``RunnerSetting``. ARC's controller sent name-only and group-only bodies for years, so an
+        omitted name or group keeps its value. Labels and settings are replaced: omitted labels
+        mean the name only (as on create) and ``RunnerSetting`` is taken whole, so a client that
+        sends a partial body counting on a merge loses them here as it would on GitHub.
+        """
         ss = self.scale_set(tenant, scale_set_id)
         name = get_ci(body, "name") or ss.name
         group = self._group(get_ci(body, "runnerGroupId") or ss.group.id)
         self._check_name_free(tenant, group, name, ss)
         ss.name, ss.group = name, group
-        if get_ci(body, "labels"):
-            ss.labels = self._labels(get_ci(body, "labels"), name)
-        ss.settings = self._settings(get_ci(body, "RunnerSetting"), ss.settings)
+        ss.labels = self._labels(get_ci(body, "labels"), name)
+        ss.settings = self._settings(get_ci(body, "RunnerSetting"))
         self.jobs.dispatch()
         return ss
 

@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.k8s",
     "tests.fixtures.pulumi",
     "tests.fixtures.sim",
+    "tests.fixtures.network",
     "tests.fixtures.toolchain",
     "tests.fixtures.secret_scan",  # last: it imports the other fixture modules
 ]

@@ -33,4 +33,10 @@ def build_runtime(settings: ListenerSettings) -> Runtime:
     from listener.runtimes.local import LocalRuntime
 
     local = settings.local
-    return LocalRuntime(local, local.state_dir or default_state_dir(settings.github_config_url))
+    return LocalRuntime(
+        local,
+        local.state_dir or default_state_dir(settings.github_config_url),
+        proxy=settings.proxy.get_secret_value() if settings.proxy else None,
+        no_proxy=settings.no_proxy,
+        ca_bundle=settings.ca_bundle,
+    )

@@ -21,6 +21,7 @@ import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from listener.config import AwsConfig, Ec2RuntimeConfig
+from listener.network import RUNNER_CA_DIR, runner_boot_lines
 from listener.runtimes._aws import (
     call,
     chunks,
@@ -334,6 +335,9 @@ def runner_user_data(
     *,
     runner_dir: str = "/opt/actions-runner",
     runner_user: str = "runner",
+    network_env: Mapping[str, str] | None = None,
+    ca_pem: str | None = None,
+    ca_dir: str = RUNNER_CA_DIR,
 ) -> str:
     """The instance bootstrap for the runner launch template (cloud-init runs it as root).
 
@@ -341,7 +345,9 @@ def runner_user_data(
     ``<ssm_prefix>/<scale set id>/<instance id>``, runs one ephemeral runner as
     ``runner_user`` from ``runner_dir`` and powers off (the instance then terminates), also
     when any step fails. Tracing is off, so the JIT config never reaches the console log.
-    Needs curl, the AWS CLI and an unpacked actions-runner in the image.
+    Needs curl, the AWS CLI and an unpacked actions-runner in the image. ``network_env`` (the
+    proxy variables) and ``ca_pem`` (a private CA, written to ``ca_dir``) apply to every step
+    and to the runner.
     """
     prefix = shlex.quote(ssm_prefix.rstrip("/"))
     return (
@@ -350,7 +356,8 @@ def runner_user_data(
         "set +x\n"
         "set -euo pipefail\n"
         "trap 'shutdown -h now' EXIT\n"
-        "IMDS=http://169.254.169.254/latest\n"
+        + runner_boot_lines(network_env or {}, ca_pem, ca_dir)
+        + "IMDS=http://169.254.169.254/latest\n"
         'TOKEN=$(curl -sSf -X PUT "$IMDS/api/token"'
         ' -H "X-aws-ec2-metadata-token-ttl-seconds: 300")\n'
         'imds() { curl -sSf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/$1"; }\n'

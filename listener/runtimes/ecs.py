@@ -18,6 +18,7 @@ import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from listener.config import EcsRuntimeConfig
+from listener.network import ca_setup_script
 from listener.runtimes._aws import call, chunks, error_code, error_message, is_transient
 from listener.runtimes._aws_runtime import AwsRuntime
 from listener.runtimes._launch import for_each
@@ -218,7 +219,8 @@ def runner_entrypoint(
     It reads the parameter named by ``GHA_JIT_PARAMETER`` with the task role, deletes it,
     unsets the task-role credential variables (job steps cannot fetch task-role credentials,
     so they cannot read other runners' parameters either) and execs the runner. Tracing is
-    off, so the JIT config never reaches the logs. Needs the AWS CLI in the image.
+    off, so the JIT config never reaches the logs. Needs the AWS CLI in the image. A private CA
+    given as ``GHA_SCALESETS_CA_PEM`` (the task definition's environment) is trusted first.
     """
     return (
         "#!/bin/bash\n"
@@ -227,6 +229,7 @@ def runner_entrypoint(
         "set -euo pipefail\n"
         f': "${{{ENV_PARAMETER}:?the listener sets it when it starts the task}}"\n'
         + jit_fetch_script(f"${ENV_PARAMETER}", region)
+        + ca_setup_script('"$HOME/.gha-scalesets-ca"')
         + f"unset {ENV_PARAMETER} AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
         " AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_AUTHORIZATION_TOKEN\n"
         f"exec {shlex.quote(runner_command)}\n"

@@ -30,6 +30,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.watch import Watch
 
 from listener.config import K8sRuntimeConfig
+from listener.network import RUNNER_CA_DIR, ca_environment
 from listener.runtimes._launch import for_each, launch_all
 from listener.runtimes._phases import PhaseTracker
 from listener.runtimes._retry import default_retry, with_retries
@@ -272,6 +273,17 @@ class K8sRuntime:
         }
         if cfg.resources:
             container["resources"] = cfg.resources
+        if cfg.proxy_secret:
+            container["envFrom"] = [{"secretRef": {"name": cfg.proxy_secret}}]
+        volumes: list[dict[str, Any]] = []
+        if cfg.ca_config_map:
+            container["env"] += [
+                {"name": k, "value": v} for k, v in ca_environment(RUNNER_CA_DIR).items()
+            ]
+            container["volumeMounts"] = [
+                {"name": "github-ca", "mountPath": RUNNER_CA_DIR, "readOnly": True}
+            ]
+            volumes.append({"name": "github-ca", "configMap": {"name": cfg.ca_config_map}})
         spec: dict[str, Any] = {
             "restartPolicy": "Never",
             "automountServiceAccountToken": cfg.service_account is not None,
@@ -282,6 +294,8 @@ class K8sRuntime:
             },
             "containers": [container],
         }
+        if volumes:
+            spec["volumes"] = volumes
         if cfg.service_account:
             spec["serviceAccountName"] = cfg.service_account
         if cfg.node_selector:

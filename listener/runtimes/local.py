@@ -19,13 +19,14 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
 from listener.config import LocalRuntimeConfig
+from listener.network import no_proxy_list, proxy_environment, write_ca_files
 from listener.runtimes.base import (
     LaunchResult,
     RunnerPhase,
@@ -33,6 +34,7 @@ from listener.runtimes.base import (
     RuntimeEvent,
     RuntimeRunner,
 )
+from scaleset.network import ca_pem
 
 log = structlog.get_logger("listener.runtime.local")
 
@@ -79,9 +81,10 @@ def _from_simulator(jit_config: str) -> bool:
     )
 
 
-def _child_env(jit_config: str) -> dict[str, str]:
+def _child_env(jit_config: str, network: Mapping[str, str]) -> dict[str, str]:
     # The listener's own settings may carry credentials: runners must not inherit them.
     env = {k: v for k, v in os.environ.items() if not k.startswith("LISTENER_")}
+    env.update(network)
     env[JIT_ENV] = jit_config
     return env
 
@@ -91,11 +94,27 @@ class LocalRuntime:
 
     name = "local"
 
-    def __init__(self, config: LocalRuntimeConfig, state_dir: Path) -> None:
+    def __init__(
+        self,
+        config: LocalRuntimeConfig,
+        state_dir: Path,
+        *,
+        proxy: str | None = None,
+        no_proxy: str | None = None,
+        ca_bundle: str | None = None,
+    ) -> None:
+        """``proxy``, ``no_proxy`` and ``ca_bundle`` (the listener's network settings) reach
+        every runner process as the standard variables; unset, runners inherit the listener's
+        environment (``HTTPS_PROXY`` etc. included)."""
         self.api_calls: Counter[str] = Counter()  # no cloud: stays empty
         self._config = config
         self._state_dir = state_dir
         self._state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._network: dict[str, str] = {}
+        if proxy:
+            self._network |= proxy_environment(proxy, no_proxy_list(no_proxy))
+        if ca_bundle:
+            self._network |= write_ca_files(state_dir / "ca", ca_pem(ca_bundle))
         self._runners: dict[str, _Runner] = {}
         self._events: asyncio.Queue[RuntimeEvent | None] = asyncio.Queue()
         self._closed = False
@@ -130,7 +149,7 @@ class LocalRuntime:
             with self._log_file(spec.runner_name).open("wb") as output:
                 process = await asyncio.create_subprocess_exec(
                     *command,
-                    env=_child_env(spec.jit_config),
+                    env=_child_env(spec.jit_config, self._network),
                     cwd=self._config.runner_dir,
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=output,

@@ -26,11 +26,11 @@ async def test_concurrent_requests_spread_over_shards_and_release_them(
     async with httpx.AsyncClient(transport=transport) as http:
         responses = await asyncio.gather(*(http.post(url) for _ in range(CONCURRENT)))
         assert all(r.status_code == 401 for r in responses)  # reached the service, no token
-        per_shard = [len(shard._pool.connections) for shard in transport._shards]
+        per_shard = [len(shard.pool(None)._pool.connections) for shard in transport._shards]
         assert transport.shards == 2
         # Least-in-flight dispatch: both shards opened connections, none beyond its share.
         assert sorted(per_shard) == [CONCURRENT // 2, CONCURRENT - CONCURRENT // 2]
         assert transport._in_flight == [0, 0]  # every closed response gave its slot back
         await http.post(url)  # a kept connection is reused, not a new one opened
-        assert [len(s._pool.connections) for s in transport._shards] == per_shard
+        assert [len(s.pool(None)._pool.connections) for s in transport._shards] == per_shard
     assert sim.stats()["requests"][f"POST {ROUTE}"] == CONCURRENT + 1

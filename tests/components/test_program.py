@@ -122,6 +122,26 @@ def test_example_with_a_github_app_instead_of_a_token(rsa_pem) -> None:
     assert json.loads(version["secretString"])["github_app"]["installation_id"] == 99
 
 
+def test_stack_config_carries_the_corporate_network() -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIBstackconfig\n-----END CERTIFICATE-----\n"
+    config = _stack_config(ROOT / "Pulumi.example-k8s.yaml") | {
+        f"{PROJECT}:githubToken": TOKEN,
+        f"{PROJECT}:proxy": "http://bot:pw@proxy.corp:3128",
+        f"{PROJECT}:noProxy": "ghes.corp",
+        f"{PROJECT}:caBundle": pem,
+    }
+
+    recorder, _ = _run_program("example-k8s", config)
+
+    proxy = recorder.one("kubernetes:core/v1:Secret", "listener-proxy").plain["stringData"]
+    assert proxy["HTTPS_PROXY"] == "http://bot:pw@proxy.corp:3128"
+    assert proxy["NO_PROXY"].endswith(",ghes.corp")
+    assert (
+        recorder.one("kubernetes:core/v1:ConfigMap", "listener-ca").plain["data"]["ca.pem"] == pem
+    )
+    assert all(r.plain["ca_bundle"] == pem for r in recorder.of_type(SCALE_SET_TYPE))
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [

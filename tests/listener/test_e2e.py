@@ -150,12 +150,20 @@ async def test_local_processes_run_the_jobs(sim: SimulatorServer, state_dir: Pat
     assert list(state_dir.glob("*.json")) == []  # every process ended and was cleaned up
 
 
+@pytest.mark.parametrize("ghes_acquire", [False, True], ids=["github.com", "ghes"])
 async def test_idle_surplus_runners_are_scaled_down(
-    sim_factory: Callable[..., SimulatorServer], state_dir: Path
+    sim_factory: Callable[..., SimulatorServer], state_dir: Path, ghes_acquire: bool
 ) -> None:
-    # Runners never come online, so the jobs' assignments time out and are cancelled:
-    # the desired count drops to 0 and the idle runners become surplus.
-    sim = sim_factory(assign_timeout_seconds=0.5, max_reassignments=0)
+    # Runners never come online, so the jobs' assignments time out and are cancelled
+    # (JobCompleted "canceled" without a runner, in both message modes): the desired count
+    # drops to 0 and the idle runners become surplus.
+    # GHES: an offer not acquired within the timeout goes back to the queue, so give the
+    # listener time to acquire before the assignment times out.
+    sim = sim_factory(
+        assign_timeout_seconds=2.0 if ghes_acquire else 0.5,
+        max_reassignments=0,
+        ghes_acquire=ghes_acquire,
+    )
     await create_scale_set(sim, "shrink")
     runtime = InProcessRuntime(hold=asyncio.Event())
     settings = listener_settings(sim, state_dir, "shrink", max_runners=5)
@@ -172,6 +180,9 @@ async def test_idle_surplus_runners_are_scaled_down(
         ss_id = next(iter(listener.workers))
         assert await listener.registry.count(ss_id) == 0
         assert runtime.running == 0
+        completed = "gha_completed_jobs_total"
+        assert metric_total(listener.metrics.registry, completed, job_result="canceled") == 3
+        assert listener._healthy()  # no loop ended on the runner-less messages
 
 
 async def test_min_runners_keep_a_warm_pool(sim: SimulatorServer, state_dir: Path) -> None:

@@ -70,9 +70,9 @@ def _unmarked(value: Any) -> Any:
 
 def _outputs(struct: struct_pb2.Struct) -> dict[str, Any]:
     """The outputs of a response; what state would hold in plain text goes to the suite's
-    secret scan (the resource marks the credential keys secret: additional_secret_outputs)."""
+    secret scan (the resource marks the secret keys: additional_secret_outputs)."""
     outputs = MessageToDict(struct)
-    plain = {k: v for k, v in outputs.items() if k not in p.CREDENTIAL_KEYS}
+    plain = {k: v for k, v in outputs.items() if k not in p.SECRET_KEYS}
     observe("provider outputs not marked secret", json.dumps(_unmarked(plain)))
     return _props(struct)
 
@@ -134,7 +134,7 @@ class Host:
     ) -> struct_pb2.Struct:
         props = dict(props or {})
         if self.wrap_secrets:
-            for key in p.CREDENTIAL_KEYS:
+            for key in p.SECRET_KEYS:
                 if key in props:
                     props[key] = rpc.wrap_rpc_secret(props[key])
         if with_provider:

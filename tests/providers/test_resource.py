@@ -125,7 +125,7 @@ def test_credentials_are_secret_inputs_and_secret_outputs(fake, rsa_pem: str) ->
     build()
     assert _sync_await(outputs["app"].is_secret())
     request = monitor.requests["linux"]
-    assert set(request.additionalSecretOutputs) == {"github_token", "github_app"}
+    assert set(request.additionalSecretOutputs) == {"github_token", "github_app", "proxy"}
     sent_app = mock.inputs["linux"]["github_app"]
     assert rpc.is_rpc_secret(sent_app)
     assert rpc.unwrap_rpc_secret(sent_app) == {
@@ -133,6 +133,19 @@ def test_credentials_are_secret_inputs_and_secret_outputs(fake, rsa_pem: str) ->
         "installation_id": 7,
         "private_key": rsa_pem,
     }
+
+
+def test_the_proxy_is_a_secret_input_and_the_ca_a_plain_one(fake) -> None:
+    mock, _ = fake
+
+    @pulumi.runtime.test
+    def build() -> pulumi.Output:
+        return _declare(proxy="http://u:pw@proxy:3128", ca_bundle="-----BEGIN CERTIFICATE-----").id
+
+    build()
+    inputs = mock.inputs["linux"]
+    assert inputs["proxy"] == rpc.wrap_rpc_secret("http://u:pw@proxy:3128")
+    assert inputs["ca_bundle"] == "-----BEGIN CERTIFICATE-----"
 
 
 def test_the_serialised_provider_is_plain_stateless_and_secret_free(fake) -> None:

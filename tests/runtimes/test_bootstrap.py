@@ -9,6 +9,7 @@ would have received. Everything else (quoting, ordering, error handling) is the 
 from __future__ import annotations
 
 import os
+import ssl
 import stat
 import subprocess
 import sys
@@ -16,10 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from listener.network import no_proxy_list, proxy_environment
 from listener.runtimes.ec2 import runner_user_data
 from listener.runtimes.ecs import runner_entrypoint
+from simulator.testing import SimulatorServer
+from tests.fixtures.network import PrivateCa
 from tests.runtimes._specs import jit_config
 
 _CURL = """#!/bin/bash
@@ -68,6 +73,9 @@ _RUN_SH = """#!/bin/bash
 printf '%s' "$ACTIONS_RUNNER_INPUT_JITCONFIG" > "$FAKE_DIR/jit"
 printf '%s' "${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI-unset}" > "$FAKE_DIR/credentials"
 printf '%s' "${GHA_JIT_PARAMETER-unset}" > "$FAKE_DIR/parameter"
+printf '%s' "${HTTPS_PROXY-unset} ${NO_PROXY-unset}" > "$FAKE_DIR/proxy"
+printf '%s' "${SSL_CERT_FILE-unset} ${NODE_EXTRA_CA_CERTS-unset}" > "$FAKE_DIR/ca_vars"
+printf '%s' "${GHA_SCALESETS_CA_PEM-unset}" > "$FAKE_DIR/ca_pem"
 """
 
 
@@ -183,3 +191,50 @@ def test_ecs_entrypoint_refuses_to_start_without_a_parameter(host: Host) -> None
     assert done.returncode != 0
     assert "GHA_JIT_PARAMETER" in done.stderr
     assert host.recorded("jit") is None
+
+
+def _trusts(bundle: str, server: SimulatorServer) -> bool:
+    context = ssl.create_default_context(cafile=bundle)
+    with httpx.Client(verify=context, trust_env=False) as http:
+        return http.get(f"{server.url}/_sim/stats").status_code == 200
+
+
+def test_runners_get_the_proxy_and_trust_the_private_ca(
+    host: Host, boto_client: Any, private_ca: PrivateCa, tls_sim: SimulatorServer
+) -> None:
+    ssm = boto_client("ssm")
+    ssm.put_parameter(Name="/jit/7/i-1", Value=jit_config("r-1"), Type="SecureString")
+    ssm.put_parameter(Name="/jit/7/r-2", Value=jit_config("r-2"), Type="SecureString")
+    network = proxy_environment("http://proxy.corp:3128", no_proxy_list("ghes.corp"))
+    ca_dir = host.dir / "ca"
+    user_data = runner_user_data(
+        "/jit",
+        "us-east-1",
+        runner_dir=str(host.runner_dir),
+        network_env=network,
+        ca_pem=private_ca.ca_pem,
+        ca_dir=str(ca_dir),
+    )
+    ecs = runner_entrypoint(runner_command=str(host.runner_dir / "run.sh"))
+    runs = [
+        (user_data, {"FAKE_INSTANCE_ID": "i-1", "FAKE_SCALE_SET_ID": "7"}, ca_dir),
+        # ECS: the task definition holds the variables; the runner user writes under $HOME
+        (
+            ecs,
+            network
+            | {"GHA_JIT_PARAMETER": "/jit/7/r-2", "GHA_SCALESETS_CA_PEM": private_ca.ca_pem}
+            | {"HOME": str(host.dir / "home")},
+            host.dir / "home" / ".gha-scalesets-ca",
+        ),
+    ]
+    for script, env, expected_dir in runs:
+        done = host.run(script, **env)
+        assert done.returncode == 0, done.stderr
+        no_proxy = "localhost,127.0.0.1,169.254.169.254,169.254.170.2,ghes.corp"
+        assert host.recorded("proxy") == f"http://proxy.corp:3128 {no_proxy}"
+        bundle, extra = (host.recorded("ca_vars") or "").split()
+        assert (bundle, extra) == (f"{expected_dir}/bundle.pem", f"{expected_dir}/ca.pem")
+        assert host.recorded("ca_pem") == "unset"  # the text itself is not handed on
+        assert Path(extra).read_text().strip() == private_ca.ca_pem.strip()
+        assert _trusts(bundle, tls_sim)  # the bundle trusts the private CA ...
+        assert Path(bundle).stat().st_size > 2 * len(private_ca.ca_pem)  # ... and public roots

@@ -119,6 +119,23 @@ async def test_burst_creates_pods_with_owned_secrets(make_runtime: Any, k8s_api:
     assert runtime.terminate_errors == {}
 
 
+async def test_runner_pods_get_the_proxy_secret_and_the_ca(make_runtime: Any, k8s_api: Any) -> None:
+    runtime = make_runtime(proxy_secret="listener-proxy", ca_config_map="listener-ca")
+    [spec] = specs(1)
+    await runtime.launch([spec])
+    pod = k8s_api.state.get("pods", NS, spec.runner_name)
+    [container] = pod["spec"]["containers"]
+    # proxy variables by reference (a proxy URL may hold credentials), the CA as files
+    assert container["envFrom"] == [{"secretRef": {"name": "listener-proxy"}}]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["SSL_CERT_FILE"] == "/etc/gha-scalesets/ca/bundle.pem"
+    assert env["NODE_EXTRA_CA_CERTS"] == "/etc/gha-scalesets/ca/ca.pem"
+    assert container["volumeMounts"] == [
+        {"name": "github-ca", "mountPath": "/etc/gha-scalesets/ca", "readOnly": True}
+    ]
+    assert pod["spec"]["volumes"] == [{"name": "github-ca", "configMap": {"name": "listener-ca"}}]
+
+
 async def test_watch_reports_phases_and_survives_dropped_watches(
     make_runtime: Any, k8s_api: Any
 ) -> None:

@@ -90,6 +90,8 @@ async def test_read_cache_serves_repeats_and_is_invalidated_by_writes(
 
     await client.update_scale_set(created.id, name="renamed")
     assert (await client.get_scale_set(created.id)).name == "renamed"
+    # the update reads the scale set afresh (its body is the whole scale set); its answer
+    # primes the cache for the read after it
     assert requests(sim, GET_SCALE_SET) == before + 1
     assert client.cache_hits >= 20
 

@@ -124,3 +124,40 @@ def test_error_bodies_of_every_shape() -> None:
         retry_after=12,
     )
     assert isinstance(limited, RateLimitedError) and limited.retry_after == 12
+
+
+async def test_an_update_sends_the_whole_desired_scale_set(
+    sim: SimulatorServer, make_client: ClientFactory
+) -> None:
+    patches: list[httpx.Request] = []
+
+    async def capture(request: httpx.Request) -> None:
+        if request.method == "PATCH":
+            patches.append(request)
+
+    async with httpx.AsyncClient(event_hooks={"request": [capture]}) as http:
+        client = make_client(http=http)
+        created = await client.create_scale_set(
+            name="whole", runner_group_id=1, labels=["whole", "fast"]
+        )
+        renamed = await client.update_scale_set(created.id, name="whole-2")
+        await client.update_scale_set(created.id, disable_update=False)
+
+    # read, change, send: nothing relies on the service merging omitted fields
+    assert [json.loads(p.content) for p in patches] == [
+        {
+            "name": "whole-2",
+            "runnerGroupId": 1,
+            "labels": [{"name": "whole-2", "type": "System"}, {"name": "fast", "type": "System"}],
+            "RunnerSetting": {"disableUpdate": True},
+            "createdOn": "0001-01-01T00:00:00Z",
+        },
+        {
+            "name": "whole-2",
+            "runnerGroupId": 1,
+            "labels": [{"name": "whole-2", "type": "System"}, {"name": "fast", "type": "System"}],
+            "RunnerSetting": {"disableUpdate": False},
+            "createdOn": "0001-01-01T00:00:00Z",
+        },
+    ]
+    assert [label.name for label in renamed.labels] == ["whole-2", "fast"]

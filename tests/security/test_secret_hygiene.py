@@ -108,7 +108,7 @@ def test_provider_outputs_errors_and_state_leak_nothing(
         public = {
             k: v
             for k, v in {**without_provider(outs), **without_provider(read)}.items()
-            if k not in p.CREDENTIAL_KEYS  # marked secret by additional_secret_outputs
+            if k not in p.SECRET_KEYS  # marked secret by additional_secret_outputs
         }
         with pytest.raises(Exception) as rejected:
             host.create("denied", {**inputs, p.GITHUB_TOKEN: CANARY_PAT + "x", p.NAME: "other"})

@@ -115,11 +115,11 @@ def test_each_leak_fails_its_test_and_names_kind_and_place(inner_run: pytest.Run
     for test, leak in [
         ("prints_a_registration_token", "issued token or runner secret in captured stdout call"),
         ("writes_a_jit_config", "JIT config in file state/runner.env"),
-        ("puts_a_pat_in_a_metric_label", "test PAT in metrics"),
+        ("puts_a_pat_in_a_metric_label", "test credential in metrics"),
         ("raises_with_a_jwt", "JWT in failure text"),
         ("token_of_a_simulator_it_closed", "issued token or runner secret in captured stdout"),
-        ("error_that_carries_a_pat", "test PAT in exception caught by pytest.raises"),
-        ("logs_a_pat_at_info", "test PAT in captured log call"),
+        ("error_that_carries_a_pat", "test credential in exception caught by pytest.raises"),
+        ("logs_a_pat_at_info", "test credential in captured log call"),
         ("fixture_leaves_a_jit_config", "JIT config in file runner.env"),
     ]:
         assert any(test in line and leak in line for line in output.splitlines()), (test, leak)
