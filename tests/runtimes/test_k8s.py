@@ -15,9 +15,12 @@ import base64
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from pydantic import ValidationError
 
 from listener.config import K8sRuntimeConfig
 from listener.runtimes import k8s as k8s_module
@@ -117,6 +120,48 @@ async def test_burst_creates_pods_with_owned_secrets(make_runtime: Any, k8s_api:
     assert f"{burst[0].runner_name}-jit" not in fake.names("secrets", NS)
     assert len(fake.names("secrets", NS)) == 14
     assert runtime.terminate_errors == {}
+
+
+@pytest.mark.parametrize("token", [False, True], ids=["default", "opted-in"])
+async def test_runner_pods_get_an_api_token_only_when_asked(
+    token: bool, make_runtime: Any, k8s_api: Any
+) -> None:
+    runtime = make_runtime(service_account="ci-runner", automount_service_account_token=token)
+
+    [result] = await runtime.launch(specs(1))
+
+    spec = k8s_api.state.get("pods", NS, result.provider_id)["spec"]
+    assert spec["serviceAccountName"] == "ci-runner"
+    assert spec["automountServiceAccountToken"] is token
+
+
+async def test_a_kubeconfig_file_gives_server_and_credentials(
+    make_runtime: Any, k8s_api: Any, tmp_path: Path, secret_input: Callable[[Path], Path]
+) -> None:
+    kubeconfig = secret_input(tmp_path / "kubeconfig")
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": k8s_api.url}}],
+                "users": [{"name": "u", "user": {"token": "kubeconfig-token"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    runtime = make_runtime(api_url=None, kubeconfig=kubeconfig)
+
+    [result] = await runtime.launch(specs(1))
+
+    assert result.provider_id in k8s_api.state.names("pods", NS)
+    assert k8s_api.state.authorizations == {"Bearer kubeconfig-token"}
+
+
+def test_kubeconfig_and_api_url_exclude_each_other() -> None:
+    with pytest.raises(ValidationError, match="at most one of kubeconfig and api_url"):
+        K8sRuntimeConfig(namespace=NS, kubeconfig="k", api_url="http://127.0.0.1:1")
 
 
 async def test_watch_reports_phases_and_survives_dropped_watches(
