@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from components.k8s import listener_pod_spec
 from tests.fixtures.control_plane import ControlPlane, KubeRest, poll
-from tests.fixtures.kubelet import KubeletStandIn
+from tests.fixtures.kubelet import kubelet_stand_in
 
 LABELS = {"app.kubernetes.io/name": "gha-scalesets-listener"}
 
@@ -42,7 +42,7 @@ def test_listener_deployment_becomes_available_with_an_endpoint(
         "metadata": {"name": "metrics"},
         "spec": {"selector": LABELS, "ports": [{"port": 9102, "targetPort": "metrics"}]},
     }
-    with KubeletStandIn(control_plane, namespace):
+    with kubelet_stand_in(control_plane, namespace):
         admin.create(f"/apis/apps/v1/namespaces/{namespace}/deployments", deployment)
         admin.create(f"{ns}/services", service)
 

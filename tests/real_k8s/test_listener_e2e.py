@@ -19,7 +19,7 @@ import httpx
 from benchmarks.chaos_checks import FleetPeak
 from simulator.testing import SimulatorServer
 from tests.fixtures.control_plane import ControlPlane, KubeRest
-from tests.fixtures.kubelet import KubeletStandIn
+from tests.fixtures.kubelet import kubelet_stand_in
 from tests.listener.conftest import create_scale_set, jobs_done, wait_for
 from tests.listener.test_process import ListenerProcess, write_config
 
@@ -60,7 +60,7 @@ async def test_burst_of_20_jobs_runs_on_pods_and_leaves_nothing(
     )
     base = f"/api/v1/namespaces/{namespace}"
     mark = control_plane.audit_mark()
-    with KubeletStandIn(control_plane, namespace, runners=True) as kubelet:
+    with kubelet_stand_in(control_plane, namespace, runners=True) as kubelet:
         async with FleetPeak(sim) as peak:
             listener = ListenerProcess(config)
             try:

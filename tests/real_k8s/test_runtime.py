@@ -10,7 +10,6 @@ on the fake.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from typing import Any
 
@@ -22,7 +21,8 @@ from listener.runtimes.base import RunnerPhase
 from tests.fixtures.control_plane import ControlPlane, KubeError, KubeRest, poll
 from tests.real_k8s.conftest import WatchGate
 from tests.runtimes._events import describe_and_list_calls, take
-from tests.runtimes._specs import jit_config, specs
+from tests.runtimes._k8s_objects import check_runner_objects, oom_killed
+from tests.runtimes._specs import specs
 
 _TOKEN_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -83,29 +83,9 @@ async def test_burst_creates_pods_with_owned_secrets_under_restricted(
     for spec in burst:
         pod = pods[spec.runner_name]
         secret = admin.get(f"/api/v1/namespaces/{namespace}/secrets/{spec.runner_name}-jit")
-        assert pod["metadata"]["labels"]["gha-scaleset/id"] == "7"
-        assert pod["spec"]["automountServiceAccountToken"] is False
+        check_runner_objects(pod, secret, spec)
         assert pod["spec"]["serviceAccountName"] == "default"  # defaulted by the server
-        [container] = pod["spec"]["containers"]
-        assert [e for e in container["env"] if e["name"] == "ACTIONS_RUNNER_INPUT_JITCONFIG"] == [
-            {
-                "name": "ACTIONS_RUNNER_INPUT_JITCONFIG",
-                "valueFrom": {
-                    "secretKeyRef": {"name": f"{spec.runner_name}-jit", "key": "jitconfig"}
-                },
-            }
-        ]
         assert _TOKEN_MOUNT not in json.dumps(pod)
-        assert spec.jit_config not in json.dumps(pod)
-        assert base64.b64decode(secret["data"]["jitconfig"]).decode() == jit_config(
-            spec.runner_name
-        )
-        [owner] = secret["metadata"]["ownerReferences"]
-        assert (owner["kind"], owner["name"], owner["uid"]) == (
-            "Pod",
-            spec.runner_name,
-            pod["metadata"]["uid"],
-        )
     # Three requests per runner, as on the fake; the server saw exactly those.
     assert runtime.api_calls == {"k8s:CreateSecret": 12, "k8s:CreatePod": 12, "k8s:PatchSecret": 12}
     assert control_plane.requests(mark, namespace) == {
@@ -139,22 +119,12 @@ async def test_watch_reports_phases_set_through_the_status_subresource(
         _set_phase(admin, namespace, spec.runner_name, "Running")
     assert {e.phase for e in await take(stream, 3)} == {RunnerPhase.RUNNING}
     _set_phase(admin, namespace, a.runner_name, "Succeeded")
-    terminated = {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}
     _set_phase(
         admin,
         namespace,
         b.runner_name,
         "Failed",
-        containerStatuses=[
-            {
-                "name": "runner",
-                "image": "ghcr.io/actions/actions-runner:2.320.0",
-                "imageID": "",
-                "ready": False,
-                "restartCount": 0,
-                "state": terminated,
-            }
-        ],
+        containerStatuses=oom_killed("ghcr.io/actions/actions-runner:2.320.0"),
     )
     done, crashed = sorted(await take(stream, 2), key=lambda e: e.runner_name)
     assert (done.provider_id, done.phase) == (a.runner_name, RunnerPhase.STOPPED)
