@@ -14,7 +14,8 @@ import pytest
 from listener.config import K8sRuntimeConfig
 from listener.runtimes.k8s import K8sRuntime
 from scaleset.retry import RetryPolicy
-from tests.fixtures.control_plane import ControlPlane, KubeRest
+from tests.fixtures.control_plane import ControlPlane
+from tests.fixtures.kube_rest import KubeRest
 from tests.fixtures.secret_scan import declare_secret_input
 
 

@@ -5,7 +5,8 @@ reports Available once the stand-in runs the pod, and its Service gets an endpoi
 from __future__ import annotations
 
 from components.k8s import listener_pod_spec
-from tests.fixtures.control_plane import ControlPlane, KubeRest, poll
+from tests.fixtures.control_plane import ControlPlane
+from tests.fixtures.kube_rest import KubeRest, poll
 from tests.fixtures.kubelet import kubelet_stand_in
 
 LABELS = {"app.kubernetes.io/name": "gha-scalesets-listener"}

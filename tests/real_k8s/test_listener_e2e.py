@@ -18,7 +18,8 @@ import httpx
 
 from benchmarks.chaos_checks import FleetPeak
 from simulator.testing import SimulatorServer
-from tests.fixtures.control_plane import ControlPlane, KubeRest
+from tests.fixtures.control_plane import ControlPlane
+from tests.fixtures.kube_rest import KubeRest
 from tests.fixtures.kubelet import kubelet_stand_in
 from tests.listener.conftest import create_scale_set, jobs_done, wait_for
 from tests.listener.test_process import ListenerProcess, write_config

@@ -14,7 +14,7 @@ import pytest
 
 from components.args import K8sOptions
 from components.k8s import runner_settings
-from tests.fixtures.control_plane import KubeRest
+from tests.fixtures.kube_rest import KubeRest
 from tests.runtimes._specs import specs
 
 RUNNER_ACCOUNT = "ci-runner"

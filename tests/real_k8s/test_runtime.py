@@ -18,7 +18,8 @@ import pytest
 from components.k8s import listener_rules
 from listener.runtimes import k8s as k8s_module
 from listener.runtimes.base import RunnerPhase
-from tests.fixtures.control_plane import ControlPlane, KubeError, KubeRest, poll
+from tests.fixtures.control_plane import ControlPlane
+from tests.fixtures.kube_rest import KubeError, KubeRest, poll
 from tests.real_k8s.conftest import WatchGate
 from tests.runtimes._events import describe_and_list_calls, take
 from tests.runtimes._k8s_objects import check_runner_objects, oom_killed
