@@ -88,6 +88,9 @@ class K8sOptions:
     runner_resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: Sequence[Mapping[str, Any]] = ()
+    # True mounts the runner ServiceAccount's API token into every runner pod (bind it a Role
+    # first): jobs run untrusted code, so runners get none by default.
+    runner_service_account_token: bool = False
     listener_resources: Mapping[str, Mapping[str, str]] = field(
         default_factory=lambda: {
             "requests": {"cpu": "100m", "memory": "128Mi"},

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.args import ScaleSetListenerArgs
+from components.args import K8sOptions, ScaleSetListenerArgs
 from components.deployment import Deployment
 from components.naming import ListenerNames
 from components.network import LISTENER_CA_FILE, k8s_network
@@ -37,6 +37,20 @@ def listener_rules() -> list[dict[str, Any]]:
             "verbs": ["create", "delete", "list", "patch"],
         },
     ]
+
+
+def runner_settings(options: K8sOptions, namespace: str, service_account: str) -> dict[str, Any]:
+    """The listener's ``k8s`` runtime section: the runner pod template (in-cluster config)."""
+    return {
+        "namespace": namespace,
+        "image": options.runner_image,
+        "service_account": service_account,
+        # The account's own automount=false is overridden by a pod-level true: say it here.
+        "automount_service_account_token": options.runner_service_account_token,
+        "resources": {k: dict(r) for k, r in options.runner_resources.items()},
+        "node_selector": dict(options.node_selector),
+        "tolerations": [dict(t) for t in options.tolerations],
+    }
 
 
 def listener_pod_spec(
@@ -159,7 +173,8 @@ def deploy(
     runner_account = k8s.core.v1.ServiceAccount(
         names.child("runner"),
         metadata=metadata("runner"),
-        automount_service_account_token=False,  # jobs get no Kubernetes API credentials
+        # Jobs get no Kubernetes API credentials unless runner_service_account_token asks.
+        automount_service_account_token=False,
         opts=opts,
     )
     role = k8s.rbac.v1.Role(
@@ -186,14 +201,7 @@ def deploy(
         namespace, runner_account.metadata.name, network.proxy_secret, network.ca_config_map
     ).apply(
         lambda v: (
-            {
-                "namespace": v[0],
-                "image": options.runner_image,
-                "service_account": v[1],
-                "resources": {k: dict(r) for k, r in options.runner_resources.items()},
-                "node_selector": dict(options.node_selector),
-                "tolerations": [dict(t) for t in options.tolerations],
-            }
+            runner_settings(options, v[0], v[1])
             | ({"proxy_secret": v[2]} if v[2] else {})
             | ({"ca_config_map": v[3]} if v[3] else {})
         )

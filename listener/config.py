@@ -137,6 +137,10 @@ class EcsRuntimeConfig(_Strict):
 
 
 class K8sRuntimeConfig(_Strict):
+    """Where the API server is: in a cluster its in-cluster config; outside, ``kubeconfig``
+    (a file; its current context) or, without either, ``$KUBECONFIG`` / ``~/.kube/config``.
+    ``api_url`` is a server without credentials (``kubectl proxy``)."""
+
     namespace: str
     # A Secret of HTTPS_PROXY/HTTP_PROXY/NO_PROXY variables (``envFrom`` of every runner) and a
     # ConfigMap holding ca.pem and bundle.pem (mounted at listener.network.RUNNER_CA_DIR).
@@ -144,14 +148,23 @@ class K8sRuntimeConfig(_Strict):
     ca_config_map: str | None = None
     image: str = "ghcr.io/actions/actions-runner:latest"
     service_account: str | None = None
+    # Jobs run untrusted code: runner pods get an API token only when this asks for one.
+    automount_service_account_token: bool = False
     resources: dict[str, dict[str, str]] = Field(default_factory=dict)
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[dict[str, Any]] = Field(default_factory=list)
-    api_url: str | None = None  # None: in-cluster config, else kubeconfig / this URL
+    kubeconfig: Path | None = None
+    api_url: str | None = None
     command: list[str] = Field(default_factory=lambda: ["/home/runner/run.sh"])
     run_as_user: int = Field(default=1001, ge=1)  # the image's non-root runner user
     launch_concurrency: int = Field(default=8, ge=1, le=64)  # Pod creations in flight
     watch_timeout_seconds: int = Field(default=300, ge=1)  # re-watch period (server-side)
+
+    @model_validator(mode="after")
+    def _one_server(self) -> K8sRuntimeConfig:
+        if self.kubeconfig is not None and self.api_url is not None:
+            raise ValueError("k8s needs at most one of kubeconfig and api_url")
+        return self
 
 
 class AwsConfig(_Strict):

@@ -7,5 +7,6 @@ pytest_plugins = [
     "tests.fixtures.sim",
     "tests.fixtures.network",
     "tests.fixtures.toolchain",
-    "tests.fixtures.secret_scan",  # last: it imports the other fixture modules
+    "tests.fixtures.secret_scan",  # after the fixture modules it imports
+    "tests.fixtures.control_plane",  # imports secret_scan; starts nothing until asked
 ]

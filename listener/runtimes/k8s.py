@@ -142,7 +142,12 @@ class K8sRuntime:
         async with self._init_lock:
             if self._core is None:
                 configuration = client.Configuration()
-                if self._config.api_url:
+                if self._config.kubeconfig is not None:
+                    await kube_config.load_kube_config(
+                        config_file=str(self._config.kubeconfig),
+                        client_configuration=configuration,
+                    )
+                elif self._config.api_url:
                     configuration.host = self._config.api_url
                 elif "KUBERNETES_SERVICE_HOST" in os.environ:
                     kube_config.load_incluster_config(client_configuration=configuration)
@@ -286,7 +291,8 @@ class K8sRuntime:
             volumes.append({"name": "github-ca", "configMap": {"name": cfg.ca_config_map}})
         spec: dict[str, Any] = {
             "restartPolicy": "Never",
-            "automountServiceAccountToken": cfg.service_account is not None,
+            # At pod level: it overrides whatever the service account says.
+            "automountServiceAccountToken": cfg.automount_service_account_token,
             "securityContext": {
                 "runAsNonRoot": True,
                 "runAsUser": cfg.run_as_user,

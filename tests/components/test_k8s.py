@@ -144,6 +144,24 @@ def test_token_lives_only_in_the_secret_and_is_read_from_a_file(
     ]
 
 
+@pytest.mark.parametrize("token", [False, True], ids=["default", "opted-in"])
+def test_runner_pods_get_an_api_token_only_when_asked(
+    token: bool, deploy, recorder, settings_from_env
+) -> None:
+    provider = k8s.Provider("cluster")
+    options = K8sOptions(
+        namespace="ci-runners", provider=provider, runner_service_account_token=token
+    )
+    deploy("k8s", k8s=options)
+
+    settings = settings_from_env(_env(recorder))
+    assert settings.k8s.service_account == "ci-runner"
+    # Pod level: a pod's true would override the account's false, so the default says false.
+    assert settings.k8s.automount_service_account_token is token
+    accounts = {r.name: r.inputs for r in recorder.of_type("kubernetes:core/v1:ServiceAccount")}
+    assert accounts["ci-runner"]["automountServiceAccountToken"] is False
+
+
 def test_github_app_key_is_mounted_and_its_ids_configured(
     deploy, recorder, settings_from_env, rsa_pem
 ) -> None:

@@ -12,18 +12,21 @@ how it reads the watch; not that a cluster would run the pods.
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from pydantic import ValidationError
 
 from listener.config import K8sRuntimeConfig
 from listener.runtimes import k8s as k8s_module
 from listener.runtimes.base import RunnerPhase, Runtime
 from listener.runtimes.k8s import K8sRuntime, dns_label
 from tests.runtimes._events import describe_and_list_calls, take
+from tests.runtimes._k8s_objects import check_runner_objects, oom_killed
 from tests.runtimes._specs import jit_config, specs
 
 NS = "runners"
@@ -75,34 +78,15 @@ async def test_burst_creates_pods_with_owned_secrets(make_runtime: Any, k8s_api:
     for spec in burst:
         pod = fake.get("pods", NS, spec.runner_name)
         secret = fake.get("secrets", NS, f"{spec.runner_name}-jit")
-        assert pod["metadata"]["labels"]["gha-scaleset/id"] == "7"
-        assert pod["metadata"]["labels"]["gha-scaleset/runner-name"] == spec.runner_name
-        assert pod["spec"]["restartPolicy"] == "Never"
-        assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
-        assert pod["spec"]["automountServiceAccountToken"] is False
+        check_runner_objects(pod, secret, spec)
+        assert pod["metadata"]["name"] == spec.runner_name
         assert pod["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
         assert pod["spec"]["tolerations"][0]["key"] == "runners"
         [container] = pod["spec"]["containers"]
         assert container["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"}}
-        assert container["securityContext"]["allowPrivilegeEscalation"] is False
-        # The pod holds a reference to the Secret, never the JIT config.
-        assert container["env"] == [
-            {
-                "name": "ACTIONS_RUNNER_INPUT_JITCONFIG",
-                "valueFrom": {
-                    "secretKeyRef": {"name": f"{spec.runner_name}-jit", "key": "jitconfig"}
-                },
-            }
-        ]
-        assert spec.jit_config not in json.dumps(pod)
-        assert base64.b64decode(secret["data"]["jitconfig"]).decode() == jit_config(
-            spec.runner_name
-        )
-        [owner] = secret["metadata"]["ownerReferences"]
-        assert (owner["kind"], owner["name"], owner["uid"]) == (
-            "Pod",
-            spec.runner_name,
-            pod["metadata"]["uid"],
+        assert (
+            secret["data"]["jitconfig"]
+            == base64.b64encode(jit_config(spec.runner_name).encode()).decode()
         )
     assert runtime.api_calls == {
         "k8s:CreateSecret": 15,
@@ -136,6 +120,48 @@ async def test_runner_pods_get_the_proxy_secret_and_the_ca(make_runtime: Any, k8
     assert pod["spec"]["volumes"] == [{"name": "github-ca", "configMap": {"name": "listener-ca"}}]
 
 
+@pytest.mark.parametrize("token", [False, True], ids=["default", "opted-in"])
+async def test_runner_pods_get_an_api_token_only_when_asked(
+    token: bool, make_runtime: Any, k8s_api: Any
+) -> None:
+    runtime = make_runtime(service_account="ci-runner", automount_service_account_token=token)
+
+    [result] = await runtime.launch(specs(1))
+
+    spec = k8s_api.state.get("pods", NS, result.provider_id)["spec"]
+    assert spec["serviceAccountName"] == "ci-runner"
+    assert spec["automountServiceAccountToken"] is token
+
+
+async def test_a_kubeconfig_file_gives_server_and_credentials(
+    make_runtime: Any, k8s_api: Any, tmp_path: Path, secret_input: Callable[[Path], Path]
+) -> None:
+    kubeconfig = secret_input(tmp_path / "kubeconfig")
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": k8s_api.url}}],
+                "users": [{"name": "u", "user": {"token": "kubeconfig-token"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    runtime = make_runtime(api_url=None, kubeconfig=kubeconfig)
+
+    [result] = await runtime.launch(specs(1))
+
+    assert result.provider_id in k8s_api.state.names("pods", NS)
+    assert k8s_api.state.authorizations == {"Bearer kubeconfig-token"}
+
+
+def test_kubeconfig_and_api_url_exclude_each_other() -> None:
+    with pytest.raises(ValidationError, match="at most one of kubeconfig and api_url"):
+        K8sRuntimeConfig(namespace=NS, kubeconfig="k", api_url="http://127.0.0.1:1")
+
+
 async def test_watch_reports_phases_and_survives_dropped_watches(
     make_runtime: Any, k8s_api: Any
 ) -> None:
@@ -156,21 +182,11 @@ async def test_watch_reports_phases_and_survives_dropped_watches(
     assert {e.phase for e in await take(stream, 3)} == {RunnerPhase.RUNNING}
     fake.set_pod_phase(NS, a.runner_name, "Succeeded")
     fake.set_pod_phase(NS, a.runner_name, "Succeeded")  # a repeat is not news
-    terminated = {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}
     fake.set_pod_phase(
         NS,
         b.runner_name,
         "Failed",
-        containerStatuses=[
-            {
-                "name": "runner",
-                "image": "x",
-                "imageID": "",
-                "ready": False,
-                "restartCount": 0,
-                "state": terminated,
-            }
-        ],
+        containerStatuses=oom_killed("x"),
     )
     done, crashed = await take(stream, 2)
     assert (done.provider_id, done.phase) == (a.runner_name, RunnerPhase.STOPPED)
