@@ -157,9 +157,11 @@ build_etcd() {
 }
 
 # --- pulumi-resource-kubernetes ------------------------------------------------------------------
+# The plugin has no version flag (the engine asks it over gRPC): a stamp records what was built.
+kubernetes_plugin_stamp() { printf '%s %s\n' "$PULUMI_KUBERNETES_MODULE" "$PULUMI_KUBERNETES_VERSION"; }
 is_current_kubernetes_plugin() {
   [[ -x $bin/pulumi-resource-kubernetes ]] &&
-    [[ $("$bin/pulumi-resource-kubernetes" -version 2>/dev/null) == *"$PULUMI_KUBERNETES_VERSION"* ]]
+    cmp -s "$bin/.pulumi-resource-kubernetes.stamp" <(kubernetes_plugin_stamp)
 }
 build_kubernetes_plugin() {
   need_go "the pulumi-kubernetes plugin"
@@ -182,6 +184,7 @@ build_kubernetes_plugin() {
       -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" \
       "./$cmd"
   )
+  kubernetes_plugin_stamp >"$bin/.pulumi-resource-kubernetes.stamp"
 }
 
 # --- promtool ------------------------------------------------------------------------------------
