@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,21 @@ from tests.listener.conftest import ORG, create_scale_set, jobs_done, wait_for
 class ListenerProcess:
     """A listener subprocess whose JSON log lines are collected as they arrive."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path | None = None, env: Mapping[str, str] | None = None) -> None:
+        """Run with settings from ``config`` and/or ``LISTENER_*`` variables in ``env``."""
         self.logs: list[dict[str, Any]] = []
         self.raw: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "listener", "run", "--config", str(config)],
+            [
+                sys.executable,
+                "-m",
+                "listener",
+                "run",
+                *(["--config", str(config)] if config else []),
+            ],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
             text=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)

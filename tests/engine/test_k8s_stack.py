@@ -1,0 +1,259 @@
+"""`pulumi up` of the Kubernetes example stack, for real, and the listener on what it created.
+
+The project's own program (``components.program.main``) runs as an inline program through the
+real engine with the real pulumi-kubernetes plugin, configured as ``Pulumi.example-k8s.yaml``
+says, against the real control plane (``tests/fixtures/control_plane.py``) and the simulator.
+It deploys as an identity holding exactly ``examples/k8s-deployer-rbac.yaml``. The kubelet
+stand-in runs the pods, so the provider's own await logic sees the Deployment become available.
+Then the listener runs with the settings and credential files the component deployed,
+authenticated as the listener's ServiceAccount, and serves a burst of jobs on runner pods.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pulumi import automation as auto
+
+from benchmarks.chaos_checks import FleetPeak
+from benchmarks.engine import Engine, run
+from components.program import main
+from components.secrets import K8S_SECRET_MOUNT
+from scaleset import SyncClient
+from simulator.testing import SimulatorServer
+from tests.fixtures.control_plane import ControlPlane
+from tests.fixtures.kube_rest import KubeError, KubeRest, poll
+from tests.fixtures.kubelet import kubelet_stand_in
+from tests.fixtures.secret_scan import declare_secret_input
+from tests.fixtures.sim import SIM_PAT
+from tests.fixtures.toolchain import require_tool
+from tests.listener.conftest import jobs_done, wait_for
+from tests.listener.test_process import ListenerProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_STACK = ROOT / "Pulumi.example-k8s.yaml"
+DEPLOYER_RBAC = ROOT / "examples/k8s-deployer-rbac.yaml"
+PROJECT = "gha-scalesets"
+DEPLOYER_NAMESPACE = "default"
+JOBS = 12
+MAX_RUNNERS = 4
+
+# What README's "What it creates" lists for Kubernetes, by resource type.
+CREATED = {
+    "kubernetes:core/v1:Namespace",
+    "kubernetes:core/v1:Secret",
+    "kubernetes:core/v1:ServiceAccount",
+    "kubernetes:rbac.authorization.k8s.io/v1:Role",
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:core/v1:Service",
+    "kubernetes:core/v1:ConfigMap",
+    "pulumi-python:dynamic/github:ScaleSet",
+}
+
+
+@pytest.fixture
+def admin(control_plane: ControlPlane) -> KubeRest:
+    return control_plane.admin()
+
+
+def _scale_set_exists(github: SyncClient, name: str) -> bool:
+    group = github.get_runner_group_by_name("Default")
+    return github.get_scale_set_by_name(group.id, name) is not None
+
+
+def _rbac_documents() -> tuple[dict[str, Any], dict[str, Any]]:
+    role, binding = yaml.safe_load_all(DEPLOYER_RBAC.read_text())
+    return role, binding
+
+
+@pytest.fixture
+def deployer_kubeconfig(
+    control_plane: ControlPlane, admin: KubeRest, tmp_path: Path
+) -> Iterator[Path]:
+    """A kubeconfig of a ServiceAccount bound to exactly the documented deployer ClusterRole."""
+    role, binding = _rbac_documents()
+    account = f"deployer-{uuid.uuid4().hex[:6]}"
+    name = f"{role['metadata']['name']}-{account}"
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    role["metadata"]["name"] = binding["metadata"]["name"] = binding["roleRef"]["name"] = name
+    binding["subjects"] = [
+        {"kind": "ServiceAccount", "name": account, "namespace": DEPLOYER_NAMESPACE}
+    ]
+    admin.create(f"{rbac}/clusterroles", role)
+    admin.create(f"{rbac}/clusterrolebindings", binding)
+    token = control_plane.service_account_token(DEPLOYER_NAMESPACE, account)
+    path = declare_secret_input(tmp_path / "deployer.kubeconfig")
+    yield control_plane.write_kubeconfig(path, token)
+    for kind in ("clusterrolebindings", "clusterroles"):
+        admin.delete(f"{rbac}/{kind}/{name}")
+
+
+def _example_config(
+    sim: SimulatorServer, namespace: str, kubeconfig: Path
+) -> dict[str, auto.ConfigValue]:
+    """``Pulumi.example-k8s.yaml`` with this test's cluster, config URL and namespace."""
+    raw = yaml.safe_load(EXAMPLE_STACK.read_text())["config"]
+    values = {key.split(":", 1)[1]: value for key, value in raw.items()}
+    values["githubConfigUrl"] = sim.config_url("acme")
+    values["k8s"] = values["k8s"] | {"namespace": namespace}
+    config = {
+        key: auto.ConfigValue(value if isinstance(value, str) else json.dumps(value))
+        for key, value in values.items()
+    }
+    return config | {
+        "githubToken": auto.ConfigValue(SIM_PAT, secret=True),
+        "kubeconfig": auto.ConfigValue(kubeconfig.read_text(), secret=True),
+    }
+
+
+def _live_objects(admin: KubeRest, namespace: str) -> dict[str, set[str]]:
+    base = f"/api/v1/namespaces/{namespace}"
+    paths = {
+        "deployments": f"/apis/apps/v1/namespaces/{namespace}/deployments",
+        "roles": f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles",
+        "rolebindings": f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
+        "services": f"{base}/services",
+        "configmaps": f"{base}/configmaps",
+        "secrets": f"{base}/secrets",
+        "serviceaccounts": f"{base}/serviceaccounts",
+    }
+    return {kind: admin.names(path) for kind, path in paths.items()}
+
+
+def _listener_environment(
+    control_plane: ControlPlane, admin: KubeRest, namespace: str, files: Path
+) -> dict[str, str]:
+    """The listener's settings as deployed: the Deployment's environment, its mounted
+    credential written to ``files``, and a kubeconfig holding a token of its ServiceAccount
+    (what in-cluster config gives the pod)."""
+    [deployment] = admin.get(f"/apis/apps/v1/namespaces/{namespace}/deployments")["items"]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == K8S_SECRET_MOUNT]
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    secret = admin.get(f"/api/v1/namespaces/{namespace}/secrets/{volume['secret']['secretName']}")
+    mounted = files / "credential"
+    mounted.mkdir()
+    for key, value in secret["data"].items():
+        declare_secret_input(mounted / key).write_bytes(base64.b64decode(value))
+    env["LISTENER_CREDENTIALS"] = env["LISTENER_CREDENTIALS"].replace(
+        K8S_SECRET_MOUNT, str(mounted)
+    )
+    token = control_plane.service_account_token(namespace, pod["serviceAccountName"])
+    kubeconfig = declare_secret_input(files / "in-cluster.kubeconfig")
+    control_plane.write_kubeconfig(kubeconfig, token, namespace)
+    runtime = json.loads(env["LISTENER_K8S"]) | {"kubeconfig": str(kubeconfig)}
+    return env | {
+        "LISTENER_K8S": json.dumps(runtime),
+        "LISTENER_METRICS_PORT": "0",
+        "LISTENER_METRICS_HOST": "127.0.0.1",
+    }
+
+
+async def _burst_on_the_deployment(
+    sim: SimulatorServer, control_plane: ControlPlane, admin: KubeRest, namespace: str, env: dict
+) -> float:
+    """JOBS jobs served by the listener running with the deployed settings; seconds taken."""
+    label = json.loads(env["LISTENER_SCALE_SETS"])[0]["name"]
+    async with FleetPeak(sim) as peak:
+        listener = ListenerProcess(env=env)
+        try:
+            await wait_for(lambda: listener.logged("session opened"), 60, "the session")
+            started = time.monotonic()
+            sim.queue_jobs([label], count=JOBS, duration_seconds=0.5)
+            await wait_for(jobs_done(sim, JOBS), 240, f"{JOBS} jobs")
+            took = time.monotonic() - started
+
+            def runner_objects() -> int:
+                selector = {"labelSelector": "gha-scaleset/id"}
+                base = f"/api/v1/namespaces/{namespace}"
+                return len(admin.names(f"{base}/pods", **selector)) + len(
+                    admin.names(f"{base}/secrets", **selector)
+                )
+
+            await wait_for(lambda: runner_objects() == 0, 60, "no runner pod or secret left")
+        finally:
+            listener.stop()
+    assert listener.proc.returncode == 0
+    assert listener.logged("runner launch failed") == 0
+    assert sim.stats()["jobs"]["completed"] == JOBS
+    assert 0 < peak.peak <= MAX_RUNNERS
+    return took
+
+
+@pytest.mark.timeout(900)
+async def test_the_k8s_stack_applied_for_real_and_the_listener_on_what_it_created(
+    engine: Engine,
+    control_plane: ControlPlane,
+    admin: KubeRest,
+    sim: SimulatorServer,
+    github: SyncClient,
+    deployer_kubeconfig: Path,
+    tmp_path: Path,
+) -> None:
+    require_tool("pulumi-resource-kubernetes")
+    namespace = f"gha-stack-{uuid.uuid4().hex[:6]}"
+    stack = engine.stack(main, name="k8s", project=PROJECT)
+    stack.set_all_config(_example_config(sim, namespace, deployer_kubeconfig))
+
+    with kubelet_stand_in(control_plane, namespace) as kubelet:
+        preview = run(stack.preview)
+        planned = {step.type for step in preview.steps if step.op == "create"}
+        assert planned >= CREATED
+        assert sim.api_calls() == 0
+
+        started = time.monotonic()
+        created = run(stack.up, on_output=print)
+        up_seconds = time.monotonic() - started
+        assert {step.type for step in created.steps if step.op == "create"} >= CREATED
+        live = _live_objects(admin, namespace)
+        assert all(live[kind] for kind in live), live
+        labels = admin.get(f"/api/v1/namespaces/{namespace}")["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+        assert _scale_set_exists(github, "k8s-linux")
+
+        assert run(stack.preview).changes() == set()
+
+        scale_sets = json.loads(stack.get_config("scaleSets").value)
+        scale_sets[0]["maxRunners"] = MAX_RUNNERS
+        stack.set_config("scaleSets", auto.ConfigValue(json.dumps(scale_sets)))
+        update = run(stack.preview)
+        assert {(t, op) for t, _, op in update.changes()} == {
+            ("kubernetes:apps/v1:Deployment", "update")
+        }
+        run(stack.up)
+
+    with kubelet_stand_in(control_plane, namespace, runners=True):
+        env = _listener_environment(control_plane, admin, namespace, tmp_path)
+        assert json.loads(env["LISTENER_SCALE_SETS"])[0]["max_runners"] == MAX_RUNNERS
+        burst_seconds = await _burst_on_the_deployment(sim, control_plane, admin, namespace, env)
+
+        started = time.monotonic()
+        destroyed = run(stack.destroy)
+        destroy_seconds = time.monotonic() - started
+    assert {step.op for step in destroyed.steps} == {"delete"}
+    assert not _scale_set_exists(github, "k8s-linux")
+
+    def namespace_gone() -> bool:
+        try:
+            admin.get(f"/api/v1/namespaces/{namespace}")
+        except KubeError as exc:
+            return exc.status == 404
+        return False
+
+    poll(namespace_gone, 60, f"namespace {namespace} deleted")
+    assert kubelet.errors == []
+    print(
+        f"k8s stack: up {up_seconds:.1f} s, destroy {destroy_seconds:.1f} s; "
+        f"burst on the deployed settings: {JOBS}/{JOBS} jobs in {burst_seconds:.1f} s"
+    )
