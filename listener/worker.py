@@ -81,6 +81,7 @@ class ScaleSetWorker:
         """Stand by until this replica holds the scale set's lease, serve while it does, stand
         by again when deposed; until cancelled (then the session is deleted and the lease
         released, in that order, so a standby takes over without a conflict)."""
+        self._set_leader(False)  # a standby exports 0: "no replica leads" is a sum, not absence
         try:
             while True:
                 takeover = await self._elector.acquire()

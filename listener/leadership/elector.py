@@ -1,7 +1,8 @@
 """Leader election for one scale set over a :class:`~listener.leadership.base.LeaseStore`.
 
-A standby reads the lease every renew interval and takes it when it is free, released, or
-unchanged for its whole duration (its holder died or lost the store). The active renews every
+A standby reads the lease twice per renew interval and takes it when it is free, released, or
+unchanged for its whole duration (its holder died or lost the store): it notices an expiry
+within half a renew interval. The active renews every
 renew interval and considers itself deposed — stops serving at once — when a renewal is
 refused (another replica took the lease) or when no renewal succeeded for ``duration -
 renew_interval``: it steps down one renew interval before any standby can take the lease over.
@@ -113,7 +114,7 @@ class LeaderElector:
                         current.session_id if current else None,
                     )
                 continue  # another standby (or the holder) wrote first: look again at once
-            await self._sleep(self._renew)
+            await self._sleep(self._renew / 2)
 
     async def _write(self) -> bool:
         """One renewal; False when leadership is lost (refused, or the deadline passed)."""

@@ -52,14 +52,12 @@ class KubernetesLeaseStore:
     async def read(self, scale_set_id: int) -> Lease | None:
         api = await self._client()
         try:
-            raw = await api.read_namespaced_lease(
-                lease_name(scale_set_id), self._namespace, _preload_content=False
-            )
+            found = await api.read_namespaced_lease(lease_name(scale_set_id), self._namespace)
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        return _lease(await raw.json())
+        return _lease(found)
 
     async def swap(
         self,
@@ -89,31 +87,27 @@ class KubernetesLeaseStore:
         }
         try:
             if expected is None:
-                raw = await api.create_namespaced_lease(
-                    self._namespace, body, _preload_content=False
-                )
+                written = await api.create_namespaced_lease(self._namespace, body)
             else:
                 body["metadata"]["resourceVersion"] = expected.version
-                raw = await api.replace_namespaced_lease(
-                    name, self._namespace, body, _preload_content=False
-                )
+                written = await api.replace_namespaced_lease(name, self._namespace, body)
         except ApiException as exc:
             if exc.status == 409:
                 return None  # AlreadyExists or Conflict: another replica wrote first
             raise
-        return _lease(await raw.json())
+        return _lease(written)
 
     async def close(self) -> None:
         if self._api is not None:
             await self._api.close()
 
 
-def _lease(obj: dict[str, Any]) -> Lease:
-    spec = obj.get("spec") or {}
-    annotations = obj["metadata"].get("annotations") or {}
+def _lease(obj: client.V1Lease) -> Lease:
+    spec = obj.spec or client.V1LeaseSpec()
+    annotations = obj.metadata.annotations or {}
     return Lease(
-        holder=spec.get("holderIdentity") or None,
-        version=obj["metadata"]["resourceVersion"],
-        duration_seconds=float(spec.get("leaseDurationSeconds") or 0),
+        holder=spec.holder_identity or None,
+        version=obj.metadata.resource_version,
+        duration_seconds=float(spec.lease_duration_seconds or 0),
         session_id=annotations.get(ANNOTATION_SESSION_ID),
     )
