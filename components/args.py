@@ -51,7 +51,8 @@ class AlarmThresholds:
 
 @dataclass
 class Ec2Options:
-    """EC2 runtime: the listener in an Auto Scaling group of one, runners as instances."""
+    """EC2 runtime: the listener in an Auto Scaling group (``replicas`` instances across the
+    subnets), runners as instances."""
 
     # Required: an AMI with curl, the AWS CLI and an unpacked actions-runner in
     # /opt/actions-runner owned by user "runner" (see README.md, 'What it creates').
@@ -119,6 +120,9 @@ class ScaleSetListenerArgs:
     log_retention_days: int = 30
     log_kms_key_arn: pulumi.Input[str] | None = None  # its policy must allow CloudWatch Logs
     metrics_port: int = 9102
+    # Listener processes (2 recommended): one active per scale set, the others hot standbys
+    # that take over within seconds (README: "High availability").
+    replicas: int = 1
     tags: Mapping[str, str] = field(default_factory=dict)
     ec2: Ec2Options = field(default_factory=Ec2Options)
     ecs: EcsOptions = field(default_factory=EcsOptions)

@@ -148,7 +148,11 @@ class Listener:
         self._tasks.append(asyncio.create_task(self._route_events(), name="runtime-events"))
         if self.settings.cloudwatch is not None:
             publisher = CloudWatchPublisher(
-                self.settings.cloudwatch, self.settings.aws, self.metrics, alive=self._healthy
+                self.settings.cloudwatch,
+                self.settings.aws,
+                self.metrics,
+                alive=self._healthy,
+                leading=lambda: sum(self.leading().values()),
             )
             self._tasks.append(asyncio.create_task(publisher.run(), name="cloudwatch-metrics"))
         log.info(

@@ -75,7 +75,7 @@ def test_example_stack_deploys_its_scale_sets_and_listener(runtime) -> None:
     assert TOKEN not in json.dumps(exports)
     if runtime != "k8s":
         assert exports["tableName"] and exports["queueUrl"]
-        assert len(exports["alarmArns"]) == 6
+        assert len(exports["alarmArns"]) == 7
 
 
 def test_example_with_a_github_app_instead_of_a_token(rsa_pem) -> None:
