@@ -36,6 +36,7 @@ from benchmarks.chaos_process import ListenerProcess, _process_settings, _settle
 from benchmarks.chaos_scenarios import Size, _create_scale_set
 from simulator.testing import SimulatorServer
 
+SESSION_TTL_SECONDS = 120.0  # the simulator's default, GitHub's order of magnitude
 _DYNAMODB_OPERATIONS = (
     "GetItem",
     "PutItem",
@@ -108,7 +109,11 @@ async def run_ha(
     result.max_runners = size.max_runners
     name = f"chaos-{kind}-{run_index}"
     first_half = size.jobs // 2
-    with _world(run_index, moto_url) as sim, _partition_proxy(moto_url) as proxy:
+    # Sessions of dead listeners linger as long as on GitHub: the successor must delete them.
+    with (
+        _world(run_index, moto_url, session_ttl_seconds=SESSION_TTL_SECONDS) as sim,
+        _partition_proxy(moto_url) as proxy,
+    ):
         scale_set = await _create_scale_set(sim, name)
         replicas = _Replicas(sim, name, size, workdir, moto_url)
         try:
@@ -143,11 +148,12 @@ async def run_ha(
                     [name], size.jobs - first_half, duration_seconds=size.job_seconds * 3
                 )
                 successors = [r for r in replicas.all if r is not active]
-                takeover = await _first_served(successors, size.deadline_seconds)
-                if takeover is None:
+                successor = await _first_served(successors, size.deadline_seconds)
+                if successor is None:
                     result.notes.append("no standby took over")
                 else:
-                    result.extra["takeover_seconds"] = round(takeover - faulted, 2)
+                    result.extra["takeover_seconds"] = round(time.monotonic() - faulted, 2)
+                    await _check_successor(successor, kind, result)
                 if kind == "ha-partition":
                     await _heal(proxy, faulted + size.lease_seconds * 1.5)
                     result.extra["faults_answered"] = sum(proxy.injected.values())
@@ -169,13 +175,24 @@ async def run_ha(
     return result
 
 
-async def _first_served(replicas: list[ListenerProcess], within: float) -> float | None:
-    """When the first of ``replicas`` served a message (monotonic), ``None`` if none did."""
+async def _first_served(replicas: list[ListenerProcess], within: float) -> ListenerProcess | None:
+    """The first of ``replicas`` to serve a message (polled), ``None`` if none did."""
+    served: list[ListenerProcess] = []
 
     async def any_served() -> bool:
-        return any([await _served(r) for r in replicas])
+        served.extend([r for r in replicas if await _served(r)])
+        return bool(served)
 
-    return time.monotonic() if await wait_until(any_served, within, interval=0.05) else None
+    return served[0] if await wait_until(any_served, within, interval=0.05) else None
+
+
+async def _check_successor(successor: ListenerProcess, kind: str, result: ScenarioResult) -> None:
+    """The new active never waited out a 409; after a crash it deleted the dead session."""
+    events = "gha_listener_session_events_total"
+    if await _scrape(successor, events, event="conflict"):
+        result.notes.append("the new active waited out a session conflict")
+    if kind == "ha-kill-9" and not await _scrape(successor, events, event="taken_over"):
+        result.notes.append("the new active did not delete the dead holder's session")
 
 
 async def _heal(proxy: chaos_aws.AwsFaultProxy, at: float) -> None:

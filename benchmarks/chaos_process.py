@@ -111,10 +111,10 @@ class ListenerProcess:
 
 
 @contextlib.contextmanager
-def _world(seed: int, moto_url: str) -> Iterator[SimulatorServer]:
+def _world(seed: int, moto_url: str, **sim_options: Any) -> Iterator[SimulatorServer]:
     chaos_aws.reset(moto_url)
     create_table(chaos_aws.client("dynamodb", moto_url), TABLE)
-    with simulator(seed) as sim:
+    with simulator(seed, **sim_options) as sim:
         yield sim
 
 

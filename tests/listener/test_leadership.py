@@ -209,3 +209,28 @@ async def test_active_keeps_leading_through_short_store_outages() -> None:
         await asyncio.sleep(0)
     assert not holding.done() and leader.leading
     holding.cancel()
+
+
+async def test_standby_takes_a_silent_kubernetes_lease_over(k8s_api: FakeApiServer) -> None:
+    """Two replicas on the Lease API (real clock, 1 s lease): the holder stops renewing, the
+    standby takes over after the lease duration and learns the session to delete."""
+    config = K8sRuntimeConfig(namespace=NAMESPACE, api_url=k8s_api.url)
+    stores = [KubernetesLeaseStore(config), KubernetesLeaseStore(config)]
+    holder, standby = (
+        LeaderElector(store, SS, identity, duration=1.0, renew_interval=0.25)
+        for store, identity in zip(stores, ("pod-a#1", "pod-b#1"), strict=True)
+    )
+    try:
+        assert (await holder.acquire()).reason == "free"
+        assert await holder.record_session("s-a")
+        takeover = await asyncio.wait_for(standby.acquire(), 10)  # holder went silent
+        assert (takeover.reason, takeover.previous_session_id) == ("expired", "s-a")
+        assert not await holder.confirm()  # the old holder is fenced off
+        lease = k8s_api.state.get("leases", NAMESPACE, f"gha-listener-{SS}")
+        assert lease is not None and lease["spec"]["holderIdentity"] == "pod-b#1"
+        await standby.release()
+        lease = k8s_api.state.get("leases", NAMESPACE, f"gha-listener-{SS}")
+        assert lease is not None and lease["spec"]["holderIdentity"] is None
+    finally:
+        for store in stores:
+            await store.close()
