@@ -7,10 +7,10 @@ import secrets
 from botocore.config import Config
 
 from listener.config import DynamoDBRegistryConfig, ListenerSettings
-from listener.leadership.base import Lease, LeaseStore, MemoryLeaseStore
+from listener.leadership.base import Lease, LeaseStore, MemoryLeaseStore, Terms
 from listener.leadership.elector import LeaderElector, Takeover
 
-__all__ = ["LeaderElector", "Lease", "LeaseStore", "MemoryLeaseStore", "Takeover"]
+__all__ = ["LeaderElector", "Lease", "LeaseStore", "MemoryLeaseStore", "Takeover", "Terms"]
 
 # A lease call that takes longer than this is no use: the elector's deadline fences anyway.
 _LEASE_CALLS = Config(

@@ -25,6 +25,18 @@ class Lease:
     session_id: str | None = None  # the holder's GitHub message session (a successor deletes it)
 
 
+@dataclass(frozen=True)
+class Terms:
+    """What a write puts in the lease: its holder (``None`` releases it), duration, session."""
+
+    holder: str | None
+    duration_seconds: float
+    session_id: str | None = None
+
+    def stored(self, version: str) -> Lease:
+        return Lease(self.holder, version, self.duration_seconds, self.session_id)
+
+
 @runtime_checkable
 class LeaseStore(Protocol):
     name: str  # for logs and metrics: "dynamodb", "kubernetes", "memory"
@@ -33,17 +45,9 @@ class LeaseStore(Protocol):
         """The stored lease, ``None`` when there has never been one."""
         ...
 
-    async def swap(
-        self,
-        scale_set_id: int,
-        expected: Lease | None,
-        *,
-        holder: str | None,
-        duration_seconds: float,
-        session_id: str | None,
-    ) -> Lease | None:
-        """Write a new state if the stored one is still ``expected`` (``None``: absent);
-        returns it, or ``None`` when another writer changed the lease first."""
+    async def swap(self, scale_set_id: int, expected: Lease | None, new: Terms) -> Lease | None:
+        """Write ``new`` if the stored lease is still ``expected`` (``None``: absent); returns
+        the stored result, or ``None`` when another writer changed the lease first."""
         ...
 
     async def close(self) -> None: ...
@@ -66,19 +70,11 @@ class MemoryLeaseStore:
     async def read(self, scale_set_id: int) -> Lease | None:
         return self._leases.get(scale_set_id)
 
-    async def swap(
-        self,
-        scale_set_id: int,
-        expected: Lease | None,
-        *,
-        holder: str | None,
-        duration_seconds: float,
-        session_id: str | None,
-    ) -> Lease | None:
+    async def swap(self, scale_set_id: int, expected: Lease | None, new: Terms) -> Lease | None:
         async with self._lock:
             if self._leases.get(scale_set_id) != expected:
                 return None
-            lease = Lease(holder, str(next(self._versions)), duration_seconds, session_id)
+            lease = new.stored(str(next(self._versions)))
             self._leases[scale_set_id] = lease
             return lease
 

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from listener.leadership.base import Lease
+from listener.leadership.base import Lease, Terms
 
 _LEASE_SK = "lease"
 
@@ -43,33 +43,24 @@ class DynamoDBLeaseStore:
         item = response.get("Item")
         if not item:
             return None
-        return Lease(
+        return Terms(
             holder=item["holder"]["S"] if "holder" in item else None,
-            version=item["version"]["N"],
             duration_seconds=float(item["duration"]["N"]),
             session_id=item["session_id"]["S"] if "session_id" in item else None,
-        )
+        ).stored(item["version"]["N"])
 
-    async def swap(
-        self,
-        scale_set_id: int,
-        expected: Lease | None,
-        *,
-        holder: str | None,
-        duration_seconds: float,
-        session_id: str | None,
-    ) -> Lease | None:
+    async def swap(self, scale_set_id: int, expected: Lease | None, new: Terms) -> Lease | None:
         version = str(int(expected.version) + 1 if expected else 1)
         item: dict[str, Any] = {
             **_key(scale_set_id),
             "version": {"N": version},
-            "duration": {"N": str(duration_seconds)},
+            "duration": {"N": str(new.duration_seconds)},
             "updated_at": {"N": str(int(time.time()))},
         }
-        if holder is not None:
-            item["holder"] = {"S": holder}
-        if session_id is not None:
-            item["session_id"] = {"S": session_id}
+        if new.holder is not None:
+            item["holder"] = {"S": new.holder}
+        if new.session_id is not None:
+            item["session_id"] = {"S": new.session_id}
         condition: dict[str, Any] = (
             {"ConditionExpression": "attribute_not_exists(sk)"}
             if expected is None
@@ -84,7 +75,7 @@ class DynamoDBLeaseStore:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
             raise
-        return Lease(holder, version, duration_seconds, session_id)
+        return new.stored(version)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._client.close)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from listener.leadership.base import Lease, LeaseStore
+from listener.leadership.base import Lease, LeaseStore, Terms
 
 log = structlog.get_logger("listener.leadership")
 
@@ -63,6 +63,9 @@ class LeaderElector:
     def leading(self) -> bool:
         return self.lease is not None
 
+    def _terms(self, session_id: str | None) -> Terms:
+        return Terms(self.identity, self._duration, session_id)
+
     def _won(self, lease: Lease, started: float) -> None:
         self.lease = lease
         self._deadline = started + self._duration - self._renew
@@ -92,13 +95,7 @@ class LeaderElector:
                 reason = "expired"
             if reason is not None:
                 try:
-                    lease = await self.store.swap(
-                        self.scale_set_id,
-                        current,
-                        holder=self.identity,
-                        duration_seconds=self._duration,
-                        session_id=None,
-                    )
+                    lease = await self.store.swap(self.scale_set_id, current, self._terms(None))
                 except Exception as exc:
                     log.warning(
                         "cannot take the lease", scale_set_id=self.scale_set_id, error=str(exc)
@@ -128,13 +125,7 @@ class LeaderElector:
                 if remaining <= 0:
                     raise TimeoutError
                 renewed = await asyncio.wait_for(
-                    self.store.swap(
-                        self.scale_set_id,
-                        self.lease,
-                        holder=self.identity,
-                        duration_seconds=self._duration,
-                        session_id=self._session_id,
-                    ),
+                    self.store.swap(self.scale_set_id, self.lease, self._terms(self._session_id)),
                     remaining,
                 )
             except TimeoutError:
@@ -175,13 +166,7 @@ class LeaderElector:
             if lease is None:
                 return
             try:
-                await self.store.swap(
-                    self.scale_set_id,
-                    lease,
-                    holder=None,
-                    duration_seconds=self._duration,
-                    session_id=None,
-                )
+                await self.store.swap(self.scale_set_id, lease, Terms(None, self._duration))
             except Exception as exc:  # it expires on its own
                 log.warning(
                     "could not release the lease", scale_set_id=self.scale_set_id, error=str(exc)

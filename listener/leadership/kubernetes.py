@@ -17,7 +17,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from listener.config import K8sRuntimeConfig
-from listener.leadership.base import Lease
+from listener.leadership.base import Lease, Terms
 from listener.runtimes.k8s import api_client
 
 ANNOTATION_SESSION_ID = "gha-scaleset/session-id"
@@ -59,20 +59,12 @@ class KubernetesLeaseStore:
             raise
         return _lease(found)
 
-    async def swap(
-        self,
-        scale_set_id: int,
-        expected: Lease | None,
-        *,
-        holder: str | None,
-        duration_seconds: float,
-        session_id: str | None,
-    ) -> Lease | None:
+    async def swap(self, scale_set_id: int, expected: Lease | None, new: Terms) -> Lease | None:
         api = await self._client()
         name = lease_name(scale_set_id)
         spec: dict[str, Any] = {
-            "holderIdentity": holder,
-            "leaseDurationSeconds": math.ceil(duration_seconds),
+            "holderIdentity": new.holder,
+            "leaseDurationSeconds": math.ceil(new.duration_seconds),
             "renewTime": _now(),
         }
         body: dict[str, Any] = {
@@ -81,7 +73,7 @@ class KubernetesLeaseStore:
             "metadata": {
                 "name": name,
                 "labels": _MANAGED_BY,
-                "annotations": {ANNOTATION_SESSION_ID: session_id} if session_id else {},
+                "annotations": {ANNOTATION_SESSION_ID: new.session_id} if new.session_id else {},
             },
             "spec": spec,
         }
@@ -105,9 +97,8 @@ class KubernetesLeaseStore:
 def _lease(obj: client.V1Lease) -> Lease:
     spec = obj.spec or client.V1LeaseSpec()
     annotations = obj.metadata.annotations or {}
-    return Lease(
+    return Terms(
         holder=spec.holder_identity or None,
-        version=obj.metadata.resource_version,
         duration_seconds=float(spec.lease_duration_seconds or 0),
         session_id=annotations.get(ANNOTATION_SESSION_ID),
-    )
+    ).stored(obj.metadata.resource_version)

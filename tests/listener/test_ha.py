@@ -12,12 +12,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from pydantic import SecretStr
 
 from listener.app import Listener
-from listener.leadership import Lease, LeaseStore, MemoryLeaseStore
+from listener.leadership import Lease, LeaseStore, MemoryLeaseStore, Terms
 from listener.registry.memory import MemoryRegistry
 from scaleset import Client, PatCredentials
 from simulator.testing import SimulatorServer
@@ -53,9 +52,9 @@ class Partition:
         self._check()
         return await self._shared.read(scale_set_id)
 
-    async def swap(self, scale_set_id: int, expected: Lease | None, **kwargs: Any) -> Lease | None:
+    async def swap(self, scale_set_id: int, expected: Lease | None, new: Terms) -> Lease | None:
         self._check()
-        return await self._shared.swap(scale_set_id, expected, **kwargs)
+        return await self._shared.swap(scale_set_id, expected, new)
 
     async def close(self) -> None:
         pass
@@ -90,9 +89,24 @@ class Overlap:
             task.cancel()
 
 
-def _settings(sim: SimulatorServer, state_dir: Path, name: str, owner: str):  # type: ignore[no-untyped-def]
-    return listener_settings(
+def _replica(
+    sim: SimulatorServer,
+    state_dir: Path,
+    name: str,
+    owner: str,
+    registry: MemoryRegistry,
+    leases: LeaseStore,
+) -> contextlib.AbstractAsyncContextManager[Listener]:
+    """One running replica; replicas share ``registry`` (as they share DynamoDB)."""
+    settings = listener_settings(
         sim, state_dir / owner, name, max_runners=4, owner_name=owner, leadership=LEADERSHIP
+    )
+    return running_listener(settings, registry=registry, leases=leases, runtime=InProcessRuntime())
+
+
+def takeovers(listener: Listener, reason: str) -> float:
+    return metric_total(
+        listener.metrics.registry, "gha_listener_lease_takeovers_total", reason=reason
     )
 
 
@@ -101,50 +115,30 @@ async def test_standby_takes_over_at_once_after_a_graceful_stop(
 ) -> None:
     await create_scale_set(sim, "ha-graceful")
     registry, leases = MemoryRegistry(), MemoryLeaseStore()
-    first = running_listener(
-        _settings(sim, state_dir, "ha-graceful", "replica-a"),
-        registry=registry,
-        leases=leases,
-        runtime=InProcessRuntime(),
-    )
-    active = await first.__aenter__()
-    try:
+    async with contextlib.AsyncExitStack() as first:
+        active = await first.enter_async_context(
+            _replica(sim, state_dir, "ha-graceful", "replica-a", registry, leases)
+        )
         await wait_for(lambda: leads(active), 10, "the first replica to lead")
-        async with running_listener(
-            _settings(sim, state_dir, "ha-graceful", "replica-b"),
-            registry=registry,
-            leases=leases,
-            runtime=InProcessRuntime(),
+        async with _replica(
+            sim, state_dir, "ha-graceful", "replica-b", registry, leases
         ) as standby:
             await wait_for(lambda: all(standby.ready().values()), 10, "a ready standby")
             assert not leads(standby)
-            assert (
-                standby.metrics.registry.get_sample_value(
-                    "gha_listener_leader",
-                    {
-                        "enterprise": "",
-                        "organization": ORG,
-                        "repository": "",
-                        "name": "ha-graceful",
-                    },
-                )
-                == 0
+            labels = {"enterprise": "", "organization": ORG, "repository": ""}
+            leader = standby.metrics.registry.get_sample_value(
+                "gha_listener_leader", {**labels, "name": "ha-graceful"}
             )
+            assert leader == 0  # exported, so "no replica leads" is a sum, not an absence
             sim.queue_jobs(["ha-graceful"], count=4, duration_seconds=0.2)
             await wait_for(jobs_done(sim, 4), 30, "the first jobs")
-            await first.__aexit__(None, None, None)  # SIGTERM: session deleted, lease released
+            await first.aclose()  # SIGTERM: session deleted, then the lease released
             await wait_for(lambda: leads(standby), 1.0, "the standby within ~one renew interval")
             sim.queue_jobs(["ha-graceful"], count=3, duration_seconds=0.2)
             await wait_for(jobs_done(sim, 7), 30, "the jobs after the handover")
-            registry_text = standby.metrics.registry
-            assert (
-                metric_total(registry_text, "gha_listener_lease_takeovers_total", reason="released")
-                == 1
-            )
+            assert takeovers(standby, "released") == 1
             assert events(standby, "conflict") == 0  # no 409 to wait out
             assert events(standby, "created") == 1
-    finally:
-        await first.__aexit__(None, None, None)
     assert sim.stats()["runners"]["duplicate_names"] == 0
 
 
@@ -154,20 +148,10 @@ async def test_partitioned_active_steps_down_and_never_reopens_a_session(
     await create_scale_set(sim, "ha-partition")
     registry, shared = MemoryRegistry(), MemoryLeaseStore()
     partition = Partition(shared)
-    async with (
-        running_listener(
-            _settings(sim, state_dir, "ha-partition", "replica-a"),
-            registry=registry,
-            leases=partition,
-            runtime=InProcessRuntime(),
-        ) as active,
-    ):
+    async with _replica(sim, state_dir, "ha-partition", "replica-a", registry, partition) as active:
         await wait_for(lambda: leads(active), 10, "the first replica to lead")
-        async with running_listener(
-            _settings(sim, state_dir, "ha-partition", "replica-b"),
-            registry=registry,
-            leases=shared,
-            runtime=InProcessRuntime(),
+        async with _replica(
+            sim, state_dir, "ha-partition", "replica-b", registry, shared
         ) as standby:
             await wait_for(lambda: all(standby.ready().values()), 10, "a ready standby")
             async with Overlap(active, standby).watching() as overlap:
@@ -184,12 +168,7 @@ async def test_partitioned_active_steps_down_and_never_reopens_a_session(
             assert not leads(active) and leads(standby)
             assert metric_total(active.metrics.registry, "gha_listener_lease_losses_total") == 1
             assert events(active, "created") == 1 and events(active, "recreated") == 0
-            assert (
-                metric_total(
-                    standby.metrics.registry, "gha_listener_lease_takeovers_total", reason="expired"
-                )
-                == 1
-            )
+            assert takeovers(standby, "expired") == 1
             assert events(standby, "conflict") == 0
 
 
@@ -200,24 +179,21 @@ async def test_active_whose_session_was_taken_over_stands_by(
     lease: the active must not open a new session while that replica holds the lease."""
     scale_set = await create_scale_set(sim, "ha-fenced")
     leases = MemoryLeaseStore()
-    async with running_listener(
-        _settings(sim, state_dir, "ha-fenced", "replica-a"), leases=leases
+    async with _replica(
+        sim, state_dir, "ha-fenced", "replica-a", MemoryRegistry(), leases
     ) as active:
         await wait_for(lambda: leads(active), 10, "the replica to lead")
         held = await wait_for(
             lambda: _with_session(leases, scale_set.id), 5, "the session id in the lease"
         )
-        taken = await leases.swap(
-            scale_set.id, held, holder="intruder#1", duration_seconds=60, session_id=None
-        )
+        taken = await leases.swap(scale_set.id, held, Terms("intruder#1", 60))
         async with Client(sim.config_url(ORG), PatCredentials(SecretStr(SIM_PAT))) as admin:
             assert held.session_id is not None
             await admin.delete_message_session_by_id(scale_set.id, held.session_id)
         await wait_for(lambda: all(active.ready().values()) and not leads(active), 10, "fencing")
         assert events(active, "created") == 1 and events(active, "recreated") == 0
-        await leases.swap(
-            scale_set.id, taken, holder=None, duration_seconds=60, session_id=None
-        )  # the intruder stops gracefully: the replica leads again
+        # The intruder stops gracefully: the replica leads again.
+        await leases.swap(scale_set.id, taken, Terms(None, 60))
         await wait_for(lambda: leads(active), 5, "the replica to lead again")
         assert events(active, "created") == 2
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from listener.config import AwsConfig, DynamoDBRegistryConfig, K8sRuntimeConfig
-from listener.leadership import LeaderElector, LeaseStore, MemoryLeaseStore
+from listener.leadership import LeaderElector, Lease, LeaseStore, MemoryLeaseStore, Terms
 from listener.leadership.dynamodb import DynamoDBLeaseStore
 from listener.leadership.kubernetes import ANNOTATION_SESSION_ID, KubernetesLeaseStore
 from listener.registry.dynamodb import create_table, make_dynamodb_client
@@ -41,8 +41,10 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[LeaseStore]:
     await leases.close()
 
 
-async def _swap(store: LeaseStore, expected, holder, session_id=None):  # type: ignore[no-untyped-def]
-    return await store.swap(SS, expected, holder=holder, duration_seconds=10, session_id=session_id)
+async def _swap(
+    store: LeaseStore, expected: Lease | None, holder: str | None, session_id: str | None = None
+) -> Lease | None:
+    return await store.swap(SS, expected, Terms(holder, 10, session_id))
 
 
 async def test_compare_and_swap_lets_exactly_one_writer_win(store: LeaseStore) -> None:
@@ -105,17 +107,17 @@ class FlakyStore(MemoryLeaseStore):
         self.down = False
         self.on_read: Callable[[], Awaitable[None]] | None = None
 
-    async def read(self, scale_set_id: int):  # type: ignore[no-untyped-def]
+    async def read(self, scale_set_id: int) -> Lease | None:
         if self.down:
             raise ConnectionError("registry unreachable")
         if self.on_read is not None:
             await self.on_read()
         return await super().read(scale_set_id)
 
-    async def swap(self, scale_set_id: int, expected, **kwargs):  # type: ignore[no-untyped-def]
+    async def swap(self, scale_set_id: int, expected: Lease | None, new: Terms) -> Lease | None:
         if self.down:
             raise ConnectionError("registry unreachable")
-        return await super().swap(scale_set_id, expected, **kwargs)
+        return await super().swap(scale_set_id, expected, new)
 
 
 def _elector(store: LeaseStore, identity: str, clock: FakeClock) -> LeaderElector:
@@ -126,7 +128,7 @@ def _elector(store: LeaseStore, identity: str, clock: FakeClock) -> LeaderElecto
 
 async def test_standby_takes_over_a_silent_lease_and_learns_its_session() -> None:
     store, clock = MemoryLeaseStore(), FakeClock()
-    await store.swap(SS, None, holder="dead#1", duration_seconds=10, session_id="s-dead")
+    await store.swap(SS, None, Terms("dead#1", 10, "s-dead"))
     standby = _elector(store, "b#1", clock)
     takeover = await standby.acquire()
     assert takeover.reason == "expired"
@@ -137,16 +139,14 @@ async def test_standby_takes_over_a_silent_lease_and_learns_its_session() -> Non
 
 async def test_standby_never_takes_a_lease_that_is_renewed() -> None:
     store, clock = FlakyStore(), FakeClock()
-    await store.swap(SS, None, holder="a#1", duration_seconds=10, session_id=None)
+    await store.swap(SS, None, Terms("a#1", 10))
 
     renewed_at = [0.0]
 
     async def holder_renews_until_30s() -> None:
         current = await MemoryLeaseStore.read(store, SS)
         if clock.now < 30:
-            await MemoryLeaseStore.swap(
-                store, SS, current, holder="a#1", duration_seconds=10, session_id=None
-            )
+            await MemoryLeaseStore.swap(store, SS, current, Terms("a#1", 10))
             renewed_at.append(clock.now)
 
     store.on_read = holder_renews_until_30s
@@ -176,7 +176,7 @@ async def test_active_is_deposed_when_another_replica_took_the_lease() -> None:
     leader = _elector(store, "a#1", clock)
     await leader.acquire()
     current = await store.read(SS)
-    await store.swap(SS, current, holder="b#1", duration_seconds=10, session_id=None)
+    await store.swap(SS, current, Terms("b#1", 10))
     await leader.hold()  # returns: the next renewal is refused
     assert not leader.leading
     assert clock.now == 2
