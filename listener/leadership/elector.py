@@ -124,10 +124,7 @@ class LeaderElector:
             try:
                 if remaining <= 0:
                     raise TimeoutError
-                renewed = await asyncio.wait_for(
-                    self.store.swap(self.scale_set_id, self.lease, self._terms(self._session_id)),
-                    remaining,
-                )
+                renewed = await asyncio.wait_for(self._renew_or_adopt(), remaining)
             except TimeoutError:
                 renewed, reason = None, "no renewal succeeded before the fencing deadline"
             except Exception as exc:
@@ -142,6 +139,19 @@ class LeaderElector:
                 return False
             self._won(renewed, started)
             return True
+
+    async def _renew_or_adopt(self) -> Lease | None:
+        assert self.lease is not None
+        terms = self._terms(self._session_id)
+        renewed = await self.store.swap(self.scale_set_id, self.lease, terms)
+        if renewed is not None:
+            return renewed
+        # Refused. A write of ours whose answer was lost (a timeout) also moved the version:
+        # if the lease still names this replica, nobody else has taken it.
+        current = await self.store.read(self.scale_set_id)
+        if current is None or current.holder != self.identity:
+            return None
+        return await self.store.swap(self.scale_set_id, current, terms)
 
     async def hold(self) -> None:
         """Renew until leadership is lost, then return (the caller stops serving at once)."""

@@ -234,3 +234,15 @@ async def test_standby_takes_a_silent_kubernetes_lease_over(k8s_api: FakeApiServ
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_a_renewal_whose_answer_was_lost_does_not_depose_the_active() -> None:
+    """The store applied a renewal but the answer never arrived: the next renewal is refused
+    (the version moved), yet the lease still names this replica, so it keeps leading."""
+    store, clock = MemoryLeaseStore(), FakeClock()
+    leader = _elector(store, "a#1", clock)
+    await leader.acquire()
+    current = await store.read(SS)
+    await store.swap(SS, current, Terms("a#1", 10))  # applied, answer lost
+    assert await leader.confirm()
+    assert leader.leading and (await store.read(SS)).holder == "a#1"  # type: ignore[union-attr]
