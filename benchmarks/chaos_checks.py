@@ -13,7 +13,7 @@ import io
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,16 @@ def metric_samples(registry: CollectorRegistry, name: str) -> list[tuple[dict[st
     ]
 
 
+def exposition_sum(exposition: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` carrying ``labels``, from Prometheus text format."""
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line.startswith(name + "{") and all(w in line for w in wanted)
+    )
+
+
 def api_statuses(registry: CollectorRegistry) -> dict[str, float]:
     """GitHub requests by HTTP status as the listener counted them (``error``: no answer)."""
     totals: dict[str, float] = {}
@@ -147,6 +157,7 @@ class ScenarioResult:
     faults_injected: int = 0
     max_runners: int = 0
     peak_runners: int = 0
+    duplicate_names: int = 0  # JIT configs requested for a runner name issued before
     orphans: dict[str, int] = field(default_factory=dict)
     registry_consistent: bool = False
     recovered: bool = False
@@ -172,6 +183,7 @@ class ScenarioResult:
         return (
             self.lost == 0
             and self.over_max == 0
+            and self.duplicate_names == 0
             and self.orphan_total == 0
             and self.registry_consistent
             and self.recovered
@@ -183,6 +195,7 @@ class ScenarioResult:
         checks = [
             (self.lost, f"{self.lost} of {self.jobs} jobs lost"),
             (self.over_max, f"{self.peak_runners} runners above max {self.max_runners}"),
+            (self.duplicate_names, f"{self.duplicate_names} runner names issued twice"),
             (self.orphan_total, f"orphans left after idle: {self.orphans}"),
             (not self.registry_consistent, "registry inconsistent after idle"),
             (not self.recovered, "listener did not recover on its own"),
@@ -190,7 +203,18 @@ class ScenarioResult:
         ]
         return [message for failed, message in checks if failed] + self.notes
 
+    def record_simulator(self, sim: SimulatorServer) -> None:
+        """The burst's outcome as GitHub (the simulator) saw it."""
+        stats = sim.stats()
+        self.completed = stats["jobs"]["completed"]
+        self.duplicate_names = stats["runners"]["duplicate_names"]
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.update(lost=self.lost, over_max=self.over_max, ok=self.ok)
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScenarioResult:
+        """A row written by :meth:`to_json` (derived figures are recomputed)."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})

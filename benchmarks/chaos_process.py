@@ -26,7 +26,14 @@ import httpx
 import yaml
 
 from benchmarks import chaos_aws
-from benchmarks.chaos_checks import Canaries, FleetPeak, ScenarioResult, files_text, wait_until
+from benchmarks.chaos_checks import (
+    Canaries,
+    FleetPeak,
+    ScenarioResult,
+    exposition_sum,
+    files_text,
+    wait_until,
+)
 from benchmarks.chaos_scenarios import (
     TABLE,
     Size,
@@ -104,10 +111,10 @@ class ListenerProcess:
 
 
 @contextlib.contextmanager
-def _world(seed: int, moto_url: str) -> Iterator[SimulatorServer]:
+def _world(seed: int, moto_url: str, **sim_options: Any) -> Iterator[SimulatorServer]:
     chaos_aws.reset(moto_url)
     create_table(chaos_aws.client("dynamodb", moto_url), TABLE)
-    with simulator(seed) as sim:
+    with simulator(seed, **sim_options) as sim:
         yield sim
 
 
@@ -144,15 +151,6 @@ async def _settle(
     return left, consistent
 
 
-def _session_conflicts(exposition: str) -> float:
-    """409s the listener met opening its session, from its Prometheus exposition."""
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in exposition.splitlines()
-        if line.startswith("gha_listener_session_events_total") and 'event="conflict"' in line
-    )
-
-
 async def run_kill9(size: Size, moto_url: str, workdir: Path, run_index: int) -> ScenarioResult:
     """Burst, ``kill -9`` at a random point, restart at once; the new process must finish it."""
     rng = random.Random(run_index)
@@ -178,7 +176,7 @@ async def run_kill9(size: Size, moto_url: str, workdir: Path, run_index: int) ->
             ):
                 result.recovery_seconds = round(time.monotonic() - killed, 2)
         result.peak_runners = peak.peak
-        result.completed = sim.stats()["jobs"]["completed"]
+        result.record_simulator(sim)
         result.orphans, result.registry_consistent = await _settle(
             sim, moto_url, scale_set.id, workdir, size
         )
@@ -216,11 +214,14 @@ async def run_upgrade(size: Size, moto_url: str, workdir: Path) -> ScenarioResul
                 lambda: sim.stats()["jobs"]["completed"] >= size.jobs, size.deadline_seconds
             ):
                 result.recovery_seconds = round(time.monotonic() - stopped, 2)
-        if _session_conflicts(await new.metrics()):
+        conflicts = exposition_sum(
+            await new.metrics(), "gha_listener_session_events_total", event="conflict"
+        )
+        if conflicts:
             result.notes.append("the new version had to wait out a session conflict")
         result.extra["handover_seconds"] = round(handover, 2)
         result.peak_runners = peak.peak
-        result.completed = sim.stats()["jobs"]["completed"]
+        result.record_simulator(sim)
         result.orphans, result.registry_consistent = await _settle(
             sim, moto_url, scale_set.id, workdir, size
         )

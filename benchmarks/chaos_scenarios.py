@@ -55,11 +55,22 @@ class Size:
     deadline_seconds: float = 120.0
     idle_seconds: float = 30.0
     kill_runs: int = 10
+    ha_kill_runs: int = 5
+    lease_seconds: float = 10.0  # the listener's defaults
+    renew_seconds: float = 2.0
 
 
 FULL = Size()
 REDUCED = Size(
-    jobs=8, max_runners=4, job_seconds=0.2, hold_seconds=1.0, deadline_seconds=45, kill_runs=3
+    jobs=8,
+    max_runners=4,
+    job_seconds=0.2,
+    hold_seconds=1.0,
+    deadline_seconds=45,
+    kill_runs=3,
+    ha_kill_runs=1,
+    lease_seconds=3.0,  # CI: the same protocol, faster
+    renew_seconds=0.5,
 )
 
 
@@ -424,7 +435,7 @@ async def run_scenario(
                 ):
                     result.recovery_seconds = round(time.monotonic() - cleared, 2)
             result.peak_runners = peak.peak
-            result.completed = sim.stats()["jobs"]["completed"]
+            result.record_simulator(sim)
             result.orphans, result.registry_consistent = await _settle(
                 listener, runtime, sim, scenario, moto_url, size
             )

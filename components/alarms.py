@@ -23,6 +23,7 @@ LISTENER_METRICS = {
     "ApiErrors": "of those, 5xx, 429 and requests with no answer (Sum)",
     "JobsWaiting": "jobs assigned to a scale set but not running yet (Minimum over the minute)",
     "RunnerLaunchFailures": "runners whose JIT config or launch failed (Sum)",
+    "ActiveScaleSets": "scale sets the publishing replica serves as the active one (Sum)",
 }
 
 _MINUTE = 60
@@ -68,6 +69,8 @@ def alarm_specs(
     table_name: pulumi.Input[str],
     dead_letter_queue_name: pulumi.Input[str],
     thresholds: AlarmThresholds,
+    *,
+    scale_sets: int,
 ) -> list[AlarmSpec]:
     """The alarms of one listener (README.md, "Alarms and the metrics they read", says why)."""
     own = {METRICS_DIMENSION: listener_id}
@@ -81,6 +84,18 @@ def alarm_specs(
                 "comparison_operator": "LessThanThreshold",
                 "threshold": 1,
                 "evaluation_periods": 5,
+                "treat_missing_data": "breaching",
+            },
+        ),
+        AlarmSpec(
+            "no-leader",
+            "For 3 minutes fewer scale sets had an active listener replica than configured",
+            {
+                # Every replica publishes once a minute: the sum is the scale sets led.
+                **_listener_metric("ActiveScaleSets", "Sum", listener_id, _MINUTE),
+                "comparison_operator": "LessThanThreshold",
+                "threshold": scale_sets,
+                "evaluation_periods": 3,
                 "treat_missing_data": "breaching",
             },
         ),

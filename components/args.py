@@ -51,7 +51,8 @@ class AlarmThresholds:
 
 @dataclass
 class Ec2Options:
-    """EC2 runtime: the listener in an Auto Scaling group of one, runners as instances."""
+    """EC2 runtime: the listener in an Auto Scaling group (``replicas`` instances across the
+    subnets), runners as instances."""
 
     # Required: an AMI with curl, the AWS CLI and an unpacked actions-runner in
     # /opt/actions-runner owned by user "runner" (see README.md, 'What it creates').
@@ -128,6 +129,9 @@ class ScaleSetListenerArgs:
     proxy: pulumi.Input[str] | None = field(default=None, repr=False)
     no_proxy: str | None = None
     ca_bundle: str | None = None
+    # Listener processes (2 recommended): one active per scale set, the others hot standbys
+    # that take over within seconds (README: "High availability").
+    replicas: int = 1
     tags: Mapping[str, str] = field(default_factory=dict)
     ec2: Ec2Options = field(default_factory=Ec2Options)
     ecs: EcsOptions = field(default_factory=EcsOptions)

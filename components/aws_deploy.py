@@ -58,7 +58,11 @@ def deploy(
     alarms = create_alarms(
         names,
         alarm_specs(
-            names.listener_id, cache.table.name, cache.dead_letter_queue.name, args.alarm_thresholds
+            names.listener_id,
+            cache.table.name,
+            cache.dead_letter_queue.name,
+            args.alarm_thresholds,
+            scale_sets=len(args.scale_sets),
         ),
         args.alarm_actions,
         tags,

@@ -164,21 +164,21 @@ def deploy(base: AwsBase) -> Ec2Deployment:
     )
     group = aws.autoscaling.Group(
         names.child("listener"),
-        min_size=1,
-        max_size=1,
-        desired_capacity=1,
-        vpc_zone_identifiers=list(args.subnet_ids),
+        min_size=args.replicas,
+        max_size=args.replicas,
+        desired_capacity=args.replicas,
+        vpc_zone_identifiers=list(args.subnet_ids),  # instances balanced across their zones
         launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
             id=listener_template.id, version=listener_template.latest_version.apply(str)
         ),
         health_check_type="EC2",
         health_check_grace_period=180,
-        # One listener at a time (GitHub grants one message session per scale set): a new
-        # template replaces the instance rather than running two side by side.
+        # A new template replaces instances one at a time; with two or more replicas a
+        # standby serves meanwhile (a terminated listener releases its leases on SIGTERM).
         instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
             strategy="Rolling",
             preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
-                min_healthy_percentage=0
+                min_healthy_percentage=50 if args.replicas > 1 else 0
             ),
         ),
         tags=[

@@ -185,17 +185,19 @@ def deploy(base: AwsBase, cluster: pulumi.Output[str]) -> EcsDeployment:
         names.child("listener"),
         cluster=cluster,
         task_definition=listener_task.arn,
-        desired_count=1,
+        # Fargate spreads a service's tasks across the zones of its subnets by itself.
+        desired_count=args.replicas,
         launch_type="FARGATE",
         network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
             subnets=list(args.subnet_ids),
             security_groups=[base.listener_security_group.id],
             assign_public_ip=False,
         ),
-        # One listener at a time (GitHub grants one message session per scale set): stop the
-        # old task before starting the new one; roll back a deployment that cannot start.
-        deployment_minimum_healthy_percent=0,
-        deployment_maximum_percent=100,
+        # Rolling: new tasks start as standbys before the old ones stop (a stopping task
+        # releases its leases, so a standby takes over within a renew interval); roll back a
+        # deployment that cannot start.
+        deployment_minimum_healthy_percent=100,
+        deployment_maximum_percent=200,
         deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
             enable=True, rollback=True
         ),

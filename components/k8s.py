@@ -1,4 +1,6 @@
-"""Kubernetes runtime: the listener as a Deployment of one, runners as Pods in one namespace.
+"""Kubernetes runtime: the listener as a Deployment (``replicas`` pods on different nodes when
+possible, a PodDisruptionBudget, rolling updates; one active per scale set through a
+``coordination.k8s.io`` Lease), runners as Pods in one namespace.
 
 On Kubernetes the API server is the runner registry (labels + one watch), so there is no table
 or queue; alerting is a Prometheus rule file in a ConfigMap.
@@ -28,13 +30,19 @@ _CA = "github-ca"
 
 def listener_rules() -> list[dict[str, Any]]:
     """The listener's Role: runner pods and their JIT-config secrets, in its namespace only
-    (secrets: ``patch`` sets a runner's pod as the owner of its secret)."""
+    (secrets: ``patch`` sets a runner's pod as the owner of its secret), and the Leases that
+    say which replica is active (read, created once, renewed by replace)."""
     return [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "list", "watch"]},
         {
             "apiGroups": [""],
             "resources": ["secrets"],
             "verbs": ["create", "delete", "list", "patch"],
+        },
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "create", "update"],
         },
     ]
 
@@ -53,6 +61,24 @@ def runner_settings(options: K8sOptions, namespace: str, service_account: str) -
     }
 
 
+def spread(selector: dict[str, str]) -> dict[str, Any]:
+    """Prefer replicas on different nodes (preferred, not required: a one-node cluster still
+    runs them all)."""
+    return {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "labelSelector": {"matchLabels": selector},
+                        "topologyKey": "kubernetes.io/hostname",
+                    },
+                }
+            ]
+        }
+    }
+
+
 def listener_pod_spec(
     *,
     image: str,
@@ -61,6 +87,7 @@ def listener_pod_spec(
     credential_secret: str,
     metrics_port: int,
     resources: dict[str, Any],
+    affinity: dict[str, Any],
     proxy_secret: str | None = None,
     no_proxy: str = "",
     ca_config_map: str | None = None,
@@ -80,6 +107,7 @@ def listener_pod_spec(
         env = env | {"NO_PROXY": exempt, "no_proxy": exempt}
     spec = {
         "serviceAccountName": service_account,
+        "affinity": affinity,
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": LISTENER_UID,
@@ -103,6 +131,12 @@ def listener_pod_spec(
                     "tcpSocket": {"port": "metrics"},
                     "initialDelaySeconds": 10,
                     "periodSeconds": 20,
+                },
+                # Ready = serving its scale sets or a hot standby: a rolling update stops the
+                # old pod only once its replacement can take over.
+                "readinessProbe": {
+                    "httpGet": {"path": "/readyz", "port": "metrics"},
+                    "periodSeconds": 5,
                 },
                 "volumeMounts": [
                     {"name": _CREDENTIAL, "mountPath": K8S_SECRET_MOUNT, "readOnly": True},
@@ -232,15 +266,19 @@ def deploy(
             proxy_secret=v[3],
             no_proxy=network.no_proxy,
             ca_config_map=v[4],
+            affinity=spread(selector),
         )
     )
     deployment = k8s.apps.v1.Deployment(
         names.child("listener"),
         metadata=metadata("listener"),
         spec={
-            "replicas": 1,
-            # One listener at a time: GitHub grants one message session per scale set.
-            "strategy": {"type": "Recreate"},
+            "replicas": args.replicas,
+            # The new pod starts as a standby; the old one, stopped, releases its leases.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            },
             "selector": {"matchLabels": selector},
             "template": {
                 "metadata": {
@@ -253,6 +291,13 @@ def deploy(
                 "spec": pod_spec,
             },
         },
+        opts=opts,
+    )
+    k8s.policy.v1.PodDisruptionBudget(
+        names.child("listener"),
+        metadata=metadata("listener"),
+        # Drains evict one listener at a time; a lone replica may still be evicted.
+        spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}},
         opts=opts,
     )
     k8s.core.v1.Service(

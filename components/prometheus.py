@@ -74,8 +74,16 @@ def alert_rules(
                         "The listener's metrics endpoint has not been scraped for 5 minutes",
                     ),
                     rule(
+                        "GhaListenerNoLeader",
+                        f"sum by (name) (gha_listener_leader{{{sel}}}) < 1",
+                        "1m",
+                        "No listener replica has held scale set {{ $labels.name }} for a"
+                        " minute (a takeover takes seconds)",
+                    ),
+                    rule(
                         "GhaListenerNoSession",
-                        f"min by (name) (gha_listener_session_ready{{{sel}}}) < 1",
+                        # max: of several replicas only the active one holds the session
+                        f"max by (name) (gha_listener_session_ready{{{sel}}}) < 1",
                         "5m",
                         "Scale set {{ $labels.name }} has had no message session for 5 minutes",
                     ),
@@ -88,8 +96,9 @@ def alert_rules(
                     ),
                     rule(
                         "GhaJobsWaiting",
-                        f"max by (name) (gha_assigned_jobs{{{sel}}}"
-                        f" - gha_running_jobs{{{sel}}}) > 0",
+                        # the active replica's statistics: a standby's are stale or absent
+                        f"max by (name) ((gha_assigned_jobs{{{sel}}} - gha_running_jobs{{{sel}}})"
+                        f" * gha_listener_leader{{{sel}}}) > 0",
                         f"{thresholds.job_wait_minutes}m",
                         "Jobs of {{ $labels.name }} have waited for a runner for"
                         f" {thresholds.job_wait_minutes} minutes",

@@ -13,6 +13,9 @@ from components.args import RUNTIMES, ListenerConfigError, ListenerScaleSet, Sca
 from components.naming import is_safe_name
 from components.network import aws_proxy_problem
 
+# More standbys add registry reads and nothing else: one takes over, the rest keep waiting.
+MAX_REPLICAS = 5
+
 # The values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -103,6 +106,11 @@ def validate(name: str, args: ScaleSetListenerArgs, *, has_k8s_provider: bool) -
         problems.append("listener_image is required (see README: build and push the image)")
     if not 0 < args.metrics_port < 65536:
         problems.append(f"metrics_port {args.metrics_port} is not a TCP port")
+    if not isinstance(args.replicas, int) or not 1 <= args.replicas <= MAX_REPLICAS:
+        problems.append(
+            f"replicas {args.replicas!r} must be an integer from 1 to {MAX_REPLICAS}"
+            " (2 gives a hot standby)"
+        )
     problems += _scale_set_problems(args.bounded_scale_sets())
     if problems:
         raise ListenerConfigError(

@@ -15,6 +15,7 @@ import structlog
 from listener.cloudwatch import CloudWatchPublisher
 from listener.config import ListenerSettings, ScaleSetConfig
 from listener.credentials import CredentialsLoadError, load_credentials
+from listener.leadership import LeaderElector, LeaseStore, build_lease_store, lease_identity
 from listener.metrics import ListenerMetrics
 from listener.registry import build_registry
 from listener.registry.base import Registry, RunnerRecord, RunnerState, UnknownRunnerError
@@ -57,7 +58,8 @@ async def resolve_scale_set(client: Client, config: ScaleSetConfig) -> ScaleSet:
 class Listener:
     """A running listener; ``start`` it, then ``run_until`` a stop event, then ``stop`` it.
 
-    ``registry`` and ``runtime`` default to what the settings describe (tests inject their own).
+    ``registry``, ``runtime`` and ``leases`` default to what the settings describe (tests
+    inject their own).
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class Listener:
         *,
         registry: Registry | None = None,
         runtime: Runtime | None = None,
+        leases: LeaseStore | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = ListenerMetrics(settings.github_config_url)
@@ -78,6 +81,8 @@ class Listener:
         self.runtime: Runtime = runtime or build_runtime(settings)
         self.metrics.attach_runtime_calls(lambda: self.runtime.api_calls)
         self.owner = settings.owner_name or socket.gethostname()
+        self.identity = lease_identity(self.owner)
+        self.leases: LeaseStore = leases or build_lease_store(settings)
         self.client: Client | None = None
         self.workers: dict[int, ScaleSetWorker] = {}
         self.metrics_port: int | None = None
@@ -86,8 +91,12 @@ class Listener:
         self._stopped = False
 
     def ready(self) -> dict[str, bool]:
-        """Whether each scale set currently holds a message session."""
+        """Whether each scale set is served (holds a message session) or stood by."""
         return {w.scaler.scale_set.name: w.ready for w in self.workers.values()}
+
+    def leading(self) -> dict[str, bool]:
+        """Whether this replica is the active one of each scale set."""
+        return {w.scaler.scale_set.name: w.session is not None for w in self.workers.values()}
 
     def _healthy(self) -> bool:
         return not any(t.done() for t in self._tasks)
@@ -126,15 +135,32 @@ class Listener:
                 runtime=self.runtime,
                 metrics=self.metrics,
             )
+            leadership = self.settings.leadership
+            elector = LeaderElector(
+                self.leases,
+                scale_set.id,
+                self.identity,
+                duration=leadership.lease_duration_seconds,
+                renew_interval=leadership.renew_interval_seconds,
+            )
             worker = ScaleSetWorker(
-                scaler, self.settings, client=self.client, metrics=self.metrics, owner=self.owner
+                scaler,
+                self.settings,
+                client=self.client,
+                metrics=self.metrics,
+                owner=self.owner,
+                elector=elector,
             )
             self.workers[scale_set.id] = worker
             self._tasks.append(asyncio.create_task(worker.run(), name=f"worker-{scale_set.name}"))
         self._tasks.append(asyncio.create_task(self._route_events(), name="runtime-events"))
         if self.settings.cloudwatch is not None:
             publisher = CloudWatchPublisher(
-                self.settings.cloudwatch, self.settings.aws, self.metrics, alive=self._healthy
+                self.settings.cloudwatch,
+                self.settings.aws,
+                self.metrics,
+                alive=self._healthy,
+                leading=lambda: sum(self.leading().values()),
             )
             self._tasks.append(asyncio.create_task(publisher.run(), name="cloudwatch-metrics"))
         log.info(
@@ -142,6 +168,8 @@ class Listener:
             scale_sets=[s.name for s in scale_sets],
             runtime=self.runtime.name,
             owner=self.owner,
+            lease_identity=self.identity,
+            lease_store=self.leases.name,
             metrics_port=self.metrics_port,
         )
 
@@ -220,7 +248,7 @@ class Listener:
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
-        steps = [self.runtime.close(), self.registry.close()]
+        steps = [self.runtime.close(), self.registry.close(), self.leases.close()]
         if self.client is not None:
             steps.append(self.client.aclose())
         try:

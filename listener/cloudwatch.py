@@ -79,7 +79,8 @@ def jobs_waiting(metrics: ListenerMetrics) -> float:
 class CloudWatchPublisher:
     """Sends the alarm metrics every ``config.interval_seconds`` until cancelled.
 
-    ``alive`` says whether the listener's loops run (Heartbeat 1, else 0); ``clock`` stamps the
+    ``alive`` says whether the listener's loops run (Heartbeat 1, else 0), ``leading`` how many
+    scale sets this replica serves as the active one (``ActiveScaleSets``); ``clock`` stamps the
     data points and sets the schedule, ``wait`` sleeps between publishes (tests drive both);
     ``client`` defaults to a CloudWatch client for ``aws``, created on the first publish.
     """
@@ -91,6 +92,7 @@ class CloudWatchPublisher:
         metrics: ListenerMetrics,
         *,
         alive: Callable[[], bool] = lambda: True,
+        leading: Callable[[], int] = lambda: 1,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         wait: Callable[[float], Awaitable[None]] = asyncio.sleep,
         client: BaseClient | None = None,
@@ -99,6 +101,7 @@ class CloudWatchPublisher:
         self._aws = aws
         self._metrics = metrics
         self._alive = alive
+        self._leading = leading
         self._clock = clock
         self._wait = wait
         self._client = client
@@ -141,13 +144,16 @@ class CloudWatchPublisher:
 
     def metric_data(self, delta: Totals, now: datetime) -> list[dict[str, Any]]:
         """The ``MetricData`` of one publish."""
+        leading = self._leading()
         values = {
             "Heartbeat": 1.0 if self._alive() else 0.0,
             "ApiRequests": delta.api_requests,
             "ApiErrors": delta.api_errors,
-            "JobsWaiting": jobs_waiting(self._metrics),
             "RunnerLaunchFailures": delta.launch_failures,
+            "ActiveScaleSets": float(leading),
         }
+        if leading:  # a standby's statistics are stale or absent: the alarm reads the active's
+            values["JobsWaiting"] = jobs_waiting(self._metrics)
         dimensions = [{"Name": DIMENSION, "Value": self.config.listener_name}]
         return [
             {

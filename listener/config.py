@@ -167,6 +167,31 @@ class K8sRuntimeConfig(_Strict):
         return self
 
 
+class LeadershipConfig(_Strict):
+    """Who of several listener replicas serves a scale set (README: "High availability").
+
+    The active replica renews a lease every ``renew_interval_seconds``; a standby takes the
+    scale set over once the lease went ``lease_duration_seconds`` without a renewal. The active
+    stops serving ``renew_interval_seconds`` before its lease could expire (the fencing margin).
+    """
+
+    # auto: a Kubernetes Lease on the k8s runtime, else the DynamoDB registry's table, else
+    # in memory (one process: nothing to share, leadership is immediate).
+    store: Literal["auto", "kubernetes", "dynamodb", "memory"] = "auto"
+    lease_duration_seconds: float = Field(default=10.0, ge=1, le=300)
+    renew_interval_seconds: float = Field(default=2.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _renew_well_within_lease(self) -> LeadershipConfig:
+        # The active keeps one renew interval as margin and needs one more to renew at all.
+        if self.renew_interval_seconds * 3 > self.lease_duration_seconds:
+            raise ValueError(
+                f"renew_interval_seconds ({self.renew_interval_seconds}) must be at most a third "
+                f"of lease_duration_seconds ({self.lease_duration_seconds})"
+            )
+        return self
+
+
 class AwsConfig(_Strict):
     region: str | None = None
     endpoint_url: str | None = None  # a local emulator in tests; None in AWS
@@ -220,6 +245,7 @@ class ListenerSettings(BaseSettings):
     proxy: SecretStr | None = None
     no_proxy: str | None = None
     ca_bundle: str | None = None
+    leadership: LeadershipConfig = Field(default_factory=LeadershipConfig)
     aws: AwsConfig = Field(default_factory=AwsConfig)
     cloudwatch: CloudWatchConfig | None = None  # None: publish no CloudWatch metrics
     local: LocalRuntimeConfig = Field(default_factory=LocalRuntimeConfig)
@@ -240,6 +266,11 @@ class ListenerSettings(BaseSettings):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"scale set names must be unique: {', '.join(duplicates)}")
+        store = self.leadership.store
+        if store == "kubernetes" and self.k8s is None:
+            raise ValueError("leadership.store 'kubernetes' needs the 'k8s' section (namespace)")
+        if store == "dynamodb" and not isinstance(self.registry, DynamoDBRegistryConfig):
+            raise ValueError("leadership.store 'dynamodb' needs the dynamodb registry")
         return self
 
 

@@ -155,6 +155,21 @@ class ListenerMetrics:
             ("name", "event"),
             registry=r,
         )
+        self.leader = gauge(
+            "gha_listener_leader", "1 while this replica is the scale set's active listener"
+        )
+        self.lease_takeovers = Counter(
+            "gha_listener_lease_takeovers",
+            "Leaderships won, by how (free, released, expired: the holder went silent, own)",
+            ("name", "reason"),
+            registry=r,
+        )
+        self.lease_losses = Counter(
+            "gha_listener_lease_losses",
+            "Leaderships lost while serving (fenced: another replica took over, or no renewal)",
+            ("name",),
+            registry=r,
+        )
         self.messages = Counter(
             "gha_listener_messages", "Message-queue messages handled", ("name",), registry=r
         )

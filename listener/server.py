@@ -25,7 +25,8 @@ def build_app(
     healthy: Callable[[], bool],
     ready: Callable[[], dict[str, bool]],
 ) -> Starlette:
-    """``ready()`` maps each scale set to whether it holds a message session."""
+    """``ready()`` maps each scale set to whether it is served (this replica holds its
+    message session) or stood by (another replica's lease holds it)."""
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

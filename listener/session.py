@@ -19,6 +19,7 @@ from scaleset.errors import (
     ScaleSetError,
     ScaleSetNotFoundError,
     SessionConflictError,
+    SessionNotFoundError,
     TransportError,
 )
 
@@ -98,10 +99,16 @@ async def open_session(
         await sleep(delay)
 
 
-async def close_session(client: Client, session: MessageSession, name: str) -> bool:
-    """Delete the session so the next listener need not wait; False if that failed."""
+async def close_session(client: Client, scale_set_id: int, session_id: str, name: str) -> bool:
+    """Delete the session (ours, or a dead predecessor's by the id its lease recorded) so the
+    next session need not wait for it to expire; False if that failed."""
     try:
-        await asyncio.wait_for(client.delete_message_session(session), _CLOSE_TIMEOUT_SECONDS)
+        await asyncio.wait_for(
+            client.delete_message_session_by_id(scale_set_id, session_id), _CLOSE_TIMEOUT_SECONDS
+        )
+    except SessionNotFoundError:
+        log.info("session already gone", scale_set=name)
+        return True
     except (ScaleSetError, TimeoutError) as exc:
         log.warning("could not delete the session", scale_set=name, error=str(exc) or "timeout")
         return False

@@ -9,6 +9,7 @@ from collections import defaultdict
 import structlog
 
 from listener.config import ListenerSettings
+from listener.leadership import LeaderElector, Takeover
 from listener.metrics import ListenerMetrics
 from listener.scaler import Scaler
 from listener.scaling import Backoff
@@ -41,7 +42,8 @@ async def _stop(task: asyncio.Task[None] | None) -> None:
 
 
 class ScaleSetWorker:
-    """Holds the message session of one scale set and feeds its :class:`Scaler`."""
+    """Leads one scale set (or stands by), holds its message session and feeds its
+    :class:`Scaler`."""
 
     def __init__(
         self,
@@ -51,28 +53,73 @@ class ScaleSetWorker:
         client: Client,
         metrics: ListenerMetrics,
         owner: str,
+        elector: LeaderElector,
     ) -> None:
         self.scaler = scaler
         self._settings = settings
         self._client = client
         self._metrics = metrics
         self._owner = owner
+        self._elector = elector
         self._name = scaler.scale_set.name
         self._backoff = Backoff(cap=settings.max_backoff_seconds)
         self.session: MessageSession | None = None
 
     @property
     def ready(self) -> bool:
-        return self.session is not None
+        """Serving with a session, or a hot standby behind another replica's lease."""
+        return self.session is not None or self._elector.standing_by
 
     def _session_event(self, event: str) -> None:
         self._metrics.session_events.labels(self._name, event).inc()
 
-    async def run(self) -> None:
-        """Serve the scale set until cancelled; the session is deleted on the way out.
+    def _set_leader(self, leading: bool) -> None:
+        labels = self._metrics.scale_set_labels(self._name)
+        self._metrics.leader.labels(*labels).set(1 if leading else 0)
 
-        The session is the scale set's leadership: the scaler (which reconciles and may
-        release a predecessor's leftovers) starts only once this listener holds it. A deleted
+    async def run(self) -> None:
+        """Stand by until this replica holds the scale set's lease, serve while it does, stand
+        by again when deposed; until cancelled (then the session is deleted and the lease
+        released, in that order, so a standby takes over without a conflict)."""
+        self._set_leader(False)  # a standby exports 0: "no replica leads" is a sum, not absence
+        try:
+            while True:
+                takeover = await self._elector.acquire()
+                self._metrics.lease_takeovers.labels(self._name, takeover.reason).inc()
+                log.info(
+                    "leading the scale set",
+                    scale_set=self._name,
+                    reason=takeover.reason,
+                    previous_holder=takeover.previous_holder,
+                )
+                self._set_leader(True)
+                try:
+                    await self._lead(takeover)
+                finally:
+                    self._set_leader(False)
+                self._metrics.lease_losses.labels(self._name).inc()
+                log.warning("deposed: standing by", scale_set=self._name)
+        finally:
+            await self._elector.release()
+
+    async def _lead(self, takeover: Takeover) -> None:
+        """Serve until leadership is lost (returns) or serving fails (raises)."""
+        stale = takeover.previous_session_id
+        if stale and await close_session(self._client, self.scaler.ss_id, stale, self._name):
+            self._session_event("taken_over")  # the dead holder's session: no 409 to wait out
+        serve = asyncio.create_task(self._serve(), name=f"serve-{self._name}")
+        guard = asyncio.create_task(self._elector.hold(), name=f"lease-{self._name}")
+        try:
+            await asyncio.wait([serve, guard], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await _stop(guard)
+            await _stop(serve)  # fenced: stop scaling at once; raises if serving failed
+
+    async def _serve(self) -> None:
+        """The session loop; returns when a lost session turns out to be a lost lease.
+
+        The session is the scale set's GitHub-side lock: the scaler (which reconciles and may
+        release a predecessor's leftovers) starts only once this replica holds it. A deleted
         scale set is waited for until it exists again (``pulumi up`` recreates it).
         """
         scaler_task: asyncio.Task[None] | None = None
@@ -80,14 +127,18 @@ class ScaleSetWorker:
             while True:
                 try:
                     await self._open()
+                    if not await self._elector.record_session(self.session_id):
+                        return
                     if scaler_task is None:
                         scaler_task = asyncio.create_task(
                             self.scaler.run(), name=f"scaler-{self._name}"
                         )
                     await self._poll()
                 except SessionNotFoundError:
-                    log.warning("the session expired; opening a new one", scale_set=self._name)
                     self._set_session(None)
+                    if not await self._elector.confirm():
+                        return  # deleted by the replica that took the lease: never recreate
+                    log.warning("the session expired; opening a new one", scale_set=self._name)
                     self._session_event("recreated")
                 except ScaleSetNotFoundError:
                     self._set_session(None)
@@ -99,6 +150,10 @@ class ScaleSetWorker:
         finally:
             await _stop(scaler_task)
             await self._close()
+
+    @property
+    def session_id(self) -> str | None:
+        return self.session.session_id if self.session is not None else None
 
     async def _wait_for_scale_set(self) -> ScaleSet:
         """The scale set was deleted on GitHub: look it up again (by name when configured so,
@@ -150,7 +205,9 @@ class ScaleSetWorker:
     async def _close(self) -> None:
         session = self.session
         self._set_session(None)
-        if session is not None and await close_session(self._client, session, self._name):
+        if session is not None and await close_session(
+            self._client, session.scale_set_id, session.session_id, self._name
+        ):
             self._session_event("deleted")
 
     async def _poll(self) -> None:

@@ -63,15 +63,16 @@ class SessionMethods(BaseClient):
             )
         return session
 
-    def _session_path(self, session: MessageSession) -> tuple[str, str]:
+    @staticmethod
+    def _session_path(scale_set_id: int, session_id: str) -> tuple[str, str]:
         return (
-            f"{SCALE_SETS}/{session.scale_set_id}/sessions/{session.session_id}",
+            f"{SCALE_SETS}/{scale_set_id}/sessions/{session_id}",
             f"{SCALE_SETS}/{{scaleSetId}}/sessions/{{sessionId}}",
         )
 
     async def refresh_message_session(self, session: MessageSession) -> MessageSession:
         """Renew the session's message-queue token; ``session`` itself is updated and returned."""
-        path, route = self._session_path(session)
+        path, route = self._session_path(session.scale_set_id, session.session_id)
         outcome = await self._admin("PATCH", path, route)
         fresh = self._session(outcome, session.scale_set_id, SessionNotFoundError)
         if not fresh.message_queue_url:
@@ -81,7 +82,11 @@ class SessionMethods(BaseClient):
 
     async def delete_message_session(self, session: MessageSession) -> None:
         """Close the session so another listener can open one."""
-        path, route = self._session_path(session)
+        await self.delete_message_session_by_id(session.scale_set_id, session.session_id)
+
+    async def delete_message_session_by_id(self, scale_set_id: int, session_id: str) -> None:
+        """Close a session known only by its id (a crashed listener's, recorded elsewhere)."""
+        path, route = self._session_path(scale_set_id, session_id)
         outcome = await self._admin("DELETE", path, route)
         if outcome.status == 404 and outcome.ambiguous:
             return

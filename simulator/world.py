@@ -54,6 +54,8 @@ class World:
         self.scale_sets: dict[int, ScaleSet] = {}
         self.runners: dict[int, Runner] = {}
         self.sessions: dict[str, Session] = {}
+        self.names_issued: set[str] = set()  # every runner name a JIT config was issued for
+        self.duplicate_names = 0
         self._scale_set_ids = itertools.count(1)
         self._runner_ids = itertools.count(1)
         self._next_message_id = FIRST_MESSAGE_ID
@@ -302,6 +304,8 @@ class World:
         ss = self.scale_set(tenant, scale_set_id)
         if not isinstance(name, str) or not name.strip():
             raise _invalid("the JIT config request needs a non-empty 'name'")
+        if name in self.names_issued:
+            self.duplicate_names += 1  # a listener must never reuse a runner name
         if self.find_runners(tenant, name):
             raise VssError(
                 409, errors.AGENT_EXISTS, f"A runner named '{name}' already exists in the pool."
@@ -314,6 +318,7 @@ class World:
         )
         self.runners[runner.id] = runner
         ss.runners[runner.id] = runner
+        self.names_issued.add(name)
         jit = JitConfig(base_url, runner.id, runner.name, ss.id, runner.secret)
         return runner, jit
 
@@ -390,6 +395,7 @@ class World:
                 "registered": len(self.runners),
                 "online": sum(1 for r in self.runners.values() if r.online),
                 "busy": sum(1 for r in self.runners.values() if r.job is not None),
+                "duplicate_names": self.duplicate_names,
             },
         }
 

@@ -98,16 +98,21 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
         yield list(items[start : start + size])
 
 
-def make_dynamodb_client(config: DynamoDBRegistryConfig, aws: AwsConfig) -> BaseClient:
+# DynamoDB answers in milliseconds: a hung connection must not stall the scaler.
+REGISTRY_CALLS = Config(
+    retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=10
+)
+
+
+def make_dynamodb_client(
+    config: DynamoDBRegistryConfig, aws: AwsConfig, calls: Config = REGISTRY_CALLS
+) -> BaseClient:
     """A DynamoDB client; endpoint from the registry section, else ``aws``, else the SDK default."""
     return boto3.client(
         "dynamodb",
         region_name=config.region or aws.region,
         endpoint_url=config.endpoint_url or aws.endpoint_url,
-        # DynamoDB answers in milliseconds: a hung connection must not stall the scaler.
-        config=Config(
-            retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=10
-        ),
+        config=calls,
     )
 
 

@@ -65,6 +65,23 @@ _PAGE = 500
 _Errors = (ApiException, aiohttp.ClientError, TimeoutError)
 
 
+async def api_client(config: K8sRuntimeConfig) -> client.ApiClient:
+    """An API client for ``config.kubeconfig``, else ``config.api_url``, else in-cluster, else
+    the ambient kubeconfig."""
+    configuration = client.Configuration()
+    if config.kubeconfig is not None:
+        await kube_config.load_kube_config(
+            config_file=str(config.kubeconfig), client_configuration=configuration
+        )
+    elif config.api_url:
+        configuration.host = config.api_url
+    elif "KUBERNETES_SERVICE_HOST" in os.environ:
+        kube_config.load_incluster_config(client_configuration=configuration)
+    else:
+        await kube_config.load_kube_config(client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
 def dns_label(runner_name: str) -> str:
     """A DNS-1123 label for a runner name (Pod name, label value): lowercase letters, digits
     and '-', at most 63 characters; names that needed changes get a hash suffix."""
@@ -141,19 +158,7 @@ class K8sRuntime:
     async def _client(self) -> client.CoreV1Api:
         async with self._init_lock:
             if self._core is None:
-                configuration = client.Configuration()
-                if self._config.kubeconfig is not None:
-                    await kube_config.load_kube_config(
-                        config_file=str(self._config.kubeconfig),
-                        client_configuration=configuration,
-                    )
-                elif self._config.api_url:
-                    configuration.host = self._config.api_url
-                elif "KUBERNETES_SERVICE_HOST" in os.environ:
-                    kube_config.load_incluster_config(client_configuration=configuration)
-                else:
-                    await kube_config.load_kube_config(client_configuration=configuration)
-                self._api = client.ApiClient(configuration)
+                self._api = await api_client(self._config)
                 self._core = client.CoreV1Api(self._api)
             return self._core
 

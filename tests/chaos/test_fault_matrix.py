@@ -1,7 +1,8 @@
 """The reduced fault matrix (issue #9): every scenario must keep every invariant.
 
 Same engine as ``python -m benchmarks.chaos`` with CI sizes: 8-job bursts, max 4 runners,
-1 s fault windows, 3 ``kill -9`` runs. A failure message lists the violated invariants.
+1 s fault windows, 3 ``kill -9`` runs, one run of each high-availability fault with a 3 s lease.
+A failure message lists the violated invariants.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.chaos_checks import ScenarioResult
+from benchmarks.chaos_ha import HA_KINDS, SESSION_TTL_SECONDS, run_ha
 from benchmarks.chaos_process import run_kill9, run_upgrade
 from benchmarks.chaos_scenarios import REDUCED, Scenario, run_scenario, scenarios
 
@@ -39,3 +41,11 @@ async def test_sigterm_then_new_version_takes_over(aws: str, tmp_path: Path) -> 
     result = await run_upgrade(REDUCED, aws, tmp_path)
     _check(result)
     assert result.extra["handover_seconds"] < 30
+
+
+@pytest.mark.parametrize("kind", HA_KINDS)
+async def test_standby_takes_over_from_a_failed_active(kind: str, aws: str, tmp_path: Path) -> None:
+    result = await run_ha(kind, REDUCED, aws, tmp_path)
+    _check(result)
+    # Within the lease and a few polls, never by waiting for GitHub to expire a session.
+    assert result.extra["takeover_seconds"] < SESSION_TTL_SECONDS / 4

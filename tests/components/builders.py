@@ -100,5 +100,6 @@ def assert_publishes_what_the_alarms_read(settings: Any, recorder: Any) -> None:
         "ApiErrors",
         "JobsWaiting",
         "RunnerLaunchFailures",
+        "ActiveScaleSets",
     }
     assert all(m["dimensions"] == {"Listener": published.listener_name} for m in read)

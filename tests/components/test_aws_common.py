@@ -12,7 +12,7 @@ from components.alarms import LISTENER_METRICS
 from components.listener import TYPE
 from components.naming import TAG_KEY
 from providers import GitHubAppArgs
-from tests.components.builders import TOKEN, TOPIC, policy
+from tests.components.builders import TOKEN, TOPIC, policy, scale_sets
 from tests.components.mocks import ACCOUNT, REGION
 
 RUNTIMES = ["ec2", "ecs"]
@@ -134,6 +134,7 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
     }
     assert set(alarms) == {
         "listener-down",
+        "no-leader",
         "api-error-rate",
         "jobs-waiting",
         "runner-launch-failures",
@@ -150,6 +151,13 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
     assert down["dimensions"] == {"Listener": "dev.ci"}
     assert down["treatMissingData"] == "breaching"  # no heartbeat at all is the outage
     assert alarms["jobs-waiting"].inputs["evaluationPeriods"] == 10  # default job_wait_minutes
+    no_leader = alarms["no-leader"].inputs
+    assert (no_leader["metricName"], no_leader["statistic"]) == ("ActiveScaleSets", "Sum")
+    assert (no_leader["comparisonOperator"], no_leader["threshold"]) == (
+        "LessThanThreshold",
+        len(scale_sets()),  # every configured scale set needs an active replica
+    )
+    assert no_leader["treatMissingData"] == "breaching"
     table = recorder.one("aws:dynamodb/table:Table").state["name"]
     throttling = alarms["table-throttling"].inputs["metricQueries"]
     assert {q["metric"]["metricName"] for q in throttling if "metric" in q} == {

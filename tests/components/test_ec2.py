@@ -120,7 +120,18 @@ def test_listener_group_is_one_self_healing_instance(deploy, recorder) -> None:
     assert group["healthCheckType"] == "EC2"
     refresh = group["instanceRefresh"]
     assert refresh["strategy"] == "Rolling"
-    assert refresh["preferences"]["minHealthyPercentage"] == 0  # never two listeners at once
+    assert refresh["preferences"]["minHealthyPercentage"] == 0  # one replica: replaced
+
+
+def test_listener_replicas_spread_over_the_subnets_and_refresh_one_at_a_time(
+    deploy, recorder
+) -> None:
+    deploy("ec2", replicas=2)
+
+    group = recorder.one("aws:autoscaling/group:Group").inputs
+    assert (group["minSize"], group["maxSize"], group["desiredCapacity"]) == (2, 2, 2)
+    assert group["vpcZoneIdentifiers"] == SUBNETS  # the group balances them across zones
+    assert group["instanceRefresh"]["preferences"]["minHealthyPercentage"] == 50
 
 
 def test_listener_boot_script_runs_the_image_with_settings_the_listener_accepts(

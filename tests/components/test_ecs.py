@@ -72,12 +72,21 @@ def test_listener_service_is_one_private_fargate_task(deploy, recorder) -> None:
         "securityGroups": [listener_group],
         "assignPublicIp": False,
     }
+    # Rolling: the new task stands by until the old one releases its leases on SIGTERM.
     assert (service["deploymentMinimumHealthyPercent"], service["deploymentMaximumPercent"]) == (
-        0,
         100,
+        200,
     )
     assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
     assert cluster.inputs["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+
+
+def test_listener_replicas_are_the_service_desired_count(deploy, recorder) -> None:
+    deploy("ecs", replicas=2)
+
+    service = recorder.one("aws:ecs/service:Service").inputs
+    assert service["desiredCount"] == 2
+    assert service["networkConfiguration"]["subnets"] == SUBNETS  # Fargate spreads the zones
 
 
 def test_listener_container_is_hardened_and_configured_for_ecs(

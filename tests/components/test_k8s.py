@@ -26,6 +26,7 @@ K8S_TYPES = {
     SECRET,
     "kubernetes:core/v1:Service",
     "kubernetes:core/v1:ServiceAccount",
+    "kubernetes:policy/v1:PodDisruptionBudget",
     "kubernetes:rbac.authorization.k8s.io/v1:Role",
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
     "pulumi:providers:kubernetes",
@@ -60,7 +61,9 @@ def test_declares_only_namespaced_kubernetes_resources_through_the_given_provide
     assert (outputs["table_name"], outputs["queue_url"], outputs["alarm_arns"]) == (None, None, {})
 
 
-def test_listener_role_is_namespaced_and_limited_to_pods_and_secrets(deploy, recorder) -> None:
+def test_listener_role_is_namespaced_and_limited_to_pods_secrets_and_leases(
+    deploy, recorder
+) -> None:
     deploy("k8s")
 
     role = recorder.one("kubernetes:rbac.authorization.k8s.io/v1:Role").inputs
@@ -70,6 +73,12 @@ def test_listener_role_is_namespaced_and_limited_to_pods_and_secrets(deploy, rec
             "apiGroups": [""],
             "resources": ["secrets"],
             "verbs": ["create", "delete", "list", "patch"],
+        },
+        # leadership: read, create once, renew by replace; never delete or list
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "create", "update"],
         },
     ]
     binding = recorder.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").inputs
@@ -90,7 +99,6 @@ def test_listener_pod_runs_non_root_read_only_without_capabilities(deploy, recor
 
     deployment = recorder.one(DEPLOYMENT).inputs["spec"]
     assert deployment["replicas"] == 1
-    assert deployment["strategy"] == {"type": "Recreate"}
     pod = _pod(recorder)
     assert pod["serviceAccountName"] == "ci-listener"
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -214,6 +222,7 @@ def test_prometheus_alert_rules_cover_the_listener_and_use_its_metrics(deploy, r
     rules = {r["alert"]: r for r in group["rules"]}
     assert set(rules) == {
         "GhaListenerDown",
+        "GhaListenerNoLeader",
         "GhaListenerNoSession",
         "GhaApiErrorRate",
         "GhaJobsWaiting",
@@ -223,6 +232,12 @@ def test_prometheus_alert_rules_cover_the_listener_and_use_its_metrics(deploy, r
     pods = 'pod=~"ci-listener-[a-z0-9]{1,10}-?[a-z0-9]{5}"'
     assert rules["GhaListenerDown"]["expr"] == f'absent(up{{namespace="ci-runners",{pods}}} == 1)'
     assert rules["GhaJobsWaiting"]["for"] == "10m"
+    # Several replicas: fire when none leads / holds a session, read only the active's jobs.
+    assert rules["GhaListenerNoLeader"]["expr"] == (
+        f'sum by (name) (gha_listener_leader{{namespace="ci-runners",{pods}}}) < 1'
+    )
+    assert rules["GhaListenerNoSession"]["expr"].startswith("max by (name)")
+    assert "* gha_listener_leader{" in rules["GhaJobsWaiting"]["expr"]
     assert "gha_listener_api_requests_total" in rules["GhaApiErrorRate"]["expr"]
     assert rules["GhaApiErrorRate"]["expr"].endswith("> 5.0")
     assert "gha_listener_launch_failures_total" in rules["GhaRunnerLaunchFailures"]["expr"]
@@ -249,3 +264,31 @@ def test_pod_name_pattern_matches_the_pods_of_one_deployment(deployment, pod, ma
     # RE2 and Python agree on this subset (classes, counted repetition, "?"); Prometheus
     # anchors its matchers, like fullmatch.
     assert bool(re.fullmatch(pod_name_pattern(deployment), pod)) is matches
+
+
+def test_replicas_spread_over_nodes_roll_one_at_a_time_and_share_a_lease(
+    deploy, recorder, settings_from_env
+) -> None:
+    deploy("k8s", replicas=2)
+
+    deployment = recorder.one(DEPLOYMENT).inputs["spec"]
+    assert deployment["replicas"] == 2
+    # The new pod comes up as a standby before the old one stops and releases its leases.
+    assert deployment["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    selector = deployment["selector"]["matchLabels"]
+    (term,) = _pod(recorder)["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["podAffinityTerm"] == {
+        "labelSelector": {"matchLabels": selector},
+        "topologyKey": "kubernetes.io/hostname",
+    }
+    (container,) = _pod(recorder)["containers"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    budget = recorder.one("kubernetes:policy/v1:PodDisruptionBudget").inputs
+    assert budget["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+    settings = settings_from_env(_env(recorder))
+    assert settings.leadership.store == "auto" and settings.runtime == "k8s"  # -> a Lease

@@ -59,6 +59,8 @@ def _fail(recorder, name: str = "ci", *, runtime: str = "ecs", **overrides: Any)
         ("ecs", {"ecs": EcsOptions()}, "runtime 'ecs' needs ecs.runner_image: an image with bash"),
         ("ecs", {"log_retention_days": 10}, "log_retention_days 10 is not one CloudWatch"),
         ("ecs", {"listener_image": " "}, "listener_image is required"),
+        ("k8s", {"replicas": 0}, "replicas 0 must be an integer from 1 to 5"),
+        ("ec2", {"replicas": 6}, "replicas 6 must be an integer from 1 to 5"),
         ("ecs", {"github_token": None}, "give exactly one of github_token or github_app"),
         (
             "ecs",

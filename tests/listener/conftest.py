@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from listener.app import Listener
 from listener.config import ListenerSettings
+from listener.leadership import LeaseStore
 from listener.registry.base import Registry
 from listener.runtimes.base import Runtime
 from scaleset import Client, PatCredentials, ScaleSet
@@ -56,8 +57,9 @@ async def running_listener(
     *,
     registry: Registry | None = None,
     runtime: Runtime | None = None,
+    leases: LeaseStore | None = None,
 ) -> AsyncIterator[Listener]:
-    listener = Listener(settings, registry=registry, runtime=runtime)
+    listener = Listener(settings, registry=registry, runtime=runtime, leases=leases)
     stop = asyncio.Event()
     await listener.start()
     task = asyncio.create_task(listener.run_until(stop))

@@ -19,7 +19,14 @@ from tests.listener.conftest import create_scale_set, listener_settings, running
 from tests.listener.inprocess import InProcessRuntime
 
 LISTENER = "dev.ci"
-NAMES = ("Heartbeat", "ApiRequests", "ApiErrors", "JobsWaiting", "RunnerLaunchFailures")
+NAMES = (
+    "Heartbeat",
+    "ApiRequests",
+    "ApiErrors",
+    "JobsWaiting",
+    "RunnerLaunchFailures",
+    "ActiveScaleSets",
+)
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
 
 

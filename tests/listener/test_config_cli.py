@@ -12,11 +12,19 @@ from pathlib import Path
 import pytest
 import structlog
 import yaml
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from listener.__main__ import cli
-from listener.config import AwsConfig, CredentialsConfig, DynamoDBRegistryConfig, load_settings
+from listener.config import (
+    AwsConfig,
+    CredentialsConfig,
+    DynamoDBRegistryConfig,
+    ListenerSettings,
+    load_settings,
+)
 from listener.credentials import CredentialsLoadError, load_credentials
+from listener.leadership import build_lease_store
 from listener.logs import REDACTED, configure_logging
 from scaleset import AppCredentials, PatCredentials
 from simulator.testing import SimulatorServer
@@ -53,6 +61,45 @@ def test_yaml_settings_and_shorthands(tmp_path: Path, monkeypatch: pytest.Monkey
     settings = load_settings(path)
     assert settings.registry.type == "memory" and settings.metrics_port == 9999
     assert settings.scale_sets[0].scale_set_id == 7
+
+
+@pytest.mark.parametrize(
+    ("leadership", "expected"),
+    [
+        (
+            {"lease_duration_seconds": 5, "renew_interval_seconds": 2},
+            "renew_interval_seconds (2.0) must be at most a third of lease_duration_seconds",
+        ),
+        ({"store": "kubernetes"}, "leadership.store 'kubernetes' needs the 'k8s' section"),
+        ({"store": "dynamodb"}, "leadership.store 'dynamodb' needs the dynamodb registry"),
+    ],
+)
+def test_leadership_settings_are_checked(leadership: dict[str, object], expected: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(expected)):
+        ListenerSettings(
+            github_config_url="https://github.com/acme",
+            credentials={"token": SECRET},
+            scale_sets=[{"name": "linux-x64"}],
+            leadership=leadership,
+        )
+
+
+def test_leadership_store_follows_the_runtime_and_registry() -> None:
+    def store(**settings: object) -> str:
+        base = {
+            "github_config_url": "https://github.com/acme",
+            "credentials": {"token": SECRET},
+            "scale_sets": [{"name": "linux-x64"}],
+        }
+        return build_lease_store(ListenerSettings(**{**base, **settings})).name
+
+    assert store() == "memory"
+    assert store(registry={"type": "dynamodb", "table_name": "t", "region": "eu-west-1"}) == (
+        "dynamodb"
+    )
+    assert store(runtime="k8s", k8s={"namespace": "ci", "api_url": "http://127.0.0.1:1"}) == (
+        "kubernetes"
+    )
 
 
 def test_check_reports_invalid_settings_without_echoing_secrets(

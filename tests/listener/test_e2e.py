@@ -194,7 +194,10 @@ async def test_min_runners_keep_a_warm_pool(sim: SimulatorServer, state_dir: Pat
         sim.queue_jobs(["warm"], count=4, duration_seconds=0.2)
         await wait_for(jobs_done(sim, 4), 30, "4 jobs")
         await wait_for(
-            lambda: sim.stats()["runners"] == {"registered": 2, "online": 2, "busy": 0},
+            lambda: (
+                sim.stats()["runners"]
+                == {"registered": 2, "online": 2, "busy": 0, "duplicate_names": 0}
+            ),
             10,
             "the pool back at 2 idle runners",
         )

@@ -58,9 +58,11 @@ def _requests(ok: int, failed: int) -> list[Series]:
 
 
 def _jobs(assigned: int, running: int) -> list[Series]:
+    """Job statistics of the active replica (a standby's do not count)."""
     return [
         ("gha_assigned_jobs", SCALE_SET, f"{assigned}x40"),
         ("gha_running_jobs", SCALE_SET, f"{running}x40"),
+        ("gha_listener_leader", SCALE_SET, "1x40"),
     ]
 
 
@@ -76,6 +78,11 @@ CASES = {
             ("up", {"pod": f"ci-b-listener-{TEMPLATE_HASH}-{POD_SUFFIX}"}, "1x40"),
         ],
         quiet=[("up", {}, "1x40")],
+    ),
+    "GhaListenerNoLeader": Case(
+        fires=[("gha_listener_leader", SCALE_SET, "0x40")],
+        quiet=[("gha_listener_leader", SCALE_SET, "1x40")],
+        labels={"name": "linux-x64"},
     ),
     "GhaListenerNoSession": Case(
         fires=[("gha_listener_session_ready", SCALE_SET, "0x40")],

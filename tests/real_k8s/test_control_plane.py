@@ -4,7 +4,7 @@ reports Available once the stand-in runs the pod, and its Service gets an endpoi
 
 from __future__ import annotations
 
-from components.k8s import listener_pod_spec
+from components.k8s import listener_pod_spec, spread
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeRest, poll
 from tests.fixtures.kubelet import kubelet_stand_in
@@ -25,6 +25,7 @@ def test_listener_deployment_becomes_available_with_an_endpoint(
         credential_secret="github",
         metrics_port=9102,
         resources={"requests": {"cpu": "100m", "memory": "128Mi"}},
+        affinity=spread(LABELS),
     )
     deployment = {
         "apiVersion": "apps/v1",

@@ -1,0 +1,43 @@
+"""Leadership of scale sets among listener replicas (README: "High availability")."""
+
+from __future__ import annotations
+
+import secrets
+
+from botocore.config import Config
+
+from listener.config import DynamoDBRegistryConfig, ListenerSettings
+from listener.leadership.base import Lease, LeaseStore, MemoryLeaseStore, Terms
+from listener.leadership.elector import LeaderElector, Takeover
+
+__all__ = ["LeaderElector", "Lease", "LeaseStore", "MemoryLeaseStore", "Takeover", "Terms"]
+
+# A lease call that takes longer than this is no use: the elector's deadline fences anyway.
+_LEASE_CALLS = Config(
+    retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=3
+)
+
+
+def lease_identity(owner: str) -> str:
+    """The owner name plus a per-process suffix: two replicas with one host name (or a
+    restarted process) never mistake each other's lease for their own."""
+    return f"{owner}#{secrets.token_hex(4)}"
+
+
+def build_lease_store(settings: ListenerSettings) -> LeaseStore:
+    """The store ``settings.leadership.store`` names (``auto``: Kubernetes Lease on the k8s
+    runtime, else the DynamoDB registry's table, else memory)."""
+    store = settings.leadership.store
+    registry = settings.registry
+    if store == "kubernetes" or (store == "auto" and settings.runtime == "k8s"):
+        from listener.leadership.kubernetes import KubernetesLeaseStore
+
+        assert settings.k8s is not None
+        return KubernetesLeaseStore(settings.k8s)
+    if isinstance(registry, DynamoDBRegistryConfig) and store in ("auto", "dynamodb"):
+        from listener.leadership.dynamodb import DynamoDBLeaseStore
+        from listener.registry.dynamodb import make_dynamodb_client
+
+        client = make_dynamodb_client(registry, settings.aws, _LEASE_CALLS)
+        return DynamoDBLeaseStore(registry.table_name, client)
+    return MemoryLeaseStore()

@@ -1,0 +1,81 @@
+"""Leases as one item per scale set in the DynamoDB registry table.
+
+Item ``pk = "scaleset#<id>"``, ``sk = "lease"``: ``version`` (N, +1 per write), ``holder`` (S,
+absent once released), ``duration`` (N, seconds), ``session_id`` (S, optional) and
+``updated_at`` (N, epoch seconds, for people reading the table). Every write is one
+``PutItem`` conditional on the version read before, so of racing replicas exactly one wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from listener.leadership.base import Lease, Terms
+
+_LEASE_SK = "lease"
+
+
+def _key(scale_set_id: int) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"scaleset#{scale_set_id}"}, "sk": {"S": _LEASE_SK}}
+
+
+class DynamoDBLeaseStore:
+    """The :class:`~listener.leadership.base.LeaseStore` on the registry's table."""
+
+    name = "dynamodb"
+
+    def __init__(self, table_name: str, client: BaseClient) -> None:
+        self._table = table_name
+        self._client = client  # its own: short timeouts, closed with the store
+
+    async def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        return await asyncio.to_thread(getattr(self._client, operation), **kwargs)
+
+    async def read(self, scale_set_id: int) -> Lease | None:
+        response = await self._call(
+            "get_item", TableName=self._table, Key=_key(scale_set_id), ConsistentRead=True
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        return Terms(
+            holder=item["holder"]["S"] if "holder" in item else None,
+            duration_seconds=float(item["duration"]["N"]),
+            session_id=item["session_id"]["S"] if "session_id" in item else None,
+        ).stored(item["version"]["N"])
+
+    async def swap(self, scale_set_id: int, expected: Lease | None, new: Terms) -> Lease | None:
+        version = str(int(expected.version) + 1 if expected else 1)
+        item: dict[str, Any] = {
+            **_key(scale_set_id),
+            "version": {"N": version},
+            "duration": {"N": str(new.duration_seconds)},
+            "updated_at": {"N": str(int(time.time()))},
+        }
+        if new.holder is not None:
+            item["holder"] = {"S": new.holder}
+        if new.session_id is not None:
+            item["session_id"] = {"S": new.session_id}
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "attribute_not_exists(sk)"}
+            if expected is None
+            else {
+                "ConditionExpression": "version = :seen",
+                "ExpressionAttributeValues": {":seen": {"N": expected.version}},
+            }
+        )
+        try:
+            await self._call("put_item", TableName=self._table, Item=item, **condition)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return new.stored(version)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._client.close)

@@ -1,0 +1,183 @@
+"""Leader election for one scale set over a :class:`~listener.leadership.base.LeaseStore`.
+
+A standby reads the lease twice per renew interval and takes it when it is free, released, or
+unchanged for its whole duration (its holder died or lost the store): it notices an expiry
+within half a renew interval. The active renews every
+renew interval and considers itself deposed — stops serving at once — when a renewal is
+refused (another replica took the lease) or when no renewal succeeded for ``duration -
+renew_interval``: it steps down one renew interval before any standby can take the lease over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+from listener.leadership.base import Lease, LeaseStore, Terms
+
+log = structlog.get_logger("listener.leadership")
+
+
+@dataclass(frozen=True)
+class Takeover:
+    """How leadership was won: ``reason`` is ``free`` (never held), ``released`` (a graceful
+    stop), ``expired`` (the holder went silent) or ``own`` (this replica's own earlier term)."""
+
+    reason: str
+    previous_holder: str | None
+    previous_session_id: str | None  # a session the new active must delete before its own
+
+
+class LeaderElector:
+    """Leadership of one scale set for one replica (``identity`` is unique per process)."""
+
+    def __init__(
+        self,
+        store: LeaseStore,
+        scale_set_id: int,
+        identity: str,
+        *,
+        duration: float,
+        renew_interval: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.store = store
+        self.scale_set_id = scale_set_id
+        self.identity = identity
+        self._duration = duration
+        self._renew = renew_interval
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = asyncio.Lock()  # one write at a time: concurrent swaps would depose us
+        self.lease: Lease | None = None  # set while this replica leads
+        self.standing_by = False  # waiting behind another replica's live lease
+        self._session_id: str | None = None
+        self._deadline = 0.0  # stop serving at this time unless a renewal succeeds first
+
+    @property
+    def leading(self) -> bool:
+        return self.lease is not None
+
+    def _terms(self, session_id: str | None) -> Terms:
+        return Terms(self.identity, self._duration, session_id)
+
+    def _won(self, lease: Lease, started: float) -> None:
+        self.lease = lease
+        self._deadline = started + self._duration - self._renew
+
+    async def acquire(self) -> Takeover:
+        """Wait as a standby until this replica holds the lease."""
+        seen: tuple[str, float] | None = None  # (version, first seen at) of a held lease
+        while True:
+            try:
+                current = await self.store.read(self.scale_set_id)
+            except Exception as exc:
+                log.warning("cannot read the lease", scale_set_id=self.scale_set_id, error=str(exc))
+                await self._sleep(self._renew)
+                continue
+            now = self._clock()
+            reason = None
+            if current is None:
+                reason = "free"
+            elif current.holder is None:
+                reason = "released"
+            elif current.holder == self.identity:
+                reason = "own"
+            elif seen is None or seen[0] != current.version:
+                seen = (current.version, now)
+                self.standing_by = True
+            elif now - seen[1] >= current.duration_seconds:
+                reason = "expired"
+            if reason is not None:
+                try:
+                    lease = await self.store.swap(self.scale_set_id, current, self._terms(None))
+                except Exception as exc:
+                    log.warning(
+                        "cannot take the lease", scale_set_id=self.scale_set_id, error=str(exc)
+                    )
+                    lease = None
+                if lease is not None:
+                    self.standing_by = False
+                    self._won(lease, now)
+                    self._session_id = None
+                    return Takeover(
+                        reason,
+                        current.holder if current else None,
+                        current.session_id if current else None,
+                    )
+                continue  # another standby (or the holder) wrote first: look again at once
+            await self._sleep(self._renew / 2)
+
+    async def _write(self) -> bool:
+        """One renewal; False when leadership is lost (refused, or the deadline passed)."""
+        async with self._lock:
+            if self.lease is None:
+                return False
+            started = self._clock()
+            remaining = self._deadline - started
+            reason = ""
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                renewed = await asyncio.wait_for(self._renew_or_adopt(), remaining)
+            except TimeoutError:
+                renewed, reason = None, "no renewal succeeded before the fencing deadline"
+            except Exception as exc:
+                log.warning("lease renewal failed", scale_set_id=self.scale_set_id, error=str(exc))
+                if self._clock() < self._deadline:
+                    return True  # the next tick retries; the deadline still fences
+                renewed, reason = None, "no renewal succeeded before the fencing deadline"
+            if renewed is None:
+                reason = reason or "another replica took the lease"
+                log.warning("leadership lost", scale_set_id=self.scale_set_id, reason=reason)
+                self.lease = None
+                return False
+            self._won(renewed, started)
+            return True
+
+    async def _renew_or_adopt(self) -> Lease | None:
+        assert self.lease is not None
+        terms = self._terms(self._session_id)
+        renewed = await self.store.swap(self.scale_set_id, self.lease, terms)
+        if renewed is not None:
+            return renewed
+        # Refused. A write of ours whose answer was lost (a timeout) also moved the version:
+        # if the lease still names this replica, nobody else has taken it.
+        current = await self.store.read(self.scale_set_id)
+        if current is None or current.holder != self.identity:
+            return None
+        return await self.store.swap(self.scale_set_id, current, terms)
+
+    async def hold(self) -> None:
+        """Renew until leadership is lost, then return (the caller stops serving at once)."""
+        while True:
+            await self._sleep(max(0.0, min(self._renew, self._deadline - self._clock())))
+            if not await self._write():
+                return
+
+    async def record_session(self, session_id: str | None) -> bool:
+        """Store the message session in the lease now (a successor deletes it by this id)."""
+        self._session_id = session_id
+        return await self._write()
+
+    async def confirm(self) -> bool:
+        """Renew now: whether this replica still leads (before recreating a lost session)."""
+        return await self._write()
+
+    async def release(self) -> None:
+        """Hand the lease back (graceful stop): a standby takes over at its next read."""
+        async with self._lock:
+            lease, self.lease = self.lease, None
+            if lease is None:
+                return
+            try:
+                await self.store.swap(self.scale_set_id, lease, Terms(None, self._duration))
+            except Exception as exc:  # it expires on its own
+                log.warning(
+                    "could not release the lease", scale_set_id=self.scale_set_id, error=str(exc)
+                )

@@ -1,0 +1,104 @@
+"""Leases as ``coordination.k8s.io/v1`` Lease objects in the runner namespace.
+
+One Lease ``gha-listener-<scale set id>`` per scale set: ``holderIdentity``,
+``leaseDurationSeconds`` and ``renewTime`` as Kubernetes tools show them; the holder's message
+session id in the annotation ``gha-scaleset/session-id``. The version is the object's
+``resourceVersion``: a replace with a stale one is refused (409 Conflict), a second create
+too (409 AlreadyExists).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from listener.config import K8sRuntimeConfig
+from listener.leadership.base import Lease, Terms
+from listener.runtimes.k8s import api_client
+
+ANNOTATION_SESSION_ID = "gha-scaleset/session-id"
+_MANAGED_BY = {"app.kubernetes.io/managed-by": "gha-scalesets"}
+
+
+def lease_name(scale_set_id: int) -> str:
+    return f"gha-listener-{scale_set_id}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class KubernetesLeaseStore:
+    """The :class:`~listener.leadership.base.LeaseStore` on the API server."""
+
+    name = "kubernetes"
+
+    def __init__(self, config: K8sRuntimeConfig) -> None:
+        self._config = config
+        self._namespace = config.namespace
+        self._api: client.ApiClient | None = None
+        self._leases: client.CoordinationV1Api | None = None
+
+    async def _client(self) -> client.CoordinationV1Api:
+        if self._leases is None:
+            self._api = await api_client(self._config)
+            self._leases = client.CoordinationV1Api(self._api)
+        return self._leases
+
+    async def read(self, scale_set_id: int) -> Lease | None:
+        api = await self._client()
+        try:
+            found = await api.read_namespaced_lease(lease_name(scale_set_id), self._namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _lease(found)
+
+    async def swap(self, scale_set_id: int, expected: Lease | None, new: Terms) -> Lease | None:
+        api = await self._client()
+        name = lease_name(scale_set_id)
+        spec: dict[str, Any] = {
+            "holderIdentity": new.holder,
+            "leaseDurationSeconds": math.ceil(new.duration_seconds),
+            "renewTime": _now(),
+        }
+        body: dict[str, Any] = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": name,
+                "labels": _MANAGED_BY,
+                "annotations": {ANNOTATION_SESSION_ID: new.session_id} if new.session_id else {},
+            },
+            "spec": spec,
+        }
+        try:
+            if expected is None:
+                written = await api.create_namespaced_lease(self._namespace, body)
+            else:
+                body["metadata"]["resourceVersion"] = expected.version
+                written = await api.replace_namespaced_lease(name, self._namespace, body)
+        except ApiException as exc:
+            if exc.status == 409:
+                return None  # AlreadyExists or Conflict: another replica wrote first
+            raise
+        return _lease(written)
+
+    async def close(self) -> None:
+        if self._api is not None:
+            await self._api.close()
+
+
+def _lease(obj: client.V1Lease) -> Lease:
+    spec = obj.spec or client.V1LeaseSpec()
+    annotations = obj.metadata.annotations or {}
+    return Terms(
+        holder=spec.holder_identity or None,
+        duration_seconds=float(spec.lease_duration_seconds or 0),
+        session_id=annotations.get(ANNOTATION_SESSION_ID),
+    ).stored(obj.metadata.resource_version)
