@@ -54,6 +54,7 @@ CREATED = {
     "kubernetes:rbac.authorization.k8s.io/v1:Role",
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
     "kubernetes:apps/v1:Deployment",
+    "kubernetes:policy/v1:PodDisruptionBudget",
     "kubernetes:core/v1:Service",
     "kubernetes:core/v1:ConfigMap",
     "pulumi-python:dynamic/github:ScaleSet",
@@ -191,7 +192,7 @@ async def _burst_on_the_deployment(
     return took
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1200)
 async def test_the_k8s_stack_applied_for_real_and_the_listener_on_what_it_created(
     engine: Engine,
     control_plane: ControlPlane,
@@ -213,7 +214,7 @@ async def test_the_k8s_stack_applied_for_real_and_the_listener_on_what_it_create
         assert sim.api_calls() == 0
 
         started = time.monotonic()
-        created = run(stack.up, on_output=print)
+        created = run(stack.up)
         up_seconds = time.monotonic() - started
         assert {step.type for step in created.steps if step.op == "create"} >= CREATED
         live = _live_objects(admin, namespace)
