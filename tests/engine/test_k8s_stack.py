@@ -192,7 +192,7 @@ async def _burst_on_the_deployment(
     return took
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(600)
 async def test_the_k8s_stack_applied_for_real_and_the_listener_on_what_it_created(
     engine: Engine,
     control_plane: ControlPlane,
