@@ -13,7 +13,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -41,16 +40,11 @@ from benchmarks.chaos_scenarios import (
     listener_settings,
     simulator,
 )
+from benchmarks.harness import free_port
 from listener.registry.dynamodb import DynamoDBRegistry, create_table
 from simulator.testing import SimulatorServer
 
 _STOP_TIMEOUT_SECONDS = 15.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -123,7 +117,7 @@ def _process_settings(sim: SimulatorServer, name: str, size: Size, workdir: Path
         sim,
         name,
         size,
-        metrics_port=_free_port(),
+        metrics_port=free_port(),
         registry={"type": "dynamodb", "table_name": TABLE, "cache_ttl_seconds": 1},
         aws={"region": chaos_aws.REGION},
         local={"state_dir": str(workdir / "runners"), "stop_grace_seconds": 2, **extra},

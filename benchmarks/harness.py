@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _START_TIMEOUT = 30.0
 _WAIT_TIMEOUT = 600.0
 _WAIT_POLL_SECONDS = 0.005
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for servers that must be told their port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def app_private_key() -> str:
