@@ -19,7 +19,7 @@ from components import ListenerConfigError
 from components.listener import TYPE
 from tests.components.builders import TOKEN
 from tests.components.mocks import SCALE_SET_TYPE, Recorder, run
-from tests.fixtures.readme import readme_section
+from tests.fixtures.docs import doc_section
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
@@ -30,11 +30,11 @@ EXAMPLES = {
 }
 
 
-def readme_outputs() -> dict[str, set[str]]:
-    """README's "Outputs" table: the stack outputs it lists as exported, per runtime."""
+def documented_outputs() -> dict[str, set[str]]:
+    """docs/components.md's "Outputs" table: the stack outputs it lists as exported, per runtime."""
     rows = [
         [cell.strip() for cell in line.strip("|").split("|")]
-        for line in readme_section("### Outputs").splitlines()
+        for line in doc_section("components.md", "## Outputs").splitlines()
         if line.startswith("|") and not line.startswith("|---")
     ]
     header, body = rows[0], rows[1:]
@@ -98,8 +98,8 @@ def test_example_stack_deploys_its_scale_sets_and_listener(runtime) -> None:
 
 
 @pytest.mark.parametrize("runtime", sorted(EXAMPLES))
-def test_stack_outputs_are_exactly_those_readme_lists_for_the_runtime(runtime) -> None:
-    documented = readme_outputs()
+def test_stack_outputs_are_exactly_those_the_docs_list_for_the_runtime(runtime) -> None:
+    documented = documented_outputs()
     config = _stack_config(ROOT / f"Pulumi.example-{runtime}.yaml")
     config[f"{PROJECT}:githubToken"] = TOKEN
 
