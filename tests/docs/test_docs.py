@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -100,7 +102,7 @@ def _broken_docs(root: Path) -> Path:
         "[gone](docs/missing.md)\n"
         "[no heading](docs/guide.md#twice-2)\n"
         "`make test` then `make deploy`\n"
-        "`python -m benchmarks --only burst --frobnicate`\n"
+        "`python -m benchmarks --only burst --frobnicate`, alone: `--quick` and `--nope`\n"
         "`python -m no_such_module_here`\n"
         "see `examples/missing.py` and `examples/real.py`\n"
         "<!-- snippet: examples/real.py -->\n```python\nx = 1\ny = 3\n```\n"
@@ -121,6 +123,7 @@ def test_checker_reports_each_broken_reference(tmp_path: Path) -> None:
         "README.md:9: `examples/missing.py` does not exist",
         "README.md:10: snippet differs from examples/real.py",
         "README.md:7: `python -m benchmarks`: its --help has no --frobnicate",
+        "README.md:7: `python -m benchmarks`: its --help has no --nope",
         "README.md:8: `python -m no_such_module_here`: no such module",
     ]
 
@@ -142,3 +145,22 @@ def test_the_real_readme_with_one_link_broken_fails(tmp_path: Path) -> None:
 
 def _line_of(text: str, needle: str) -> int:
     return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_code_and_stack_files_point_to_guides_that_exist() -> None:
+    """Docstrings, messages and example stack files that say "see docs/x.md" name a real guide."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py", "*.yaml", "Dockerfile", "Makefile"],
+        cwd=checker.PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    named = {
+        (path, guide)
+        for path in tracked
+        if not path.startswith("tests/docs/")  # these name broken guides on purpose
+        for guide in re.findall(r"\bdocs/[\w-]+\.md", (checker.PROJECT / path).read_text())
+    }
+    assert {g for _, g in named} >= {"docs/components.md"}  # the example stacks' pointer
+    assert [(p, g) for p, g in sorted(named) if not (checker.PROJECT / g).exists()] == []
