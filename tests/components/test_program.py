@@ -7,6 +7,7 @@ Each example is used as it is, plus the one secret its header says to set with
 from __future__ import annotations
 
 import json
+import re
 import runpy
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,15 @@ import yaml
 
 from components import ListenerConfigError
 from components.listener import TYPE
+from components.stack_config import (
+    SECRET_KEYS,
+    Ec2Config,
+    EcsConfig,
+    GitHubAppConfig,
+    K8sConfig,
+    ScaleSetConfig,
+    StackConfig,
+)
 from tests.components.builders import TOKEN
 from tests.components.mocks import SCALE_SET_TYPE, Recorder, run
 from tests.fixtures.docs import doc_section
@@ -176,3 +186,11 @@ def test_bad_stack_config_names_the_key_to_fix(change, expected) -> None:
 
     assert expected in str(caught.value)
     assert "pulumi config set" in str(caught.value)
+
+
+def test_docs_stack_configuration_table_names_every_key() -> None:
+    """docs/components.md's "Stack configuration" lists every key the program reads."""
+    table = doc_section("components.md", "### Stack configuration (namespace `gha-scalesets`)")
+    models = [StackConfig, Ec2Config, EcsConfig, K8sConfig, ScaleSetConfig, GitHubAppConfig]
+    keys = {field.alias or name for m in models for name, field in m.model_fields.items()}
+    assert sorted(k for k in keys | set(SECRET_KEYS) if not re.search(rf"\b{k}\b", table)) == []
