@@ -164,3 +164,22 @@ def test_code_and_stack_files_point_to_guides_that_exist() -> None:
     }
     assert {g for _, g in named} >= {"docs/components.md"}  # the example stacks' pointer
     assert [(p, g) for p, g in sorted(named) if not (checker.PROJECT / g).exists()] == []
+
+
+def test_readme_headline_figures_are_the_measured_ones() -> None:
+    """README's "Why" quotes benchmarks/results.json and chaos-results.json as they stand."""
+    readme = (checker.PROJECT / "README.md").read_text()
+    results = json.loads(report.RESULTS.read_text())
+    chaos = json.loads((report.HERE / "chaos-results.json").read_text())["summary"]
+    burst, idle = results["burst"], results["idle"]
+    quoted = [
+        f"**{burst['ours']['seconds_to_all_launched']:.2f} s**",
+        f"{burst['upstream_equivalent']['seconds_to_all_launched']:.1f} s",
+        f"({burst['speedup']}x)",
+        f"**{idle['ours']['auth_chain_runs_per_hour']:g}**, against "
+        f"{idle['upstream_equivalent']['auth_chain_runs_per_hour']:g}",
+        f"in {chaos['scenarios']} fault scenarios ({chaos['faults_injected']} faults)",
+    ]
+    assert [q for q in quoted if q not in readme] == []
+    lost = (chaos[k] for k in ("jobs_lost", "max_runners_over_limit", "orphans", "secrets_leaked"))
+    assert f"**{' / '.join(str(n) for n in lost)}**" in readme
