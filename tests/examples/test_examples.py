@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 from components.listener import TYPE as LISTENER_TYPE
 from tests.components.builders import TOKEN
 from tests.components.mocks import SCALE_SET_TYPE
+from tests.fixtures.docs import doc_section
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\n"
 
@@ -40,7 +42,13 @@ def test_ecs_example_uses_the_stacks_network_cluster_and_topic(run_example) -> N
     assert set(service["networkConfiguration"]["subnets"]) == subnets
     topic = recorder.one("aws:sns/topic:Topic").state["arn"]
     alarms = recorder.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert len(alarms) == len(exports["alarms"]) == 6
+    documented = re.findall(
+        r"^\| `([a-z-]+)` \|",
+        doc_section("components.md", "## Alarms and the metrics they read"),
+        re.M,
+    )
+    assert len(alarms) == len(documented)
+    assert set(exports["alarms"]) == set(documented)
     assert all(alarm.plain["alarmActions"] == [topic] for alarm in alarms)
     assert exports["listener"] == recorder.one("aws:ecs/service:Service").id
     assert TOKEN not in json.dumps(exports)
