@@ -36,8 +36,10 @@ test-real: install toolchain
 demo: install
 	$(PY) -m listener.demo
 
+# The full benchmarks, then the table of docs/benchmarks.md regenerated from their results.
 bench: install
 	$(PY) -m benchmarks
+	$(PY) -m benchmarks.report
 
 chaos: install
 	$(PY) -m benchmarks.chaos

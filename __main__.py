@@ -1,6 +1,6 @@
 """Pulumi program: runner scale sets and their listener, configured per stack.
 
-See README.md ("Deploy for real") and Pulumi.example-*.yaml for the configuration.
+See docs/components.md ("Deploy for real") and Pulumi.example-*.yaml for the configuration.
 """
 
 from components.program import main

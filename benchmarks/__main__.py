@@ -22,6 +22,7 @@ from rich.table import Table
 
 from benchmarks import burst, cloud, idle, memory, provider
 from benchmarks.plot import burst_png
+from benchmarks.report import summary_rows
 from listener.logs import configure_logging
 
 HERE = Path(__file__).parent
@@ -61,94 +62,6 @@ def run_scenario(name: str, quick: bool) -> dict[str, Any]:
     result["command"] = shlex.join(command)
     result["seconds"] = round(time.monotonic() - started, 1)
     return result
-
-
-def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """(scenario, metric, ours, upstream-equivalent or baseline) for the README table."""
-    rows: list[tuple[str, str, str, str]] = []
-    if b := results.get("burst"):
-        o, u = b["ours"], b["upstream_equivalent"]
-        rows += [
-            (
-                "burst",
-                "first message -> all runners launched (s)",
-                f"{o['seconds_to_all_launched']}",
-                f"{u['seconds_to_all_launched']} ({b['speedup']}x)",
-            ),
-            (
-                "burst",
-                "API calls per job",
-                f"{o['api_calls_per_job']}",
-                f"{u['api_calls_per_job']}",
-            ),
-            (
-                "burst",
-                "job wait p50 / p95 (s)",
-                f"{o['job_wait_p50_seconds']} / {o['job_wait_p95_seconds']}",
-                f"{u['job_wait_p50_seconds']} / {u['job_wait_p95_seconds']}",
-            ),
-        ]
-    if i := results.get("idle"):
-        o, u = i["ours"], i["upstream_equivalent"]
-        rows += [
-            (
-                "idle",
-                "requests per scale set-hour",
-                f"{o['requests_per_scale_set_hour']}",
-                f"{u['requests_per_scale_set_hour']}",
-            ),
-            (
-                "idle",
-                "auth-chain runs per hour (all sets)",
-                f"{o['auth_chain_runs_per_hour']:g}",
-                f"{u['auth_chain_runs_per_hour']:g}",
-            ),
-        ]
-    if c := results.get("cloud"):
-        for kind in ("ec2", "ecs"):
-            r, d = c[kind]["registry"], c[kind]["describe_every_decision"]
-            rows.append(
-                (
-                    f"cloud ({kind})",
-                    "describe/list calls per scaling decision",
-                    f"{r['describe_list_per_decision']}",
-                    f"{d['describe_list_per_decision']} (-{c[kind]['reduction_percent']}%)",
-                )
-            )
-    if m := results.get("memory"):
-        rows.append(
-            (
-                "memory",
-                f"listener RSS, {m['parameters']['scale_sets']} scale sets: steady / burst (MB)",
-                f"{m['steady_rss_mb']} / {m['burst_peak_rss_mb']}",
-                "target < 150",
-            )
-        )
-    if p := results.get("provider"):
-        n = p["parameters"]["scale_sets"]
-        for phase in ("create", "preview", "refresh"):
-            rows.append(
-                (
-                    "provider",
-                    f"HTTP calls for {n} scale sets: {phase}",
-                    str(p[phase]["requests"]),
-                    "",
-                )
-            )
-        engine = p.get("engine", {})
-        if "unavailable" in engine:
-            rows.append(("provider (real engine)", "not run", engine["unavailable"], ""))
-        for phase in ("up", "preview", "refresh"):
-            if figures := engine.get(phase):
-                rows.append(
-                    (
-                        "provider (real engine)",
-                        f"pulumi {phase} of {n} scale sets: seconds / HTTP calls",
-                        f"{figures['seconds']} / {figures['requests']}",
-                        "",
-                    )
-                )
-    return rows
 
 
 def _print(results: dict[str, Any]) -> None:

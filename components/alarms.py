@@ -72,7 +72,7 @@ def alarm_specs(
     *,
     scale_sets: int,
 ) -> list[AlarmSpec]:
-    """The alarms of one listener (README.md, "Alarms and the metrics they read", says why)."""
+    """The alarms of one listener (docs/components.md, "Alarms and the metrics they read": why)."""
     own = {METRICS_DIMENSION: listener_id}
     table = {"TableName": table_name}
     return [

@@ -55,7 +55,7 @@ class Ec2Options:
     subnets), runners as instances."""
 
     # Required: an AMI with curl, the AWS CLI and an unpacked actions-runner in
-    # /opt/actions-runner owned by user "runner" (see README.md, 'What it creates').
+    # /opt/actions-runner owned by user "runner" (see docs/components.md, 'What it creates').
     runner_ami_id: str | None = None
     runner_instance_types: Sequence[str] = ("m7i.large", "m6i.large")
     runner_volume_gb: int = 40
@@ -123,14 +123,14 @@ class ScaleSetListenerArgs:
     log_retention_days: int = 30
     log_kms_key_arn: pulumi.Input[str] | None = None  # its policy must allow CloudWatch Logs
     metrics_port: int = 9102
-    # Corporate networks (README "Corporate networks and GHES"): the proxy URL the listener and
+    # Corporate networks (docs/corporate-networks.md): the proxy URL the listener and
     # its runners reach GitHub through (credentials in it only on k8s, where it is a Secret),
     # extra NO_PROXY hosts, and the PEM text of extra root CAs (a GHES instance's internal CA).
     proxy: pulumi.Input[str] | None = field(default=None, repr=False)
     no_proxy: str | None = None
     ca_bundle: str | None = None
     # Listener processes (2 recommended): one active per scale set, the others hot standbys
-    # that take over within seconds (README: "High availability").
+    # that take over within seconds (docs/listener.md: "High availability").
     replicas: int = 1
     tags: Mapping[str, str] = field(default_factory=dict)
     ec2: Ec2Options = field(default_factory=Ec2Options)

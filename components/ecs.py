@@ -81,7 +81,7 @@ def runner_container(
 ) -> dict[str, Any]:
     """The runner's container: its entrypoint fetches (and deletes) the JIT config parameter
     the listener names in the task's environment override, then execs the runner. ``env``:
-    the proxy variables and the private CA (README "Corporate networks and GHES")."""
+    the proxy variables and the private CA (docs/corporate-networks.md)."""
     return {
         "name": RUNNER_CONTAINER,
         "image": image,

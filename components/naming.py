@@ -9,7 +9,7 @@ TAG_KEY = "gha-scalesets:listener"
 """Tag on every AWS resource of a listener; the listener's IAM role is scoped by it."""
 
 METRICS_NAMESPACE = "GHAScaleSets"
-"""CloudWatch namespace of the listener's own metrics (README.md: "Alarms and the metrics ...")."""
+"""CloudWatch namespace of the listener's own metrics (docs/components.md: "Alarms and ...")."""
 
 METRICS_DIMENSION = "Listener"
 

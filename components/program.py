@@ -74,7 +74,7 @@ def _listener_args(
 
 def main(config: pulumi.Config | None = None) -> ScaleSetListener:
     """Declare every scale set of ``scaleSets`` and the listener serving them; export their
-    ids and the listener's outputs (README.md, "Outputs")."""
+    ids and the listener's outputs (docs/components.md, "Outputs")."""
     config = config or pulumi.Config()
     stack = load_stack_config(config)
     credentials = _credentials(config, stack)

@@ -3,8 +3,8 @@
 The rules use the metrics the listener serves (``listener/metrics.py``) plus ``up``, as scraped
 per pod: the listener's pod carries the ``prometheus.io/scrape`` and ``/port`` annotations, and
 an annotation-driven ``kubernetes-pods`` job labels its series with ``namespace`` and ``pod``
-(README.md, "Alarms and the metrics they read", shows the job). Load the ConfigMap's file into
-Prometheus (or a PrometheusRule).
+(docs/components.md, "Alarms and the metrics they read", shows the job). Load the ConfigMap's
+file into Prometheus (or a PrometheusRule).
 """
 
 from __future__ import annotations

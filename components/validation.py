@@ -82,12 +82,12 @@ def _runtime_problems(args: ScaleSetListenerArgs, has_k8s_provider: bool) -> lis
         if not args.ec2.runner_ami_id:
             problems.append(
                 "runtime 'ec2' needs ec2.runner_ami_id: an AMI with curl, the AWS CLI and the"
-                " actions runner in /opt/actions-runner (see README.md, 'What it creates')"
+                " actions runner in /opt/actions-runner (see docs/components.md, 'What it creates')"
             )
     if args.runtime == "ecs" and not args.ecs.runner_image:
         problems.append(
             "runtime 'ecs' needs ecs.runner_image: an image with bash, the AWS CLI and the"
-            " runner at /home/runner/run.sh (see README.md, 'What it creates')"
+            " runner at /home/runner/run.sh (see docs/components.md, 'What it creates')"
         )
     return problems
 
@@ -103,7 +103,10 @@ def validate(name: str, args: ScaleSetListenerArgs, *, has_k8s_provider: bool) -
     if (args.github_token is None) == (args.github_app is None):
         problems.append("give exactly one of github_token or github_app")
     if not args.listener_image or not args.listener_image.strip():
-        problems.append("listener_image is required (see README: build and push the image)")
+        problems.append(
+            "listener_image is required (see docs/components.md, 'Build and push the"
+            " listener image')"
+        )
     if not 0 < args.metrics_port < 65536:
         problems.append(f"metrics_port {args.metrics_port} is not a TCP port")
     if not isinstance(args.replicas, int) or not 1 <= args.replicas <= MAX_REPLICAS:

@@ -168,7 +168,7 @@ class K8sRuntimeConfig(_Strict):
 
 
 class LeadershipConfig(_Strict):
-    """Who of several listener replicas serves a scale set (README: "High availability").
+    """Who of several listener replicas serves a scale set (docs/listener.md: "High availability").
 
     The active replica renews a lease every ``renew_interval_seconds``; a standby takes the
     scale set over once the lease went ``lease_duration_seconds`` without a renewal. The active
@@ -198,7 +198,7 @@ class AwsConfig(_Strict):
 
 
 class CloudWatchConfig(_Strict):
-    """Publish the metrics the alarms read (README.md: "Alarms and the metrics they read").
+    """Publish the metrics the alarms read (docs/components.md: "Alarms and the metrics they read").
 
     Region and endpoint come from ``aws``.
     """
@@ -210,7 +210,7 @@ class CloudWatchConfig(_Strict):
 
 
 class ListenerSettings(BaseSettings):
-    """Everything the listener needs; see README for the YAML form."""
+    """Everything the listener needs; see docs/listener.md for the YAML form."""
 
     model_config = SettingsConfigDict(env_prefix="LISTENER_", extra="forbid")
 
@@ -238,7 +238,7 @@ class ListenerSettings(BaseSettings):
     # events share one message (one GET + one DELETE each): fewer API calls under bursts.
     message_batch_window_seconds: float = Field(default=0.5, ge=0, le=5)
     metrics_host: str = "0.0.0.0"
-    # Corporate networks (README "Corporate networks and GHES"). ``proxy``: the proxy URL for
+    # Corporate networks (docs/corporate-networks.md). ``proxy``: the proxy URL for
     # GitHub traffic, winning over HTTPS_PROXY (may hold credentials, so a secret); ``no_proxy``:
     # hosts reached directly, winning over NO_PROXY; ``ca_bundle``: extra root CAs (PEM text or
     # file). The local runtime hands all three to its runner processes.

@@ -170,7 +170,7 @@ class World:
     def update_scale_set(
         self, tenant: Tenant, scale_set_id: int, body: Mapping[str, Any]
     ) -> ScaleSet:
-        """PATCH as the real service answers upstream's Go bodies (README: "Updates").
+        """PATCH as the real service answers upstream's Go bodies (docs/corporate-networks.md).
 
         Go omits an empty ``name``, ``runnerGroupId`` or ``labels`` and always sends
         ``RunnerSetting``. ARC's controller sent name-only and group-only bodies for years, so an

@@ -1,4 +1,4 @@
-"""Leadership of scale sets among listener replicas (README: "High availability")."""
+"""Leadership of scale sets among listener replicas (docs/listener.md: "High availability")."""
 
 from __future__ import annotations
 

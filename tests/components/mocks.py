@@ -99,10 +99,10 @@ class Recorder(pulumi.runtime.Mocks):
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
 
-    def install(self, stack: str = "dev") -> Recorder:
+    def install(self, stack: str = "dev", project: str = "gha-scalesets") -> Recorder:
         """Make this the Pulumi runtime's mocks (a real, not a preview, run)."""
         pulumi.runtime.set_mocks(
-            self, project="gha-scalesets", stack=stack, preview=False, monitor=_ParentMonitor(self)
+            self, project=project, stack=stack, preview=False, monitor=_ParentMonitor(self)
         )
         return self
 

@@ -7,6 +7,7 @@ Each example is used as it is, plus the one secret its header says to set with
 from __future__ import annotations
 
 import json
+import re
 import runpy
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,18 @@ import yaml
 
 from components import ListenerConfigError
 from components.listener import TYPE
+from components.stack_config import (
+    SECRET_KEYS,
+    Ec2Config,
+    EcsConfig,
+    GitHubAppConfig,
+    K8sConfig,
+    ScaleSetConfig,
+    StackConfig,
+)
 from tests.components.builders import TOKEN
 from tests.components.mocks import SCALE_SET_TYPE, Recorder, run
-from tests.fixtures.readme import readme_section
+from tests.fixtures.docs import doc_section
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
@@ -30,11 +40,11 @@ EXAMPLES = {
 }
 
 
-def readme_outputs() -> dict[str, set[str]]:
-    """README's "Outputs" table: the stack outputs it lists as exported, per runtime."""
+def documented_outputs() -> dict[str, set[str]]:
+    """docs/components.md's "Outputs" table: the stack outputs it lists as exported, per runtime."""
     rows = [
         [cell.strip() for cell in line.strip("|").split("|")]
-        for line in readme_section("### Outputs").splitlines()
+        for line in doc_section("components.md", "## Outputs").splitlines()
         if line.startswith("|") and not line.startswith("|---")
     ]
     header, body = rows[0], rows[1:]
@@ -98,8 +108,8 @@ def test_example_stack_deploys_its_scale_sets_and_listener(runtime) -> None:
 
 
 @pytest.mark.parametrize("runtime", sorted(EXAMPLES))
-def test_stack_outputs_are_exactly_those_readme_lists_for_the_runtime(runtime) -> None:
-    documented = readme_outputs()
+def test_stack_outputs_are_exactly_those_the_docs_list_for_the_runtime(runtime) -> None:
+    documented = documented_outputs()
     config = _stack_config(ROOT / f"Pulumi.example-{runtime}.yaml")
     config[f"{PROJECT}:githubToken"] = TOKEN
 
@@ -176,3 +186,11 @@ def test_bad_stack_config_names_the_key_to_fix(change, expected) -> None:
 
     assert expected in str(caught.value)
     assert "pulumi config set" in str(caught.value)
+
+
+def test_docs_stack_configuration_table_names_every_key() -> None:
+    """docs/components.md's "Stack configuration" lists every key the program reads."""
+    table = doc_section("components.md", "### Stack configuration (namespace `gha-scalesets`)")
+    models = [StackConfig, Ec2Config, EcsConfig, K8sConfig, ScaleSetConfig, GitHubAppConfig]
+    keys = {field.alias or name for m in models for name, field in m.model_fields.items()}
+    assert sorted(k for k in keys | set(SECRET_KEYS) if not re.search(rf"\b{k}\b", table)) == []

@@ -46,7 +46,7 @@ DEPLOYER_NAMESPACE = "default"
 JOBS = 12
 MAX_RUNNERS = 4
 
-# What README's "What it creates" lists for Kubernetes, by resource type.
+# What docs/components.md's "What it creates" lists for Kubernetes, by resource type.
 CREATED = {
     "kubernetes:core/v1:Namespace",
     "kubernetes:core/v1:Secret",

@@ -2,7 +2,7 @@
 
 The rule file is the one in the ConfigMap the component declares (run under Pulumi mocks). The
 input series carry the labels Prometheus gives what it scrapes from the listener's pod: the
-scrape job README.md documents ("Alarms and the metrics they read") goes through ``promtool
+scrape job docs/components.md documents ("Alarms and the metrics they read") goes through ``promtool
 check service-discovery``, so Prometheus's own relabeling turns the component's pod into target
 labels. Debian's Prometheus is built without Kubernetes service discovery, so the pod reaches
 that relabeling as a static target holding the ``__meta_kubernetes_*`` labels Kubernetes
@@ -28,8 +28,8 @@ from components import ScaleSetListener
 from components.prometheus import RULES_FILE
 from tests.components.builders import listener_args
 from tests.components.mocks import Recorder, run
+from tests.fixtures.docs import doc_section
 from tests.fixtures.pulumi import pulumi_loop
-from tests.fixtures.readme import readme_section
 from tests.fixtures.toolchain import require_tool
 
 JOB = "kubernetes-pods"
@@ -162,8 +162,8 @@ def _pod_targets(deployment: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def documented_scrape_job() -> dict[str, Any]:
-    """The scrape job of README's "Alarms and the metrics they read"."""
-    section = readme_section("### Alarms and the metrics they read")
+    """The scrape job of docs/components.md, "Alarms and the metrics they read"."""
+    section = doc_section("components.md", "## Alarms and the metrics they read")
     blocks = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
     jobs = [j for b in blocks for j in yaml.safe_load(b).get("scrape_configs", [])]
     (job,) = [j for j in jobs if j["job_name"] == JOB]

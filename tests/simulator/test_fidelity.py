@@ -1,5 +1,5 @@
 """Fidelity points where upstream's behaviour is easy to get wrong: label routing by name and
-what a PATCH does with the fields it leaves out (README: "Corporate networks and GHES")."""
+what a PATCH does with the fields it leaves out (docs/corporate-networks.md)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,70 @@
+"""Every program of ``examples/`` runs under Pulumi mocks and declares what its docs say."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from components.listener import TYPE as LISTENER_TYPE
+from tests.components.builders import TOKEN
+from tests.components.mocks import SCALE_SET_TYPE
+from tests.fixtures.docs import doc_section
+
+KUBECONFIG = "apiVersion: v1\nkind: Config\n"
+
+
+def test_scale_sets_only_declares_two_scale_sets_and_nothing_else(run_example) -> None:
+    recorder, exports = run_example(
+        "scale-sets-only",
+        {"githubConfigUrl": "https://github.com/acme"},
+        {"githubToken": TOKEN},
+    )
+
+    assert recorder.types() == {SCALE_SET_TYPE}
+    declared = {r.plain["name"]: r.plain for r in recorder.of_type(SCALE_SET_TYPE)}
+    assert set(declared) == {"linux-x64", "gpu-x64"}
+    assert declared["linux-x64"]["labels"] == ["linux-x64", "docker"]
+    assert declared["gpu-x64"]["disable_update"] is True
+    assert all(s["github_config_url"] == "https://github.com/acme" for s in declared.values())
+    assert set(exports["scaleSetIds"]) == {"linux-x64", "gpu-x64"}
+    assert TOKEN not in json.dumps(exports)
+
+
+def test_ecs_example_uses_the_stacks_network_cluster_and_topic(run_example) -> None:
+    recorder, exports = run_example("ecs-existing-stack", {}, {"githubToken": TOKEN})
+
+    recorder.one(LISTENER_TYPE, "ci")
+    cluster = recorder.one("aws:ecs/cluster:Cluster")  # the stack's: the component adds none
+    assert cluster.name == "apps"
+    service = recorder.one("aws:ecs/service:Service").plain
+    assert service["cluster"] == cluster.state["arn"]
+    subnets = {r.id for r in recorder.of_type("aws:ec2/subnet:Subnet")}
+    assert set(service["networkConfiguration"]["subnets"]) == subnets
+    topic = recorder.one("aws:sns/topic:Topic").state["arn"]
+    alarms = recorder.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    documented = re.findall(
+        r"^\| `([a-z-]+)` \|",
+        doc_section("components.md", "## Alarms and the metrics they read"),
+        re.M,
+    )
+    assert len(alarms) == len(documented)
+    assert set(exports["alarms"]) == set(documented)
+    assert all(alarm.plain["alarmActions"] == [topic] for alarm in alarms)
+    assert exports["listener"] == recorder.one("aws:ecs/service:Service").id
+    assert TOKEN not in json.dumps(exports)
+
+
+def test_k8s_example_deploys_through_the_stacks_provider_into_its_namespace(run_example) -> None:
+    recorder, exports = run_example(
+        "k8s-existing-stack", {}, {"githubToken": TOKEN, "kubeconfig": KUBECONFIG}
+    )
+
+    provider = recorder.one("pulumi:providers:kubernetes", "cluster")
+    assert recorder.one("kubernetes:core/v1:Namespace").name == "ci"  # the stack's only
+    deployment = recorder.one("kubernetes:apps/v1:Deployment")
+    assert deployment.plain["metadata"]["namespace"] == "ci"
+    ours = [r for r in recorder.resources if r.typ.startswith("kubernetes:")]
+    assert all(r.provider == f"{provider.urn}::{provider.id}" for r in ours)
+    assert exports["listener"] == f"ci/{deployment.plain['metadata']['name']}"
+    assert exports["alertRules"] == "ci-alert-rules"
+    assert TOKEN not in json.dumps(exports)
