@@ -1,25 +1,38 @@
 """Kubernetes Lease leadership on a real API server, as the listener user bound only by the
-component's Role: the lease store contract, electors racing for an expired lease, and the
-Role being exactly what the store needs."""
+component's Role: the lease store contract, electors racing for an expired lease, the Role
+being exactly what the store needs, and two ``python -m listener run`` replicas where the
+active one is killed mid-burst."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from benchmarks.chaos_checks import FleetPeak
 from components.k8s import listener_rules
 from listener.config import K8sRuntimeConfig
 from listener.leadership import LeaderElector, Lease, LeaseStore, Takeover, Terms
 from listener.leadership.kubernetes import ANNOTATION_SESSION_ID, KubernetesLeaseStore, lease_name
+from simulator.testing import SimulatorServer
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeError, KubeRest
-from tests.listener.conftest import wait_for
+from tests.fixtures.kubelet import kubelet_stand_in
+from tests.listener.conftest import create_scale_set, jobs_done, wait_for
 from tests.listener.lease_contract import SS, check_compare_and_swap, check_release, swap
+from tests.listener.test_process import ListenerProcess, write_config
 
 ROUNDS = 20
+JOBS = 16  # half before the kill, half after
+MAX_RUNNERS = 4
+LEADERSHIP = {"store": "kubernetes", "lease_duration_seconds": 3, "renew_interval_seconds": 0.5}
+_SELECTOR = "gha-scaleset/id"
 _LEASES = "/apis/coordination.k8s.io/v1/namespaces/{}/leases"
 
 
@@ -183,3 +196,105 @@ async def test_two_electors_racing_for_an_expired_lease_exactly_one_wins(
                 task.cancel()
         await asyncio.gather(*(t for *_, ts in rounds for t in ts), return_exceptions=True)
     assert control_plane.requests(mark, namespace)[("update", "leases")] == 2 * ROUNDS
+
+
+def _replica(
+    sim: SimulatorServer, workdir: Path, owner: str, namespace: str, kubeconfig: Path
+) -> ListenerProcess:
+    """One listener replica on the k8s runtime, leadership by Lease, as the listener user."""
+    (workdir / owner).mkdir()
+    config = write_config(
+        workdir / owner / "listener.yaml",
+        sim,
+        "k8s-ha",
+        MAX_RUNNERS,
+        runtime="k8s",
+        k8s={"namespace": namespace, "kubeconfig": str(kubeconfig), "image": "stand-in/runner"},
+        owner_name=owner,
+        leadership=LEADERSHIP,
+    )
+    return ListenerProcess(config)
+
+
+async def _ready(replica: ListenerProcess) -> bool:
+    """Whether the replica answers ``/readyz`` with 200 (serving, or a hot standby)."""
+    ports = [e["metrics_port"] for e in replica.logs if e.get("event") == "listener started"]
+    if not ports:
+        return False
+    async with httpx.AsyncClient() as http:
+        return (await http.get(f"http://127.0.0.1:{ports[0]}/readyz")).status_code == 200
+
+
+def _leading(replica: ListenerProcess) -> list[dict[str, object]]:
+    return [e for e in replica.logs if e.get("event") == "leading the scale set"]
+
+
+async def test_standby_takes_over_when_the_active_is_killed_mid_burst(
+    sim: SimulatorServer,
+    control_plane: ControlPlane,
+    admin: KubeRest,
+    namespace: str,
+    listener_kubeconfig: Path,
+    tmp_path: Path,
+) -> None:
+    """Two replicas (3 s lease, 0.5 s renewals): ``kill -9`` of the active while runner pods
+    run jobs; the standby takes the Lease over, deletes the dead session, adopts the dead
+    one's pods and serves the rest of the burst within ``max_runners``."""
+    scale_set = await create_scale_set(sim, "k8s-ha")
+    base = f"/api/v1/namespaces/{namespace}"
+    lease_path = f"{_LEASES.format(namespace)}/{lease_name(scale_set.id)}"
+    with kubelet_stand_in(control_plane, namespace, runners=True) as kubelet:
+        active = _replica(sim, tmp_path, "replica-a", namespace, listener_kubeconfig)
+        standby: ListenerProcess | None = None
+        try:
+            await wait_for(lambda: active.logged("session opened"), 30, "the first session")
+            standby = _replica(sim, tmp_path, "replica-b", namespace, listener_kubeconfig)
+            await wait_for(lambda: _ready(standby), 30, "a ready standby")
+            async with FleetPeak(sim) as peak:
+                sim.queue_jobs(["k8s-ha"], count=JOBS // 2, duration_seconds=3.0)
+                await wait_for(lambda: kubelet.running >= 2, 60, "runner pods running jobs")
+                assert _leading(standby) == [] and standby.logged("session opened") == 0
+                assert sim.stats()["jobs"]["completed"] < JOBS // 2  # mid-burst
+                killed = time.monotonic()
+                active.stop(signal.SIGKILL)
+                sim.queue_jobs(["k8s-ha"], count=JOBS - JOBS // 2, duration_seconds=1.0)
+                await wait_for(lambda: _leading(standby), 30, "the standby to take the lease")
+                leading_after = time.monotonic() - killed
+                await wait_for(lambda: standby.logged("session opened"), 30, "its session")
+                takeover = time.monotonic() - killed
+                await wait_for(jobs_done(sim, JOBS), 240, f"{JOBS} jobs")
+
+                def leftovers() -> int:
+                    pods = admin.names(f"{base}/pods", labelSelector=_SELECTOR)
+                    secrets = admin.names(f"{base}/secrets", labelSelector=_SELECTOR)
+                    return len(pods) + len(secrets)
+
+                await wait_for(lambda: leftovers() == 0, 60, "no pod or secret left")
+            holder = admin.get(lease_path)["spec"]["holderIdentity"]
+            standby.stop(signal.SIGTERM)
+        finally:
+            for replica in (active, standby):
+                if replica is not None and replica.proc.poll() is None:
+                    replica.stop(signal.SIGKILL)
+
+    [won] = _leading(standby)
+    assert won["reason"] == "expired" and str(won["previous_holder"]).startswith("replica-a#")
+    assert str(holder).startswith("replica-b#")
+    # The dead active's session (its id from the lease) and, on SIGTERM, its own: no 409.
+    assert standby.logged("session deleted") == 2
+    assert standby.proc.returncode == 0
+    assert admin.get(lease_path)["spec"].get("holderIdentity") is None  # released on SIGTERM
+    stats = sim.stats()
+    assert stats["jobs"]["completed"] == JOBS and stats["jobs"]["canceled"] == 0
+    assert stats["runners"]["duplicate_names"] == 0
+    assert 0 < peak.peak <= MAX_RUNNERS
+    assert 0 < kubelet.peak_running <= MAX_RUNNERS
+    assert "error" not in kubelet.outcomes and kubelet.errors == []
+    # The lease's duration bounds the takeover: it waits out 3 s unchanged, then serves.
+    assert 2.0 < leading_after < 5.0 and takeover < 8.0
+    print(
+        f"k8s HA: kill -9 of the active; the standby led after {leading_after:.1f} s and "
+        f"served (session opened) after {takeover:.1f} s; {JOBS}/{JOBS} jobs, peak runners "
+        f"{peak.peak} <= {MAX_RUNNERS}, 0 duplicate names, 0 leftovers; runner pods: "
+        f"{dict(Counter(kubelet.outcomes))}"
+    )
