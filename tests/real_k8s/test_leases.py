@@ -27,12 +27,12 @@ from tests.fixtures.kubelet import kubelet_stand_in
 from tests.listener.conftest import create_scale_set, jobs_done, wait_for
 from tests.listener.lease_contract import SS, check_compare_and_swap, check_release, swap
 from tests.listener.test_process import ListenerProcess, write_config
+from tests.real_k8s.test_listener_e2e import runner_objects
 
 ROUNDS = 20
 JOBS = 16  # half before the kill, half after
 MAX_RUNNERS = 4
 LEADERSHIP = {"store": "kubernetes", "lease_duration_seconds": 3, "renew_interval_seconds": 0.5}
-_SELECTOR = "gha-scaleset/id"
 _LEASES = "/apis/coordination.k8s.io/v1/namespaces/{}/leases"
 
 
@@ -241,7 +241,6 @@ async def test_standby_takes_over_when_the_active_is_killed_mid_burst(
     run jobs; the standby takes the Lease over, deletes the dead session, adopts the dead
     one's pods and serves the rest of the burst within ``max_runners``."""
     scale_set = await create_scale_set(sim, "k8s-ha")
-    base = f"/api/v1/namespaces/{namespace}"
     lease_path = f"{_LEASES.format(namespace)}/{lease_name(scale_set.id)}"
     with kubelet_stand_in(control_plane, namespace, runners=True) as kubelet:
         active = _replica(sim, tmp_path, "replica-a", namespace, listener_kubeconfig)
@@ -263,13 +262,9 @@ async def test_standby_takes_over_when_the_active_is_killed_mid_burst(
                 await wait_for(lambda: standby.logged("session opened"), 30, "its session")
                 takeover = time.monotonic() - killed
                 await wait_for(jobs_done(sim, JOBS), 240, f"{JOBS} jobs")
-
-                def leftovers() -> int:
-                    pods = admin.names(f"{base}/pods", labelSelector=_SELECTOR)
-                    secrets = admin.names(f"{base}/secrets", labelSelector=_SELECTOR)
-                    return len(pods) + len(secrets)
-
-                await wait_for(lambda: leftovers() == 0, 60, "no pod or secret left")
+                await wait_for(
+                    lambda: runner_objects(admin, namespace) == 0, 60, "no pod or secret left"
+                )
             holder = admin.get(lease_path)["spec"]["holderIdentity"]
             standby.stop(signal.SIGTERM)
         finally:
