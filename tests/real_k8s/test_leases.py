@@ -286,7 +286,7 @@ async def test_standby_takes_over_when_the_active_is_killed_mid_burst(
     assert 0 < kubelet.peak_running <= MAX_RUNNERS
     assert "error" not in kubelet.outcomes and kubelet.errors == []
     # The lease's duration bounds the takeover: it waits out 3 s unchanged, then serves.
-    assert 2.0 < leading_after < 5.0 and takeover < 8.0
+    assert 2.0 < leading_after < 6.0 and takeover < 8.0
     print(
         f"k8s HA: kill -9 of the active; the standby led after {leading_after:.1f} s and "
         f"served (session opened) after {takeover:.1f} s; {JOBS}/{JOBS} jobs, peak runners "
