@@ -15,8 +15,8 @@ from listener.leadership.dynamodb import DynamoDBLeaseStore
 from listener.leadership.kubernetes import ANNOTATION_SESSION_ID, KubernetesLeaseStore
 from listener.registry.dynamodb import create_table, make_dynamodb_client
 from tests.fixtures.k8s import FakeApiServer
+from tests.listener.lease_contract import SS, check_compare_and_swap, check_release, swap
 
-SS = 11
 NAMESPACE = "runners"
 
 
@@ -41,39 +41,18 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[LeaseStore]:
     await leases.close()
 
 
-async def _swap(
-    store: LeaseStore, expected: Lease | None, holder: str | None, session_id: str | None = None
-) -> Lease | None:
-    return await store.swap(SS, expected, Terms(holder, 10, session_id))
-
-
 async def test_compare_and_swap_lets_exactly_one_writer_win(store: LeaseStore) -> None:
-    assert await store.read(SS) is None
-    first = await _swap(store, None, "a#1")
-    assert first is not None and first.holder == "a#1"
-    assert await _swap(store, None, "b#1") is None  # created meanwhile
-    renewed = await _swap(store, first, "a#1", session_id="s-1")
-    assert renewed is not None and renewed.version != first.version
-    assert await store.read(SS) == renewed
-    assert renewed.session_id == "s-1" and renewed.duration_seconds == 10
-    # Two standbys race over the same version: one wins, the other is told so.
-    winners = await asyncio.gather(_swap(store, renewed, "b#1"), _swap(store, renewed, "c#1"))
-    assert sorted(w is None for w in winners) == [False, True]
-    assert await _swap(store, first, "a#1") is None  # a stale version never overwrites
+    await check_compare_and_swap(store)
 
 
 async def test_release_clears_the_holder(store: LeaseStore) -> None:
-    held = await _swap(store, None, "a#1", session_id="s-1")
-    released = await _swap(store, held, None)
-    assert released is not None
-    read = await store.read(SS)
-    assert read is not None and read.holder is None and read.session_id is None
+    await check_release(store)
 
 
 async def test_kubernetes_lease_is_a_real_lease_object(k8s_api: FakeApiServer) -> None:
     store = KubernetesLeaseStore(K8sRuntimeConfig(namespace=NAMESPACE, api_url=k8s_api.url))
     try:
-        await _swap(store, None, "pod-a#1", session_id="s-9")
+        await swap(store, None, "pod-a#1", session_id="s-9")
     finally:
         await store.close()
     lease = k8s_api.state.get("leases", NAMESPACE, f"gha-listener-{SS}")
