@@ -31,7 +31,7 @@ from scaleset import SyncClient
 from simulator.testing import SimulatorServer
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeError, KubeRest, poll
-from tests.fixtures.kubelet import kubelet_stand_in
+from tests.fixtures.kubelet import kubelet_stand_in, runner_objects
 from tests.fixtures.secret_scan import declare_secret_input
 from tests.fixtures.sim import SIM_PAT
 from tests.fixtures.toolchain import require_tool
@@ -61,11 +61,6 @@ CREATED = {
 }
 
 
-@pytest.fixture
-def admin(control_plane: ControlPlane) -> KubeRest:
-    return control_plane.admin()
-
-
 def _scale_set_exists(github: SyncClient, name: str) -> bool:
     group = github.get_runner_group_by_name("Default")
     return github.get_scale_set_by_name(group.id, name) is not None
@@ -77,10 +72,9 @@ def _rbac_documents() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @pytest.fixture
-def deployer_kubeconfig(
-    control_plane: ControlPlane, admin: KubeRest, tmp_path: Path
-) -> Iterator[Path]:
+def deployer_kubeconfig(control_plane: ControlPlane, tmp_path: Path) -> Iterator[Path]:
     """A kubeconfig of a ServiceAccount bound to exactly the documented deployer ClusterRole."""
+    admin = control_plane.admin()
     role, binding = _rbac_documents()
     account = f"deployer-{uuid.uuid4().hex[:6]}"
     name = f"{role['metadata']['name']}-{account}"
@@ -162,7 +156,7 @@ def _listener_environment(
 
 
 async def _burst_on_the_deployment(
-    sim: SimulatorServer, control_plane: ControlPlane, admin: KubeRest, namespace: str, env: dict
+    sim: SimulatorServer, admin: KubeRest, namespace: str, env: dict
 ) -> float:
     """JOBS jobs served by the listener running with the deployed settings; seconds taken."""
     label = json.loads(env["LISTENER_SCALE_SETS"])[0]["name"]
@@ -174,15 +168,9 @@ async def _burst_on_the_deployment(
             sim.queue_jobs([label], count=JOBS, duration_seconds=0.5)
             await wait_for(jobs_done(sim, JOBS), 240, f"{JOBS} jobs")
             took = time.monotonic() - started
-
-            def runner_objects() -> int:
-                selector = {"labelSelector": "gha-scaleset/id"}
-                base = f"/api/v1/namespaces/{namespace}"
-                return len(admin.names(f"{base}/pods", **selector)) + len(
-                    admin.names(f"{base}/secrets", **selector)
-                )
-
-            await wait_for(lambda: runner_objects() == 0, 60, "no runner pod or secret left")
+            await wait_for(
+                lambda: runner_objects(admin, namespace) == 0, 60, "no runner pod or secret left"
+            )
         finally:
             listener.stop()
     assert listener.proc.returncode == 0
@@ -196,13 +184,13 @@ async def _burst_on_the_deployment(
 async def test_the_k8s_stack_applied_for_real_and_the_listener_on_what_it_created(
     engine: Engine,
     control_plane: ControlPlane,
-    admin: KubeRest,
     sim: SimulatorServer,
     github: SyncClient,
     deployer_kubeconfig: Path,
     tmp_path: Path,
 ) -> None:
     require_tool("pulumi-resource-kubernetes")
+    admin = control_plane.admin()
     namespace = f"gha-stack-{uuid.uuid4().hex[:6]}"
     stack = engine.stack(main, name="k8s", project=PROJECT)
     stack.set_all_config(_example_config(sim, namespace, deployer_kubeconfig))
@@ -237,7 +225,7 @@ async def test_the_k8s_stack_applied_for_real_and_the_listener_on_what_it_create
     with kubelet_stand_in(control_plane, namespace, runners=True):
         env = _listener_environment(control_plane, admin, namespace, tmp_path)
         assert json.loads(env["LISTENER_SCALE_SETS"])[0]["max_runners"] == MAX_RUNNERS
-        burst_seconds = await _burst_on_the_deployment(sim, control_plane, admin, namespace, env)
+        burst_seconds = await _burst_on_the_deployment(sim, admin, namespace, env)
 
         started = time.monotonic()
         destroyed = run(stack.destroy)

@@ -23,11 +23,10 @@ from listener.leadership.kubernetes import ANNOTATION_SESSION_ID, KubernetesLeas
 from simulator.testing import SimulatorServer
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeError, KubeRest
-from tests.fixtures.kubelet import kubelet_stand_in
+from tests.fixtures.kubelet import kubelet_stand_in, runner_objects
 from tests.listener.conftest import create_scale_set, jobs_done, wait_for
 from tests.listener.lease_contract import SS, check_compare_and_swap, check_release, swap
 from tests.listener.test_process import ListenerProcess, write_config
-from tests.real_k8s.test_listener_e2e import runner_objects
 
 ROUNDS = 20
 JOBS = 16  # half before the kill, half after

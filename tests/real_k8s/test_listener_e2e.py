@@ -20,21 +20,12 @@ from benchmarks.chaos_checks import FleetPeak
 from simulator.testing import SimulatorServer
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeRest
-from tests.fixtures.kubelet import kubelet_stand_in
+from tests.fixtures.kubelet import kubelet_stand_in, runner_objects
 from tests.listener.conftest import create_scale_set, jobs_done, wait_for
 from tests.listener.test_process import ListenerProcess, write_config
 
 JOBS = 20
 MAX_RUNNERS = 5
-_SELECTOR = "gha-scaleset/id"
-
-
-def runner_objects(admin: KubeRest, namespace: str) -> int:
-    """How many runner pods and secrets ``namespace`` holds."""
-    base = f"/api/v1/namespaces/{namespace}"
-    pods = admin.names(f"{base}/pods", labelSelector=_SELECTOR)
-    secrets = admin.names(f"{base}/secrets", labelSelector=_SELECTOR)
-    return len(pods) + len(secrets)
 
 
 async def _runtime_calls(listener: ListenerProcess) -> int:
