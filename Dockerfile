@@ -1,20 +1,25 @@
 # The listener image: slim, non-root, only the listener's runtime dependencies.
 #   docker build -t <registry>/gha-scalesets-listener:<version> .
-# The Pulumi SDKs in pyproject.toml are for deploying, not for running: they stay out.
+# gha-scalesets[listener]: the daemon's dependencies, no Pulumi SDK.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+# The package and its [listener] extra, from pyproject.toml: the only dependency list.
 COPY pyproject.toml constraints.txt ./
-RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install -c constraints.txt \
-      "httpx[http2]" pydantic pydantic-settings "pyjwt[crypto]" cryptography cachetools \
-      prometheus-client structlog typer pyyaml boto3 starlette uvicorn kubernetes-asyncio sniffio
+COPY gha_scalesets/ gha_scalesets/
 COPY scaleset/ scaleset/
+COPY providers/ providers/
+COPY components/ components/
 COPY listener/ listener/
-RUN /opt/venv/bin/pip install --no-deps . \
- && /opt/venv/bin/python -m listener --help > /dev/null
+COPY simulator/ simulator/
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install -c constraints.txt ".[listener]"
+# From /, where the source tree is not importable: what runs is what the wheel installed.
+WORKDIR /
+RUN /opt/venv/bin/pip check \
+ && /opt/venv/bin/python -m gha_scalesets.listener --help > /dev/null
 
 FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 listener \
@@ -26,5 +31,5 @@ ENV PATH=/opt/venv/bin:$PATH \
 # Numeric, so Kubernetes' runAsNonRoot can verify it; the component runs it read-only.
 USER 10001:10001
 EXPOSE 9102
-ENTRYPOINT ["python", "-m", "listener"]
+ENTRYPOINT ["python", "-m", "gha_scalesets.listener"]
 CMD ["run"]

@@ -34,7 +34,7 @@ test-real: install toolchain
 	$(PY) -m pytest -q --real
 
 demo: install
-	$(PY) -m listener.demo
+	$(PY) -m gha_scalesets.listener.demo
 
 # The full benchmarks, then the table of docs/benchmarks.md regenerated from their results.
 bench: install

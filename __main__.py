@@ -3,6 +3,6 @@
 See docs/components.md ("Deploy for real") and Pulumi.example-*.yaml for the configuration.
 """
 
-from components.program import main
+from gha_scalesets.components.program import main
 
 main()

@@ -23,7 +23,7 @@ from rich.table import Table
 from benchmarks import burst, cloud, idle, memory, provider
 from benchmarks.plot import burst_png
 from benchmarks.report import summary_rows
-from listener.logs import configure_logging
+from gha_scalesets.listener.logs import configure_logging
 
 HERE = Path(__file__).parent
 SCENARIOS = ("burst", "idle", "cloud", "memory", "provider")

@@ -32,10 +32,10 @@ from benchmarks.harness import (
 )
 from benchmarks.noop_runtime import NoopRuntime
 from benchmarks.upstream import UpstreamListener
-from listener.app import Listener
-from listener.config import ListenerSettings
-from scaleset import Client, PatCredentials
-from scaleset.auth import TokenCache
+from gha_scalesets.listener.app import Listener
+from gha_scalesets.listener.config import ListenerSettings
+from gha_scalesets.scaleset import Client, PatCredentials
+from gha_scalesets.scaleset.auth import TokenCache
 
 _SAMPLE_SECONDS = 0.1
 _PROBE_SECONDS = 0.005

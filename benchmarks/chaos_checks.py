@@ -19,8 +19,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from listener.logs import configure_logging
-from simulator.testing import SimulatorServer
+from gha_scalesets.listener.logs import configure_logging
+from gha_scalesets.simulator.testing import SimulatorServer
 
 CANARY_PAT = "ghp_CANARYchaos0000000000000000000000000"
 # JIT configs are long base64 blobs; a 24-character slice of one is enough to recognise it.

@@ -1,7 +1,7 @@
 """High-availability faults: two listener replicas, the active one fails mid-burst.
 
-Both replicas are ``python -m listener run`` on one scale set, sharing the DynamoDB registry
-(and its lease item) on moto and the local runtime's state directory (runners outlive the
+Both replicas are ``python -m gha_scalesets.listener run`` on one scale set, sharing the DynamoDB
+registry (and its lease item) on moto and the local runtime's state directory (runners outlive the
 process that launched them, as instances, tasks and pods do). Faults on the active replica:
 
 - ``ha-kill-9``: SIGKILL at a random point of the burst; a supervisor restarts it as a standby.
@@ -34,7 +34,7 @@ from benchmarks.chaos_checks import (
 )
 from benchmarks.chaos_process import ListenerProcess, _process_settings, _settle, _world
 from benchmarks.chaos_scenarios import Size, _create_scale_set
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.testing import SimulatorServer
 
 SESSION_TTL_SECONDS = 120.0  # the simulator's default, GitHub's order of magnitude
 _DYNAMODB_OPERATIONS = (

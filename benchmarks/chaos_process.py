@@ -1,7 +1,7 @@
 """Process-level faults: ``kill -9`` of the listener at a random point, SIGTERM + upgrade.
 
-The listener runs as ``python -m listener run`` (the deployed entry point) with the local
-runtime (runner processes that outlive it, found again through its state directory) and the
+The listener runs as ``python -m gha_scalesets.listener run`` (the deployed entry point) with the
+local runtime (runner processes that outlive it, found again through its state directory) and the
 DynamoDB registry on moto, as a supervisor would restart it: at once, same settings.
 """
 
@@ -41,15 +41,17 @@ from benchmarks.chaos_scenarios import (
     simulator,
 )
 from benchmarks.harness import free_port
-from listener.registry.dynamodb import DynamoDBRegistry, create_table
-from simulator.testing import SimulatorServer
+from gha_scalesets.listener.registry.dynamodb import DynamoDBRegistry, create_table
+from gha_scalesets.simulator.testing import SimulatorServer
 
 _STOP_TIMEOUT_SECONDS = 15.0
 
 
 @dataclass
 class ListenerProcess:
-    """One ``python -m listener run`` with its output captured in files under ``workdir``."""
+    """One ``python -m gha_scalesets.listener run`` with its output captured in files under
+    ``workdir``.
+    """
 
     workdir: Path
     settings: dict[str, Any]
@@ -70,7 +72,7 @@ class ListenerProcess:
         env["AWS_ENDPOINT_URL"] = moto_url
         with (self.workdir / f"{self.label}.out").open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "listener", "run", "--config", str(config)],
+                [sys.executable, "-m", "gha_scalesets.listener", "run", "--config", str(config)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=env,

@@ -16,8 +16,8 @@ import random
 from collections.abc import Sequence
 
 from benchmarks.emulated_runners import EmulatorTaskRuntime
-from listener.runtimes.base import LaunchResult, RunnerSpec, Runtime, RuntimeRunner
-from simulator.runner import run_runner
+from gha_scalesets.listener.runtimes.base import LaunchResult, RunnerSpec, Runtime, RuntimeRunner
+from gha_scalesets.simulator.runner import run_runner
 
 
 class EmulatedRuntime(EmulatorTaskRuntime):

@@ -30,12 +30,17 @@ from benchmarks.chaos_checks import (
     wait_until,
 )
 from benchmarks.chaos_runtime import EmulatedRuntime
-from listener.app import Listener
-from listener.config import AwsConfig, Ec2RuntimeConfig, EcsRuntimeConfig, ListenerSettings
-from listener.registry.dynamodb import create_table
-from listener.runtimes.base import Runtime
-from scaleset import Client, PatCredentials, ScaleSet
-from simulator.testing import SimulatorServer
+from gha_scalesets.listener.app import Listener
+from gha_scalesets.listener.config import (
+    AwsConfig,
+    Ec2RuntimeConfig,
+    EcsRuntimeConfig,
+    ListenerSettings,
+)
+from gha_scalesets.listener.registry.dynamodb import create_table
+from gha_scalesets.listener.runtimes.base import Runtime
+from gha_scalesets.scaleset import Client, PatCredentials, ScaleSet
+from gha_scalesets.simulator.testing import SimulatorServer
 
 ORG = "acme"
 TABLE = "chaos-runners"
@@ -358,7 +363,7 @@ def _aws(scenario: Scenario, moto_url: str | None, seed: int) -> Iterator[Any]:
 def _cloud_runtime(scenario: Scenario, moto_url: str, proxy_url: str) -> Runtime | None:
     aws = AwsConfig(region=chaos_aws.REGION, endpoint_url=proxy_url)
     if scenario.cloud == "ec2":
-        from listener.runtimes.ec2 import Ec2Runtime
+        from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
 
         ec2 = chaos_aws.create_ec2(moto_url)
         config = Ec2RuntimeConfig(
@@ -369,7 +374,7 @@ def _cloud_runtime(scenario: Scenario, moto_url: str, proxy_url: str) -> Runtime
         )
         return Ec2Runtime(config, aws)
     if scenario.cloud == "ecs":
-        from listener.runtimes.ecs import EcsRuntime
+        from gha_scalesets.listener.runtimes.ecs import EcsRuntime
 
         cluster, subnets = chaos_aws.create_ecs(moto_url)
         config = EcsRuntimeConfig(

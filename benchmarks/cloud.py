@@ -23,14 +23,19 @@ import httpx
 from moto.server import ThreadedMotoServer
 
 from benchmarks.harness import ORG, PAT, SimulatorProcess, wait_until
-from listener.app import Listener
-from listener.config import AwsConfig, Ec2RuntimeConfig, EcsRuntimeConfig, ListenerSettings
-from listener.registry.memory import MemoryRegistry
-from listener.runtimes.base import RunnerPhase, Runtime
-from listener.runtimes.ec2 import Ec2Runtime
-from listener.runtimes.ecs import EcsRuntime
-from scaleset import Client, PatCredentials
-from scaleset.auth import TokenCache
+from gha_scalesets.listener.app import Listener
+from gha_scalesets.listener.config import (
+    AwsConfig,
+    Ec2RuntimeConfig,
+    EcsRuntimeConfig,
+    ListenerSettings,
+)
+from gha_scalesets.listener.registry.memory import MemoryRegistry
+from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
+from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
+from gha_scalesets.listener.runtimes.ecs import EcsRuntime
+from gha_scalesets.scaleset import Client, PatCredentials
+from gha_scalesets.scaleset.auth import TokenCache
 
 REGION = "us-east-1"
 _AWS_ENV = {

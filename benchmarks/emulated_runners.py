@@ -11,7 +11,12 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-from listener.runtimes.base import RunnerPhase, RunnerSpec, RuntimeEvent, RuntimeRunner
+from gha_scalesets.listener.runtimes.base import (
+    RunnerPhase,
+    RunnerSpec,
+    RuntimeEvent,
+    RuntimeRunner,
+)
 
 
 class EmulatorTaskRuntime:

@@ -1,7 +1,7 @@
 """Shared plumbing of the scenarios: the simulator in its own process, request counting, stats.
 
-The simulator runs as ``python -m simulator`` in a child process so that it and the code under
-test each get a CPU core (in one process they would share the GIL and every number would
+The simulator runs as ``python -m gha_scalesets.simulator`` in a child process so that it and the
+code under test each get a CPU core (in one process they would share the GIL and every number would
 measure Python's scheduler). It is driven through :class:`~simulator.testing.SimulatorServer`'s
 control helpers, which only talk HTTP to ``/_sim/``.
 """
@@ -24,7 +24,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.testing import SimulatorServer
 
 PAT = "ghp_benchmark_token"
 ORG = "acme"
@@ -84,7 +84,7 @@ class SimulatorProcess(SimulatorServer):
         args = [
             sys.executable,
             "-m",
-            "simulator",
+            "gha_scalesets.simulator",
             "--port=0",
             f"--pat={PAT}",
             f"--long-poll-seconds={self.config.long_poll_seconds}",

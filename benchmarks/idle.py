@@ -39,10 +39,10 @@ from benchmarks.harness import (
 )
 from benchmarks.noop_runtime import NoopRuntime
 from benchmarks.upstream import UpstreamListener
-from listener.app import Listener
-from listener.config import ListenerSettings
-from scaleset import AppCredentials, Client, PatCredentials
-from scaleset.auth import TokenCache
+from gha_scalesets.listener.app import Listener
+from gha_scalesets.listener.config import ListenerSettings
+from gha_scalesets.scaleset import AppCredentials, Client, PatCredentials
+from gha_scalesets.scaleset.auth import TokenCache
 
 SERVICE_HOLD_SECONDS = 50.0
 HOUR = 3600.0

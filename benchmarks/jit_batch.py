@@ -27,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from scaleset import Client, PatCredentials
-from scaleset.auth import TokenCache
+from gha_scalesets.scaleset import Client, PatCredentials
+from gha_scalesets.scaleset.auth import TokenCache
 
 PAT = "ghp_benchmark_token"
 JIT_ROUTE = "POST /_apis/runtime/runnerscalesets/{id}/generatejitconfig"
@@ -51,8 +51,8 @@ class Simulator:
 
 @contextmanager
 def simulator_process() -> Iterator[Simulator]:
-    """Run ``python -m simulator`` on a free port until the block ends."""
-    command = [sys.executable, "-m", "simulator", "--port", "0", "--pat", PAT]
+    """Run ``python -m gha_scalesets.simulator`` on a free port until the block ends."""
+    command = [sys.executable, "-m", "gha_scalesets.simulator", "--port", "0", "--pat", PAT]
     process = subprocess.Popen(
         [*command, "--log-level", "warning"], stdout=subprocess.PIPE, text=True
     )

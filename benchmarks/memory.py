@@ -1,4 +1,4 @@
-"""Memory: RSS of a real listener process (``python -m listener run --config ...``).
+"""Memory: RSS of a real listener process (``python -m gha_scalesets.listener run --config ...``).
 
 The listener serves ``scale_sets`` scale sets of one org against the simulator, with the EC2
 runtime on moto's server (runners are instances there; nothing runs in them). RSS is sampled
@@ -23,8 +23,8 @@ import yaml
 
 from benchmarks.cloud import REGION, aws_fixtures, moto_server
 from benchmarks.harness import ORG, PAT, PROJECT_ROOT, SimulatorProcess
-from scaleset import Client, PatCredentials
-from scaleset.auth import TokenCache
+from gha_scalesets.scaleset import Client, PatCredentials
+from gha_scalesets.scaleset.auth import TokenCache
 
 _SAMPLE_SECONDS = 0.1
 _TIMEOUT = 300.0
@@ -88,7 +88,7 @@ def run(*, scale_sets: int = 10, jobs_per_set: int = 50, seed: int = 1) -> dict[
         config.write_text(yaml.safe_dump(_settings(sim, endpoint, fixtures, names, jobs_per_set)))
         config.chmod(0o600)
         child = subprocess.Popen(
-            [sys.executable, "-m", "listener", "run", "--config", str(config)],
+            [sys.executable, "-m", "gha_scalesets.listener", "run", "--config", str(config)],
             cwd=PROJECT_ROOT,
             env=os.environ | {"PYTHONPATH": str(PROJECT_ROOT)},
             stdout=subprocess.DEVNULL,

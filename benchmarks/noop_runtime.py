@@ -3,8 +3,8 @@
 A launch is recorded (with its time) and answered at once. So that jobs start and complete,
 each launched runner is the simulator's runner emulator (:func:`simulator.runner.run_runner`)
 as an asyncio task over one shared HTTP pool: it registers, takes a job, reports it done and
-exits, exactly like ``python -m simulator.runner`` but without 500 Python processes on a
-2-core machine. Runners share a few small HTTP pools (httpcore scans every connection of a
+exits, exactly like ``python -m gha_scalesets.simulator.runner`` but without 500 Python processes on
+a 2-core machine. Runners share a few small HTTP pools (httpcore scans every connection of a
 pool on each request, so one pool of 500 connections would cost more than the runners
 themselves). The emulator's own routes are not GitHub routes: the simulator neither counts
 nor delays them. When a runner reports its job done, the runtime records the time (jobs in the
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 import httpx
 
 from benchmarks.emulated_runners import EmulatorTaskRuntime
-from listener.runtimes.base import LaunchResult, RunnerSpec
-from simulator.runner import run_runner
+from gha_scalesets.listener.runtimes.base import LaunchResult, RunnerSpec
+from gha_scalesets.simulator.runner import run_runner
 
 
 class NoopRuntime(EmulatorTaskRuntime):

@@ -25,13 +25,15 @@ from pulumi import automation as auto
 
 from benchmarks.engine import Engine, ToolchainMissing
 from benchmarks.harness import ORG, PAT, SimulatorProcess, auth_requests, requests_between, total
-from providers import ScaleSet, ScaleSetArgs
+from gha_scalesets.providers import ScaleSet, ScaleSetArgs
 
 
 def _phase(
     phase: str, config_url: str, count: int, state: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    from providers.scale_set_provider import ScaleSetProvider  # in the phase's own process
+    from gha_scalesets.providers.scale_set_provider import (
+        ScaleSetProvider,  # in the phase's own process
+    )
 
     provider = ScaleSetProvider()
     outputs = []

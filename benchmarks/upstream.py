@@ -27,15 +27,15 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from listener.runtimes.base import RunnerSpec, Runtime
-from scaleset import (
+from gha_scalesets.listener.runtimes.base import RunnerSpec, Runtime
+from gha_scalesets.scaleset import (
     Client,
     Credentials,
     JobAvailable,
     JobCompleted,
     MessageSession,
 )
-from scaleset.auth import TokenCache
+from gha_scalesets.scaleset.auth import TokenCache
 
 
 class UpstreamListener:

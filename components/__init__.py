@@ -1,6 +1,9 @@
 """Pulumi components: the scale-set listener on EC2, ECS or Kubernetes."""
 
-from components.args import (
+if __name__ != "gha_scalesets.components":  # one module, one name: never a top-level "components"
+    raise ImportError(f"{__name__!r} is gha_scalesets.components: import it by that name")
+
+from gha_scalesets.components.args import (
     AlarmThresholds,
     Ec2Options,
     EcsOptions,
@@ -9,7 +12,7 @@ from components.args import (
     ListenerScaleSet,
     ScaleSetListenerArgs,
 )
-from components.listener import ScaleSetListener
+from gha_scalesets.components.listener import ScaleSetListener
 
 __all__ = [
     "AlarmThresholds",

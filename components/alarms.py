@@ -14,8 +14,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.args import AlarmThresholds
-from components.naming import METRICS_DIMENSION, METRICS_NAMESPACE, ListenerNames
+from gha_scalesets.components.args import AlarmThresholds
+from gha_scalesets.components.naming import METRICS_DIMENSION, METRICS_NAMESPACE, ListenerNames
 
 LISTENER_METRICS = {
     "Heartbeat": "1 per minute while the listener's poll loop runs (Sum)",

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import pulumi
 
-from providers import GitHubAppArgs
+from gha_scalesets.providers import GitHubAppArgs
 
 RUNTIMES = ("ec2", "ecs", "k8s")
 

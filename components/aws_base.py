@@ -9,14 +9,14 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components import iam
-from components.args import ScaleSetListenerArgs
-from components.aws_scope import AwsScope
-from components.cache import RunnerCache
-from components.naming import METRICS_NAMESPACE, ListenerNames
-from components.network import aws_proxy_env
-from components.secrets import AwsCredential
-from components.settings import resolve_env
+from gha_scalesets.components import iam
+from gha_scalesets.components.args import ScaleSetListenerArgs
+from gha_scalesets.components.aws_scope import AwsScope
+from gha_scalesets.components.cache import RunnerCache
+from gha_scalesets.components.naming import METRICS_NAMESPACE, ListenerNames
+from gha_scalesets.components.network import aws_proxy_env
+from gha_scalesets.components.secrets import AwsCredential
+from gha_scalesets.components.settings import resolve_env
 
 _ANYWHERE = {"cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
 

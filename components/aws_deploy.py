@@ -6,15 +6,15 @@ from typing import Any
 
 import pulumi
 
-from components import ec2, ecs
-from components.alarms import alarm_specs, create_alarms
-from components.args import ScaleSetListenerArgs
-from components.aws_base import AwsBase, security_groups
-from components.aws_scope import lookup_scope
-from components.cache import create_runner_cache
-from components.deployment import Deployment
-from components.naming import TAG_KEY, ListenerNames
-from components.secrets import aws_credential
+from gha_scalesets.components import ec2, ecs
+from gha_scalesets.components.alarms import alarm_specs, create_alarms
+from gha_scalesets.components.args import ScaleSetListenerArgs
+from gha_scalesets.components.aws_base import AwsBase, security_groups
+from gha_scalesets.components.aws_scope import lookup_scope
+from gha_scalesets.components.cache import create_runner_cache
+from gha_scalesets.components.deployment import Deployment
+from gha_scalesets.components.naming import TAG_KEY, ListenerNames
+from gha_scalesets.components.secrets import aws_credential
 
 
 def deploy(

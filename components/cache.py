@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.naming import ListenerNames
+from gha_scalesets.components.naming import ListenerNames
 
 # The listener's registry schema (listener/registry): items keyed (pk, sk), expired by TTL.
 PARTITION_KEY = "pk"

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import iam
-from components.aws_base import AwsBase
-from components.network import LISTENER_CA_FILE, aws_proxy_env
-from components.user_data import listener_user_data
-from listener.runtimes.ec2 import runner_user_data
+from gha_scalesets.components import iam
+from gha_scalesets.components.aws_base import AwsBase
+from gha_scalesets.components.network import LISTENER_CA_FILE, aws_proxy_env
+from gha_scalesets.components.user_data import listener_user_data
+from gha_scalesets.listener.runtimes.ec2 import runner_user_data
 
 
 @dataclass

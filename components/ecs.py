@@ -10,12 +10,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components import iam
-from components.args import ScaleSetListenerArgs
-from components.aws_base import AwsBase
-from components.naming import ListenerNames
-from components.network import ecs_runner_env
-from listener.runtimes.ecs import runner_entrypoint
+from gha_scalesets.components import iam
+from gha_scalesets.components.args import ScaleSetListenerArgs
+from gha_scalesets.components.aws_base import AwsBase
+from gha_scalesets.components.naming import ListenerNames
+from gha_scalesets.components.network import ecs_runner_env
+from gha_scalesets.listener.runtimes.ecs import runner_entrypoint
 
 RUNNER_CONTAINER = "runner"
 LISTENER_CONTAINER = "listener"

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from components.aws_scope import AwsScope
-from components.images import parse_ecr_image
-from components.naming import METRICS_NAMESPACE
-from listener.runtimes.ec2 import TAG_INSTANCE_ARN, TAG_SCALE_SET_ID
+from gha_scalesets.components.aws_scope import AwsScope
+from gha_scalesets.components.images import parse_ecr_image
+from gha_scalesets.components.naming import METRICS_NAMESPACE
+from gha_scalesets.listener.runtimes.ec2 import TAG_INSTANCE_ARN, TAG_SCALE_SET_ID
 
 Statement = dict[str, Any]
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pulumi
 
-from components import aws_deploy, k8s
-from components.args import ScaleSetListenerArgs
-from components.deployment import Deployment
-from components.naming import ListenerNames
-from components.settings import scale_set_entries
-from components.validation import has_provider, validate
+from gha_scalesets.components.args import ScaleSetListenerArgs
+from gha_scalesets.components.deployment import Deployment
+from gha_scalesets.components.naming import ListenerNames
+from gha_scalesets.components.settings import scale_set_entries
+from gha_scalesets.components.validation import has_provider, validate
 
 TYPE = "gha-scalesets:index:ScaleSetListener"
 
@@ -48,10 +47,16 @@ class ScaleSetListener(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         names = ListenerNames(component=name, stack=pulumi.get_stack())
         scale_sets = scale_set_entries(args.bounded_scale_sets())
+        # A runtime's module loads only when used: an EC2/ECS user has no Kubernetes SDK
+        # installed (gha-scalesets[aws]), a Kubernetes user no AWS one (gha-scalesets[k8s]).
         if args.runtime == "k8s":
+            from gha_scalesets.components import k8s
+
             child_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s.provider)
             deployment = k8s.deploy(names, args, args.k8s.namespace or "", scale_sets, child_opts)
         else:
+            from gha_scalesets.components import aws_deploy
+
             deployment = aws_deploy.deploy(names, args, scale_sets, self)
         self._publish(deployment)
 

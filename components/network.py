@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.args import ListenerConfigError, ScaleSetListenerArgs
-from components.naming import ListenerNames
-from listener.network import (
+from gha_scalesets.components.args import ListenerConfigError, ScaleSetListenerArgs
+from gha_scalesets.components.naming import ListenerNames
+from gha_scalesets.listener.network import (
     BASE_NO_PROXY,
     BUNDLE_FILE,
     CA_FILE,

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pydantic.alias_generators import to_camel
 
-from components.args import (
+from gha_scalesets.components.args import (
     Ec2Options,
     EcsOptions,
     K8sOptions,
     ListenerScaleSet,
     ScaleSetListenerArgs,
 )
-from components.listener import ScaleSetListener
-from components.stack_config import StackConfig, load_stack_config
-from providers import GitHubAppArgs, ScaleSet, ScaleSetArgs
+from gha_scalesets.components.listener import ScaleSetListener
+from gha_scalesets.components.stack_config import StackConfig, load_stack_config
+from gha_scalesets.providers import GitHubAppArgs, ScaleSet, ScaleSetArgs
 
 
 def _credentials(
@@ -40,6 +39,8 @@ def _listener_args(
     token, app = credentials
     k8s_options = K8sOptions()
     if stack.k8s is not None:
+        import pulumi_kubernetes as k8s  # only Kubernetes stacks have it (gha-scalesets[k8s])
+
         k8s_options = K8sOptions(
             namespace=stack.k8s.namespace,
             create_namespace=stack.k8s.create_namespace,

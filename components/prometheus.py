@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from components.args import AlarmThresholds
+from gha_scalesets.components.args import AlarmThresholds
 
 RULES_FILE = "gha-scalesets.rules.yaml"
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pulumi
 
-from components.args import ListenerScaleSet
-from components.validation import check_unique_names
+from gha_scalesets.components.args import ListenerScaleSet
+from gha_scalesets.components.validation import check_unique_names
 
 
 def listener_env(

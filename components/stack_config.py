@@ -14,7 +14,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.args import DEFAULT_RUNNER_IMAGE, ListenerConfigError
+from gha_scalesets.components.args import DEFAULT_RUNNER_IMAGE, ListenerConfigError
 
 # The keys whose values are secrets: set them with `pulumi config set --secret`.
 SECRET_KEYS = ("githubToken", "githubAppPrivateKey", "kubeconfig", "proxy")

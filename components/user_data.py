@@ -11,8 +11,8 @@ import re
 import shlex
 from collections.abc import Mapping
 
-from components.images import parse_ecr_image
-from components.network import LISTENER_CA_FILE
+from gha_scalesets.components.images import parse_ecr_image
+from gha_scalesets.components.network import LISTENER_CA_FILE
 
 ENV_FILE = "/etc/gha-scalesets/listener.env"
 CONTAINER = "gha-scalesets-listener"

@@ -9,9 +9,14 @@ from collections.abc import Sequence
 
 import pulumi
 
-from components.args import RUNTIMES, ListenerConfigError, ListenerScaleSet, ScaleSetListenerArgs
-from components.naming import is_safe_name
-from components.network import aws_proxy_problem
+from gha_scalesets.components.args import (
+    RUNTIMES,
+    ListenerConfigError,
+    ListenerScaleSet,
+    ScaleSetListenerArgs,
+)
+from gha_scalesets.components.naming import is_safe_name
+from gha_scalesets.components.network import aws_proxy_problem
 
 # More standbys add registry reads and nothing else: one takes over, the rest keep waiting.
 MAX_REPLICAS = 5

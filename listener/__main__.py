@@ -1,4 +1,6 @@
-"""``python -m listener run --config listener.yaml``; every setting may also be a ``LISTENER_*``."""
+"""``python -m gha_scalesets.listener run --config listener.yaml``; every setting may also be a
+``LISTENER_*``.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from listener.app import Listener, StartupError
-from listener.config import ListenerSettings, load_settings
-from listener.logs import configure_logging
+from gha_scalesets.listener.app import Listener, StartupError
+from gha_scalesets.listener.config import ListenerSettings, load_settings
+from gha_scalesets.listener.logs import configure_logging
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 log = structlog.get_logger("listener")

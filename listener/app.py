@@ -12,22 +12,32 @@ import socket
 
 import structlog
 
-from listener.cloudwatch import CloudWatchPublisher
-from listener.config import ListenerSettings, ScaleSetConfig
-from listener.credentials import CredentialsLoadError, load_credentials
-from listener.leadership import LeaderElector, LeaseStore, build_lease_store, lease_identity
-from listener.metrics import ListenerMetrics
-from listener.registry import build_registry
-from listener.registry.base import Registry, RunnerRecord, RunnerState, UnknownRunnerError
-from listener.runtimes import build_runtime
-from listener.runtimes.base import RunnerPhase, Runtime, RuntimeEvent
-from listener.scaler import Scaler
-from listener.scaling import Backoff
-from listener.server import MetricsServer, build_app
-from listener.session import find_scale_set, is_transient
-from listener.worker import ScaleSetWorker
-from scaleset import Client, ScaleSet
-from scaleset.errors import ScaleSetError
+from gha_scalesets.listener.cloudwatch import CloudWatchPublisher
+from gha_scalesets.listener.config import ListenerSettings, ScaleSetConfig
+from gha_scalesets.listener.credentials import CredentialsLoadError, load_credentials
+from gha_scalesets.listener.leadership import (
+    LeaderElector,
+    LeaseStore,
+    build_lease_store,
+    lease_identity,
+)
+from gha_scalesets.listener.metrics import ListenerMetrics
+from gha_scalesets.listener.registry import build_registry
+from gha_scalesets.listener.registry.base import (
+    Registry,
+    RunnerRecord,
+    RunnerState,
+    UnknownRunnerError,
+)
+from gha_scalesets.listener.runtimes import build_runtime
+from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime, RuntimeEvent
+from gha_scalesets.listener.scaler import Scaler
+from gha_scalesets.listener.scaling import Backoff
+from gha_scalesets.listener.server import MetricsServer, build_app
+from gha_scalesets.listener.session import find_scale_set, is_transient
+from gha_scalesets.listener.worker import ScaleSetWorker
+from gha_scalesets.scaleset import Client, ScaleSet
+from gha_scalesets.scaleset.errors import ScaleSetError
 
 log = structlog.get_logger("listener")
 

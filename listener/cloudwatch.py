@@ -19,9 +19,9 @@ from botocore.client import BaseClient
 from prometheus_client import Counter, Gauge
 from prometheus_client.samples import Sample
 
-from listener.config import AwsConfig, CloudWatchConfig
-from listener.metrics import ListenerMetrics
-from listener.runtimes._aws import error_message, make_client
+from gha_scalesets.listener.config import AwsConfig, CloudWatchConfig
+from gha_scalesets.listener.metrics import ListenerMetrics
+from gha_scalesets.listener.runtimes._aws import error_message, make_client
 
 log = structlog.get_logger("listener.cloudwatch")
 

@@ -11,8 +11,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import SecretStr
 
-from listener.config import AwsConfig, CredentialsConfig
-from scaleset.credentials import AppCredentials, Credentials, PatCredentials
+from gha_scalesets.listener.config import AwsConfig, CredentialsConfig
+from gha_scalesets.scaleset.credentials import AppCredentials, Credentials, PatCredentials
 
 
 class CredentialsLoadError(Exception):

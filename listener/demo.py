@@ -1,7 +1,8 @@
 """``make demo``: the listener against the local simulator, a burst of jobs, one summary line.
 
-Starts ``python -m simulator`` and ``python -m listener run`` (local runtime: one runner
-emulator process per job, memory registry), creates a scale set, queues a burst, shows live
+Starts ``python -m gha_scalesets.simulator`` and ``python -m gha_scalesets.listener run`` (local
+runtime: one runner emulator process per job, memory registry), creates a scale set, queues a burst,
+shows live
 progress and ends with::
 
     demo: 50/50 jobs completed, peak runners N, api calls per job X.XX, p95 job wait Y.Ys
@@ -33,7 +34,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from scaleset import Client, PatCredentials
+from gha_scalesets.scaleset import Client, PatCredentials
 
 JOBS = 50
 MAX_RUNNERS = 25
@@ -183,7 +184,7 @@ def run_demo() -> int:
         console.print(f"starting the simulator and the listener (max {MAX_RUNNERS} runners) ...")
         simulator = _spawn(
             [
-                "-m", "simulator", "--port", "0", "--pat", DEMO_TOKEN,
+                "-m", "gha_scalesets.simulator", "--port", "0", "--pat", DEMO_TOKEN,
                 "--long-poll-seconds", "10", "--log-level", "warning",
             ],
             sim_log,
@@ -195,7 +196,13 @@ def run_demo() -> int:
         with httpx.Client(base_url=base_url, timeout=10) as control:
             calls_before = _api_calls(control)
             listener = _spawn(
-                ["-m", "listener", "run", "--config", str(_listener_config(work, config_url))],
+                [
+                    "-m",
+                    "gha_scalesets.listener",
+                    "run",
+                    "--config",
+                    str(_listener_config(work, config_url)),
+                ],
                 listener_log,
             )
             started.append(listener)

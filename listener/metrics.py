@@ -15,9 +15,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from scaleset.config_url import parse_config_url
-from scaleset.messages import JobMessage
-from scaleset.models import Statistics
+from gha_scalesets.scaleset.config_url import parse_config_url
+from gha_scalesets.scaleset.messages import JobMessage
+from gha_scalesets.scaleset.models import Statistics
 
 # ARC's job-duration buckets span 10 ms to an hour.
 _JOB_BUCKETS = (

@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from listener.registry.base import Registry, RunnerRecord, RunnerState
-from listener.runtimes.base import RunnerPhase, Runtime, RuntimeRunner
-from scaleset import Client
-from scaleset.errors import JobStillRunningError, RunnerNotFoundError
+from gha_scalesets.listener.registry.base import Registry, RunnerRecord, RunnerState
+from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime, RuntimeRunner
+from gha_scalesets.scaleset import Client
+from gha_scalesets.scaleset.errors import JobStillRunningError, RunnerNotFoundError
 
 log = structlog.get_logger("listener.reconcile")
 

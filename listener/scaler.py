@@ -16,14 +16,32 @@ from collections.abc import Callable
 
 import structlog
 
-from listener.config import ListenerSettings, ScaleSetConfig
-from listener.metrics import ListenerMetrics
-from listener.reconcile import Reconciler, retire_idle
-from listener.registry.base import Registry, RunnerRecord, RunnerState, UnknownRunnerError
-from listener.runtimes.base import RunnerPhase, RunnerSpec, Runtime, RuntimeEvent
-from listener.scaling import Backoff, desired_runners, runner_names, scale_up_count, surplus_idle
-from scaleset import Client, JitConfigResult, JobCompleted, JobStarted, ScaleSet, Statistics
-from scaleset.errors import JobStillRunningError, RunnerNotFoundError, ScaleSetError
+from gha_scalesets.listener.config import ListenerSettings, ScaleSetConfig
+from gha_scalesets.listener.metrics import ListenerMetrics
+from gha_scalesets.listener.reconcile import Reconciler, retire_idle
+from gha_scalesets.listener.registry.base import (
+    Registry,
+    RunnerRecord,
+    RunnerState,
+    UnknownRunnerError,
+)
+from gha_scalesets.listener.runtimes.base import RunnerPhase, RunnerSpec, Runtime, RuntimeEvent
+from gha_scalesets.listener.scaling import (
+    Backoff,
+    desired_runners,
+    runner_names,
+    scale_up_count,
+    surplus_idle,
+)
+from gha_scalesets.scaleset import (
+    Client,
+    JitConfigResult,
+    JobCompleted,
+    JobStarted,
+    ScaleSet,
+    Statistics,
+)
+from gha_scalesets.scaleset.errors import JobStillRunningError, RunnerNotFoundError, ScaleSetError
 
 log = structlog.get_logger("listener.scaler")
 

@@ -9,7 +9,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from listener.registry.base import RunnerRecord, RunnerState
+from gha_scalesets.listener.registry.base import RunnerRecord, RunnerState
 
 # States in which a runner has no job and may be removed when surplus.
 _IDLE_STATES = frozenset({RunnerState.LAUNCHED, RunnerState.IDLE})

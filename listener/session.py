@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from listener.config import ScaleSetConfig
-from listener.scaling import Backoff
-from scaleset import Client, MessageSession, ScaleSet
-from scaleset.errors import (
+from gha_scalesets.listener.config import ScaleSetConfig
+from gha_scalesets.listener.scaling import Backoff
+from gha_scalesets.scaleset import Client, MessageSession, ScaleSet
+from gha_scalesets.scaleset.errors import (
     ApiError,
     ProtocolError,
     RunnerGroupNotFoundError,

@@ -8,13 +8,13 @@ from collections import defaultdict
 
 import structlog
 
-from listener.config import ListenerSettings
-from listener.leadership import LeaderElector, Takeover
-from listener.metrics import ListenerMetrics
-from listener.scaler import Scaler
-from listener.scaling import Backoff
-from listener.session import close_session, find_scale_set, is_transient, open_session
-from scaleset import (
+from gha_scalesets.listener.config import ListenerSettings
+from gha_scalesets.listener.leadership import LeaderElector, Takeover
+from gha_scalesets.listener.metrics import ListenerMetrics
+from gha_scalesets.listener.scaler import Scaler
+from gha_scalesets.listener.scaling import Backoff
+from gha_scalesets.listener.session import close_session, find_scale_set, is_transient, open_session
+from gha_scalesets.scaleset import (
     Client,
     JobAvailable,
     JobCompleted,
@@ -24,7 +24,7 @@ from scaleset import (
     ScaleSet,
     ScaleSetMessage,
 )
-from scaleset.errors import (
+from gha_scalesets.scaleset.errors import (
     ScaleSetError,
     ScaleSetNotFoundError,
     SessionNotFoundError,

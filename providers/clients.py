@@ -12,9 +12,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from providers import props as p
-from providers.errors import ScaleSetProviderError
-from scaleset import AppCredentials, Credentials, PatCredentials, SyncClient, parse_config_url
+from gha_scalesets.providers import props as p
+from gha_scalesets.providers.errors import ScaleSetProviderError
+from gha_scalesets.scaleset import (
+    AppCredentials,
+    Credentials,
+    PatCredentials,
+    SyncClient,
+    parse_config_url,
+)
 
 _clients: dict[tuple[str, str, str | None, str | None], SyncClient] = {}
 _lock = threading.Lock()

@@ -11,8 +11,8 @@ from typing import Any
 
 from pulumi.dynamic import DiffResult
 
-from providers import props as p
-from scaleset import ConfigUrlError, parse_config_url
+from gha_scalesets.providers import props as p
+from gha_scalesets.scaleset import ConfigUrlError, parse_config_url
 
 
 def _scope_key(url: str) -> tuple[str, ...] | str:

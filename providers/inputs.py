@@ -10,9 +10,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers import props as p
-from scaleset import AppCredentials, ConfigUrlError, CredentialsError, parse_config_url
-from scaleset.network import NetworkSettings, ProxyRouter, ssl_context
+from gha_scalesets.providers import props as p
+from gha_scalesets.scaleset import (
+    AppCredentials,
+    ConfigUrlError,
+    CredentialsError,
+    parse_config_url,
+)
+from gha_scalesets.scaleset.network import NetworkSettings, ProxyRouter, ssl_context
 
 # The cap of ARC's Helm chart: names stay portable between ARC and this project, and runner
 # names derived from them (name plus a suffix) stay short.

@@ -8,8 +8,8 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
-from providers import props as p
-from providers.scale_set_provider import ScaleSetProvider
+from gha_scalesets.providers import props as p
+from gha_scalesets.providers.scale_set_provider import ScaleSetProvider
 
 
 @dataclass

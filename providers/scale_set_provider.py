@@ -23,13 +23,13 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from providers import props as p
-from providers.clients import client_for, runner_group_id
-from providers.diffing import changed_keys, diff_scale_set
-from providers.errors import ScaleSetProviderError
-from providers.inputs import check_inputs
-from scaleset import ScaleSet as LiveScaleSet
-from scaleset import ScaleSetError, ScaleSetNotFoundError, SyncClient
+from gha_scalesets.providers import props as p
+from gha_scalesets.providers.clients import client_for, runner_group_id
+from gha_scalesets.providers.diffing import changed_keys, diff_scale_set
+from gha_scalesets.providers.errors import ScaleSetProviderError
+from gha_scalesets.providers.inputs import check_inputs
+from gha_scalesets.scaleset import ScaleSet as LiveScaleSet
+from gha_scalesets.scaleset import ScaleSetError, ScaleSetNotFoundError, SyncClient
 
 
 @contextmanager

@@ -9,10 +9,13 @@ Tokens are cached per (config URL, credential) for the whole process and renewed
 expire; retries, typed errors and the wire contract live below this facade.
 """
 
-from scaleset.client import Client
-from scaleset.config_url import ConfigUrl, Scope, parse_config_url
-from scaleset.credentials import AppCredentials, Credentials, PatCredentials
-from scaleset.errors import (
+if __name__ != "gha_scalesets.scaleset":  # one module, one name: never a top-level "scaleset"
+    raise ImportError(f"{__name__!r} is gha_scalesets.scaleset: import it by that name")
+
+from gha_scalesets.scaleset.client import Client
+from gha_scalesets.scaleset.config_url import ConfigUrl, Scope, parse_config_url
+from gha_scalesets.scaleset.credentials import AppCredentials, Credentials, PatCredentials
+from gha_scalesets.scaleset.errors import (
     AmbiguousNameError,
     ApiError,
     ConfigUrlError,
@@ -34,7 +37,7 @@ from scaleset.errors import (
     TransportError,
     UnauthorizedError,
 )
-from scaleset.messages import (
+from gha_scalesets.scaleset.messages import (
     JobAssigned,
     JobAvailable,
     JobCompleted,
@@ -42,7 +45,7 @@ from scaleset.messages import (
     JobStarted,
     ScaleSetMessage,
 )
-from scaleset.models import (
+from gha_scalesets.scaleset.models import (
     JitConfigResult,
     Label,
     MessageSession,
@@ -52,9 +55,9 @@ from scaleset.models import (
     ScaleSet,
     Statistics,
 )
-from scaleset.pool import PoolSettings
-from scaleset.retry import RetryPolicy
-from scaleset.sync import SyncClient
+from gha_scalesets.scaleset.pool import PoolSettings
+from gha_scalesets.scaleset.retry import RetryPolicy
+from gha_scalesets.scaleset.sync import SyncClient
 
 __all__ = [
     "AmbiguousNameError",

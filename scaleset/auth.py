@@ -19,13 +19,13 @@ from typing import Any
 import jwt
 from pydantic import SecretStr
 
-from scaleset.config_url import ConfigUrl
-from scaleset.conventions import UserAgent, json_body
-from scaleset.credentials import AppCredentials, Credentials
-from scaleset.errors import ForbiddenError, ProtocolError, UnauthorizedError
-from scaleset.singleflight import SingleFlight
-from scaleset.transport import Outcome, Request
-from scaleset.wire import decode_json
+from gha_scalesets.scaleset.config_url import ConfigUrl
+from gha_scalesets.scaleset.conventions import UserAgent, json_body
+from gha_scalesets.scaleset.credentials import AppCredentials, Credentials
+from gha_scalesets.scaleset.errors import ForbiddenError, ProtocolError, UnauthorizedError
+from gha_scalesets.scaleset.singleflight import SingleFlight
+from gha_scalesets.scaleset.transport import Outcome, Request
+from gha_scalesets.scaleset.wire import decode_json
 
 # Refresh this long before expiry (capped at a fifth of the lifetime so short-lived tokens, as in
 # tests against the simulator, are still reused).

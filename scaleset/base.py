@@ -8,17 +8,17 @@ from typing import Any, Self
 
 import httpx
 
-from scaleset import pool
-from scaleset.auth import AdminConnection, AuthChain, TokenCache, default_token_cache
-from scaleset.cache import ReadCache
-from scaleset.config_url import ConfigUrl, Scope, parse_config_url
-from scaleset.conventions import JSON, UserAgent, admin_url
-from scaleset.credentials import AppCredentials, Credentials
-from scaleset.errors import ApiError, CredentialsError, NotFoundError, ScaleSetError
-from scaleset.network import NetworkSettings, ProxyRouter, ssl_context
-from scaleset.pool import PoolSettings
-from scaleset.retry import RetryPolicy
-from scaleset.transport import Observer, Outcome, Request, Transport
+from gha_scalesets.scaleset import pool
+from gha_scalesets.scaleset.auth import AdminConnection, AuthChain, TokenCache, default_token_cache
+from gha_scalesets.scaleset.cache import ReadCache
+from gha_scalesets.scaleset.config_url import ConfigUrl, Scope, parse_config_url
+from gha_scalesets.scaleset.conventions import JSON, UserAgent, admin_url
+from gha_scalesets.scaleset.credentials import AppCredentials, Credentials
+from gha_scalesets.scaleset.errors import ApiError, CredentialsError, NotFoundError, ScaleSetError
+from gha_scalesets.scaleset.network import NetworkSettings, ProxyRouter, ssl_context
+from gha_scalesets.scaleset.pool import PoolSettings
+from gha_scalesets.scaleset.retry import RetryPolicy
+from gha_scalesets.scaleset.transport import Observer, Outcome, Request, Transport
 
 log = logging.getLogger("scaleset")
 

@@ -9,7 +9,7 @@ from typing import TypeVar
 from cachetools import TTLCache
 from pydantic import BaseModel
 
-from scaleset.singleflight import SingleFlight
+from gha_scalesets.scaleset.singleflight import SingleFlight
 
 M = TypeVar("M", bound=BaseModel)
 

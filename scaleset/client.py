@@ -8,9 +8,9 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from scaleset.base import SCALE_SETS
-from scaleset.conventions import json_body
-from scaleset.errors import (
+from gha_scalesets.scaleset.base import SCALE_SETS
+from gha_scalesets.scaleset.conventions import json_body
+from gha_scalesets.scaleset.errors import (
     ConflictError,
     RunnerExistsError,
     RunnerGroupNotFoundError,
@@ -18,7 +18,7 @@ from scaleset.errors import (
     ScaleSetError,
     ScaleSetNotFoundError,
 )
-from scaleset.models import (
+from gha_scalesets.scaleset.models import (
     JitConfigResponse,
     JitConfigResult,
     Label,
@@ -27,9 +27,9 @@ from scaleset.models import (
     RunnerReference,
     ScaleSet,
 )
-from scaleset.sessions import SessionMethods
-from scaleset.transport import Outcome
-from scaleset.wire import GO_ZERO_TIME
+from gha_scalesets.scaleset.sessions import SessionMethods
+from gha_scalesets.scaleset.transport import Outcome
+from gha_scalesets.scaleset.wire import GO_ZERO_TIME
 
 log = logging.getLogger("scaleset")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from scaleset.errors import ConfigUrlError
+from gha_scalesets.scaleset.errors import ConfigUrlError
 
 _HOSTED = frozenset({"github.com", "www.github.com", "github.localhost"})
 FORCE_GHES_ENV = "GITHUB_ACTIONS_FORCE_GHES"

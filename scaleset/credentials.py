@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import SecretStr
 
-from scaleset.errors import CredentialsError
+from gha_scalesets.scaleset.errors import CredentialsError
 
 # GitHub accepts App JWTs valid for at most 10 minutes; back-date for clock skew like upstream.
 _JWT_BACKDATE = 60

@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from scaleset.errors import ProtocolError
-from scaleset.models import Statistics
-from scaleset.wire import WireModel, WireTime, decode_json
+from gha_scalesets.scaleset.errors import ProtocolError
+from gha_scalesets.scaleset.models import Statistics
+from gha_scalesets.scaleset.wire import WireModel, WireTime, decode_json
 
 JOB_MESSAGES_TYPE = "RunnerScaleSetJobMessages"
 

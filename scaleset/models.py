@@ -7,8 +7,8 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
-from scaleset.errors import AmbiguousNameError, ProtocolError, ScaleSetError
-from scaleset.wire import WireModel, WireTime
+from gha_scalesets.scaleset.errors import AmbiguousNameError, ProtocolError, ScaleSetError
+from gha_scalesets.scaleset.wire import WireModel, WireTime
 
 T = TypeVar("T")
 

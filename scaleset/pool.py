@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from scaleset.network import NetworkSettings
-from scaleset.sharding import ShardedTransport
+from gha_scalesets.scaleset.network import NetworkSettings
+from gha_scalesets.scaleset.sharding import ShardedTransport
 
 
 @dataclass(frozen=True)

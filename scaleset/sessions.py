@@ -6,8 +6,8 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 
-from scaleset.base import SCALE_SETS, BaseClient
-from scaleset.conventions import (
+from gha_scalesets.scaleset.base import SCALE_SETS, BaseClient
+from gha_scalesets.scaleset.conventions import (
     JSON,
     MQ_ACCEPT,
     admin_url,
@@ -15,16 +15,16 @@ from scaleset.conventions import (
     message_delete_url,
     message_url,
 )
-from scaleset.errors import (
+from gha_scalesets.scaleset.errors import (
     ApiError,
     MessageQueueTokenExpiredError,
     ProtocolError,
     ScaleSetNotFoundError,
     SessionNotFoundError,
 )
-from scaleset.messages import ScaleSetMessage, parse_message
-from scaleset.models import MessageSession, Page
-from scaleset.transport import Outcome, Request
+from gha_scalesets.scaleset.messages import ScaleSetMessage, parse_message
+from gha_scalesets.scaleset.models import MessageSession, Page
+from gha_scalesets.scaleset.transport import Outcome, Request
 
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 UNLIMITED_CAPACITY = 2**31 - 1

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-from scaleset.network import NetworkSettings, ProxyRouter, ssl_context
+from gha_scalesets.scaleset.network import NetworkSettings, ProxyRouter, ssl_context
 
 # Connections per shard: small enough that a scan stays cheap, large enough that a few shards
 # cover a JIT batch.

@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
-from scaleset.client import Client
-from scaleset.config_url import ConfigUrl
-from scaleset.credentials import Credentials
+from gha_scalesets.scaleset.client import Client
+from gha_scalesets.scaleset.config_url import ConfigUrl
+from gha_scalesets.scaleset.credentials import Credentials
 
 P = ParamSpec("P")
 R = TypeVar("R")

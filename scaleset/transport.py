@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from scaleset.errors import ApiError, TransportError, error_from_response
-from scaleset.retry import (
+from gha_scalesets.scaleset.errors import ApiError, TransportError, error_from_response
+from gha_scalesets.scaleset.retry import (
     RetryPolicy,
     may_have_reached_server,
     server_requested_delay,

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from scaleset.errors import ProtocolError
+from gha_scalesets.scaleset.errors import ProtocolError
 
 _BOM = b"\xef\xbb\xbf"
 _GO_ZERO_YEAR = 1

@@ -1,6 +1,6 @@
 """A local, faithful simulator of GitHub's runner scale-set service (GHES layout, one port).
 
-Start it with ``python -m simulator --pat ghp_x`` (see ``--help``) or, in tests, with
+Start it with ``python -m gha_scalesets.simulator --pat ghp_x`` (see ``--help``) or, in tests, with
 :class:`simulator.testing.SimulatorServer`. A config URL such as ``http://127.0.0.1:PORT/acme``
 (org), ``.../acme/app`` (repo) or ``.../enterprises/e`` resolves, like any GHES host, to the
 REST API under ``/api/v3``. The wire contract is the project's scale-set API reference.
@@ -45,3 +45,6 @@ Module map: :mod:`~simulator.app` (ASGI app), :mod:`~simulator.world` and
 :mod:`~simulator.faults` (fault injection), ``http_*`` (routes), :mod:`~simulator.wire`
 (JSON shapes), :mod:`~simulator.testing` (background server for tests).
 """
+
+if __name__ != "gha_scalesets.simulator":  # one module, one name: never a top-level "simulator"
+    raise ImportError(f"{__name__!r} is gha_scalesets.simulator: import it by that name")

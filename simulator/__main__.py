@@ -1,4 +1,4 @@
-"""``python -m simulator``: serve the scale-set service simulator until interrupted."""
+"""``python -m gha_scalesets.simulator``: serve the scale-set simulator until interrupted."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from simulator.config import AppCredential, SimulatorConfig
-from simulator.faults import FaultSettings
-from simulator.serve import bind, build_server
+from gha_scalesets.simulator.config import AppCredential, SimulatorConfig
+from gha_scalesets.simulator.faults import FaultSettings
+from gha_scalesets.simulator.serve import bind, build_server
 
 cli = typer.Typer(add_completion=False, no_args_is_help=False)
 
@@ -141,4 +141,4 @@ def serve(
 
 
 if __name__ == "__main__":
-    cli(prog_name="python -m simulator")
+    cli(prog_name="python -m gha_scalesets.simulator")

@@ -13,7 +13,7 @@ import itertools
 import logging
 from collections.abc import Callable
 
-from simulator.clock import Clock
+from gha_scalesets.simulator.clock import Clock
 
 logger = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 
-from simulator import http_admin, http_control, http_mq, http_rest, http_runner
-from simulator.aio import Timers
-from simulator.clock import Clock
-from simulator.config import SimulatorConfig
-from simulator.faults import FaultInjector
-from simulator.ledger import SecretLedger
-from simulator.world import World
+from gha_scalesets.simulator import http_admin, http_control, http_mq, http_rest, http_runner
+from gha_scalesets.simulator.aio import Timers
+from gha_scalesets.simulator.clock import Clock
+from gha_scalesets.simulator.config import SimulatorConfig
+from gha_scalesets.simulator.faults import FaultInjector
+from gha_scalesets.simulator.ledger import SecretLedger
+from gha_scalesets.simulator.world import World
 
 ENDPOINTS = [
     *http_rest.ROUTES,

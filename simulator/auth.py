@@ -15,11 +15,11 @@ from typing import Any
 
 import jwt
 
-from simulator.clock import Clock
-from simulator.config import AppCredential, SimulatorConfig
-from simulator.errors import UNAUTHORIZED, PlainError, RestError, VssError
-from simulator.ledger import SecretLedger
-from simulator.model import Scope
+from gha_scalesets.simulator.clock import Clock
+from gha_scalesets.simulator.config import AppCredential, SimulatorConfig
+from gha_scalesets.simulator.errors import UNAUTHORIZED, PlainError, RestError, VssError
+from gha_scalesets.simulator.ledger import SecretLedger
+from gha_scalesets.simulator.model import Scope
 
 APP_JWT_SKEW_SECONDS = 60
 APP_JWT_MAX_LIFETIME_SECONDS = 600

@@ -1,7 +1,7 @@
 """Simulator configuration: credentials it accepts, timings, mode and initial faults.
 
-The same :class:`SimulatorConfig` is built by the command line (``python -m simulator``) and
-by :class:`simulator.testing.SimulatorServer`.
+The same :class:`SimulatorConfig` is built by the command line (``python -m
+gha_scalesets.simulator``) and by :class:`simulator.testing.SimulatorServer`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
-from simulator.faults import FaultSettings
+from gha_scalesets.simulator.faults import FaultSettings
 
 DEFAULT_GROUP = "Default"
 

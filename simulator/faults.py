@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from simulator.clock import Clock
-from simulator.errors import PlainError, RestError
+from gha_scalesets.simulator.clock import Clock
+from gha_scalesets.simulator.errors import PlainError, RestError
 
 RATE_LIMIT_WINDOW_SECONDS = 3600.0
 _DROPPED_BODY_LENGTH = 64

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from simulator import errors, wire
-from simulator.errors import VssError
-from simulator.model import JobState, Session, Tenant
-from simulator.routing import Endpoint, Handler, bearer, int_param, json_body
+from gha_scalesets.simulator import errors, wire
+from gha_scalesets.simulator.errors import VssError
+from gha_scalesets.simulator.model import JobState, Session, Tenant
+from gha_scalesets.simulator.routing import Endpoint, Handler, bearer, int_param, json_body
 
 if TYPE_CHECKING:
-    from simulator.app import Simulator
+    from gha_scalesets.simulator.app import Simulator
 
 ADMIN_PREFIX = "/_services/pipelines/{tenant}"
 API_VERSION = "6.0-preview"

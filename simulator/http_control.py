@@ -19,12 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from simulator.errors import PlainError
-from simulator.faults import FaultSettings
-from simulator.routing import Endpoint, Handler, json_body
+from gha_scalesets.simulator.errors import PlainError
+from gha_scalesets.simulator.faults import FaultSettings
+from gha_scalesets.simulator.routing import Endpoint, Handler, json_body
 
 if TYPE_CHECKING:
-    from simulator.app import Simulator
+    from gha_scalesets.simulator.app import Simulator
 
 
 M = TypeVar("M", bound=BaseModel)

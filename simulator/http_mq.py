@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from simulator import errors, wire
-from simulator.errors import PlainError, VssError
-from simulator.http_admin import ADMIN_PREFIX, API_VERSION, require_api_version
-from simulator.model import Session
-from simulator.routing import Endpoint, bearer, int_param, json_body
+from gha_scalesets.simulator import errors, wire
+from gha_scalesets.simulator.errors import PlainError, VssError
+from gha_scalesets.simulator.http_admin import ADMIN_PREFIX, API_VERSION, require_api_version
+from gha_scalesets.simulator.model import Session
+from gha_scalesets.simulator.routing import Endpoint, bearer, int_param, json_body
 
 if TYPE_CHECKING:
-    from simulator.app import Simulator
+    from gha_scalesets.simulator.app import Simulator
 
 BROKER_PREFIX = "/_services/broker"
 UNLIMITED_CAPACITY = 2**31 - 1

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from simulator.errors import RestError
-from simulator.model import Scope
-from simulator.routing import Endpoint, bearer, json_body
-from simulator.wire import rest_time
+from gha_scalesets.simulator.errors import RestError
+from gha_scalesets.simulator.model import Scope
+from gha_scalesets.simulator.routing import Endpoint, bearer, json_body
+from gha_scalesets.simulator.wire import rest_time
 
 if TYPE_CHECKING:
-    from simulator.app import Simulator
+    from gha_scalesets.simulator.app import Simulator
 
 _NO_AUTH = RestError(401, "Requires authentication")
 _INSTALLATION_PERMISSIONS = {

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from simulator.errors import PlainError
-from simulator.model import Runner
-from simulator.routing import Endpoint, Handler, bearer, json_body
+from gha_scalesets.simulator.errors import PlainError
+from gha_scalesets.simulator.model import Runner
+from gha_scalesets.simulator.routing import Endpoint, Handler, bearer, json_body
 
 if TYPE_CHECKING:
-    from simulator.app import Simulator
+    from gha_scalesets.simulator.app import Simulator
 
 RUNNER_PREFIX = "/_sim/runner/{id:int}"
 MAX_RUNNER_HOLD_SECONDS = 20.0

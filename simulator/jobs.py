@@ -24,14 +24,14 @@ from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from simulator import wire
-from simulator.aio import Timers
-from simulator.clock import Clock
-from simulator.config import SimulatorConfig
-from simulator.model import Job, JobState, Runner, ScaleSet
+from gha_scalesets.simulator import wire
+from gha_scalesets.simulator.aio import Timers
+from gha_scalesets.simulator.clock import Clock
+from gha_scalesets.simulator.config import SimulatorConfig
+from gha_scalesets.simulator.model import Job, JobState, Runner, ScaleSet
 
 if TYPE_CHECKING:
-    from simulator.world import World
+    from gha_scalesets.simulator.world import World
 
 FIRST_REQUEST_ID = 1001
 FIRST_WORKFLOW_RUN_ID = 7001

@@ -13,8 +13,8 @@ from enum import StrEnum
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from simulator.aio import Signal
-from simulator.mqueue import MessageQueue
+from gha_scalesets.simulator.aio import Signal
+from gha_scalesets.simulator.mqueue import MessageQueue
 
 ScopeKind = Literal["org", "repo", "enterprise"]
 

@@ -23,10 +23,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from simulator.errors import ApiError, PlainError
+from gha_scalesets.simulator.errors import ApiError, PlainError
 
 if TYPE_CHECKING:
-    from simulator.app import Simulator
+    from gha_scalesets.simulator.app import Simulator
 
 Handler = Callable[["Simulator", Request], Awaitable[Response]]
 RouteKind = Literal["github", "runner", "control"]

@@ -12,7 +12,7 @@ In process::
 As a process (the config is read from ``ACTIONS_RUNNER_INPUT_JITCONFIG`` when the flag is
 absent, which keeps it out of ``ps``)::
 
-    python -m simulator.runner [--jitconfig BLOB]
+    python -m gha_scalesets.simulator.runner [--jitconfig BLOB]
 
 Exit status: 0 after a job or a removal, 2 for an unusable JIT config, 1 when the simulator
 misbehaves or is unreachable. The JIT config is a credential and is never printed.
@@ -31,8 +31,8 @@ from typing import Any, Literal
 
 import httpx
 
-from scaleset.conventions import UserAgent
-from simulator.jit import InvalidJitConfig, JitConfig
+from gha_scalesets.scaleset.conventions import UserAgent
+from gha_scalesets.simulator.jit import InvalidJitConfig, JitConfig
 
 JIT_CONFIG_ENV = "ACTIONS_RUNNER_INPUT_JITCONFIG"
 _TIMEOUT = httpx.Timeout(10.0, read=60.0)  # the acquire poll is held up to 20 s
@@ -110,7 +110,7 @@ async def run_runner(jit_config: str, *, client: httpx.AsyncClient | None = None
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m simulator.runner",
+        prog="python -m gha_scalesets.simulator.runner",
         description="Emulate an ephemeral GitHub Actions runner against the local simulator.",
     )
     parser.add_argument(

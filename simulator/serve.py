@@ -7,8 +7,8 @@ import socket
 
 import uvicorn
 
-from simulator.app import create_app
-from simulator.config import SimulatorConfig
+from gha_scalesets.simulator.app import create_app
+from gha_scalesets.simulator.config import SimulatorConfig
 
 # uvicorn logs this when a response is abandoned mid-body, which is exactly how the
 # drop_rate fault closes connections; it is expected noise, not a server error.

@@ -23,10 +23,10 @@ from typing import Any, Self
 import httpx
 import uvicorn
 
-from simulator.config import AppCredential, SimulatorConfig
-from simulator.faults import FaultSettings
-from simulator.ledger import SecretLedger
-from simulator.serve import bind, build_server
+from gha_scalesets.simulator.config import AppCredential, SimulatorConfig
+from gha_scalesets.simulator.faults import FaultSettings
+from gha_scalesets.simulator.ledger import SecretLedger
+from gha_scalesets.simulator.serve import bind, build_server
 
 _START_TIMEOUT_SECONDS = 15.0
 _STARTED: weakref.WeakSet[SimulatorServer] = weakref.WeakSet()

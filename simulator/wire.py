@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from simulator.model import Job, Runner, ScaleSet, Session, Statistics
+from gha_scalesets.simulator.model import Job, Runner, ScaleSet, Session, Statistics
 
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 ENVELOPE_TYPE = "RunnerScaleSetJobMessages"

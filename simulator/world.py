@@ -15,17 +15,25 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from simulator import errors
-from simulator.aio import Timers
-from simulator.auth import Authority
-from simulator.clock import Clock
-from simulator.config import DEFAULT_GROUP, SimulatorConfig
-from simulator.errors import PlainError, VssError
-from simulator.jit import JitConfig
-from simulator.jobs import JobBoard
-from simulator.ledger import SecretLedger
-from simulator.model import JobState, Runner, RunnerGroup, ScaleSet, Scope, Session, Tenant
-from simulator.wire import get_ci
+from gha_scalesets.simulator import errors
+from gha_scalesets.simulator.aio import Timers
+from gha_scalesets.simulator.auth import Authority
+from gha_scalesets.simulator.clock import Clock
+from gha_scalesets.simulator.config import DEFAULT_GROUP, SimulatorConfig
+from gha_scalesets.simulator.errors import PlainError, VssError
+from gha_scalesets.simulator.jit import JitConfig
+from gha_scalesets.simulator.jobs import JobBoard
+from gha_scalesets.simulator.ledger import SecretLedger
+from gha_scalesets.simulator.model import (
+    JobState,
+    Runner,
+    RunnerGroup,
+    ScaleSet,
+    Scope,
+    Session,
+    Tenant,
+)
+from gha_scalesets.simulator.wire import get_ci
 
 FIRST_MESSAGE_ID = 100_000_001
 _SETTING_KEYS = ("ephemeral", "isElastic", "disableUpdate")

@@ -11,8 +11,14 @@ docs/components.md ("Use in an existing stack"); ``tests/examples/`` runs this f
 import pulumi
 import pulumi_aws as aws
 
-from components import EcsOptions, ListenerScaleSet, ScaleSetListener, ScaleSetListenerArgs
-from providers import ScaleSet, ScaleSetArgs
+from gha_scalesets import (
+    EcsOptions,
+    ListenerScaleSet,
+    ScaleSet,
+    ScaleSetArgs,
+    ScaleSetListener,
+    ScaleSetListenerArgs,
+)
 
 # --- what the existing stack already has: a VPC, private subnets, a cluster, an alert topic
 vpc = aws.ec2.Vpc("main", cidr_block="10.0.0.0/16")

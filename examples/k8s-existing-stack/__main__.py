@@ -11,8 +11,14 @@ docs/components.md ("Use in an existing stack"); ``tests/examples/`` runs this f
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import K8sOptions, ListenerScaleSet, ScaleSetListener, ScaleSetListenerArgs
-from providers import ScaleSet, ScaleSetArgs
+from gha_scalesets import (
+    K8sOptions,
+    ListenerScaleSet,
+    ScaleSet,
+    ScaleSetArgs,
+    ScaleSetListener,
+    ScaleSetListenerArgs,
+)
 
 cfg = pulumi.Config()
 

@@ -10,7 +10,7 @@ real engine against the local simulator.
 
 import pulumi
 
-from providers import ScaleSet, ScaleSetArgs
+from gha_scalesets import ScaleSet, ScaleSetArgs
 
 cfg = pulumi.Config()
 org = cfg.require("githubConfigUrl")  # org, owner/repo, or enterprises/<slug>

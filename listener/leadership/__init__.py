@@ -6,9 +6,9 @@ import secrets
 
 from botocore.config import Config
 
-from listener.config import DynamoDBRegistryConfig, ListenerSettings
-from listener.leadership.base import Lease, LeaseStore, MemoryLeaseStore, Terms
-from listener.leadership.elector import LeaderElector, Takeover
+from gha_scalesets.listener.config import DynamoDBRegistryConfig, ListenerSettings
+from gha_scalesets.listener.leadership.base import Lease, LeaseStore, MemoryLeaseStore, Terms
+from gha_scalesets.listener.leadership.elector import LeaderElector, Takeover
 
 __all__ = ["LeaderElector", "Lease", "LeaseStore", "MemoryLeaseStore", "Takeover", "Terms"]
 
@@ -30,13 +30,13 @@ def build_lease_store(settings: ListenerSettings) -> LeaseStore:
     store = settings.leadership.store
     registry = settings.registry
     if store == "kubernetes" or (store == "auto" and settings.runtime == "k8s"):
-        from listener.leadership.kubernetes import KubernetesLeaseStore
+        from gha_scalesets.listener.leadership.kubernetes import KubernetesLeaseStore
 
         assert settings.k8s is not None
         return KubernetesLeaseStore(settings.k8s)
     if isinstance(registry, DynamoDBRegistryConfig) and store in ("auto", "dynamodb"):
-        from listener.leadership.dynamodb import DynamoDBLeaseStore
-        from listener.registry.dynamodb import make_dynamodb_client
+        from gha_scalesets.listener.leadership.dynamodb import DynamoDBLeaseStore
+        from gha_scalesets.listener.registry.dynamodb import make_dynamodb_client
 
         client = make_dynamodb_client(registry, settings.aws, _LEASE_CALLS)
         return DynamoDBLeaseStore(registry.table_name, client)

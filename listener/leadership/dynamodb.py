@@ -15,7 +15,7 @@ from typing import Any
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from listener.leadership.base import Lease, Terms
+from gha_scalesets.listener.leadership.base import Lease, Terms
 
 _LEASE_SK = "lease"
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from listener.leadership.base import Lease, LeaseStore, Terms
+from gha_scalesets.listener.leadership.base import Lease, LeaseStore, Terms
 
 log = structlog.get_logger("listener.leadership")
 

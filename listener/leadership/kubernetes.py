@@ -16,9 +16,9 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from listener.config import K8sRuntimeConfig
-from listener.leadership.base import Lease, Terms
-from listener.runtimes.k8s import api_client
+from gha_scalesets.listener.config import K8sRuntimeConfig
+from gha_scalesets.listener.leadership.base import Lease, Terms
+from gha_scalesets.listener.runtimes.k8s import api_client
 
 ANNOTATION_SESSION_ID = "gha-scaleset/session-id"
 _MANAGED_BY = {"app.kubernetes.io/managed-by": "gha-scalesets"}

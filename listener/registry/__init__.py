@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from listener.config import DynamoDBRegistryConfig, ListenerSettings
-from listener.registry.base import Registry
+from gha_scalesets.listener.config import DynamoDBRegistryConfig, ListenerSettings
+from gha_scalesets.listener.registry.base import Registry
 
 
 def build_registry(
@@ -15,8 +15,8 @@ def build_registry(
     """The registry the settings ask for."""
     config = settings.registry
     if isinstance(config, DynamoDBRegistryConfig):
-        from listener.registry.cache import CachedCountRegistry
-        from listener.registry.dynamodb import DynamoDBRegistry, make_dynamodb_client
+        from gha_scalesets.listener.registry.cache import CachedCountRegistry
+        from gha_scalesets.listener.registry.dynamodb import DynamoDBRegistry, make_dynamodb_client
 
         store = DynamoDBRegistry(
             config.table_name,
@@ -24,7 +24,7 @@ def build_registry(
             max_concurrency=config.max_concurrency,
         )
         return CachedCountRegistry(store, config.cache_ttl_seconds, on_lookup=on_cache_lookup)
-    from listener.registry.memory import MemoryRegistry
+    from gha_scalesets.listener.registry.memory import MemoryRegistry
 
     # Nothing survives a restart here, so names start at the clock (in ms) to stay unique.
     return MemoryRegistry(first_sequence=int(time.time() * 1000))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from listener.registry.base import Registry, RunnerRecord
+from gha_scalesets.listener.registry.base import Registry, RunnerRecord
 
 
 class CachedCountRegistry:

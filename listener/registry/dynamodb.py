@@ -30,8 +30,13 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from listener.config import AwsConfig, DynamoDBRegistryConfig
-from listener.registry.base import RunnerRecord, RunnerState, UnknownRunnerError, check_changes
+from gha_scalesets.listener.config import AwsConfig, DynamoDBRegistryConfig
+from gha_scalesets.listener.registry.base import (
+    RunnerRecord,
+    RunnerState,
+    UnknownRunnerError,
+    check_changes,
+)
 
 DEFAULT_ITEM_TTL_SECONDS = 7 * 24 * 3600  # self-hosted jobs may run up to 5 days
 _COUNT_SK = "count"

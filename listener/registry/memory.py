@@ -8,7 +8,12 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from listener.registry.base import RunnerRecord, RunnerState, UnknownRunnerError, check_changes
+from gha_scalesets.listener.registry.base import (
+    RunnerRecord,
+    RunnerState,
+    UnknownRunnerError,
+    check_changes,
+)
 
 
 class MemoryRegistry:

@@ -6,8 +6,8 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-from listener.config import ListenerSettings
-from listener.runtimes.base import Runtime
+from gha_scalesets.listener.config import ListenerSettings
+from gha_scalesets.listener.runtimes.base import Runtime
 
 
 def default_state_dir(config_url: str) -> Path:
@@ -19,18 +19,18 @@ def default_state_dir(config_url: str) -> Path:
 def build_runtime(settings: ListenerSettings) -> Runtime:
     """The runtime named by ``settings.runtime``, configured from its section."""
     if settings.runtime == "ec2":
-        from listener.runtimes.ec2 import Ec2Runtime
+        from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
 
         return Ec2Runtime(settings.ec2, settings.aws)
     if settings.runtime == "ecs":
-        from listener.runtimes.ecs import EcsRuntime
+        from gha_scalesets.listener.runtimes.ecs import EcsRuntime
 
         return EcsRuntime(settings.ecs, settings.aws)
     if settings.runtime == "k8s":
-        from listener.runtimes.k8s import K8sRuntime
+        from gha_scalesets.listener.runtimes.k8s import K8sRuntime
 
         return K8sRuntime(settings.k8s)
-    from listener.runtimes.local import LocalRuntime
+    from gha_scalesets.listener.runtimes.local import LocalRuntime
 
     local = settings.local
     return LocalRuntime(

@@ -20,9 +20,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointError
 
-from listener.config import AwsConfig
-from listener.runtimes._retry import with_retries
-from scaleset.retry import RetryPolicy
+from gha_scalesets.listener.config import AwsConfig
+from gha_scalesets.listener.runtimes._retry import with_retries
+from gha_scalesets.scaleset.retry import RetryPolicy
 
 # Error codes that a later attempt of the same request may not get.
 THROTTLING_CODES = frozenset(

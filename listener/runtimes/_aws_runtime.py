@@ -14,15 +14,20 @@ import structlog
 from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
-from listener.config import AwsConfig, Ec2RuntimeConfig, EcsRuntimeConfig
-from listener.runtimes._aws import call, error_code, is_transient, make_client
-from listener.runtimes._launch import launch_all
-from listener.runtimes._phases import PhaseTracker
-from listener.runtimes._retry import default_retry
-from listener.runtimes._ssm import JitParameters
-from listener.runtimes.aws_events import EventQueue
-from listener.runtimes.base import LaunchResult, RunnerSpec, RuntimeEvent, RuntimeRunner
-from scaleset.retry import RetryPolicy
+from gha_scalesets.listener.config import AwsConfig, Ec2RuntimeConfig, EcsRuntimeConfig
+from gha_scalesets.listener.runtimes._aws import call, error_code, is_transient, make_client
+from gha_scalesets.listener.runtimes._launch import launch_all
+from gha_scalesets.listener.runtimes._phases import PhaseTracker
+from gha_scalesets.listener.runtimes._retry import default_retry
+from gha_scalesets.listener.runtimes._ssm import JitParameters
+from gha_scalesets.listener.runtimes.aws_events import EventQueue
+from gha_scalesets.listener.runtimes.base import (
+    LaunchResult,
+    RunnerSpec,
+    RuntimeEvent,
+    RuntimeRunner,
+)
+from gha_scalesets.scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 

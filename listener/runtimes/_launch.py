@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import structlog
 
-from listener.runtimes.base import LaunchResult, RunnerSpec
+from gha_scalesets.listener.runtimes.base import LaunchResult, RunnerSpec
 
 log = structlog.get_logger(__name__)
 

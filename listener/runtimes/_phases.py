@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cachetools import LRUCache
 
-from listener.runtimes.base import RunnerPhase
+from gha_scalesets.listener.runtimes.base import RunnerPhase
 
 _RANK = {
     RunnerPhase.PENDING: 0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from scaleset.retry import RetryPolicy
+from gha_scalesets.scaleset.retry import RetryPolicy
 
 T = TypeVar("T")
 

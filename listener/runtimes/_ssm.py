@@ -16,8 +16,8 @@ import structlog
 from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
-from listener.runtimes._aws import call, chunks, error_code
-from scaleset.retry import RetryPolicy
+from gha_scalesets.listener.runtimes._aws import call, chunks, error_code
+from gha_scalesets.scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 

@@ -19,9 +19,9 @@ import structlog
 from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
-from listener.runtimes._aws import call, error_code
-from listener.runtimes.base import RunnerPhase, RuntimeEvent
-from scaleset.retry import RetryPolicy
+from gha_scalesets.listener.runtimes._aws import call, error_code
+from gha_scalesets.listener.runtimes.base import RunnerPhase, RuntimeEvent
+from gha_scalesets.scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 

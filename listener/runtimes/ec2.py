@@ -20,9 +20,9 @@ from typing import Any
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
-from listener.config import AwsConfig, Ec2RuntimeConfig
-from listener.network import RUNNER_CA_DIR, runner_boot_lines
-from listener.runtimes._aws import (
+from gha_scalesets.listener.config import AwsConfig, Ec2RuntimeConfig
+from gha_scalesets.listener.network import RUNNER_CA_DIR, runner_boot_lines
+from gha_scalesets.listener.runtimes._aws import (
     call,
     chunks,
     error_code,
@@ -30,17 +30,17 @@ from listener.runtimes._aws import (
     is_transient,
     session,
 )
-from listener.runtimes._aws_runtime import AwsRuntime
-from listener.runtimes._ssm import jit_fetch_script
-from listener.runtimes.aws_events import parse_ec2_event
-from listener.runtimes.base import (
+from gha_scalesets.listener.runtimes._aws_runtime import AwsRuntime
+from gha_scalesets.listener.runtimes._ssm import jit_fetch_script
+from gha_scalesets.listener.runtimes.aws_events import parse_ec2_event
+from gha_scalesets.listener.runtimes.base import (
     LaunchResult,
     RunnerPhase,
     RunnerSpec,
     RuntimeEvent,
     RuntimeRunner,
 )
-from scaleset.retry import RetryPolicy
+from gha_scalesets.scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 

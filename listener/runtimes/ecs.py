@@ -17,14 +17,20 @@ from typing import Any
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
-from listener.config import EcsRuntimeConfig
-from listener.network import ca_setup_script
-from listener.runtimes._aws import call, chunks, error_code, error_message, is_transient
-from listener.runtimes._aws_runtime import AwsRuntime
-from listener.runtimes._launch import for_each
-from listener.runtimes._ssm import jit_fetch_script
-from listener.runtimes.aws_events import ECS_PHASES, RUNNER_NAME_ENV, parse_ecs_event
-from listener.runtimes.base import (
+from gha_scalesets.listener.config import EcsRuntimeConfig
+from gha_scalesets.listener.network import ca_setup_script
+from gha_scalesets.listener.runtimes._aws import (
+    call,
+    chunks,
+    error_code,
+    error_message,
+    is_transient,
+)
+from gha_scalesets.listener.runtimes._aws_runtime import AwsRuntime
+from gha_scalesets.listener.runtimes._launch import for_each
+from gha_scalesets.listener.runtimes._ssm import jit_fetch_script
+from gha_scalesets.listener.runtimes.aws_events import ECS_PHASES, RUNNER_NAME_ENV, parse_ecs_event
+from gha_scalesets.listener.runtimes.base import (
     LaunchResult,
     RunnerPhase,
     RunnerSpec,

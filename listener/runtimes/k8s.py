@@ -29,20 +29,20 @@ from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.watch import Watch
 
-from listener.config import K8sRuntimeConfig
-from listener.network import RUNNER_CA_DIR, ca_environment
-from listener.runtimes._launch import for_each, launch_all
-from listener.runtimes._phases import PhaseTracker
-from listener.runtimes._retry import default_retry, with_retries
-from listener.runtimes._ssm import JIT_ENV
-from listener.runtimes.base import (
+from gha_scalesets.listener.config import K8sRuntimeConfig
+from gha_scalesets.listener.network import RUNNER_CA_DIR, ca_environment
+from gha_scalesets.listener.runtimes._launch import for_each, launch_all
+from gha_scalesets.listener.runtimes._phases import PhaseTracker
+from gha_scalesets.listener.runtimes._retry import default_retry, with_retries
+from gha_scalesets.listener.runtimes._ssm import JIT_ENV
+from gha_scalesets.listener.runtimes.base import (
     LaunchResult,
     RunnerPhase,
     RunnerSpec,
     RuntimeEvent,
     RuntimeRunner,
 )
-from scaleset.retry import RetryPolicy
+from gha_scalesets.scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 

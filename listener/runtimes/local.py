@@ -25,21 +25,21 @@ from pathlib import Path
 
 import structlog
 
-from listener.config import LocalRuntimeConfig
-from listener.network import no_proxy_list, proxy_environment, write_ca_files
-from listener.runtimes.base import (
+from gha_scalesets.listener.config import LocalRuntimeConfig
+from gha_scalesets.listener.network import no_proxy_list, proxy_environment, write_ca_files
+from gha_scalesets.listener.runtimes.base import (
     LaunchResult,
     RunnerPhase,
     RunnerSpec,
     RuntimeEvent,
     RuntimeRunner,
 )
-from scaleset.network import ca_pem
+from gha_scalesets.scaleset.network import ca_pem
 
 log = structlog.get_logger("listener.runtime.local")
 
 JIT_ENV = "ACTIONS_RUNNER_INPUT_JITCONFIG"
-EMULATOR_MODULE = "simulator.runner"
+EMULATOR_MODULE = "gha_scalesets.simulator.runner"
 SIMULATOR_JIT_KIND = "gha-scalesets-simulator/"
 _ADOPTED_POLL_SECONDS = 1.0
 

@@ -10,13 +10,13 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from benchmarks.chaos_checks import CANARY_PAT
-from listener.__main__ import cli
-from listener.app import StartupError, resolve_scale_set
-from listener.config import ScaleSetConfig
-from providers.inputs import check_inputs
-from scaleset import AppCredentials, Client, PatCredentials
-from scaleset.errors import CredentialsError, UnauthorizedError
-from simulator.testing import SimulatorServer
+from gha_scalesets.listener.__main__ import cli
+from gha_scalesets.listener.app import StartupError, resolve_scale_set
+from gha_scalesets.listener.config import ScaleSetConfig
+from gha_scalesets.providers.inputs import check_inputs
+from gha_scalesets.scaleset import AppCredentials, Client, PatCredentials
+from gha_scalesets.scaleset.errors import CredentialsError, UnauthorizedError
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 
 _CONFIGS = {

@@ -16,13 +16,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from listener.config import ListenerSettings
-from providers.inputs import check_inputs
-from scaleset.config_url import parse_config_url
-from scaleset.errors import ApiError, ConfigUrlError, ProtocolError, error_from_response
-from scaleset.messages import parse_message
-from scaleset.models import MessageSession, ScaleSet, Statistics
-from simulator.jit import InvalidJitConfig, JitConfig
+from gha_scalesets.listener.config import ListenerSettings
+from gha_scalesets.providers.inputs import check_inputs
+from gha_scalesets.scaleset.config_url import parse_config_url
+from gha_scalesets.scaleset.errors import (
+    ApiError,
+    ConfigUrlError,
+    ProtocolError,
+    error_from_response,
+)
+from gha_scalesets.scaleset.messages import parse_message
+from gha_scalesets.scaleset.models import MessageSession, ScaleSet, Statistics
+from gha_scalesets.simulator.jit import InvalidJitConfig, JitConfig
 
 PROFILE = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -6,9 +6,9 @@ import asyncio
 
 import httpx
 
-from scaleset.config_url import parse_config_url
-from scaleset.sharding import SHARD_CONNECTIONS, ShardedTransport
-from simulator.testing import SimulatorServer
+from gha_scalesets.scaleset.config_url import parse_config_url
+from gha_scalesets.scaleset.sharding import SHARD_CONNECTIONS, ShardedTransport
+from gha_scalesets.simulator.testing import SimulatorServer
 
 ROUTE = "/api/v3/orgs/{org}/actions/runners/registration-token"
 CONCURRENT = 3 * SHARD_CONNECTIONS // 2

@@ -8,8 +8,14 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import Ec2Options, EcsOptions, K8sOptions, ListenerScaleSet, ScaleSetListenerArgs
-from providers import ScaleSet, ScaleSetArgs
+from gha_scalesets.components import (
+    Ec2Options,
+    EcsOptions,
+    K8sOptions,
+    ListenerScaleSet,
+    ScaleSetListenerArgs,
+)
+from gha_scalesets.providers import ScaleSet, ScaleSetArgs
 
 TOKEN = "ghp_TOPSECRETTOKENVALUE0123456789"
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:ci-alerts"

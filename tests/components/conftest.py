@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from components import ScaleSetListener
-from listener.config import ListenerSettings
+from gha_scalesets.components import ScaleSetListener
+from gha_scalesets.listener.config import ListenerSettings
 from tests.components.builders import OUTPUTS, listener_args
 from tests.components.mocks import Recorder, run
 

@@ -8,10 +8,10 @@ import logging
 import pytest
 from pulumi.runtime import rpc
 
-from components.alarms import LISTENER_METRICS
-from components.listener import TYPE
-from components.naming import TAG_KEY
-from providers import GitHubAppArgs
+from gha_scalesets.components.alarms import LISTENER_METRICS
+from gha_scalesets.components.listener import TYPE
+from gha_scalesets.components.naming import TAG_KEY
+from gha_scalesets.providers import GitHubAppArgs
 from tests.components.builders import TOKEN, TOPIC, policy, scale_sets
 from tests.components.mocks import ACCOUNT, REGION
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from components.k8s import listener_rules
+from gha_scalesets.components.k8s import listener_rules
 
 MANIFEST = Path(__file__).resolve().parents[2] / "examples/k8s-deployer-rbac.yaml"
 

@@ -6,7 +6,7 @@ import base64
 import json
 import subprocess
 
-from components.user_data import ENV_FILE
+from gha_scalesets.components.user_data import ENV_FILE
 from tests.components.builders import (
     SUBNETS,
     TOKEN,

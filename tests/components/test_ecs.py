@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from components import EcsOptions
+from gha_scalesets.components import EcsOptions
 from tests.components.builders import (
     ECS_RUNNER_IMAGE,
     SUBNETS,

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from components import iam
-from components.aws_scope import AwsScope
-from components.cache import queue_policy
-from components.naming import METRICS_NAMESPACE
+from gha_scalesets.components import iam
+from gha_scalesets.components.aws_scope import AwsScope
+from gha_scalesets.components.cache import queue_policy
+from gha_scalesets.components.naming import METRICS_NAMESPACE
 
 SCOPE = AwsScope(partition="aws", region="eu-west-1", account_id="123456789012")
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/k"

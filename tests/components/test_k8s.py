@@ -11,9 +11,9 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 
-from components import K8sOptions, ScaleSetListener
-from components.prometheus import pod_name_pattern
-from providers import GitHubAppArgs
+from gha_scalesets.components import K8sOptions, ScaleSetListener
+from gha_scalesets.components.prometheus import pod_name_pattern
+from gha_scalesets.providers import GitHubAppArgs
 from tests.components.builders import TOKEN, listener_args
 from tests.components.mocks import SCALE_SET_TYPE, run
 

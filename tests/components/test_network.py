@@ -8,7 +8,7 @@ import json
 import pytest
 from pulumi.runtime import rpc
 
-from components import ListenerConfigError
+from gha_scalesets.components import ListenerConfigError
 from tests.components.test_ec2 import LT, _env_file, _user_data
 from tests.components.test_ecs import _containers
 

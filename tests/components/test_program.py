@@ -16,9 +16,9 @@ import pulumi
 import pytest
 import yaml
 
-from components import ListenerConfigError
-from components.listener import TYPE
-from components.stack_config import (
+from gha_scalesets.components import ListenerConfigError
+from gha_scalesets.components.listener import TYPE
+from gha_scalesets.components.stack_config import (
     SECRET_KEYS,
     Ec2Config,
     EcsConfig,

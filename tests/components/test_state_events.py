@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from components.cache import queue_policy, state_event_pattern
-from listener.runtimes.aws_events import parse_ec2_event, parse_ecs_event
-from listener.runtimes.base import RunnerPhase
+from gha_scalesets.components.cache import queue_policy, state_event_pattern
+from gha_scalesets.listener.runtimes.aws_events import parse_ec2_event, parse_ecs_event
+from gha_scalesets.listener.runtimes.base import RunnerPhase
 
 CLUSTER = "arn:aws:ecs:us-east-1:123456789012:cluster/runners"
 

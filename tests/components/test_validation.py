@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components import (
+from gha_scalesets.components import (
     Ec2Options,
     EcsOptions,
     K8sOptions,
@@ -16,8 +16,8 @@ from components import (
     ListenerScaleSet,
     ScaleSetListener,
 )
-from components.listener import TYPE
-from providers import GitHubAppArgs, ScaleSet, ScaleSetArgs
+from gha_scalesets.components.listener import TYPE
+from gha_scalesets.providers import GitHubAppArgs, ScaleSet, ScaleSetArgs
 from tests.components.builders import listener_args
 from tests.components.mocks import run
 

@@ -12,10 +12,10 @@ import pytest
 from pulumi import automation as auto
 
 from benchmarks.engine import Engine
-from providers import GitHubAppArgs, ScaleSet, ScaleSetArgs
-from scaleset import PatCredentials, SyncClient
-from scaleset.auth import TokenCache
-from simulator.testing import SimulatorServer
+from gha_scalesets.providers import GitHubAppArgs, ScaleSet, ScaleSetArgs
+from gha_scalesets.scaleset import PatCredentials, SyncClient
+from gha_scalesets.scaleset.auth import TokenCache
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 
 ROTATED_PAT = "ghp_engine_tests_rotated_token"

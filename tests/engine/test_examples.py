@@ -8,8 +8,8 @@ import runpy
 from pulumi import automation as auto
 
 from benchmarks.engine import Engine, run
-from scaleset import SyncClient
-from simulator.testing import SimulatorServer
+from gha_scalesets.scaleset import SyncClient
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.examples.conftest import EXAMPLES, project_of
 from tests.fixtures.sim import SIM_PAT, Requests
 

@@ -25,10 +25,10 @@ from pulumi import automation as auto
 
 from benchmarks.chaos_checks import FleetPeak
 from benchmarks.engine import Engine, run
-from components.program import main
-from components.secrets import K8S_SECRET_MOUNT
-from scaleset import SyncClient
-from simulator.testing import SimulatorServer
+from gha_scalesets.components.k8s_secret import K8S_SECRET_MOUNT
+from gha_scalesets.components.program import main
+from gha_scalesets.scaleset import SyncClient
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeError, KubeRest, poll
 from tests.fixtures.kubelet import kubelet_stand_in, runner_objects

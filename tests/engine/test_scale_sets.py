@@ -10,9 +10,9 @@ import pytest
 from pulumi import automation as auto
 
 from benchmarks.engine import Engine, run
-from providers.props import OUTPUT_KEYS
-from scaleset import SyncClient
-from simulator.testing import SimulatorServer
+from gha_scalesets.providers.props import OUTPUT_KEYS
+from gha_scalesets.scaleset import SyncClient
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.engine.conftest import ROTATED_PAT, Credentials, Declared, github_client
 from tests.fixtures.sim import SIM_PAT, SIM_RUNNER_GROUP, Requests
 

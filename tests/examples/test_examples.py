@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from components.listener import TYPE as LISTENER_TYPE
+from gha_scalesets.components.listener import TYPE as LISTENER_TYPE
 from tests.components.builders import TOKEN
 from tests.components.mocks import SCALE_SET_TYPE
 from tests.fixtures.docs import doc_section

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from listener.app import Listener
-from listener.config import ListenerSettings
-from listener.leadership import LeaseStore
-from listener.registry.base import Registry
-from listener.runtimes.base import Runtime
-from scaleset import Client, PatCredentials, ScaleSet
-from simulator.testing import SimulatorServer
+from gha_scalesets.listener.app import Listener
+from gha_scalesets.listener.config import ListenerSettings
+from gha_scalesets.listener.leadership import LeaseStore
+from gha_scalesets.listener.registry.base import Registry
+from gha_scalesets.listener.runtimes.base import Runtime
+from gha_scalesets.scaleset import Client, PatCredentials, ScaleSet
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 
 ORG = "acme"

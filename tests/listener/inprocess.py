@@ -1,7 +1,7 @@
 """A test runtime that runs the simulator's runner emulator as asyncio tasks.
 
-It talks HTTP to the simulator exactly like ``python -m simulator.runner`` does, without the
-cost of one Python process per runner, so bursts of 100 jobs stay fast on two cores.
+It talks HTTP to the simulator exactly like ``python -m gha_scalesets.simulator.runner`` does,
+without the cost of one Python process per runner, so bursts of 100 jobs stay fast on two cores.
 ``hold`` delays every runner until it is set (runners that never show up).
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import httpx
 
 from benchmarks.emulated_runners import EmulatorTaskRuntime
-from listener.runtimes.base import LaunchResult, RunnerSpec
-from simulator.runner import run_runner
+from gha_scalesets.listener.runtimes.base import LaunchResult, RunnerSpec
+from gha_scalesets.simulator.runner import run_runner
 
 
 class InProcessRuntime(EmulatorTaskRuntime):

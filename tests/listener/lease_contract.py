@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from listener.leadership import Lease, LeaseStore, Terms
+from gha_scalesets.listener.leadership import Lease, LeaseStore, Terms
 
 SS = 11
 

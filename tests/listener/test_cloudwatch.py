@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from listener.cloudwatch import CloudWatchPublisher
-from listener.config import AwsConfig, CloudWatchConfig
-from listener.metrics import ListenerMetrics
-from scaleset.models import Statistics
+from gha_scalesets.listener.cloudwatch import CloudWatchPublisher
+from gha_scalesets.listener.config import AwsConfig, CloudWatchConfig
+from gha_scalesets.listener.metrics import ListenerMetrics
+from gha_scalesets.scaleset.models import Statistics
 from tests.fixtures.aws import AWS_REGION
 from tests.listener.conftest import create_scale_set, listener_settings, running_listener, wait_for
 from tests.listener.inprocess import InProcessRuntime

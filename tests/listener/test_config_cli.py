@@ -15,19 +15,19 @@ import yaml
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from listener.__main__ import cli
-from listener.config import (
+from gha_scalesets.listener.__main__ import cli
+from gha_scalesets.listener.config import (
     AwsConfig,
     CredentialsConfig,
     DynamoDBRegistryConfig,
     ListenerSettings,
     load_settings,
 )
-from listener.credentials import CredentialsLoadError, load_credentials
-from listener.leadership import build_lease_store
-from listener.logs import REDACTED, configure_logging
-from scaleset import AppCredentials, PatCredentials
-from simulator.testing import SimulatorServer
+from gha_scalesets.listener.credentials import CredentialsLoadError, load_credentials
+from gha_scalesets.listener.leadership import build_lease_store
+from gha_scalesets.listener.logs import REDACTED, configure_logging
+from gha_scalesets.scaleset import AppCredentials, PatCredentials
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.listener.conftest import ORG, create_scale_set
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from scaleset import Client, PatCredentials
-from simulator.testing import SimulatorServer
+from gha_scalesets.scaleset import Client, PatCredentials
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.network import PROXY_PASSWORD, ForwardProxy, PrivateCa
 from tests.fixtures.sim import SIM_PAT
 from tests.listener.conftest import ORG, jobs_done, listener_settings, running_listener, wait_for

@@ -12,11 +12,11 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from benchmarks.chaos_checks import FleetPeak
-from listener.app import Listener
-from listener.registry.memory import MemoryRegistry
-from listener.session import SessionConflictTimeout
-from scaleset import Client, PatCredentials
-from simulator.testing import SimulatorServer
+from gha_scalesets.listener.app import Listener
+from gha_scalesets.listener.registry.memory import MemoryRegistry
+from gha_scalesets.listener.session import SessionConflictTimeout
+from gha_scalesets.scaleset import Client, PatCredentials
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.listener.conftest import (
     ORG,

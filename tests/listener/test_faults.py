@@ -11,10 +11,10 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from listener.app import Listener
-from listener.logs import configure_logging
-from scaleset import Client, PatCredentials
-from simulator.testing import SimulatorServer
+from gha_scalesets.listener.app import Listener
+from gha_scalesets.listener.logs import configure_logging
+from gha_scalesets.scaleset import Client, PatCredentials
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.listener.conftest import (
     ORG,

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from listener.app import Listener
-from listener.leadership import Lease, LeaseStore, MemoryLeaseStore, Terms
-from listener.registry.memory import MemoryRegistry
-from scaleset import Client, PatCredentials
-from simulator.testing import SimulatorServer
+from gha_scalesets.listener.app import Listener
+from gha_scalesets.listener.leadership import Lease, LeaseStore, MemoryLeaseStore, Terms
+from gha_scalesets.listener.registry.memory import MemoryRegistry
+from gha_scalesets.scaleset import Client, PatCredentials
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.listener.conftest import (
     ORG,

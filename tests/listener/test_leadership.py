@@ -9,11 +9,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from listener.config import AwsConfig, DynamoDBRegistryConfig, K8sRuntimeConfig
-from listener.leadership import LeaderElector, Lease, LeaseStore, MemoryLeaseStore, Terms
-from listener.leadership.dynamodb import DynamoDBLeaseStore
-from listener.leadership.kubernetes import ANNOTATION_SESSION_ID, KubernetesLeaseStore
-from listener.registry.dynamodb import create_table, make_dynamodb_client
+from gha_scalesets.listener.config import AwsConfig, DynamoDBRegistryConfig, K8sRuntimeConfig
+from gha_scalesets.listener.leadership import (
+    LeaderElector,
+    Lease,
+    LeaseStore,
+    MemoryLeaseStore,
+    Terms,
+)
+from gha_scalesets.listener.leadership.dynamodb import DynamoDBLeaseStore
+from gha_scalesets.listener.leadership.kubernetes import ANNOTATION_SESSION_ID, KubernetesLeaseStore
+from gha_scalesets.listener.registry.dynamodb import create_table, make_dynamodb_client
 from tests.fixtures.k8s import FakeApiServer
 from tests.listener.lease_contract import SS, check_compare_and_swap, check_release, swap
 

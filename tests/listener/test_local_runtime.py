@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from listener.config import LocalRuntimeConfig
-from listener.runtimes.base import RunnerPhase, RunnerSpec, RuntimeEvent
-from listener.runtimes.local import LocalRuntime
+from gha_scalesets.listener.config import LocalRuntimeConfig
+from gha_scalesets.listener.runtimes.base import RunnerPhase, RunnerSpec, RuntimeEvent
+from gha_scalesets.listener.runtimes.local import LocalRuntime
 from tests.listener.conftest import wait_for
 
 SS = 3

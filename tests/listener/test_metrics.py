@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import generate_latest
 
-from listener.metrics import ListenerMetrics
-from scaleset import JobCompleted, JobStarted, Statistics
+from gha_scalesets.listener.metrics import ListenerMetrics
+from gha_scalesets.scaleset import JobCompleted, JobStarted, Statistics
 
 JIT = "_apis/runtime/runnerscalesets/{scaleSetId}/generatejitconfig"
 MQ = "{messageQueueUrl}"

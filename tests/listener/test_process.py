@@ -1,4 +1,6 @@
-"""``python -m listener run`` as a real process: SIGTERM, and kill -9 with a DynamoDB registry."""
+"""``python -m gha_scalesets.listener run`` as a real process: SIGTERM, and kill -9 with a DynamoDB
+registry.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +21,14 @@ import yaml
 from pydantic import SecretStr
 
 from benchmarks.chaos_checks import FleetPeak
-from listener.config import AwsConfig, DynamoDBRegistryConfig
-from listener.registry.dynamodb import DynamoDBRegistry, create_table, make_dynamodb_client
-from scaleset import Client, PatCredentials
-from simulator.testing import SimulatorServer
+from gha_scalesets.listener.config import AwsConfig, DynamoDBRegistryConfig
+from gha_scalesets.listener.registry.dynamodb import (
+    DynamoDBRegistry,
+    create_table,
+    make_dynamodb_client,
+)
+from gha_scalesets.scaleset import Client, PatCredentials
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.aws import AWS_REGION
 from tests.fixtures.secret_scan import declare_secret_input
 from tests.fixtures.sim import SIM_PAT
@@ -40,7 +46,7 @@ class ListenerProcess:
             [
                 sys.executable,
                 "-m",
-                "listener",
+                "gha_scalesets.listener",
                 "run",
                 *(["--config", str(config)] if config else []),
             ],

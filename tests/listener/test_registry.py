@@ -8,17 +8,21 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from listener.config import (
+from gha_scalesets.listener.config import (
     AwsConfig,
     DynamoDBRegistryConfig,
     ListenerSettings,
     MemoryRegistryConfig,
 )
-from listener.registry import build_registry
-from listener.registry.base import Registry, RunnerState, UnknownRunnerError
-from listener.registry.cache import CachedCountRegistry
-from listener.registry.dynamodb import DynamoDBRegistry, create_table, make_dynamodb_client
-from listener.registry.memory import MemoryRegistry
+from gha_scalesets.listener.registry import build_registry
+from gha_scalesets.listener.registry.base import Registry, RunnerState, UnknownRunnerError
+from gha_scalesets.listener.registry.cache import CachedCountRegistry
+from gha_scalesets.listener.registry.dynamodb import (
+    DynamoDBRegistry,
+    create_table,
+    make_dynamodb_client,
+)
+from gha_scalesets.listener.registry.memory import MemoryRegistry
 
 SS = 7
 

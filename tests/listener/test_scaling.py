@@ -7,8 +7,14 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from listener.registry.base import RunnerRecord, RunnerState
-from listener.scaling import Backoff, desired_runners, runner_names, scale_up_count, surplus_idle
+from gha_scalesets.listener.registry.base import RunnerRecord, RunnerState
+from gha_scalesets.listener.scaling import (
+    Backoff,
+    desired_runners,
+    runner_names,
+    scale_up_count,
+    surplus_idle,
+)
 
 
 def record(name: str, state: RunnerState, created: float, job: str | None = None) -> RunnerRecord:

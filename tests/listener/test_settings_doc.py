@@ -7,7 +7,7 @@ import re
 import yaml
 from pydantic import BaseModel
 
-from listener.config import (
+from gha_scalesets.listener.config import (
     Ec2RuntimeConfig,
     EcsRuntimeConfig,
     K8sRuntimeConfig,

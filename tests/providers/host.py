@@ -29,8 +29,8 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2 as pb
 from pulumi.runtime.proto.provider_pb2_grpc import ResourceProviderStub
 
-from providers import ScaleSetProvider
-from providers import props as p
+from gha_scalesets.providers import ScaleSetProvider
+from gha_scalesets.providers import props as p
 from tests.fixtures.secret_scan import observe
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ import pytest
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
-from providers import ScaleSetProvider
-from providers.inputs import MAX_LABEL_LENGTH, MAX_NAME_LENGTH
+from gha_scalesets.providers import ScaleSetProvider
+from gha_scalesets.providers.inputs import MAX_LABEL_LENGTH, MAX_NAME_LENGTH
 
 VALID: dict[str, Any] = {
     "github_config_url": "https://github.com/acme",

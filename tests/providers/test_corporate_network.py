@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.network import PROXY_PASSWORD, ForwardProxy, PrivateCa
 from tests.fixtures.sim import SIM_PAT
 from tests.providers.host import Host, without_provider

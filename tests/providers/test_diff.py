@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pulumi.output import Unknown
 
-from providers import ScaleSetProvider
+from gha_scalesets.providers import ScaleSetProvider
 
 INPUTS: dict[str, Any] = {
     "github_config_url": "https://github.com/acme",

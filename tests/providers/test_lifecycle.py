@@ -16,9 +16,9 @@ from typing import Any
 import grpc
 import pytest
 
-from scaleset import PatCredentials, SyncClient
-from scaleset.auth import TokenCache
-from simulator.testing import SimulatorServer
+from gha_scalesets.scaleset import PatCredentials, SyncClient
+from gha_scalesets.scaleset.auth import TokenCache
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT as PAT
 from tests.fixtures.sim import SIM_RUNNER_GROUP, Requests
 from tests.providers.host import DIFF_NONE, DIFF_SOME, UNKNOWN, Host, without_provider

@@ -13,7 +13,7 @@ import pytest
 from pulumi.runtime import mocks, rpc
 from pulumi.runtime.sync_await import _sync_await
 
-from providers import GitHubAppArgs, ScaleSet, ScaleSetArgs, ScaleSetProvider
+from gha_scalesets.providers import GitHubAppArgs, ScaleSet, ScaleSetArgs, ScaleSetProvider
 
 TYPE = "pulumi-python:dynamic/github:ScaleSet"
 

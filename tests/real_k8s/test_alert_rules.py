@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components import ScaleSetListener
-from components.prometheus import RULES_FILE
+from gha_scalesets.components import ScaleSetListener
+from gha_scalesets.components.prometheus import RULES_FILE
 from tests.components.builders import listener_args
 from tests.components.mocks import Recorder, run
 from tests.fixtures.docs import doc_section

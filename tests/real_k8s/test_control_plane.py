@@ -4,7 +4,7 @@ reports Available once the stand-in runs the pod, and its Service gets an endpoi
 
 from __future__ import annotations
 
-from components.k8s import listener_pod_spec, spread
+from gha_scalesets.components.k8s import listener_pod_spec, spread
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeRest, poll
 from tests.fixtures.kubelet import kubelet_stand_in

@@ -1,7 +1,7 @@
 """Kubernetes Lease leadership on a real API server, as the listener user bound only by the
 component's Role: the lease store contract, electors racing for an expired lease, the Role
-being exactly what the store needs, and two ``python -m listener run`` replicas where the
-active one is killed mid-burst."""
+being exactly what the store needs, and two ``python -m gha_scalesets.listener run`` replicas where
+the active one is killed mid-burst."""
 
 from __future__ import annotations
 
@@ -16,11 +16,15 @@ import httpx
 import pytest
 
 from benchmarks.chaos_checks import FleetPeak
-from components.k8s import listener_rules
-from listener.config import K8sRuntimeConfig
-from listener.leadership import LeaderElector, Lease, LeaseStore, Takeover, Terms
-from listener.leadership.kubernetes import ANNOTATION_SESSION_ID, KubernetesLeaseStore, lease_name
-from simulator.testing import SimulatorServer
+from gha_scalesets.components.k8s import listener_rules
+from gha_scalesets.listener.config import K8sRuntimeConfig
+from gha_scalesets.listener.leadership import LeaderElector, Lease, LeaseStore, Takeover, Terms
+from gha_scalesets.listener.leadership.kubernetes import (
+    ANNOTATION_SESSION_ID,
+    KubernetesLeaseStore,
+    lease_name,
+)
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeError, KubeRest
 from tests.fixtures.kubelet import kubelet_stand_in, runner_objects

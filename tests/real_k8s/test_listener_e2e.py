@@ -1,4 +1,5 @@
-"""``python -m listener run`` on the k8s runtime against a real apiserver and the simulator.
+"""``python -m gha_scalesets.listener run`` on the k8s runtime against a real apiserver and the
+simulator.
 
 The listener authenticates with a kubeconfig of the listener user, bound only by the
 component's Role. The kubelet stand-in runs each runner pod's JIT config (read from its Secret)
@@ -17,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.chaos_checks import FleetPeak
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeRest
 from tests.fixtures.kubelet import kubelet_stand_in, runner_objects

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from components.args import K8sOptions
-from components.k8s import runner_settings
+from gha_scalesets.components.args import K8sOptions
+from gha_scalesets.components.k8s import runner_settings
 from tests.fixtures.kube_rest import KubeRest
 from tests.runtimes._specs import specs
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from components.k8s import listener_rules
-from listener.runtimes import k8s as k8s_module
-from listener.runtimes.base import RunnerPhase
+from gha_scalesets.components.k8s import listener_rules
+from gha_scalesets.listener.runtimes import k8s as k8s_module
+from gha_scalesets.listener.runtimes.base import RunnerPhase
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeError, KubeRest, poll
 from tests.real_k8s.conftest import WatchGate

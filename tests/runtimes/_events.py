@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
-from listener.runtimes.base import RuntimeEvent
+from gha_scalesets.listener.runtimes.base import RuntimeEvent
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any
 
-from listener.runtimes.base import RunnerSpec
+from gha_scalesets.listener.runtimes.base import RunnerSpec
 
 
 def check_runner_objects(pod: dict[str, Any], secret: dict[str, Any], spec: RunnerSpec) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from listener.runtimes.base import RunnerSpec
+from gha_scalesets.listener.runtimes.base import RunnerSpec
 
 
 def jit_config(name: str) -> str:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from listener.config import AwsConfig, Ec2RuntimeConfig
-from listener.runtimes.ec2 import Ec2Runtime
-from scaleset.retry import RetryPolicy
+from gha_scalesets.listener.config import AwsConfig, Ec2RuntimeConfig
+from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
+from gha_scalesets.scaleset.retry import RetryPolicy
 from tests.runtimes._faults import FaultProxy
 
 

@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from listener.network import no_proxy_list, proxy_environment
-from listener.runtimes.ec2 import runner_user_data
-from listener.runtimes.ecs import runner_entrypoint
-from simulator.testing import SimulatorServer
+from gha_scalesets.listener.network import no_proxy_list, proxy_environment
+from gha_scalesets.listener.runtimes.ec2 import runner_user_data
+from gha_scalesets.listener.runtimes.ecs import runner_entrypoint
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.network import PrivateCa
 from tests.runtimes._specs import jit_config
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from listener.runtimes import ec2 as ec2_module
-from listener.runtimes.base import RunnerPhase, Runtime
+from gha_scalesets.listener.runtimes import ec2 as ec2_module
+from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
 from tests.runtimes._events import (
     describe_and_list_calls,
     ec2_spot_warning,

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from listener.config import AwsConfig, EcsRuntimeConfig
-from listener.runtimes.base import RunnerPhase, Runtime
-from listener.runtimes.ecs import EcsRuntime
+from gha_scalesets.listener.config import AwsConfig, EcsRuntimeConfig
+from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
+from gha_scalesets.listener.runtimes.ecs import EcsRuntime
 from tests.runtimes._events import (
     describe_and_list_calls,
     ecs_task_event,

@@ -21,10 +21,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from listener.config import K8sRuntimeConfig
-from listener.runtimes import k8s as k8s_module
-from listener.runtimes.base import RunnerPhase, Runtime
-from listener.runtimes.k8s import K8sRuntime, dns_label
+from gha_scalesets.listener.config import K8sRuntimeConfig
+from gha_scalesets.listener.runtimes import k8s as k8s_module
+from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
+from gha_scalesets.listener.runtimes.k8s import K8sRuntime, dns_label
 from tests.runtimes._events import describe_and_list_calls, take
 from tests.runtimes._k8s_objects import check_runner_objects, oom_killed
 from tests.runtimes._specs import jit_config, specs

@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from scaleset import Client, PatCredentials, RetryPolicy, ScaleSet
-from scaleset.auth import TokenCache
-from simulator.testing import SimulatorServer
+from gha_scalesets.scaleset import Client, PatCredentials, RetryPolicy, ScaleSet
+from gha_scalesets.scaleset.auth import TokenCache
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 
 # Stats keys of the simulator (``"<METHOD> <route template>"``).

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from scaleset import (
+from gha_scalesets.scaleset import (
     AppCredentials,
     Client,
     CredentialsError,
@@ -16,9 +16,9 @@ from scaleset import (
     PatCredentials,
     UnauthorizedError,
 )
-from scaleset.auth import AuthChain, TokenCache, default_token_cache
-from scaleset.config_url import parse_config_url
-from simulator.testing import SimulatorServer
+from gha_scalesets.scaleset.auth import AuthChain, TokenCache, default_token_cache
+from gha_scalesets.scaleset.config_url import parse_config_url
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.scaleset.conftest import (
     ACCESS_TOKENS,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from scaleset import ConfigUrlError, Scope, parse_config_url
+from gha_scalesets.scaleset import ConfigUrlError, Scope, parse_config_url
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from scaleset import (
+from gha_scalesets.scaleset import (
     AppCredentials,
     JitConfigResult,
     JobAvailable,
@@ -15,7 +15,7 @@ from scaleset import (
     ProtocolError,
     ScaleSet,
 )
-from scaleset.messages import parse_message
+from gha_scalesets.scaleset.messages import parse_message
 
 
 def test_scale_set_decodes_any_casing_and_bom() -> None:

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from scaleset import Client, TransportError
-from scaleset.network import NetworkSettings, redact_proxy
-from scaleset.sharding import ShardedTransport
-from simulator.testing import SimulatorServer
+from gha_scalesets.scaleset import Client, TransportError
+from gha_scalesets.scaleset.network import NetworkSettings, redact_proxy
+from gha_scalesets.scaleset.sharding import ShardedTransport
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.network import GHES_HOST, PROXY_PASSWORD, ForwardProxy, PrivateCa
 from tests.scaleset.conftest import ClientFactory
 

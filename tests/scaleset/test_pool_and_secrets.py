@@ -6,10 +6,10 @@ import logging
 
 import pytest
 
-from scaleset import Client, PatCredentials, RetryPolicy, ScaleSet
-from scaleset.auth import TokenCache
-from scaleset.pool import PoolSettings, open_pools
-from simulator.testing import SimulatorServer
+from gha_scalesets.scaleset import Client, PatCredentials, RetryPolicy, ScaleSet
+from gha_scalesets.scaleset.auth import TokenCache
+from gha_scalesets.scaleset.pool import PoolSettings, open_pools
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.scaleset.conftest import JIT, ClientFactory
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from scaleset import (
+from gha_scalesets.scaleset import (
     ApiError,
     Client,
     PatCredentials,
@@ -24,7 +24,7 @@ from scaleset import (
     ScaleSet,
     TransportError,
 )
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.scaleset.conftest import (
     GET_SCALE_SET,
     JIT,

@@ -6,8 +6,8 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from scaleset import RetryPolicy
-from scaleset.retry import server_requested_delay
+from gha_scalesets.scaleset import RetryPolicy
+from gha_scalesets.scaleset.retry import server_requested_delay
 
 NOW = 1_800_000_000.0
 HTTP_DATE = format_datetime(datetime.fromtimestamp(NOW + 12, UTC), usegmt=True)

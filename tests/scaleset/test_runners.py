@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from scaleset import (
+from gha_scalesets.scaleset import (
     Client,
     JobStillRunningError,
     RetryPolicy,
@@ -17,8 +17,8 @@ from scaleset import (
     ScaleSet,
     ScaleSetNotFoundError,
 )
-from simulator.jit import JitConfig
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.jit import JitConfig
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.scaleset.conftest import (
     JIT,
     REGISTRATION_TOKEN,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from scaleset import (
+from gha_scalesets.scaleset import (
     Client,
     ConflictError,
     Label,
@@ -14,7 +14,7 @@ from scaleset import (
     ScaleSet,
     ScaleSetNotFoundError,
 )
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_RUNNER_GROUP
 from tests.scaleset.conftest import GET_SCALE_SET, ClientFactory, requests
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from scaleset import (
+from gha_scalesets.scaleset import (
     Client,
     JobAssigned,
     JobAvailable,
@@ -17,7 +17,7 @@ from scaleset import (
     SessionConflictError,
     SessionNotFoundError,
 )
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.scaleset.conftest import (
     GET_MESSAGE,
     REFRESH_SESSION,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from scaleset.singleflight import SingleFlight
+from gha_scalesets.scaleset.singleflight import SingleFlight
 
 
 async def test_concurrent_callers_share_one_run() -> None:

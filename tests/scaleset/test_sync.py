@@ -10,9 +10,9 @@ from typing import Any
 import dill
 import pytest
 
-from scaleset import PatCredentials, ScaleSetError, SyncClient
-from scaleset.auth import TokenCache
-from simulator.testing import SimulatorServer
+from gha_scalesets.scaleset import PatCredentials, ScaleSetError, SyncClient
+from gha_scalesets.scaleset.auth import TokenCache
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.scaleset.conftest import RUNNER_REGISTRATION, requests
 

@@ -7,9 +7,9 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from scaleset import ApiError, RateLimitedError, ScaleSetNotFoundError
-from scaleset.errors import error_from_response
-from simulator.testing import SimulatorServer
+from gha_scalesets.scaleset import ApiError, RateLimitedError, ScaleSetNotFoundError
+from gha_scalesets.scaleset.errors import error_from_response
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.scaleset.conftest import ClientFactory
 

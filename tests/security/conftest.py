@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from benchmarks.chaos_checks import CANARY_PAT, Canaries
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.testing import SimulatorServer
 
 CANARY_APP_ID = "Iv1.canaryapp"
 CANARY_INSTALLATION = 777

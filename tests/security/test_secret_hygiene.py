@@ -16,10 +16,10 @@ from pydantic import SecretStr
 from benchmarks import chaos_aws
 from benchmarks.chaos_checks import CANARY_PAT, Canaries, captured_logs
 from benchmarks.chaos_scenarios import REDUCED, run_scenario, scenarios
-from providers import props as p
-from scaleset import AppCredentials, Client, PatCredentials
-from scaleset.errors import ScaleSetError
-from simulator.testing import SimulatorServer
+from gha_scalesets.providers import props as p
+from gha_scalesets.scaleset import AppCredentials, Client, PatCredentials
+from gha_scalesets.scaleset.errors import ScaleSetError
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.providers.host import Host, without_provider
 from tests.security.conftest import CANARY_APP_ID, CANARY_INSTALLATION
 

@@ -26,8 +26,8 @@ import httpx
 import prometheus_client
 import pytest
 
-from simulator.jit import JitConfig
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.jit import JitConfig
+from gha_scalesets.simulator.testing import SimulatorServer
 
 PAT = {SIM_PAT!r}
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import jwt
 
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 
 API_VERSION = {"api-version": "6.0-preview"}

@@ -7,8 +7,8 @@ import uuid
 import httpx
 import pytest
 
-from simulator.jit import JitConfig
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.jit import JitConfig
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.simulator.raw import AGENTS, SETS, Admin, connect
 
 SCALE_SET_KEYS = {

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.simulator.raw import (
     SETS,

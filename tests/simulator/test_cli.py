@@ -1,4 +1,4 @@
-"""``python -m simulator``: help, and a real server process configured from flags."""
+"""``python -m gha_scalesets.simulator``: help, and a real server process configured from flags."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ AppCreds = tuple[str, int, str]
 
 def test_help_lists_the_options() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "simulator", "--help"],
+        [sys.executable, "-m", "gha_scalesets.simulator", "--help"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -42,7 +42,7 @@ def cli_server(
         [
             sys.executable,
             "-m",
-            "simulator",
+            "gha_scalesets.simulator",
             "--port",
             "0",
             "--pat",
@@ -92,7 +92,7 @@ def test_server_process_serves_the_configured_credentials(
 
 def test_bad_app_flag_is_an_actionable_error(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "simulator", "--app", "id:notanumber:missing.pem"],
+        [sys.executable, "-m", "gha_scalesets.simulator", "--app", "id:notanumber:missing.pem"],
         capture_output=True,
         text=True,
         timeout=60,

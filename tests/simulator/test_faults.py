@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.simulator.raw import SETS, Admin, connect, registration_path
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.simulator.raw import SETS, Admin, Listener, connect
 
 ZERO_TIME = "0001-01-01T00:00:00Z"

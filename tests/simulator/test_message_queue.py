@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_LONG_POLL_SECONDS
 from tests.simulator.raw import MQ_ACCEPT, SETS, Admin, Listener, connect, job_messages
 

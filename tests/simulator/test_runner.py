@@ -13,9 +13,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from simulator.jit import JitConfig
-from simulator.runner import JIT_CONFIG_ENV, main, run_runner
-from simulator.testing import SimulatorServer
+from gha_scalesets.simulator.jit import JitConfig
+from gha_scalesets.simulator.runner import JIT_CONFIG_ENV, main, run_runner
+from gha_scalesets.simulator.testing import SimulatorServer
 from tests.simulator.raw import AGENTS, MQ_ACCEPT, Admin, connect, job_messages
 
 JIT_ROUTE = "POST /_apis/runtime/runnerscalesets/{id}/generatejitconfig"
@@ -42,7 +42,7 @@ def test_runner_process_takes_a_job_and_exits(sim: SimulatorServer, admin: Admin
     blob = admin.jit(ss["id"], "proc-runner").json()["encodedJITConfig"]
     env = {**os.environ, JIT_CONFIG_ENV: blob}
     done = subprocess.run(
-        [sys.executable, "-m", "simulator.runner"],
+        [sys.executable, "-m", "gha_scalesets.simulator.runner"],
         env=env,
         capture_output=True,
         text=True,

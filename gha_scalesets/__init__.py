@@ -1,0 +1,63 @@
+"""Declarative GitHub Actions runner scale sets on Pulumi, and the listener that serves them.
+
+The public API is one import::
+
+    from gha_scalesets import ScaleSet, ScaleSetArgs, ScaleSetListener, ScaleSetListenerArgs
+
+Names load on first use, so an install without the Pulumi SDK (``gha-scalesets[listener]``)
+can still import the listener, and an EC2/ECS user never loads the Kubernetes SDK. The
+subpackages are ``gha_scalesets.scaleset`` (client), ``.providers`` (the ``ScaleSet`` dynamic
+provider), ``.components`` (the ``ScaleSetListener`` component), ``.listener`` (the daemon)
+and ``.simulator`` (the local scale-set service).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "GitHubAppArgs": "gha_scalesets.providers",
+    "ScaleSet": "gha_scalesets.providers",
+    "ScaleSetArgs": "gha_scalesets.providers",
+    "ScaleSetProviderError": "gha_scalesets.providers",
+    "AlarmThresholds": "gha_scalesets.components",
+    "Ec2Options": "gha_scalesets.components",
+    "EcsOptions": "gha_scalesets.components",
+    "K8sOptions": "gha_scalesets.components",
+    "ListenerConfigError": "gha_scalesets.components",
+    "ListenerScaleSet": "gha_scalesets.components",
+    "ScaleSetListener": "gha_scalesets.components",
+    "ScaleSetListenerArgs": "gha_scalesets.components",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads each name
+    from gha_scalesets.components import AlarmThresholds as AlarmThresholds
+    from gha_scalesets.components import Ec2Options as Ec2Options
+    from gha_scalesets.components import EcsOptions as EcsOptions
+    from gha_scalesets.components import K8sOptions as K8sOptions
+    from gha_scalesets.components import ListenerConfigError as ListenerConfigError
+    from gha_scalesets.components import ListenerScaleSet as ListenerScaleSet
+    from gha_scalesets.components import ScaleSetListener as ScaleSetListener
+    from gha_scalesets.components import ScaleSetListenerArgs as ScaleSetListenerArgs
+    from gha_scalesets.providers import GitHubAppArgs as GitHubAppArgs
+    from gha_scalesets.providers import ScaleSet as ScaleSet
+    from gha_scalesets.providers import ScaleSetArgs as ScaleSetArgs
+    from gha_scalesets.providers import ScaleSetProviderError as ScaleSetProviderError
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gha_scalesets' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
