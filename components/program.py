@@ -64,6 +64,7 @@ def _listener_args(
         kms_key_arn=stack.kms_key_arn,
         alarm_actions=[stack.alarm_topic_arn] if stack.alarm_topic_arn else [],
         log_retention_days=stack.log_retention_days,
+        platform=stack.platform,
         proxy=config.get_secret("proxy"),
         no_proxy=stack.no_proxy,
         ca_bundle=stack.ca_bundle,

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from gha_scalesets.components.args import DEFAULT_RUNNER_IMAGE, ListenerConfigError
+from gha_scalesets.components.platforms import DEFAULT_PLATFORM
 
 # The keys whose values are secrets: set them with `pulumi config set --secret`.
 SECRET_KEYS = ("githubToken", "githubAppPrivateKey", "kubeconfig", "proxy")
@@ -81,6 +82,7 @@ class StackConfig(_Config):
     alarm_topic_arn: str | None = None
     kms_key_arn: str | None = None
     log_retention_days: int = 30
+    platform: str = DEFAULT_PLATFORM  # linux/amd64 or linux/arm64: the images' and hosts' CPU
     # Corporate networks: hosts the listener and runners reach directly besides the built-in
     # ones, and the PEM text of extra root CAs (also used by the ScaleSet resources).
     no_proxy: str | None = None

@@ -17,6 +17,7 @@ from gha_scalesets.components.args import (
 )
 from gha_scalesets.components.naming import is_safe_name
 from gha_scalesets.components.network import aws_proxy_problem
+from gha_scalesets.components.platforms import PLATFORMS, instance_type_platform
 
 # More standbys add registry reads and nothing else: one takes over, the rest keep waiting.
 MAX_REPLICAS = 5
@@ -97,9 +98,27 @@ def _runtime_problems(args: ScaleSetListenerArgs, has_k8s_provider: bool) -> lis
     return problems
 
 
+def _platform_problems(args: ScaleSetListenerArgs) -> list[str]:
+    """One architecture for the images and the hosts: EC2 instance types must match it (ECS
+    task definitions take it as they are)."""
+    if args.platform not in PLATFORMS:
+        return [f"platform {args.platform!r} is not supported: use one of {', '.join(PLATFORMS)}"]
+    if args.runtime != "ec2":
+        return []
+    hint = "Graviton types such as m7g.large" if args.platform == "linux/arm64" else "x86 types"
+    named = [("ec2.runner_instance_types", t) for t in args.ec2.runner_instance_types]
+    named.append(("ec2.listener_instance_type", args.ec2.listener_instance_type))
+    return [
+        f"{key}: {instance_type} is a {instance_type_platform(instance_type)} type but platform"
+        f" is {args.platform}: use {hint}, or set platform to match (and build the images for it)"
+        for key, instance_type in named
+        if instance_type_platform(instance_type) != args.platform
+    ]
+
+
 def validate(name: str, args: ScaleSetListenerArgs, *, has_k8s_provider: bool) -> None:
     """Raise :class:`ListenerConfigError` listing every problem of ``args``, if any."""
-    problems = _runtime_problems(args, has_k8s_provider)
+    problems = _runtime_problems(args, has_k8s_provider) + _platform_problems(args)
     if not is_safe_name(name):
         problems.append(
             f"the listener's name {name!r} must be 1-63 letters, digits, '.', '_' or '-'"

@@ -194,3 +194,15 @@ def test_docs_stack_configuration_table_names_every_key() -> None:
     models = [StackConfig, Ec2Config, EcsConfig, K8sConfig, ScaleSetConfig, GitHubAppConfig]
     keys = {field.alias or name for m in models for name, field in m.model_fields.items()}
     assert sorted(k for k in keys | set(SECRET_KEYS) if not re.search(rf"\b{k}\b", table)) == []
+
+
+def test_stack_config_platform_reaches_the_task_definitions() -> None:
+    config = _stack_config(ROOT / "Pulumi.example-ecs.yaml") | {
+        f"{PROJECT}:githubToken": TOKEN,
+        f"{PROJECT}:platform": "linux/arm64",
+    }
+
+    recorder, _ = _run_program("example-ecs", config)
+
+    tasks = recorder.of_type("aws:ecs/taskDefinition:TaskDefinition")
+    assert {t.inputs["runtimePlatform"]["cpuArchitecture"] for t in tasks} == {"ARM64"}
