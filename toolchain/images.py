@@ -88,13 +88,15 @@ def require_tools() -> None:
             raise ImageError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
 
 
-def host_ca_bundle() -> Path | None:
-    """The host's CA bundle (what pip trusts here), to mount over the image's during builds."""
+def ca_volumes() -> list[str]:
+    """The host's CA bundle mounted over the image's while commands run (a build's RUN steps):
+    pip, apt and curl then trust what the host trusts, a TLS-inspecting proxy included. The
+    bundle never becomes part of an image."""
     paths = ssl.get_default_verify_paths()
     for candidate in (os.environ.get("SSL_CERT_FILE"), paths.cafile, paths.openssl_cafile):
         if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
+            return [f"{candidate}:/etc/ssl/certs/ca-certificates.crt:ro"]
+    return []
 
 
 @dataclass(frozen=True)
@@ -215,8 +217,8 @@ def build(
     args += ["--label", f"org.opencontainers.image.version={__version__}"]
     for key, value in (build_args or {}).items():
         args += ["--build-arg", f"{key}={value}"]
-    if (bundle := host_ca_bundle()) is not None:
-        args += ["--volume", f"{bundle}:/etc/ssl/certs/ca-certificates.crt:ro"]
+    for volume in ca_volumes():
+        args += ["--volume", volume]
     done = subprocess.run(
         buildah.command(*args, str(context)),
         capture_output=True,

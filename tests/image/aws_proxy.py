@@ -28,6 +28,7 @@ class AwsTlsProxy:
         ca = trustme.CA(organization_name="gha-scalesets image-tier CA")
         self.ca_file = directory / "aws-ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_file))
+        self.ca_file.chmod(0o644)
         self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert(*hosts).configure_cert(self._tls)
         self.tunnels: list[str] = []
