@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import platform
+import subprocess
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,12 +56,21 @@ def base_image(buildah: images.Buildah) -> str:
 
 
 @pytest.fixture(scope="session")
-def listener_image(buildah: images.Buildah, base_image: str) -> str:
-    """The listener image built from the repository's Dockerfile as it is."""
+def listener_image(base_image: str) -> str:
+    """The listener image built from the repository's Dockerfile as it is, by the command
+    `make image` runs."""
     tag = "localhost/gha-scalesets-listener:image-tier"
-    return images.build(
-        buildah, context=images.ROOT, tag=tag, build_args={"PYTHON_IMAGE": base_image}
+    done = subprocess.run(
+        [sys.executable, "-m", "toolchain.images", "listener", "--tag", tag],
+        cwd=images.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
+    if done.returncode != 0:
+        pytest.fail(f"building the listener image failed:\n{done.stderr[-4000:]}", pytrace=False)
+    assert f"images: built {tag}" in done.stderr
+    return tag
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import contextlib
 import json
 import signal
 import subprocess
+import sys
+import tarfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -300,3 +302,37 @@ async def test_the_listener_from_the_image_serves_a_burst(
     assert uids == {10001}  # the listener and every runner it started, never root
     output = "".join(listener.raw)
     assert SIM_PAT not in output and "eyJraW5k" not in output  # no PAT, no JIT config
+
+
+def test_push_copies_the_image_out_of_the_store(listener_image, tmp_path) -> None:
+    archive = tmp_path / "listener.tar"
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "toolchain.images",
+            "push",
+            listener_image,
+            f"oci-archive:{archive}:gha-scalesets-listener:{images.__version__}",
+        ],
+        cwd=images.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    with tarfile.open(archive) as oci:
+        index = json.load(oci.extractfile("index.json"))  # type: ignore[arg-type]
+        manifest = json.load(oci.extractfile(_blob(index["manifests"][0])))  # type: ignore[arg-type]
+        config = json.load(oci.extractfile(_blob(manifest["config"])))  # type: ignore[arg-type]
+    assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == (
+        f"gha-scalesets-listener:{images.__version__}"
+    )
+    assert config["config"]["User"] == "10001:10001"
+
+
+def _blob(descriptor: dict[str, Any]) -> str:
+    algorithm, digest = descriptor["digest"].split(":")
+    return f"blobs/{algorithm}/{digest}"
