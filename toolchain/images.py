@@ -3,6 +3,7 @@
     python -m toolchain.images listener [--tag TAG]          # the repository's Dockerfile
     python -m toolchain.images runner [--tag TAG] [--from SOURCE] [--sha256 HEX]
     python -m toolchain.images push IMAGE DESTINATION         # e.g. docker://ghcr.io/acme/x:1.0
+    python -m toolchain.images prune                          # drop stale layer caches
 
 buildah builds the Dockerfiles as they are (``--isolation chroot``: no daemon, no nested
 containers) on a Python base image made from Debian's packages with mmdebstrap, so no container
@@ -173,6 +174,11 @@ def base_image(buildah: Buildah, *, refresh: bool = False) -> str:
         buildah.remove(tag)
     if buildah.exists(tag):
         return tag
+    if os.geteuid() != 0 and "_CONTAINERS_USERNS_CONFIGURED" not in os.environ:
+        raise ImageError(
+            "making the base image mounts a container's filesystem: run as root, inside"
+            " `buildah unshare`, or pass --python-image to build on a registry's Python image"
+        )
     say(f"making the base image {tag} from Debian {SUITE} packages (mmdebstrap, once) ...")
     home().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=home()) as scratch:
@@ -213,6 +219,7 @@ def build(
     """``buildah bud`` of ``dockerfile`` (default: the context's) into ``tag``; raises
     :class:`BuildFailed` with the build's output when it fails."""
     args = ["bud", "--isolation", "chroot", "--network", "host", "--layers", "--pull=false"]
+    args += ["--force-rm"]  # no working container left behind by a failed build
     args += ["--file", str(dockerfile or context / "Dockerfile"), "--tag", tag]
     args += ["--label", f"org.opencontainers.image.version={__version__}"]
     for key, value in (build_args or {}).items():
@@ -283,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
         " images/runner holding the tarball (default: GitHub's releases)",
     )
     runner.add_argument("--sha256", help="the tarball's SHA-256 when not the pinned release's")
+    runner.add_argument("--base-image", help="a Debian or Ubuntu image to build on instead")
+    commands.add_parser(
+        "prune", help="remove the store's untagged images (old layer caches; builds get slower)"
+    )
     push = commands.add_parser("push", help="copy an image out of the store (buildah push)")
     push.add_argument("image")
     push.add_argument("destination", help="docker://REGISTRY/NAME:TAG, oci-archive:FILE, ...")
@@ -294,8 +305,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "listener":
             say(f"built {build_listener(buildah, tag=args.tag, python_image=args.python_image)}")
         elif args.command == "runner":
-            built = build_runner(buildah, tag=args.tag, source=args.source, sha256=args.sha256)
+            built = build_runner(
+                buildah,
+                tag=args.tag,
+                source=args.source,
+                sha256=args.sha256,
+                base=args.base_image,
+            )
             say(f"built {built}")
+        elif args.command == "prune":
+            buildah("rmi", "--prune")
+            say("removed the untagged images")
         else:
             buildah("push", args.image, args.destination)
             say(f"pushed {args.image} to {args.destination}")

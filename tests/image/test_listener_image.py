@@ -131,13 +131,21 @@ def test_every_listener_module_imports_from_the_installed_package(run_in) -> Non
     assert import_problems(run_in) == []
 
 
-def _broken(tmp_path: Path, old: str, new: str) -> Path:
-    """The repository's Dockerfile with one deliberate mistake."""
+def _build_broken(
+    buildah: images.Buildah, base_image: str, tmp_path: Path, old: str, new: str, tag: str
+) -> str:
+    """Build the repository's Dockerfile with one deliberate mistake (``old`` -> ``new``)."""
     text = (images.ROOT / "Dockerfile").read_text()
     assert old in text, f"the Dockerfile no longer has {old!r}: update this test"
     dockerfile = tmp_path / "Dockerfile.broken"
     dockerfile.write_text(text.replace(old, new, 1))
-    return dockerfile
+    return images.build(
+        buildah,
+        context=images.ROOT,
+        dockerfile=dockerfile,
+        tag=tag,
+        build_args={"PYTHON_IMAGE": base_image},
+    )
 
 
 def test_an_image_missing_a_listener_module_fails_the_checks(
@@ -145,19 +153,14 @@ def test_an_image_missing_a_listener_module_fails_the_checks(
 ) -> None:
     # The build itself passes (every layer before the last comes from the cache): only the
     # checks of the built image can see what it lacks.
-    dockerfile = _broken(
+    tag = _build_broken(
+        buildah,
+        base_image,
         tmp_path,
         "USER 10001:10001",
         "RUN rm /opt/venv/lib/python3*/site-packages/gha_scalesets/listener/runtimes/local.py\n"
         "USER 10001:10001",
-    )
-    tag = "localhost/gha-scalesets-listener:broken-module"
-    images.build(
-        buildah,
-        context=images.ROOT,
-        dockerfile=dockerfile,
-        tag=tag,
-        build_args={"PYTHON_IMAGE": base_image},
+        "localhost/gha-scalesets-listener:broken-module",
     )
     try:
         problems = image_problems(buildah, tag)
@@ -174,17 +177,10 @@ def test_an_image_missing_a_listener_module_fails_the_checks(
 def test_a_dockerfile_installing_without_the_listener_extra_fails_its_build(
     buildah, base_image, tmp_path
 ) -> None:
-    dockerfile = _broken(tmp_path, '".[listener]"', '"."')
     tag = "localhost/gha-scalesets-listener:broken-extra"
 
     with pytest.raises(images.BuildFailed) as failed:
-        images.build(
-            buildah,
-            context=images.ROOT,
-            dockerfile=dockerfile,
-            tag=tag,
-            build_args={"PYTHON_IMAGE": base_image},
-        )
+        _build_broken(buildah, base_image, tmp_path, '".[listener]"', '"."', tag)
 
     # The in-build smoke check, run from /, names what the install left out.
     assert "ModuleNotFoundError: No module named" in failed.value.log
