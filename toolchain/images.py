@@ -3,7 +3,6 @@
     python -m toolchain.images listener [--tag TAG]          # the repository's Dockerfile
     python -m toolchain.images runner [--tag TAG] [--from SOURCE] [--sha256 HEX]
     python -m toolchain.images push IMAGE DESTINATION         # e.g. docker://ghcr.io/acme/x:1.0
-    python -m toolchain.images prune                          # drop stale layer caches
 
 buildah builds the Dockerfiles as they are (``--isolation chroot``: no daemon, no nested
 containers) on a Python base image made from Debian's packages with mmdebstrap, so no container
@@ -291,9 +290,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     runner.add_argument("--sha256", help="the tarball's SHA-256 when not the pinned release's")
     runner.add_argument("--base-image", help="a Debian or Ubuntu image to build on instead")
-    commands.add_parser(
-        "prune", help="remove the store's untagged images (old layer caches; builds get slower)"
-    )
     push = commands.add_parser("push", help="copy an image out of the store (buildah push)")
     push.add_argument("image")
     push.add_argument("destination", help="docker://REGISTRY/NAME:TAG, oci-archive:FILE, ...")
@@ -313,9 +309,6 @@ def main(argv: list[str] | None = None) -> int:
                 base=args.base_image,
             )
             say(f"built {built}")
-        elif args.command == "prune":
-            buildah("rmi", "--prune")
-            say("removed the untagged images")
         else:
             buildah("push", args.image, args.destination)
             say(f"pushed {args.image} to {args.destination}")
