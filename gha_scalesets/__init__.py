@@ -22,6 +22,7 @@ _EXPORTS = {
     "GitHubAppArgs": "gha_scalesets.providers",
     "ScaleSet": "gha_scalesets.providers",
     "ScaleSetArgs": "gha_scalesets.providers",
+    "ScaleSetInputError": "gha_scalesets.providers",
     "ScaleSetProviderError": "gha_scalesets.providers",
     "AlarmThresholds": "gha_scalesets.components",
     "Ec2Options": "gha_scalesets.components",
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from gha_scalesets.providers import GitHubAppArgs as GitHubAppArgs
     from gha_scalesets.providers import ScaleSet as ScaleSet
     from gha_scalesets.providers import ScaleSetArgs as ScaleSetArgs
+    from gha_scalesets.providers import ScaleSetInputError as ScaleSetInputError
     from gha_scalesets.providers import ScaleSetProviderError as ScaleSetProviderError
 
 
