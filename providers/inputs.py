@@ -65,7 +65,7 @@ def _text_problem(value: Any, max_length: int, what: str = "") -> str | None:
     return None
 
 
-def _check_config_url(value: Any, out: Checked) -> None:
+def check_config_url(value: Any, out: Checked) -> None:
     if p.is_unknown(value):
         out.inputs[p.GITHUB_CONFIG_URL] = value
         return
@@ -96,9 +96,7 @@ def _check_name(value: Any, out: Checked) -> None:
 def _check_runner_group(value: Any, out: Checked) -> None:
     if value is None:
         value = p.DEFAULT_RUNNER_GROUP
-    elif not p.is_unknown(value) and (
-        problem := _text_problem(value, MAX_GROUP_LENGTH)
-    ):
+    elif not p.is_unknown(value) and (problem := _text_problem(value, MAX_GROUP_LENGTH)):
         out.fail(p.RUNNER_GROUP, problem)
     out.inputs[p.RUNNER_GROUP] = value
 
@@ -220,7 +218,7 @@ def check_credentials(token: Any, app: Any, out: Checked) -> None:
             _check_app(app, out)
 
 
-def _check_network(proxy: Any, ca_bundle: Any, out: Checked) -> None:
+def check_network(proxy: Any, ca_bundle: Any, out: Checked) -> None:
     for prop, value in ((p.PROXY, proxy), (p.CA_BUNDLE, ca_bundle)):
         if value is None:
             continue
@@ -246,12 +244,12 @@ def check_inputs(news: dict[str, Any], key: KeyName = same_name) -> Checked:
     """
     news = p.plain(news)
     out = Checked(key=key)
-    _check_config_url(news.get(p.GITHUB_CONFIG_URL), out)
+    check_config_url(news.get(p.GITHUB_CONFIG_URL), out)
     _check_name(news.get(p.NAME), out)
     _check_runner_group(news.get(p.RUNNER_GROUP), out)
     _check_labels(news.get(p.LABELS), news.get(p.NAME), out)
     _check_flag(p.DISABLE_UPDATE, news.get(p.DISABLE_UPDATE), out)
     check_credentials(news.get(p.GITHUB_TOKEN), news.get(p.GITHUB_APP), out)
     _check_flag(p.ADOPT_EXISTING, news.get(p.ADOPT_EXISTING), out)
-    _check_network(news.get(p.PROXY), news.get(p.CA_BUNDLE), out)
+    check_network(news.get(p.PROXY), news.get(p.CA_BUNDLE), out)
     return out

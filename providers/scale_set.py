@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from pulumi import dynamic
-from pulumi.output import Unknown
 
 from gha_scalesets.providers import props as p
-from gha_scalesets.providers.errors import ScaleSetInputError
+from gha_scalesets.providers.errors import ScaleSetInputError, report
 from gha_scalesets.providers.inputs import KeyName, check_inputs, same_name
 from gha_scalesets.providers.scale_set_provider import ScaleSetProvider
-
-
-def _declared(value: Any) -> Any:
-    """``value`` as far as the program knows it now: outputs and awaitables are unknown."""
-    if isinstance(value, pulumi.Output | pulumi.Resource) or inspect.isawaitable(value):
-        return Unknown()
-    if isinstance(value, GitHubAppArgs):
-        value = app_props(value)
-    if isinstance(value, dict):
-        return {k: _declared(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_declared(v) for v in value]
-    return value
 
 
 def app_props(app: GitHubAppArgs) -> dict[str, Any]:
@@ -75,7 +60,7 @@ class ScaleSetArgs:
     def problems(self, key: KeyName = same_name) -> list[str]:
         """What the provider's ``check`` would refuse among the values known now (so Pulumi
         mocks catch it too), one ``property: reason`` line each; ``key`` names properties."""
-        declared = {prop: _declared(value) for prop, value in self._inputs().items()}
+        declared = {prop: p.declared(value) for prop, value in self._inputs().items()}
         checked = check_inputs({k: v for k, v in declared.items() if v is not None}, key)
         return [f"{key(prop)}: {reason}" for prop, reason in checked.failures]
 
@@ -133,9 +118,7 @@ class ScaleSet(dynamic.Resource, module="github", name="ScaleSet"):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         if problems := args.problems():
-            raise ScaleSetInputError(
-                f"invalid ScaleSet {resource_name!r}:\n" + "\n".join(f"  - {line}" for line in problems)
-            )
+            raise ScaleSetInputError(report(f"invalid ScaleSet {resource_name!r}", problems))
         secret = pulumi.ResourceOptions(additional_secret_outputs=list(p.SECRET_KEYS))
         super().__init__(
             ScaleSetProvider(),
@@ -143,3 +126,5 @@ class ScaleSet(dynamic.Resource, module="github", name="ScaleSet"):
             args.to_props(),
             pulumi.ResourceOptions.merge(opts, secret),
         )
+        # What a listener compares to find a scale set listed twice before names resolve.
+        self.declared_name = args.name if isinstance(args.name, str) else None
