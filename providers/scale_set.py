@@ -57,12 +57,12 @@ class ScaleSetArgs:
     proxy: pulumi.Input[str] | None = field(default=None, repr=False)
     ca_bundle: pulumi.Input[str] | None = None
 
-    def problems(self, key: KeyName = same_name) -> list[str]:
+    def problems(self, key: KeyName = same_name) -> list[tuple[str, str]]:
         """What the provider's ``check`` would refuse among the values known now (so Pulumi
-        mocks catch it too), one ``property: reason`` line each; ``key`` names properties."""
+        mocks catch it too), as (property, reason); ``key`` names the properties."""
         declared = {prop: p.declared(value) for prop, value in self._inputs().items()}
         checked = check_inputs({k: v for k, v in declared.items() if v is not None}, key)
-        return [f"{key(prop)}: {reason}" for prop, reason in checked.failures]
+        return [(key(prop), reason) for prop, reason in checked.failures]
 
     def _inputs(self) -> dict[str, Any]:
         app = self.github_app
@@ -118,7 +118,8 @@ class ScaleSet(dynamic.Resource, module="github", name="ScaleSet"):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         if problems := args.problems():
-            raise ScaleSetInputError(report(f"invalid ScaleSet {resource_name!r}", problems))
+            lines = (f"{prop}: {reason}" for prop, reason in problems)
+            raise ScaleSetInputError(report(f"invalid ScaleSet {resource_name!r}", lines))
         secret = pulumi.ResourceOptions(additional_secret_outputs=list(p.SECRET_KEYS))
         super().__init__(
             ScaleSetProvider(),

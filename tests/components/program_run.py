@@ -1,0 +1,52 @@
+"""Run the project's own program (``__main__.py``) under Pulumi mocks with a stack's config."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from gha_scalesets.components.config_keys import secret_keys
+from tests.components.builders import TOKEN
+from tests.components.mocks import Recorder, run
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
+
+
+def example_config(runtime: str, **changes: Any) -> dict[str, str]:
+    """``Pulumi.example-<runtime>.yaml``'s config map as the CLI hands it over (objects and
+    lists as JSON text), plus the token its header says to set, with ``changes`` (None: unset)
+    by key of the project's namespace."""
+    config = yaml.safe_load((ROOT / f"Pulumi.example-{runtime}.yaml").read_text())["config"]
+    config[f"{PROJECT}:githubToken"] = TOKEN
+    for key, value in changes.items():
+        config[f"{PROJECT}:{key}"] = value
+    return {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in config.items()
+        if value is not None
+    }
+
+
+def run_program(
+    stack: str, config: dict[str, str], plain: Collection[str] = ()
+) -> tuple[Recorder, dict[str, Any]]:
+    """``__main__.py`` as ``pulumi up`` runs it; secret keys are set with ``--secret`` except
+    those in ``plain``. Returns the registrations and the stack outputs."""
+    # A fresh root stack resource: set_mocks keeps the last one, with its exports.
+    pulumi.runtime.settings.ROOT.set(None)
+    recorder = Recorder().install(stack=stack)
+    secrets = [f"{PROJECT}:{key}" for key in secret_keys() if key not in plain]
+    pulumi.runtime.set_all_config(config, secrets)
+
+    def program() -> dict[str, Any]:
+        runpy.run_path(str(ROOT / "__main__.py"))
+        return dict(pulumi.runtime.settings.get_root_resource().outputs)  # type: ignore[union-attr]
+
+    return recorder, run(program)
