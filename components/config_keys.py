@@ -146,10 +146,14 @@ class ConfigSchema:
 
     def _class_at(self, path: str) -> type:
         """The dataclass of the object at ``path`` (``""``: the Args themselves)."""
-        cls = self.args
-        for name in filter(None, path.split(".")):
-            cls = _dataclass(_hints(cls)[name.removesuffix("[]")])  # type: ignore[assignment]
-        return cls
+        classes: tuple[type, ...] = (self.args,)
+        for cut, name in enumerate(path.split(".") if path else (), 1):
+            if ".".join(path.split(".")[:cut]) == ENTRY:
+                classes = self.entry
+                continue
+            bare = name.removesuffix("[]")
+            classes = tuple(_dataclass(_hints(c)[bare]) for c in classes if bare in _hints(c))  # type: ignore[misc]
+        return classes[0]
 
     def fields(self, path: str) -> Iterator[tuple[type, dataclasses.Field[Any], Any, str]]:
         """(owner, field, type, path) of the fields the object at ``path`` holds."""

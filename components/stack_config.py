@@ -33,9 +33,9 @@ from gha_scalesets.providers.errors import report
 # What each ScaleSet takes from the listener's inputs. Not the proxy: the provider runs where
 # `pulumi up` runs and takes HTTPS_PROXY from there.
 SHARED = ("github_config_url", "github_token", "github_app", "ca_bundle")
-HOW_TO_SET = (
-    "set keys with `pulumi config set <key> <value>` (objects and lists with `--path`, or in"
-    " Pulumi.<stack>.yaml), secrets with `--secret`"
+TITLE = (
+    "invalid stack configuration; fix each key below with `pulumi config set [--path] [--secret]"
+    " <key> <value>` or in Pulumi.<stack>.yaml"
 )
 KUBECONFIG = "kubeconfig"
 
@@ -170,8 +170,7 @@ def load_stack_config(config: pulumi.Config) -> StackConfig:
         if not _under(key, [*problems, *dropped])
     ]
     if lines:
-        title = f"the stack configuration is invalid ({HOW_TO_SET})"
-        raise ListenerConfigError(report(title, dict.fromkeys(lines)))
+        raise ListenerConfigError(report(TITLE, dict.fromkeys(lines)))
     return stack
 
 

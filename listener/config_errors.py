@@ -79,7 +79,11 @@ def problems(
         if error["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
             known = known_keys(model, loc[:-1]) | (set(also_known) if len(loc) == 1 else set())
             guess = nearest(loc[-1], known)
-            message = f"unknown key; did you mean {guess}?" if guess else "unknown key"
+            message = (
+                f"unknown key; did you mean {render([*loc[:-1], guess])}?"
+                if guess
+                else ("unknown key")
+            )
         else:
             message = error["msg"].removeprefix("Value error, ")
         found.append((loc, message))

@@ -19,11 +19,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
 
 
-def example_config(runtime: str, **changes: Any) -> dict[str, str]:
-    """``Pulumi.example-<runtime>.yaml``'s config map as the CLI hands it over (objects and
+def example_config(example: str, **changes: Any) -> dict[str, str]:
+    """``Pulumi.example-<example>.yaml``'s config map as the CLI hands it over (objects and
     lists as JSON text), plus the token its header says to set, with ``changes`` (None: unset)
     by key of the project's namespace."""
-    config = yaml.safe_load((ROOT / f"Pulumi.example-{runtime}.yaml").read_text())["config"]
+    config = yaml.safe_load((ROOT / f"Pulumi.example-{example}.yaml").read_text())["config"]
     config[f"{PROJECT}:githubToken"] = TOKEN
     for key, value in changes.items():
         config[f"{PROJECT}:{key}"] = value
@@ -35,13 +35,16 @@ def example_config(runtime: str, **changes: Any) -> dict[str, str]:
 
 
 def run_program(
-    stack: str, config: dict[str, str], plain: Collection[str] = ()
+    stack: str,
+    config: dict[str, str],
+    plain: Collection[str] = (),
+    recorder: Recorder | None = None,
 ) -> tuple[Recorder, dict[str, Any]]:
     """``__main__.py`` as ``pulumi up`` runs it; secret keys are set with ``--secret`` except
     those in ``plain``. Returns the registrations and the stack outputs."""
     # A fresh root stack resource: set_mocks keeps the last one, with its exports.
     pulumi.runtime.settings.ROOT.set(None)
-    recorder = Recorder().install(stack=stack)
+    recorder = (recorder or Recorder()).install(stack=stack)
     secrets = [f"{PROJECT}:{key}" for key in secret_keys() if key not in plain]
     pulumi.runtime.set_all_config(config, secrets)
 
