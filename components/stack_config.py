@@ -19,6 +19,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ValidationError
 
+from gha_scalesets import config_errors
 from gha_scalesets.components import validation
 from gha_scalesets.components.args import (
     ListenerConfigError,
@@ -26,9 +27,8 @@ from gha_scalesets.components.args import (
     ScaleSetListenerArgs,
 )
 from gha_scalesets.components.config_keys import ENTRY, SCHEMA, secret_keys
-from gha_scalesets.listener import config_errors
+from gha_scalesets.config_errors import report
 from gha_scalesets.providers import ScaleSetArgs
-from gha_scalesets.providers.errors import report
 
 # What each ScaleSet takes from the listener's inputs. Not the proxy: the provider runs where
 # `pulumi up` runs and takes HTTPS_PROXY from there.

@@ -24,8 +24,8 @@ from gha_scalesets.components.args import (
 )
 from gha_scalesets.components.naming import TAG_KEY, is_safe_name
 from gha_scalesets.components.network import aws_proxy_problem
+from gha_scalesets.config_errors import report
 from gha_scalesets.providers import props as p
-from gha_scalesets.providers.errors import report
 from gha_scalesets.providers.inputs import (
     Checked,
     KeyName,

@@ -1,13 +1,6 @@
 """The errors of ScaleSet resources: what the person running ``pulumi`` reads."""
 
-from collections.abc import Iterable
-
 import pulumi
-
-
-def report(title: str, problems: Iterable[str]) -> str:
-    """``title:`` and one ``  - problem`` line each: how every configuration error reads."""
-    return f"{title}:\n" + "\n".join(f"  - {problem}" for problem in problems)
 
 
 class ScaleSetProviderError(Exception):

@@ -8,8 +8,9 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
+from gha_scalesets.config_errors import report
 from gha_scalesets.providers import props as p
-from gha_scalesets.providers.errors import ScaleSetInputError, report
+from gha_scalesets.providers.errors import ScaleSetInputError
 from gha_scalesets.providers.inputs import KeyName, check_inputs, same_name
 from gha_scalesets.providers.scale_set_provider import ScaleSetProvider
 

@@ -1,8 +1,9 @@
-"""Validation errors of a settings model as lines a person acts on.
+"""Configuration errors as lines a person acts on, for every configuration surface.
 
-Each error becomes ``<key>: <what is wrong>``; an unknown key also gets the nearest known one
-("did you mean max_runners?"). Used by the listener's settings and the project's stack config.
-Inputs are never quoted: a rejected value may be a credential.
+A validation error of a settings model becomes ``<key>: <what is wrong>``; an unknown key also
+gets the nearest known one ("did you mean max_runners?"). Used by the listener's settings, the
+project's stack config, the component and the ScaleSet resource. Inputs are never quoted: a
+rejected value may be a credential.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 Location = Sequence[str | int]
+
+
+def report(title: str, problems: Iterable[str]) -> str:
+    """``title:`` and one ``  - problem`` line each: how every configuration error reads."""
+    return f"{title}:\n" + "\n".join(f"  - {problem}" for problem in problems)
 
 
 def render(loc: Location) -> str:
@@ -49,19 +55,22 @@ def _key(name: str, field: Any) -> str:
     return field.alias or name
 
 
-def known_keys(model: type[BaseModel], loc: Location) -> set[str]:
-    """The keys a model accepts at ``loc`` (list indexes and union tags pass through)."""
-    models = [model]
+def _walk(model: type[BaseModel], loc: Location) -> tuple[list[str | int], set[str]]:
+    """``loc`` without the tags of discriminated unions, and the keys accepted there."""
+    models, clean = [model], []
     for part in loc:
-        if isinstance(part, int):
-            continue
         fields = {_key(n, f): f for m in models for n, f in m.model_fields.items()}
-        if part in fields:
+        if isinstance(part, int):
+            clean.append(part)
+        elif part in fields:
+            clean.append(part)
             models = _models(fields[part].annotation)
-        else:  # a discriminated union's tag: keep the member it names
-            tagged = [m for m in models if part in {m.__name__, *_tags(m)}]
-            models = tagged or models
-    return {_key(n, f) for m in models for n, f in m.model_fields.items()}
+        elif tagged := [m for m in models if part in _tags(m)]:
+            models = tagged  # a union's tag: the member it names, not a key of the document
+        else:
+            clean.append(part)
+            models = []
+    return clean, {_key(n, f) for m in models for n, f in m.model_fields.items()}
 
 
 def _tags(model: type[BaseModel]) -> set[str]:
@@ -75,10 +84,10 @@ def problems(
     """(location, message) of every error; ``also_known`` adds top-level keys read elsewhere."""
     found = []
     for error in exc.errors(include_url=False, include_input=False):
-        loc = error["loc"]
+        loc, _ = _walk(model, error["loc"])
         if error["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
-            known = known_keys(model, loc[:-1]) | (set(also_known) if len(loc) == 1 else set())
-            guess = nearest(loc[-1], known)
+            _, known = _walk(model, loc[:-1])
+            guess = nearest(loc[-1], known | (set(also_known) if len(loc) == 1 else set()))
             message = (
                 f"unknown key; did you mean {render([*loc[:-1], guess])}?"
                 if guess
