@@ -19,19 +19,26 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
 
 
-def example_config(example: str, **changes: Any) -> dict[str, str]:
-    """``Pulumi.example-<example>.yaml``'s config map as the CLI hands it over (objects and
-    lists as JSON text), plus the token its header says to set, with ``changes`` (None: unset)
-    by key of the project's namespace."""
+def example_values(example: str) -> dict[str, Any]:
+    """``Pulumi.example-<example>.yaml``'s config by key (the project's without its namespace),
+    plus the token its header says to set."""
     config = yaml.safe_load((ROOT / f"Pulumi.example-{example}.yaml").read_text())["config"]
-    config[f"{PROJECT}:githubToken"] = TOKEN
-    for key, value in changes.items():
-        config[f"{PROJECT}:{key}"] = value
+    return {k.removeprefix(f"{PROJECT}:"): v for k, v in config.items()} | {"githubToken": TOKEN}
+
+
+def config_map(values: dict[str, Any]) -> dict[str, str]:
+    """The config map the CLI hands a program: full keys, objects and lists as JSON text; a
+    None value is unset."""
     return {
-        key: value if isinstance(value, str) else json.dumps(value)
-        for key, value in config.items()
-        if value is not None
+        key if ":" in key else f"{PROJECT}:{key}": v if isinstance(v, str) else json.dumps(v)
+        for key, v in values.items()
+        if v is not None
     }
+
+
+def example_config(example: str, **changes: Any) -> dict[str, str]:
+    """An example stack's config map with ``changes`` by key (None: unset)."""
+    return config_map(example_values(example) | changes)
 
 
 def run_program(
