@@ -3,6 +3,7 @@
 # proxy (or Debian's packages) into a cache outside the repository, then found there instantly.
 #
 #   pulumi                          the Pulumi CLI (engine), pinned in versions.env
+#   pulumi-language-python          the Python language host (runs `pulumi up` on a project)
 #   pulumi-resource-pulumi-python   the dynamic-provider plugin (our own script, see below)
 #   pulumi-resource-kubernetes      the pulumi-kubernetes provider plugin
 #   kube-apiserver, kube-controller-manager, etcd   a Kubernetes control plane
@@ -83,6 +84,35 @@ build_pulumi() {
     go build -trimpath -o "$bin/pulumi" \
       -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$v" \
       github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+  )
+}
+
+# --- the Python language host --------------------------------------------------------------------
+# `pulumi preview`/`up` on a project directory run the program through `pulumi-language-python`.
+# Its Go module is not served by the proxy, so its source sits outside the project, in
+# $PULUMI_LANGUAGE_PYTHON_SRC (default: shared/toolchain/pulumi-language-python beside this
+# repository; its README says why); it builds against the CLI's packages (about 10 s once the CLI
+# is built). It runs programs through `pulumi-language-python-exec`, from sdk/v3's python/cmd/.
+language_host_src=${PULUMI_LANGUAGE_PYTHON_SRC:-$here/../../shared/toolchain/pulumi-language-python}
+is_current_language_host() {
+  [[ -x $bin/pulumi-language-python && -x $bin/pulumi-language-python-exec ]] &&
+    [[ $("$bin/pulumi-language-python" -version 2>/dev/null) == "v$PULUMI_LANGUAGE_PYTHON_VERSION" ]]
+}
+build_language_host() {
+  need_go "the Python language host"
+  [[ -f $language_host_src/main.go ]] ||
+    die "the Python language host's source is not at $language_host_src (set PULUMI_LANGUAGE_PYTHON_SRC to the directory holding its main.go)"
+  local v=v$PULUMI_LANGUAGE_PYTHON_VERSION
+  (
+    wrapper_module "$src/pulumi-language-python" github.com/pulumi/pulumi/pkg/v3 "$v"
+    go mod edit -require="github.com/pulumi/pulumi/sdk/v3@$v"
+    cp "$language_host_src/main.go" .
+    go mod tidy >/dev/null 2>&1
+    go build -trimpath -o "$bin/pulumi-language-python" \
+      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$v" .
+    local sdk
+    sdk=$(go mod download -json "github.com/pulumi/pulumi/sdk/v3@$v" | sed -n 's/^\s*"Dir": "\(.*\)",\?$/\1/p')
+    install -m 755 "$sdk/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec"
   )
 }
 
@@ -206,7 +236,7 @@ build_promtool() {
 }
 
 components=("$@")
-((${#components[@]})) || components=(pulumi dynamic_plugin etcd kubernetes kubernetes_plugin promtool)
+((${#components[@]})) || components=(pulumi language_host dynamic_plugin etcd kubernetes kubernetes_plugin promtool)
 total=$SECONDS
 for c in "${components[@]}"; do
   declare -F "build_$c" >/dev/null || die "unknown component '$c'"
