@@ -160,6 +160,7 @@ def _scale_sets(entries: Sequence[ListenerScaleSet], out: Problems) -> None:
             )
         if (first := seen.setdefault(id(entry.scale_set), index)) != index:
             out.add(path, f"the same scale set as scale_sets[{first}]{of}: list it once")
+            continue
         name = getattr(entry.scale_set, "declared_name", None)
         if isinstance(name, str) and (other := names.setdefault(name, index)) != index:
             out.add(
