@@ -43,8 +43,9 @@ PROVIDER = "k8s.provider"
 # the program builds.
 RENAMED = {"alarm_actions": "alarmTopicArn", LISTENER_NAME: "listenerName", PROVIDER: "kubeconfig"}
 # Keys with no Args field of their own, by the object holding them: (name, type, default, path).
+DEFAULT_LISTENER_NAME = "listener"
 EXTRA: dict[str, list[tuple[str, Any, Any, str]]] = {
-    "": [("listener_name", str, "listener", LISTENER_NAME)],
+    "": [("listener_name", str, DEFAULT_LISTENER_NAME, LISTENER_NAME)],
     "k8s": [("context", str | None, None, PROVIDER)],  # a context of the kubeconfig
 }
 SKIPPED = frozenset({PROVIDER, f"{ENTRY}.scale_set"})
@@ -100,6 +101,11 @@ def _is_list(tp: Any) -> bool:
     return origin in (list, tuple, collections.abc.Sequence)
 
 
+def _is_secret(f: dataclasses.Field[Any], tp: Any) -> bool:
+    """A value declared ``repr=False`` (an object so declared holds its secrets itself)."""
+    return not f.repr and _dataclass(tp) is None
+
+
 def _default(f: dataclasses.Field[Any]) -> Any:
     if f.default is not MISSING:
         return f.default
@@ -147,8 +153,8 @@ class ConfigSchema:
     def _class_at(self, path: str) -> type:
         """The dataclass of the object at ``path`` (``""``: the Args themselves)."""
         classes: tuple[type, ...] = (self.args,)
-        for cut, name in enumerate(path.split(".") if path else (), 1):
-            if ".".join(path.split(".")[:cut]) == ENTRY:
+        for name in filter(None, path.split(".")):
+            if name == ENTRY:
                 classes = self.entry
                 continue
             bare = name.removesuffix("[]")
@@ -168,10 +174,6 @@ class ConfigSchema:
                 yield cls, f, hints[f.name], field_path
 
     @staticmethod
-    def is_secret(f: dataclasses.Field[Any], tp: Any) -> bool:
-        return not f.repr and _dataclass(tp) is None
-
-    @staticmethod
     def _object_path(field_path: str, tp: Any) -> str | None:
         """Where a field's nested objects live (``x`` or, for a list, ``x[]``), or None."""
         if field_path == SCALE_SETS:
@@ -188,7 +190,7 @@ class ConfigSchema:
             if (inner := self._object_path(field_path, tp)) is not None:
                 found += self._leaves(inner)
             else:
-                found.append(_Leaf(field_path, _default(f), self.is_secret(f, tp)))
+                found.append(_Leaf(field_path, _default(f), _is_secret(f, tp)))
         owner = ".".join(camel(s) for s in path.split(".") if s)
         return found + [
             _Leaf(leaf_path, default, False, _join(owner, camel(name)))
@@ -234,7 +236,7 @@ class ConfigSchema:
         if path not in self._models:
             fields: dict[str, Any] = {}
             for _, f, tp, field_path in self.fields(path):
-                if not self.is_secret(f, tp):
+                if not _is_secret(f, tp):
                     alias = self.config_key(field_path).rsplit(".", 1)[-1]
                     fields[f.name] = (self._type(tp, field_path), Field(None, alias=alias))
             for name, tp, _, _ in EXTRA.get(path, ()):
@@ -282,14 +284,18 @@ class ConfigSchema:
                 kwargs[f.name] = secrets[field_path]
             elif given is not None and f.name in given.model_fields_set:
                 kwargs[f.name] = self._value(getattr(given, f.name), tp, inner, secrets)
-            elif inner and any(p.startswith(f"{inner}.") for p in secrets):
-                kwargs[f.name] = self._value(None, tp, inner, secrets)  # only its secret given
+            elif (
+                inner
+                and (nested := _dataclass(tp))
+                and any(p.startswith(f"{inner}.") for p in secrets)
+            ):
+                kwargs[f.name] = nested(**self.values(nested, None, inner, secrets))  # its secret
             elif _default(f) is MISSING:
                 kwargs[f.name] = None
         return kwargs
 
     def _value(self, value: Any, tp: Any, path: str | None, secrets: dict[str, Any]) -> Any:
-        if path is None:
+        if path is None or value is None:
             return value
         cls = _dataclass(tp)
         if isinstance(value, list):

@@ -26,7 +26,12 @@ from gha_scalesets.components.args import (
     ListenerScaleSet,
     ScaleSetListenerArgs,
 )
-from gha_scalesets.components.config_keys import ENTRY, SCHEMA, secret_keys
+from gha_scalesets.components.config_keys import (
+    DEFAULT_LISTENER_NAME,
+    ENTRY,
+    SCHEMA,
+    secret_keys,
+)
 from gha_scalesets.config_errors import report
 from gha_scalesets.providers import ScaleSetArgs
 
@@ -98,6 +103,9 @@ def _parsed(text: str) -> Any:
 def _drop(raw: dict[str, Any], loc: config_errors.Location) -> config_errors.Location:
     """Remove the value at ``loc`` and return where it was. A bad list item takes its list
     along (the other items keep their indexes); a place that cannot be reached, its key."""
+    if not loc:  # the document as a whole: nothing of it is usable
+        raw.clear()
+        return loc
     if len(loc) > 1 and isinstance(loc[-1], int):
         loc = loc[:-1]
     parent: Any = raw
@@ -154,7 +162,7 @@ def load_stack_config(config: pulumi.Config) -> StackConfig:
     secrets = {secret_paths[k]: config.get_secret(k) for k in given if k != KUBECONFIG}
     listener = SCHEMA.values(ScaleSetListenerArgs, model, "", secrets)
     stack = StackConfig(
-        listener_name=getattr(model, "listener_name", None) or "listener",
+        listener_name=getattr(model, "listener_name", None) or DEFAULT_LISTENER_NAME,
         args=ScaleSetListenerArgs(**listener, scale_sets=[]),
         scale_sets=[
             ScaleSetEntry(*(SCHEMA.values(cls, entry, ENTRY, {}) for cls in SCHEMA.entry))
