@@ -31,10 +31,10 @@ def aws_proxy_problem(proxy: str) -> str | None:
     """Why ``proxy`` cannot be used on AWS runtimes, or None."""
     parts = urlsplit(proxy)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "proxy must be an http:// or https:// URL, e.g. http://proxy.corp:3128"
+        return "must be an http:// or https:// URL, e.g. http://proxy.corp:3128"
     if parts.username is not None:
         return (
-            "proxy: a proxy URL with credentials would sit in plain EC2 user data and ECS task "
+            "a proxy URL with credentials would sit in plain EC2 user data and ECS task "
             "definitions; use a proxy that admits the VPC's addresses, or the k8s runtime"
         )
     return None
@@ -42,7 +42,7 @@ def aws_proxy_problem(proxy: str) -> str | None:
 
 def _checked(proxy: str) -> str:
     if problem := aws_proxy_problem(proxy):
-        raise ListenerConfigError(problem)
+        raise ListenerConfigError(f"proxy: {problem}")
     return proxy
 
 

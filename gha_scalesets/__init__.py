@@ -20,7 +20,13 @@ from gha_scalesets.extras import needs_extra
 
 __version__ = "0.1.0"
 
-_PROVIDERS = ("GitHubAppArgs", "ScaleSet", "ScaleSetArgs", "ScaleSetProviderError")
+_PROVIDERS = (
+    "GitHubAppArgs",
+    "ScaleSet",
+    "ScaleSetArgs",
+    "ScaleSetInputError",
+    "ScaleSetProviderError",
+)
 _COMPONENTS = (
     "AlarmThresholds",
     "Ec2Options",
@@ -49,6 +55,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from gha_scalesets.providers import GitHubAppArgs as GitHubAppArgs
     from gha_scalesets.providers import ScaleSet as ScaleSet
     from gha_scalesets.providers import ScaleSetArgs as ScaleSetArgs
+    from gha_scalesets.providers import ScaleSetInputError as ScaleSetInputError
     from gha_scalesets.providers import ScaleSetProviderError as ScaleSetProviderError
 
 

@@ -8,8 +8,12 @@ command raises with the CLI's own output.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,8 @@ from typing import Any
 from benchmarks.engine import CHANGED_PROPERTY, Step, engine_env
 from tests.fixtures.packaging import run_command
 from tests.fixtures.toolchain import require_tool
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _step(urn: str, op: str) -> Step | None:
@@ -113,3 +119,17 @@ class ProjectCli:
     def state(self) -> dict[str, Any]:
         """``stack export``: the checkpoint as stored (secrets stay ciphertext)."""
         return json.loads(self("stack", "export"))
+
+
+@contextlib.contextmanager
+def root_example_stack(example: str, home: Path) -> Iterator[tuple[ProjectCli, str]]:
+    """The repository's own project and a new stack whose file is ``Pulumi.example-<example>.yaml``
+    copied, as a user starts one; the stack file is removed afterwards (the backend is
+    ``home``'s)."""
+    stack = f"test-{uuid.uuid4().hex[:6]}"
+    stack_file = ROOT / f"Pulumi.{stack}.yaml"
+    shutil.copy(ROOT / f"Pulumi.example-{example}.yaml", stack_file)
+    try:
+        yield ProjectCli(ROOT, home), stack
+    finally:
+        stack_file.unlink(missing_ok=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from benchmarks.chaos_checks import FleetPeak
 from gha_scalesets.components.k8s_secret import K8S_SECRET_MOUNT
 from gha_scalesets.scaleset import SyncClient
 from gha_scalesets.simulator.testing import SimulatorServer
-from tests.engine.cli import ProjectCli
+from tests.engine.cli import ProjectCli, root_example_stack
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeError, KubeRest, poll
 from tests.fixtures.kubelet import kubelet_stand_in, runner_objects
@@ -40,7 +39,6 @@ from tests.listener.conftest import jobs_done, wait_for
 from tests.listener.test_process import ListenerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE_STACK = ROOT / "Pulumi.example-k8s.yaml"
 DEPLOYER_RBAC = ROOT / "examples/k8s-deployer-rbac.yaml"
 DEPLOYER_NAMESPACE = "default"
 JOBS = 12
@@ -94,15 +92,9 @@ def deployer_kubeconfig(control_plane: ControlPlane, tmp_path: Path) -> Iterator
 
 @pytest.fixture
 def example_stack(tmp_path: Path) -> Iterator[tuple[ProjectCli, str]]:
-    """The root project and a new stack whose file is ``Pulumi.example-k8s.yaml`` copied, as a
-    user starts one; the stack file is removed afterwards (the backend is the test's)."""
-    stack = f"test-{uuid.uuid4().hex[:6]}"
-    stack_file = ROOT / f"Pulumi.{stack}.yaml"
-    shutil.copy(EXAMPLE_STACK, stack_file)
-    try:
-        yield ProjectCli(ROOT, tmp_path / "pulumi"), stack
-    finally:
-        stack_file.unlink(missing_ok=True)
+    """The root project with a new stack made from ``Pulumi.example-k8s.yaml``."""
+    with root_example_stack("k8s", tmp_path / "pulumi") as made:
+        yield made
 
 
 def _live_objects(admin: KubeRest, namespace: str) -> dict[str, set[str]]:
