@@ -57,9 +57,9 @@ def test_ec2_defaults_to_the_amd64_amazon_linux(deploy, recorder) -> None:
 
 
 def test_an_explicit_listener_ami_is_kept(deploy, recorder) -> None:
-    deploy("ec2", ec2=Ec2Options(runner_ami_id=RUNNER_AMI, listener_ami_id="ami-0listener"))
+    deploy("ec2", ec2=Ec2Options(runner_ami_id=RUNNER_AMI, listener_ami_id="ami-0fedcba9876543210"))
 
-    assert recorder.one(LAUNCH_TEMPLATE, "ci-listener").inputs["imageId"] == "ami-0listener"
+    assert recorder.one(LAUNCH_TEMPLATE, "ci-listener").inputs["imageId"] == "ami-0fedcba9876543210"
 
 
 def _problems(runtime: str, **overrides) -> str:
@@ -72,22 +72,25 @@ def test_instance_types_of_another_architecture_are_refused_each_by_name(recorde
     message = _problems("ec2", platform="linux/arm64")  # the default types are x86
 
     assert (
-        "ec2.runner_instance_types: m7i.large is a linux/amd64 type but platform is linux/arm64:"
-        " use Graviton types such as m7g.large" in message
+        "ec2.runner_instance_types[0]: m7i.large is a linux/amd64 type but platform is"
+        " linux/arm64: use Graviton types such as m7g.large, or set platform to match" in message
     )
-    assert "m6i.large is a linux/amd64 type" in message
+    assert "ec2.runner_instance_types[1]: m6i.large is a linux/amd64 type" in message
     assert "ec2.listener_instance_type: t3.small is a linux/amd64 type" in message
 
 
 def test_graviton_types_on_amd64_are_refused(recorder) -> None:
     message = _problems("ec2", ec2=GRAVITON)
 
-    assert "m7g.large is a linux/arm64 type but platform is linux/amd64: use x86 types" in message
-    assert "ec2.listener_instance_type: t4g.small" in message
+    assert (
+        "ec2.runner_instance_types[0]: m7g.large is a linux/arm64 type but platform is"
+        " linux/amd64: use x86 types such as m7i.large" in message
+    )
+    assert "ec2.listener_instance_type: t4g.small is a linux/arm64 type" in message
 
 
 def test_an_unknown_platform_is_refused(recorder) -> None:
-    assert "platform 'linux/arm/v7' is not supported: use one of linux/amd64, linux/arm64" in (
+    assert "platform: 'linux/arm/v7' is not supported: use one of linux/amd64, linux/arm64" in (
         _problems("ecs", platform="linux/arm/v7")
     )
 
