@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the GitHub Actions runner the way gha-scalesets starts it: into the ECS runner image
-# (images/runner/Dockerfile) or onto an EC2 runner AMI (docs/releases.md, "EC2 runner AMI").
+# (images/runner/Dockerfile) or onto an EC2 runner AMI (docs/releases.md, "An EC2 runner AMI").
 #
 #   install-runner.sh [--from URL|DIR] [--version V --sha256 HEX] [--arch x64|arm64]
 #                     [--dir DIR] [--user NAME] [--uid N]
@@ -27,7 +27,7 @@ while (($#)); do
       declare "${1#--}=$2"
       shift 2
       ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
