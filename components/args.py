@@ -8,13 +8,12 @@ from typing import Any, Protocol
 
 import pulumi
 
+from gha_scalesets.components.platforms import DEFAULT_PLATFORM
 from gha_scalesets.providers import GitHubAppArgs
 
 RUNTIMES = ("ec2", "ecs", "k8s")
 
 DEFAULT_RUNNER_IMAGE = "ghcr.io/actions/actions-runner:latest"
-# EC2 resolves this public SSM parameter to the current Amazon Linux 2023 AMI at launch.
-AL2023_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 
 
 class ListenerConfigError(pulumi.RunError):
@@ -62,7 +61,7 @@ class Ec2Options:
     root_device_name: str = "/dev/xvda"  # of both AMIs (Amazon Linux); "/dev/sda1" on Ubuntu
     spot: bool = True
     listener_instance_type: str = "t3.small"
-    listener_ami_id: str = AL2023_AMI
+    listener_ami_id: str | None = None  # None: the latest Amazon Linux 2023 for the platform
 
 
 @dataclass
@@ -132,6 +131,9 @@ class ScaleSetListenerArgs:
     # Listener processes (2 recommended): one active per scale set, the others hot standbys
     # that take over within seconds (docs/listener.md: "High availability").
     replicas: int = 1
+    # The CPU architecture of the listener image, its hosts and the runners (linux/amd64 or
+    # linux/arm64): ECS task definitions follow it and EC2 instance types must match it.
+    platform: str = DEFAULT_PLATFORM
     tags: Mapping[str, str] = field(default_factory=dict)
     ec2: Ec2Options = field(default_factory=Ec2Options)
     ecs: EcsOptions = field(default_factory=EcsOptions)

@@ -24,6 +24,7 @@ from gha_scalesets.components.args import (
 )
 from gha_scalesets.components.naming import TAG_KEY, is_safe_name
 from gha_scalesets.components.network import aws_proxy_problem
+from gha_scalesets.components.platforms import PLATFORMS, instance_type_platform
 from gha_scalesets.config_errors import report
 from gha_scalesets.providers import props as p
 from gha_scalesets.providers.inputs import (
@@ -167,6 +168,34 @@ def _scale_sets(entries: Sequence[ListenerScaleSet], out: Problems) -> None:
                 f"{path}.name",
                 f"{name!r} is also the name of {out.key(f'scale_sets[{other}]')}: scale set names"
                 " must be unique within a listener",
+            )
+
+
+def _platform(args: ScaleSetListenerArgs, out: Problems) -> None:
+    """One architecture for the images and the hosts: EC2 instance types must match it (ECS
+    task definitions take it as it is)."""
+    if args.platform not in PLATFORMS:
+        out.add(
+            "platform", f"{args.platform!r} is not supported: use one of {', '.join(PLATFORMS)}"
+        )
+        return
+    if args.runtime != "ec2":
+        return
+    arm = args.platform == "linux/arm64"
+    hint = "Graviton types such as m7g.large" if arm else "x86 types such as m7i.large"
+    ec2 = args.ec2
+    named = [
+        (f"ec2.runner_instance_types[{i}]", t) for i, t in _plain_strings(ec2.runner_instance_types)
+    ]
+    named.append(("ec2.listener_instance_type", ec2.listener_instance_type))
+    for path, kind in named:
+        if not isinstance(kind, str) or not formats.is_instance_type(kind):
+            continue  # reported by _ec2
+        if (platform := instance_type_platform(kind)) != args.platform:
+            out.add(
+                path,
+                f"{kind} is a {platform} type but {out.key('platform')} is {args.platform}: use"
+                f" {hint}, or set {out.key('platform')} to match (and build the images for it)",
             )
 
 
@@ -363,6 +392,7 @@ def problems(
     (``ec2.runner_ami_id``, ``scale_sets[1].min_runners``, ``name`` for the listener's name)."""
     out = Problems(key=key)
     _listener(name, args, out)
+    _platform(args, out)
     _github(args, out)
     _scale_sets(args.bounded_scale_sets(), out)
     if args.runtime == "k8s":

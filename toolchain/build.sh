@@ -8,6 +8,7 @@
 #   pulumi-resource-kubernetes      the pulumi-kubernetes provider plugin
 #   kube-apiserver, kube-controller-manager, etcd   a Kubernetes control plane
 #   promtool                        Prometheus's rule tester (Debian's `prometheus` package)
+#   actionlint                      the GitHub Actions workflow linter (`make lint`)
 #
 # Usage: toolchain/build.sh [component ...]    (default: all; prints the bin directory last)
 # Cache: $GHA_TOOLCHAIN_HOME (default $HOME/.cache/gha-scalesets/toolchain); Go's own caches
@@ -239,8 +240,31 @@ build_promtool() {
   ln -sf "$found" "$bin/promtool"
 }
 
+# --- actionlint ----------------------------------------------------------------------------------
+# `make lint` checks .github/workflows with it; a pinned actionlint already on PATH is used as is.
+actionlint_version_of() { "$1" -version 2>/dev/null | head -n 1; }
+is_current_actionlint() {
+  [[ -x $bin/actionlint ]] && [[ $(actionlint_version_of "$bin/actionlint") == "v$ACTIONLINT_VERSION" ]]
+}
+build_actionlint() {
+  local on_path
+  on_path=$(command -v actionlint || true)
+  if [[ -n $on_path && $on_path != "$bin/actionlint" && $(actionlint_version_of "$on_path") == "v$ACTIONLINT_VERSION" ]]; then
+    say "actionlint: using $on_path (the pinned version)"
+    ln -sf "$on_path" "$bin/actionlint"
+    return
+  fi
+  need_go "actionlint"
+  (
+    wrapper_module "$src/actionlint" github.com/rhysd/actionlint "v$ACTIONLINT_VERSION"
+    CGO_ENABLED=0 go build -trimpath -o "$bin/actionlint" \
+      -ldflags "-s -w -X github.com/rhysd/actionlint.version=v$ACTIONLINT_VERSION" \
+      github.com/rhysd/actionlint/cmd/actionlint
+  )
+}
+
 components=("$@")
-((${#components[@]})) || components=(pulumi language_host dynamic_plugin etcd kubernetes kubernetes_plugin promtool)
+((${#components[@]})) || components=(pulumi language_host dynamic_plugin etcd kubernetes kubernetes_plugin promtool actionlint)
 total=$SECONDS
 for c in "${components[@]}"; do
   declare -F "build_$c" >/dev/null || die "unknown component '$c'"

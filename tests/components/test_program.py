@@ -110,3 +110,10 @@ def test_stack_config_carries_the_corporate_network(private_ca) -> None:
         recorder.one("kubernetes:core/v1:ConfigMap", "listener-ca").plain["data"]["ca.pem"] == pem
     )
     assert all(r.plain["ca_bundle"] == pem for r in recorder.of_type(SCALE_SET_TYPE))
+
+
+def test_stack_config_platform_reaches_the_task_definitions() -> None:
+    recorder, _ = run_program("example-ecs", example_config("ecs", platform="linux/arm64"))
+
+    tasks = recorder.of_type("aws:ecs/taskDefinition:TaskDefinition")
+    assert {t.inputs["runtimePlatform"]["cpuArchitecture"] for t in tasks} == {"ARM64"}

@@ -136,6 +136,8 @@ def test_the_real_readme_with_one_link_broken_fails(tmp_path: Path) -> None:
     copy.write_text(broken)
     for folder in ("docs", "examples"):
         shutil.copytree(checker.PROJECT / folder, tmp_path / folder)
+    for name in ("LICENSE", "CHANGELOG.md"):
+        shutil.copy(checker.PROJECT / name, tmp_path / name)
 
     found = [str(p) for p in checker.check_links(copy, tmp_path)]
 
