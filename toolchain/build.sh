@@ -181,7 +181,8 @@ EOF
 }
 
 is_current_etcd() {
-  [[ -x $bin/etcd ]] && "$bin/etcd" --version 2>/dev/null | grep -q "etcd Version: $ETCD_VERSION"
+  # Not `| grep -q`: under pipefail, grep closing the pipe early can fail the check.
+  [[ -x $bin/etcd ]] && [[ $("$bin/etcd" --version 2>/dev/null) == *"etcd Version: $ETCD_VERSION"* ]]
 }
 build_etcd() {
   need_go "etcd"

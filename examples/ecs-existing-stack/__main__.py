@@ -56,7 +56,7 @@ listener = ScaleSetListener(
         subnet_ids=private_subnet_ids,
         listener_image="ghcr.io/acme/gha-scalesets-listener:0.1.0",
         ecs=EcsOptions(
-            runner_image="ghcr.io/acme/actions-runner-ssm:2.329.0", cluster_arn=cluster.arn
+            runner_image="ghcr.io/acme/gha-scalesets-runner:0.1.0", cluster_arn=cluster.arn
         ),
         alarm_actions=[topic.arn],
     ),
