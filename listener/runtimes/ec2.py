@@ -128,13 +128,15 @@ class _Plan:
         rotating with ``index`` so a burst spreads across zones."""
         n = len(self.subnet_ids)
         for market in self.markets:
-            if size >= self.market_refused.get(market, math.inf):
-                continue
             for instance_type in self.instance_types:
                 for k in range(n):
                     subnet = self.subnet_ids[(self.first_subnet + index + k) % n]
                     candidate = _Candidate(market, instance_type, subnet)
-                    if size < self.refused.get(candidate, math.inf):
+                    # Checked per candidate: the previous one may have closed the market.
+                    if size < min(
+                        self.market_refused.get(market, math.inf),
+                        self.refused.get(candidate, math.inf),
+                    ):
                         yield candidate
 
     def refuse(self, candidate: _Candidate, size: int, code: str) -> bool:
