@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from gha_scalesets.listener.reconcile import Reconciler
+from gha_scalesets.listener.registry.base import RunnerState
+from gha_scalesets.listener.registry.memory import MemoryRegistry
 from gha_scalesets.listener.runtimes import ec2 as ec2_module
 from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
 from tests.runtimes._events import (
@@ -258,3 +261,48 @@ async def test_events_survive_queue_errors(
 
     assert (event.provider_id, event.phase) == ("i-0aaaabbbbccccdddd", RunnerPhase.RUNNING)
     assert fault_proxy.hits["ReceiveMessage"] == 3
+
+
+class _NoGitHub:
+    """Reconciliation that needs no GitHub lookup must not make one."""
+
+
+async def test_reconciliation_after_a_restart_matches_batched_instances_by_id(
+    make_ec2_runtime: Any, boto_client: Any, network: Any
+) -> None:
+    # Batched instances carry no runner name: after a restart the runtime knows none of them,
+    # and the registry's provider ids are what ties runners to instances.
+    before = make_ec2_runtime()
+    results = await before.launch(specs(6))
+    registry = MemoryRegistry()
+    await registry.reserve(7, [r.runner_name for r in results], 10)
+    for result in results:
+        await registry.update(
+            7, result.runner_name, state=RunnerState.LAUNCHED, provider_id=result.provider_id
+        )
+    # Launched but never recorded (the predecessor died in between): nobody can name it.
+    [unrecorded] = await before.launch(specs(1, start=6))
+    after = make_ec2_runtime()
+    forgotten: list[tuple[str, int | None, str | None]] = []
+
+    async def forget(name: str, runner_id: int | None, provider_id: str | None) -> None:
+        forgotten.append((name, runner_id, provider_id))
+
+    reconciler = Reconciler(
+        7,
+        10,
+        client=_NoGitHub(),  # type: ignore[arg-type]
+        registry=registry,
+        runtime=after,
+        forget=forget,
+        launch_timeout=300,
+    )
+
+    repairs = await reconciler.run(in_flight_after=0)
+
+    assert repairs == {"orphan_stopped": 1}
+    assert forgotten == []
+    assert await registry.count(7) == 6
+    states = {i["InstanceId"]: i["State"]["Name"] for i in _instances(boto_client("ec2"))}
+    assert states[unrecorded.provider_id] in {"shutting-down", "terminated"}
+    assert all(states[r.provider_id] == "running" for r in results)
