@@ -133,15 +133,19 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
         for r in recorder.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     }
     spot = {"spot-unavailable"} if runtime == "ec2" else set()  # EC2 runners run on spot
-    assert set(alarms) == {
-        "listener-down",
-        "no-leader",
-        "api-error-rate",
-        "jobs-waiting",
-        "runner-launch-failures",
-        "table-throttling",
-        "dead-letters",
-    } | spot
+    assert (
+        set(alarms)
+        == {
+            "listener-down",
+            "no-leader",
+            "api-error-rate",
+            "jobs-waiting",
+            "runner-launch-failures",
+            "table-throttling",
+            "dead-letters",
+        }
+        | spot
+    )
     for alarm in alarms.values():
         assert alarm.inputs["alarmActions"] == [TOPIC]
         assert alarm.inputs["okActions"] == [TOPIC]
