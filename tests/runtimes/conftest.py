@@ -109,10 +109,12 @@ async def make_ec2_runtime(
     network: Network, template_id: str, aws: str, backoffs: Backoffs, virtual_time: VirtualTime
 ) -> AsyncIterator[Callable[..., Ec2Runtime]]:
     """Build Ec2Runtimes on ``network`` (closed after the test), paced by the documented limits
-    on ``virtual_time``; ``overrides`` go to the config."""
+    on ``virtual_time`` (unless not ``paced``); ``overrides`` go to the config."""
     runtimes: list[Ec2Runtime] = []
 
-    def make(endpoint: str = aws, clock: Any = time.time, **overrides: Any) -> Ec2Runtime:
+    def make(
+        endpoint: str = aws, clock: Any = time.time, paced: bool = True, **overrides: Any
+    ) -> Ec2Runtime:
         settings: dict[str, Any] = {
             "launch_template_id": template_id,
             "instance_types": ["m5.large", "c5.large"],
@@ -126,7 +128,7 @@ async def make_ec2_runtime(
             AwsConfig(region="us-east-1", endpoint_url=endpoint),
             retry=backoffs.policy,
             clock=clock,
-            pacer=virtual_time.pacer(ec2_limits()),
+            pacer=virtual_time.pacer(ec2_limits() if paced else {}),
         )
         runtimes.append(runtime)
         return runtime
