@@ -26,15 +26,9 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from benchmarks.aws_throttle_proxy import ThrottleModel, ThrottlingProxy, documented_buckets
-from benchmarks.cloud import REGION, aws_fixtures, moto_server
-from benchmarks.harness import ORG, PAT, SimulatorProcess, wait_until
-from gha_scalesets.listener.app import Listener
-from gha_scalesets.listener.config import (
-    AwsConfig,
-    Ec2RuntimeConfig,
-    EcsRuntimeConfig,
-    ListenerSettings,
-)
+from benchmarks.cloud import REGION, aws_fixtures, listening, moto_server
+from benchmarks.harness import SimulatorProcess
+from gha_scalesets.listener.config import AwsConfig, Ec2RuntimeConfig, EcsRuntimeConfig
 from gha_scalesets.listener.runtimes._aws_runtime import AwsRuntime
 from gha_scalesets.listener.runtimes._pacing import Pacer
 from gha_scalesets.listener.runtimes.base import (
@@ -45,8 +39,6 @@ from gha_scalesets.listener.runtimes.base import (
 )
 from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
 from gha_scalesets.listener.runtimes.ecs import EcsRuntime
-from gha_scalesets.scaleset import Client, PatCredentials
-from gha_scalesets.scaleset.auth import TokenCache
 
 PATHS = ("today", "new")
 LAUNCHES = {"ec2": "ec2:RunInstances", "ecs": "ecs:RunTask"}
@@ -116,28 +108,10 @@ def build_runtime(kind: str, path: str, endpoint: str, fixtures: dict[str, Any])
 async def _burst(
     sim: SimulatorProcess, runtime: TimedRuntime, name: str, runners: int, deadline: float
 ) -> dict[str, Any]:
-    async with Client(sim.config_url(ORG), PatCredentials(PAT), token_cache=TokenCache()) as c:
-        group = await c.get_runner_group_by_name("Default")
-        await c.create_scale_set(name=name, runner_group_id=group.id)
-    settings = ListenerSettings(
-        github_config_url=sim.config_url(ORG),
-        credentials={"token": PAT},
-        scale_sets=[{"name": name, "max_runners": runners}],
-        metrics_port=None,
-        owner_name=f"bench-{name}",
-        log_level="warning",
-        # Neither reconciliation nor the never-online check may run during the burst: the
-        # runners never come online here, the launches are what is measured.
-        reconcile_interval_seconds=3600,
-        launch_timeout_seconds=3600,
-    )
-    listener = Listener(settings, runtime=runtime)
-    stop = asyncio.Event()
-    await listener.start()
-    serving = asyncio.create_task(listener.run_until(stop))
-    try:
-        await wait_until(lambda: all(listener.ready().values()), "the session")
-        await asyncio.sleep(0.3)  # startup reconciliation and the first poll are done
+    # Neither reconciliation nor the never-online check may run during the burst: the runners
+    # never come online here, the launches are what is measured.
+    quiet = {"reconcile_interval_seconds": 3600, "launch_timeout_seconds": 3600}
+    async with listening(sim, runtime, name, runners, **quiet):
         before = Counter(runtime.api_calls)
         started = time.monotonic()
         await asyncio.to_thread(sim.queue_jobs, [name], runners, 60.0)
@@ -145,10 +119,6 @@ async def _burst(
             await asyncio.wait_for(runtime.all_launched.wait(), deadline)
         calls = Counter(runtime.api_calls)
         calls.subtract(before)
-    finally:
-        stop.set()
-        await serving
-        await listener.stop()
     done = len(runtime.launched_at) >= runners
     made = sum(calls.values())
     return {

@@ -8,6 +8,7 @@ terminate and sweeps the ones nobody consumed during reconciliation.
 
 from __future__ import annotations
 
+import functools
 import shlex
 from collections import Counter
 from collections.abc import Collection, Iterable
@@ -69,31 +70,17 @@ class JitParameters:
         }
         if self._kms_key_id:
             params["KeyId"] = self._kms_key_id
-        tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
+        put = functools.partial(
+            call, self._client, "put_parameter", self._retry, errors=errors, pacer=self._pacer
+        )
         try:
-            await call(
-                self._client,
-                "put_parameter",
-                self._retry,
-                errors=errors,
-                pacer=self._pacer,
-                Tags=tag_list,
-                **params,
-            )
+            await put(Tags=[{"Key": k, "Value": v} for k, v in tags.items()], **params)
         except ClientError as exc:
             if error_code(exc) != "ParameterAlreadyExists":
                 raise
             # A retried write whose first answer was lost, or a leftover of an earlier
             # attempt: the value must be this runner's (tags cannot go with Overwrite).
-            await call(
-                self._client,
-                "put_parameter",
-                self._retry,
-                errors=errors,
-                pacer=self._pacer,
-                Overwrite=True,
-                **params,
-            )
+            await put(Overwrite=True, **params)
 
     async def delete(self, names: Iterable[str]) -> None:
         """Delete parameters, ten per call; missing ones are fine, failures are logged."""
