@@ -6,11 +6,13 @@ Fargate the ``RunTask`` requests and the tasks they start; Parameter Store its t
 second (docs/runtimes.md, "API limits", has the figures and their sources). A burst sent
 unpaced collects throttling answers, and every runner retrying on its own makes a herd.
 
-:class:`Pacer` keeps one local bucket per operation with the documented size and refill rate.
-A call first reserves its tokens and waits until they exist; a throttling answer empties the
-bucket and halves its refill rate (other clients of the account drain AWS's bucket too, so
-the documented rate is only an upper bound); each success gives back a twentieth of the
-documented rate, up to it.
+:class:`Pacer` keeps one local bucket per operation with the documented refill rate. A call
+first reserves its tokens and waits until they exist. The local request bucket holds only half
+the documented burst: a request that leaves late (a busy thread pool, network jitter) arrives
+when AWS's bucket, full meanwhile, has stopped refilling, and the half left in AWS's bucket
+absorbs that. A throttling answer empties the local bucket and halves its refill rate (other
+clients of the account drain AWS's bucket too, so the documented rate is only an upper bound);
+each success gives back a twentieth of the documented rate, up to it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 _SLOWEST = 1 / 16  # of the documented rate: throttling never stops the listener entirely
 _RECOVERY = 1 / 20  # of the documented rate, per success
+_REQUEST_HEADROOM = 1 / 2  # of a request bucket's burst, left in AWS's bucket for late requests
 
 
 @dataclass(frozen=True)
@@ -42,11 +45,11 @@ class ApiLimit:
 
 
 class _Bucket:
-    def __init__(self, rate: Rate, now: float) -> None:
-        self.burst = rate.burst
+    def __init__(self, rate: Rate, now: float, *, headroom: float = 0.0) -> None:
+        self.burst = max(1.0, rate.burst * (1 - headroom))
         self.documented = rate.per_second
         self.rate = rate.per_second
-        self.tokens = rate.burst
+        self.tokens = self.burst
         self.updated = now
 
     def _refill(self, now: float) -> None:
@@ -86,7 +89,7 @@ class Pacer:
         self._sleep = sleep
         now = clock()
         self._buckets = {
-            op: [_Bucket(limit.requests, now)]
+            op: [_Bucket(limit.requests, now, headroom=_REQUEST_HEADROOM)]
             + ([_Bucket(limit.resources, now)] if limit.resources else [])
             for op, limit in limits.items()
         }
