@@ -13,6 +13,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gha_scalesets.scaleset.config_url import parse_config_url
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -279,6 +281,12 @@ class ListenerSettings(BaseSettings):
     ec2: Ec2RuntimeConfig | None = None
     ecs: EcsRuntimeConfig | None = None
     k8s: K8sRuntimeConfig | None = None
+
+    @field_validator("github_config_url")
+    @classmethod
+    def _config_url(cls, value: str) -> str:
+        parse_config_url(value)  # a ConfigUrlError (a ValueError) says what is wrong
+        return value
 
     @field_validator("registry", mode="before")
     @classmethod
