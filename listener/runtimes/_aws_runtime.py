@@ -84,7 +84,9 @@ class AwsRuntime(Generic[ConfigT]):
     ``api_calls`` counts every AWS request by ``service:Operation``; ``launch_errors`` counts
     failed launch attempts by error code (throttling included); ``terminate_errors`` the
     failures of terminate calls; ``event_stats`` the queue messages ``received`` and
-    ``malformed``. State changes come only from the EventBridge-fed queue.
+    ``malformed``. State changes come only from the EventBridge-fed queue. ``pacer`` (default:
+    AWS's documented limits of what the runtime calls, with ``api_rate_limits`` over them)
+    paces the launch, terminate and JIT-parameter calls.
     """
 
     name: str  # also the boto3 name of the service that runs the runners
@@ -246,9 +248,9 @@ class AwsRuntime(Generic[ConfigT]):
         return replace(event, runner_name=owner.runner_name, scale_set_id=owner.scale_set_id)
 
     def _runner_name(self, provider_id: str, tags: Mapping[str, str], tag: str) -> str:
-        """Whose an instance or task is: its runner tag (launched alone, by an earlier
-        version), or what this process learned at launch; "" when neither knows (the
-        reconciliation matches it to the registry by its id)."""
+        """Whose an instance or task is: its runner tag (earlier versions launched one runner
+        per call and tagged it), or what this process learned at launch; "" when neither knows
+        (reconciliation then matches it to the registry by its id)."""
         owner = self._known.get(provider_id)
         return tags.get(tag) or (owner.runner_name if owner else "")
 
