@@ -20,17 +20,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import burst, cloud, idle, memory, provider
+from benchmarks import aws_burst, burst, cloud, idle, memory, provider
 from benchmarks.plot import burst_png
 from benchmarks.report import summary_rows
 from gha_scalesets.listener.logs import configure_logging
 
 HERE = Path(__file__).parent
-SCENARIOS = ("burst", "idle", "cloud", "memory", "provider")
+SCENARIOS = ("burst", "idle", "cloud", "aws-burst", "memory", "provider")
 FULL: dict[str, dict[str, Any]] = {
     "burst": {"jobs": 500, "max_runners": 500},
     "idle": {"scale_sets": 100, "cycles": 3, "hold_seconds": 0.5},
     "cloud": {"jobs": 100},
+    "aws-burst": {"runners": 500},
     "memory": {"scale_sets": 10, "jobs_per_set": 50},
     "provider": {"scale_sets": 50, "engine": True},
 }
@@ -38,6 +39,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "burst": {"jobs": 50, "max_runners": 50, "latency_ms": 5.0, "jitter_ms": 1.0},
     "idle": {"scale_sets": 10, "cycles": 4, "hold_seconds": 0.2},
     "cloud": {"jobs": 20},
+    "aws-burst": {"runners": 40, "deadline_seconds": 300},
     "memory": {"scale_sets": 3, "jobs_per_set": 5},
     "provider": {"scale_sets": 5},
 }
@@ -45,6 +47,7 @@ RUNNERS: dict[str, Callable[..., Any]] = {
     "burst": lambda **kw: asyncio.run(burst.run(**kw)),
     "idle": lambda **kw: asyncio.run(idle.run(**kw)),
     "cloud": lambda **kw: asyncio.run(cloud.run(**kw)),
+    "aws-burst": lambda **kw: asyncio.run(aws_burst.run(**kw)),
     "memory": memory.run,
     "provider": provider.run,
 }

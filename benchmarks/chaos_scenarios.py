@@ -39,6 +39,7 @@ from gha_scalesets.listener.config import (
 )
 from gha_scalesets.listener.registry.dynamodb import create_table
 from gha_scalesets.listener.runtimes.base import Runtime
+from gha_scalesets.listener.runtimes.ec2 import SPOT_SERVICE_LINKED_ROLE_DENIED
 from gha_scalesets.scaleset import Client, PatCredentials, ScaleSet
 from gha_scalesets.simulator.testing import SimulatorServer
 
@@ -164,10 +165,12 @@ class ScaleSetDeleted:
 
 @dataclass(frozen=True)
 class AwsFaults:
-    """AWS errors from the proxy in front of moto for the hold window."""
+    """AWS errors from the proxy in front of moto for the hold window (``lasting``: for good,
+    a property of the account rather than an outage)."""
 
     faults: tuple[chaos_aws.AwsFault, ...]
     before_listener: bool = False
+    lasting: bool = False
 
     async def start(self, run: Run) -> None:
         assert run.proxy is not None
@@ -175,7 +178,8 @@ class AwsFaults:
 
     async def end(self, run: Run) -> None:
         assert run.proxy is not None
-        run.proxy.faults = []
+        if not self.lasting:
+            run.proxy.faults = []
 
     def injected(self, run: Run, statuses: dict[str, float]) -> int:
         assert run.proxy is not None
@@ -290,6 +294,26 @@ def scenarios() -> list[Scenario]:
             "cloud-capacity",
             AwsFaults(
                 (chaos_aws.AwsFault("RunInstances", "InsufficientInstanceCapacity", 500, 0.6),)
+            ),
+            registry="dynamodb",
+            cloud="ec2",
+        ),
+        Scenario(
+            # A fresh account whose listener may not create the spot service-linked role:
+            # every spot launch is refused, on-demand takes the runners in the same decision.
+            "ec2-spot-role-missing",
+            "cloud-spot-refused",
+            AwsFaults(
+                (
+                    chaos_aws.AwsFault(
+                        "RunInstances",
+                        SPOT_SERVICE_LINKED_ROLE_DENIED,
+                        403,
+                        when=(("InstanceMarketOptions.MarketType", "spot"),),
+                    ),
+                ),
+                before_listener=True,
+                lasting=True,
             ),
             registry="dynamodb",
             cloud="ec2",

@@ -85,6 +85,45 @@ def _cloud(c: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _aws_burst(a: dict[str, Any]) -> list[Row]:
+    p = a["parameters"]
+
+    def seconds(path: dict[str, Any]) -> str:
+        if path["all_launched"]:
+            return f"{path['seconds_to_all_launched']:g} s"
+        return f"{path['runners_launched']} of {p['runners']} in {p['deadline_seconds']:g} s"
+
+    def calls(path: dict[str, Any], launch: str) -> str:
+        return f"{path['calls_per_runner']:g} ({path['launch_calls']} {launch})"
+
+    rows: list[Row] = []
+    for kind, launch in (("ec2", "RunInstances"), ("ecs", "RunTask")):
+        new, today = a[kind]["new"], a[kind]["today"]
+        speedup = f" ({a[kind]['speedup']:g}x)" if "speedup" in a[kind] else ""
+        rows += [
+            (
+                f"aws-burst ({kind}, {p['runners']} runners, AWS's documented API limits;"
+                " baseline: today's path)",
+                "jobs queued -> all runners launched",
+                seconds(new),
+                seconds(today) + speedup,
+            ),
+            (
+                f"aws-burst ({kind})",
+                "throttling answers",
+                f"{new['throttling_answers']}",
+                f"{today['throttling_answers']}",
+            ),
+            (
+                f"aws-burst ({kind})",
+                "AWS calls per runner (launch calls)",
+                calls(new, launch),
+                calls(today, launch),
+            ),
+        ]
+    return rows
+
+
 def _memory(m: dict[str, Any]) -> list[Row]:
     return [
         (
@@ -137,6 +176,7 @@ SECTIONS = {
     "burst": _burst,
     "idle": _idle,
     "cloud": _cloud,
+    "aws-burst": _aws_burst,
     "memory": _memory,
     "provider": _provider,
 }

@@ -23,6 +23,7 @@ LISTENER_METRICS = {
     "ApiErrors": "of those, 5xx, 429 and requests with no answer (Sum)",
     "JobsWaiting": "jobs assigned to a scale set but not running yet (Minimum over the minute)",
     "RunnerLaunchFailures": "runners whose JIT config or launch failed (Sum)",
+    "SpotFallbacks": "runners launched on-demand although spot is configured (Sum)",
     "ActiveScaleSets": "scale sets the publishing replica serves as the active one (Sum)",
 }
 
@@ -71,8 +72,10 @@ def alarm_specs(
     thresholds: AlarmThresholds,
     *,
     scale_sets: int,
+    spot: bool = False,
 ) -> list[AlarmSpec]:
-    """The alarms of one listener (docs/components.md, "Alarms and the metrics they read": why)."""
+    """The alarms of one listener (docs/components.md, "Alarms and the metrics they read": why);
+    ``spot``: its runners are meant to run on spot capacity."""
     own = {METRICS_DIMENSION: listener_id}
     table = {"TableName": table_name}
     return [
@@ -136,6 +139,7 @@ def alarm_specs(
                 "treat_missing_data": "notBreaching",
             },
         ),
+        *([_spot_unavailable(listener_id)] if spot else []),
         AlarmSpec(
             "table-throttling",
             "DynamoDB throttled requests to the runner registry table",
@@ -167,6 +171,24 @@ def alarm_specs(
             },
         ),
     ]
+
+
+def _spot_unavailable(listener_id: str) -> AlarmSpec:
+    # One refusal is weather (a pool ran dry); three ten-minute periods in a row is a cause to
+    # find: the spot service-linked role, the spot quota, or pools too few for the burst.
+    return AlarmSpec(
+        "spot-unavailable",
+        "Runners have been launched on-demand instead of spot for 30 minutes: spot keeps"
+        " refusing (the listener logs why: spot_unavailable, runner_launch_fallback)",
+        {
+            **_listener_metric("SpotFallbacks", "Sum", listener_id, 10 * _MINUTE),
+            "comparison_operator": "GreaterThanThreshold",
+            "threshold": 0,
+            "evaluation_periods": 3,
+            "datapoints_to_alarm": 3,
+            "treat_missing_data": "notBreaching",
+        },
+    )
 
 
 def create_alarms(

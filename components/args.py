@@ -68,7 +68,7 @@ class Ec2Options:
 class EcsOptions:
     """ECS runtime: the listener as a Fargate service, runners as Fargate tasks."""
 
-    # Required: an image with bash, the AWS CLI and the runner at /home/runner/run.sh.
+    # Required: an image with bash, curl, the AWS CLI and the runner at /home/runner/run.sh.
     runner_image: str | None = None
     cluster_arn: pulumi.Input[str] | None = None  # None: the component creates a cluster
     runner_cpu: int = 2048

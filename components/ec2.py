@@ -213,6 +213,8 @@ def _listener_statements(
             *iam.ec2_listener(
                 v["scope"],
                 launch_template_id=v["launch_template_id"],
+                instance_types=base.args.ec2.runner_instance_types,
+                spot=base.args.ec2.spot,
                 subnet_ids=v["subnet_ids"],
                 security_group_ids=[v["runner_security_group"]],
                 runner_role_arn=v["runner_role_arn"],

@@ -293,7 +293,7 @@ def _ecs(args: ScaleSetListenerArgs, out: Problems) -> None:
         out,
         "ecs.runner_image",
         ecs.runner_image,
-        "an image with bash, the AWS CLI and the runner at /home/runner/run.sh (see"
+        "an image with bash, curl, the AWS CLI and the runner at /home/runner/run.sh (see"
         " docs/components.md, 'What it creates')",
     )
     if isinstance(ecs.cluster_arn, str) and not formats.is_ecs_cluster_arn(ecs.cluster_arn):

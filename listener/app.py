@@ -30,7 +30,7 @@ from gha_scalesets.listener.registry.base import (
     UnknownRunnerError,
 )
 from gha_scalesets.listener.runtimes import build_runtime
-from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime, RuntimeEvent
+from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime, RuntimeEvent, SpotMarket
 from gha_scalesets.listener.scaler import Scaler
 from gha_scalesets.listener.scaling import Backoff
 from gha_scalesets.listener.server import MetricsServer, build_app
@@ -90,6 +90,9 @@ class Listener:
         )
         self.runtime: Runtime = runtime or build_runtime(settings)
         self.metrics.attach_runtime_calls(lambda: self.runtime.api_calls)
+        if isinstance(self.runtime, SpotMarket):
+            spot = self.runtime
+            self.metrics.attach_spot_fallbacks(lambda: spot.spot_fallbacks)
         self.owner = settings.owner_name or socket.gethostname()
         self.identity = lease_identity(self.owner)
         self.leases: LeaseStore = leases or build_lease_store(settings)

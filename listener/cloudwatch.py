@@ -36,12 +36,14 @@ class Totals:
     api_requests: float = 0.0
     api_errors: float = 0.0
     launch_failures: float = 0.0
+    spot_fallbacks: float = 0.0
 
     def since(self, earlier: Totals) -> Totals:
         return Totals(
             self.api_requests - earlier.api_requests,
             self.api_errors - earlier.api_errors,
             self.launch_failures - earlier.launch_failures,
+            self.spot_fallbacks - earlier.spot_fallbacks,
         )
 
 
@@ -58,12 +60,13 @@ def _values(metric: Counter | Gauge) -> Iterator[Sample]:
 
 
 def read_totals(metrics: ListenerMetrics) -> Totals:
-    """The API request, API error and launch failure totals of ``metrics``."""
+    """The API request, API error, launch failure and spot fallback totals of ``metrics``."""
     requests = list(_values(metrics.api_requests))
     return Totals(
         api_requests=sum(s.value for s in requests),
         api_errors=sum(s.value for s in requests if _is_error(s.labels["status"])),
         launch_failures=sum(s.value for s in _values(metrics.launch_failures)),
+        spot_fallbacks=metrics.spot_fallbacks(),
     )
 
 
@@ -150,6 +153,7 @@ class CloudWatchPublisher:
             "ApiRequests": delta.api_requests,
             "ApiErrors": delta.api_errors,
             "RunnerLaunchFailures": delta.launch_failures,
+            "SpotFallbacks": delta.spot_fallbacks,
             "ActiveScaleSets": float(leading),
         }
         if leading:  # a standby's statistics are stale or absent: the alarm reads the active's

@@ -108,6 +108,27 @@ class LocalRuntimeConfig(_Strict):
     stop_grace_seconds: float = Field(default=3.0, ge=0, le=3.5)
 
 
+class ApiRateLimit(_Strict):
+    """An account's own AWS rate limit for one operation (docs/runtimes.md: "API limits"):
+    a bucket of ``burst`` requests refilled by ``per_second``, and for operations that start
+    or stop instances/tasks the same for those (``resource_*``)."""
+
+    burst: float = Field(gt=0)
+    per_second: float = Field(gt=0)
+    resource_burst: float | None = Field(default=None, gt=0)
+    resource_per_second: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ApiRateLimit:
+        if (self.resource_burst is None) != (self.resource_per_second is None):
+            raise ValueError("give both resource_burst and resource_per_second, or neither")
+        return self
+
+
+# ``service:Operation`` as counted in the runtimes' api_calls, e.g. ``ec2:RunInstances``.
+ApiRateLimits = dict[Annotated[str, Field(pattern=r"^[a-z0-9-]+:[A-Z][A-Za-z0-9]+$")], ApiRateLimit]
+
+
 class Ec2RuntimeConfig(_Strict):
     launch_template_id: str
     launch_template_version: str = "$Latest"
@@ -119,6 +140,10 @@ class Ec2RuntimeConfig(_Strict):
     ssm_prefix: str = "/gha-scalesets/jit"
     kms_key_id: str | None = None
     launch_concurrency: int = Field(default=8, ge=1, le=64)  # RunInstances calls in flight
+    # Instances of one scale set per RunInstances call (a burst is also split across subnets).
+    launch_batch_size: int = Field(default=50, ge=1, le=1000)
+    # Overrides of the documented limits the calls are paced by (an account with raised ones).
+    api_rate_limits: ApiRateLimits = Field(default_factory=dict)
     events_wait_seconds: int = Field(default=20, ge=1, le=20)  # SQS long-poll wait
 
 
@@ -135,6 +160,8 @@ class EcsRuntimeConfig(_Strict):
     kms_key_id: str | None = None
     assign_public_ip: bool = False  # True only for public subnets without a NAT gateway
     launch_concurrency: int = Field(default=8, ge=1, le=64)  # RunTask calls in flight
+    launch_batch_size: int = Field(default=10, ge=1, le=10)  # tasks per RunTask (its maximum)
+    api_rate_limits: ApiRateLimits = Field(default_factory=dict)  # as for ec2
     events_wait_seconds: int = Field(default=20, ge=1, le=20)  # SQS long-poll wait
 
 

@@ -2,7 +2,8 @@
 
 The ``gha_*`` names and labels follow ARC's listener where the meaning is the same (``name`` is
 the scale set; ARC's Kubernetes ``namespace`` label has no counterpart here). ``gha_listener_*``
-metrics are ours: API requests by route and status, JIT batches, registry cache, cloud calls.
+metrics are ours: API requests by route and status, JIT batches, registry cache, cloud calls,
+spot fallbacks.
 """
 
 from __future__ import annotations
@@ -32,20 +33,21 @@ _SCALE_SET_LABELS = ("enterprise", "organization", "repository", "name")
 _JOB_LABELS = ("enterprise", "organization", "repository", "job_name", "event_name")
 
 
-class _CloudCalls(Collector):
-    """Exposes a runtime's ``api_calls`` counter at scrape time (the runtime owns the counts)."""
+class _CounterView(Collector):
+    """Exposes a counter the runtime owns (``api_calls``, ``spot_fallbacks``) at scrape time."""
 
-    def __init__(self, source: Callable[[], CallCounter[str]]) -> None:
+    def __init__(
+        self, name: str, documentation: str, label: str, source: Callable[[], CallCounter[str]]
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._label = label
         self._source = source
 
     def collect(self) -> Iterable[CounterMetricFamily]:
-        family = CounterMetricFamily(
-            "gha_listener_cloud_api_calls",
-            "Cloud API calls made by the runtime (describe/list only during reconciliation)",
-            labels=("runtime_call",),
-        )
-        for call, count in sorted(self._source().items()):
-            family.add_metric([call], count)
+        family = CounterMetricFamily(self._name, self._documentation, labels=(self._label,))
+        for key, count in sorted(self._source().items()):
+            family.add_metric([key], count)
         yield family
 
 
@@ -173,10 +175,35 @@ class ListenerMetrics:
         self.messages = Counter(
             "gha_listener_messages", "Message-queue messages handled", ("name",), registry=r
         )
+        self._spot_fallbacks: Callable[[], CallCounter[str]] = CallCounter
 
     def attach_runtime_calls(self, source: Callable[[], CallCounter[str]]) -> None:
         """Expose the runtime's cloud API call counter (read at scrape time)."""
-        self.registry.register(_CloudCalls(source))
+        self.registry.register(
+            _CounterView(
+                "gha_listener_cloud_api_calls",
+                "Cloud API calls made by the runtime (describe/list only during reconciliation)",
+                "runtime_call",
+                source,
+            )
+        )
+
+    def attach_spot_fallbacks(self, source: Callable[[], CallCounter[str]]) -> None:
+        """Expose the runtime's count of runners launched on-demand although spot is
+        configured, by the spot refusal (read at scrape time; CloudWatch ``SpotFallbacks``)."""
+        self._spot_fallbacks = source
+        self.registry.register(
+            _CounterView(
+                "gha_listener_spot_fallbacks",
+                "Runners launched on-demand although spot is configured, by why spot refused",
+                "reason",
+                source,
+            )
+        )
+
+    def spot_fallbacks(self) -> float:
+        """Runners launched on-demand although spot is configured, since the start."""
+        return float(sum(self._spot_fallbacks().values()))
 
     def scale_set_labels(self, name: str) -> tuple[str, ...]:
         return (*self._scope, name)

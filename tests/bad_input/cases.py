@@ -87,8 +87,8 @@ CASES = [
           "ec2.runner_ami_id: required on runtime 'ec2': an AMI with curl, the AWS CLI and the"
           " actions runner in /opt/actions-runner (see docs/components.md, 'What it creates')"),
     _args("ecs", {"ecs.runner_image": None},
-          "ecs.runner_image: required: an image with bash, the AWS CLI and the runner at"
-          " /home/runner/run.sh (see docs/components.md, 'What it creates')"),
+          "ecs.runner_image: required: an image with bash, curl, the AWS CLI and the runner"
+          " at /home/runner/run.sh (see docs/components.md, 'What it creates')"),
     _args("ecs", {"ecs.cluster_arn": "ci"},
           "ecs.cluster_arn: 'ci' is not an ECS cluster ARN"
           " (arn:aws:ecs:<region>:<account>:cluster/<name>)"),

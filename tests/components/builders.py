@@ -100,6 +100,7 @@ def assert_publishes_what_the_alarms_read(settings: Any, recorder: Any) -> None:
         ]
         if metric.get("namespace") == published.namespace
     ]
+    spot = {"SpotFallbacks"} if settings.runtime == "ec2" and settings.ec2.spot else set()
     assert {m["metricName"] for m in read} == {
         "Heartbeat",
         "ApiRequests",
@@ -107,5 +108,5 @@ def assert_publishes_what_the_alarms_read(settings: Any, recorder: Any) -> None:
         "JobsWaiting",
         "RunnerLaunchFailures",
         "ActiveScaleSets",
-    }
+    } | spot
     assert all(m["dimensions"] == {"Listener": published.listener_name} for m in read)

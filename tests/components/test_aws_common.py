@@ -132,15 +132,20 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
         r.name.removeprefix("ci-"): r
         for r in recorder.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     }
-    assert set(alarms) == {
-        "listener-down",
-        "no-leader",
-        "api-error-rate",
-        "jobs-waiting",
-        "runner-launch-failures",
-        "table-throttling",
-        "dead-letters",
-    }
+    spot = {"spot-unavailable"} if runtime == "ec2" else set()  # EC2 runners run on spot
+    assert (
+        set(alarms)
+        == {
+            "listener-down",
+            "no-leader",
+            "api-error-rate",
+            "jobs-waiting",
+            "runner-launch-failures",
+            "table-throttling",
+            "dead-letters",
+        }
+        | spot
+    )
     for alarm in alarms.values():
         assert alarm.inputs["alarmActions"] == [TOPIC]
         assert alarm.inputs["okActions"] == [TOPIC]
@@ -178,7 +183,19 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
         if "metric" in q and q["metric"]["namespace"] == "GHAScaleSets"
     }
     assert {"Heartbeat", "ApiRequests", "ApiErrors", "JobsWaiting", "RunnerLaunchFailures"} <= used
-    assert used & set(LISTENER_METRICS) == set(LISTENER_METRICS)  # every documented metric used
+    # Every documented metric is used (SpotFallbacks only where runners run on spot).
+    assert used & set(LISTENER_METRICS) == set(LISTENER_METRICS) - (
+        set() if spot else {"SpotFallbacks"}
+    )
+    if spot:
+        gone = alarms["spot-unavailable"].inputs
+        assert (gone["metricName"], gone["statistic"], gone["period"]) == (
+            "SpotFallbacks",
+            "Sum",
+            600,
+        )
+        assert (gone["evaluationPeriods"], gone["datapointsToAlarm"]) == (3, 3)  # 30 minutes
+        assert gone["treatMissingData"] == "notBreaching"
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -145,7 +145,7 @@ def test_runner_task_uses_the_runner_role_and_its_own_log_group(deploy, recorder
     assert container["entryPoint"] == ["/bin/bash", "-c"]
     (entrypoint,) = container["command"]
     assert "aws ssm get-parameter --region eu-west-1" in entrypoint
-    assert "$GHA_JIT_PARAMETER" in entrypoint
+    assert "$GHA_JIT_PARAMETER_PATH" in entrypoint
     assert (
         container["logConfiguration"]["options"]["awslogs-group"] == "/gha-scalesets/dev/ci/runners"
     )

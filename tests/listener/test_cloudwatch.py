@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ NAMES = (
     "ApiErrors",
     "JobsWaiting",
     "RunnerLaunchFailures",
+    "SpotFallbacks",
     "ActiveScaleSets",
 )
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
@@ -130,21 +132,26 @@ def _publishes(metrics: ListenerMetrics, result: str) -> float:
 async def test_each_interval_publishes_what_the_alarms_read(
     running: CloudWatchPublisher, intervals: Intervals, metrics: ListenerMetrics, cloudwatch
 ) -> None:
+    spot: Counter[str] = Counter()
+    metrics.attach_spot_fallbacks(lambda: spot)  # the EC2 runtime's counter
     # Minute 1: 11 requests, 4 of them errors as the alarm counts them (404 is an answer).
     _api_calls(metrics, *[200] * 6, 404, 500, 503, 429, None)
     metrics.launch_failures.labels("linux-x64", "jit").inc(2)
+    spot["AuthFailure.ServiceLinkedRoleCreationNotPermitted"] += 3
     _statistics(metrics, "linux-x64", assigned=5, running=2)
     _statistics(metrics, "gpu", assigned=1, running=3)  # more running than assigned: none wait
     await intervals.end()
     # Minute 2: only the increase is published; nobody waits any more.
     _api_calls(metrics, 200, 200, 200, 502)
     _statistics(metrics, "linux-x64", assigned=2, running=2)
+    spot["InsufficientInstanceCapacity"] += 1
     await intervals.end()
 
     assert _sums(cloudwatch, "Heartbeat") == [1, 1]
     assert _sums(cloudwatch, "ApiRequests") == [11, 4]
     assert _sums(cloudwatch, "ApiErrors") == [4, 1]
     assert _sums(cloudwatch, "RunnerLaunchFailures") == [2, 0]
+    assert _sums(cloudwatch, "SpotFallbacks") == [3, 1]
     waiting = _series(cloudwatch, "JobsWaiting")
     assert [(minimum, when.replace(tzinfo=UTC)) for when, _, minimum in waiting] == [
         (3, START + timedelta(minutes=1)),
