@@ -32,7 +32,7 @@ RUNNER_ARCH = {"x86_64": "x64", "aarch64": "arm64"}[platform.machine()]
 FAKE_RUN_SH = """#!/bin/bash
 echo "runner: uid=$(id -u) cwd=$PWD"
 echo "runner: jit-sha256=$(printf '%s' "$ACTIONS_RUNNER_INPUT_JITCONFIG" | sha256sum | cut -c1-64)"
-echo "runner: parameter=${GHA_JIT_PARAMETER-unset}"
+echo "runner: parameter=${GHA_JIT_PARAMETER_PATH-unset}"
 echo "runner: task-credentials=${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI-unset}"
 """
 # GitHub's bin/installdependencies.sh installs the runner's .NET libraries per distribution; the

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
+import json
 import shutil
 import subprocess
 import threading
@@ -23,15 +24,20 @@ import boto3
 import pytest
 
 from gha_scalesets.components.ecs import runner_container
-from gha_scalesets.listener.runtimes.ecs import ENV_PARAMETER, runner_entrypoint
+from gha_scalesets.listener.runtimes._ssm import JIT_READ_ATTEMPTS
+from gha_scalesets.listener.runtimes.ecs import ENV_PARAMETER_PATH, runner_entrypoint
 from tests.fixtures.aws import AWS_REGION
 from tests.fixtures.secret_scan import declare_secret
 from tests.image.aws_proxy import AwsTlsProxy
 from tests.image.conftest import RUNNER_VERSION, RunnerRelease
 from toolchain import images
 
-PARAMETER = "/gha-scalesets/image-tier/ci/jit/42/ci-runner-7"
+PARAMETER_PATH = "/gha-scalesets/image-tier/ci/jit/42"
+TASK_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+TASK_ARN = f"arn:aws:ecs:{AWS_REGION}:123456789012:task/runners/{TASK_ID}"
 SSM_HOST = f"ssm.{AWS_REGION}.amazonaws.com"
+# Stands in for `sleep` in the entrypoint's retries: records each wait, returns at once.
+SLEEP_SHIM = '#!/bin/sh\necho "$1" >> /shim/waits\n'
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +72,49 @@ def aws_proxy(aws: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aw
         proxy.close()
 
 
+class TaskMetadata(http.server.ThreadingHTTPServer):
+    """ECS's task metadata endpoint (v4) on the host: ``GET /task`` names the task's ARN."""
+
+    def __init__(self) -> None:
+        body = json.dumps({"TaskARN": TASK_ARN, "Family": "runners"}).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status = 200 if self.path == "/task" else 404
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body) if status == 200 else 0))
+                self.end_headers()
+                if status == 200:
+                    self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def task_metadata() -> Iterator[TaskMetadata]:
+    server = TaskMetadata()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def sleep_shim(tmp_path: Path) -> Path:
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    shim.chmod(0o777)  # the image's non-root user records its waits here
+    (shim / "sleep").write_text(SLEEP_SHIM)
+    (shim / "sleep").chmod(0o755)
+    return shim
+
+
 def test_the_runner_image_runs_the_runner_as_a_numeric_non_root_user(buildah, runner_image) -> None:
     config = buildah.config(runner_image)
 
@@ -74,14 +123,25 @@ def test_the_runner_image_runs_the_runner_as_a_numeric_non_root_user(buildah, ru
 
 
 def _entrypoint_run(
-    buildah: images.Buildah, image: str, proxy: AwsTlsProxy, parameter: str
+    buildah: images.Buildah,
+    image: str,
+    proxy: AwsTlsProxy,
+    metadata: TaskMetadata,
+    shim: Path,
 ) -> subprocess.CompletedProcess[str]:
     """The runner container as the component's task definition starts it: its entryPoint and
-    command, the listener's environment override, task-role credential variables present."""
+    command, the listener's environment override, ECS's metadata endpoint and task-role
+    credential variables present; ``sleep`` is the shim in ``shim``."""
     container_definition = runner_container(image, "runners", AWS_REGION)
     assert container_definition["command"] == [runner_entrypoint(AWS_REGION)]
+    image_path = next(
+        e.split("=", 1)[1] for e in buildah.config(image)["Env"] if e.startswith("PATH=")
+    )
     env = {
-        ENV_PARAMETER: parameter,
+        ENV_PARAMETER_PATH: PARAMETER_PATH,
+        "ECS_CONTAINER_METADATA_URI_V4": metadata.url,
+        "NO_PROXY": "127.0.0.1",
+        "PATH": f"/shim:{image_path}",
         "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/task-role",
         # moto's dummy keys stand in for the task role; the proxy for AWS's endpoint.
         "AWS_ACCESS_KEY_ID": "testing",
@@ -95,20 +155,20 @@ def _entrypoint_run(
             [*container_definition["entryPoint"], *container_definition["command"]],
             user=buildah.config(image)["User"],
             env=env,
-            volumes=[f"{proxy.ca_file.parent}:/aws-ca:ro"],
+            volumes=[f"{proxy.ca_file.parent}:/aws-ca:ro", f"{shim}:/shim"],
         )
         return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 def test_the_task_entrypoint_fetches_the_jit_config_with_the_aws_cli_and_starts_the_runner(
-    buildah, runner_image, aws_proxy
+    buildah, runner_image, aws_proxy, task_metadata, sleep_shim
 ) -> None:
     jit_config = base64.b64encode(b'{"runner": "ci-runner-7", "secret": "one-time"}').decode()
     declare_secret(jit_config)
     ssm = boto3.client("ssm", region_name=AWS_REGION)
-    ssm.put_parameter(Name=PARAMETER, Value=jit_config, Type="SecureString")
+    ssm.put_parameter(Name=f"{PARAMETER_PATH}/{TASK_ID}", Value=jit_config, Type="SecureString")
 
-    done = _entrypoint_run(buildah, runner_image, aws_proxy, PARAMETER)
+    done = _entrypoint_run(buildah, runner_image, aws_proxy, task_metadata, sleep_shim)
 
     assert done.returncode == 0, done.stderr[-2000:]
     report = dict(
@@ -130,12 +190,15 @@ def test_the_task_entrypoint_fetches_the_jit_config_with_the_aws_cli_and_starts_
 
 
 def test_the_task_entrypoint_starts_no_runner_without_its_parameter(
-    buildah, runner_image, aws_proxy
+    buildah, runner_image, aws_proxy, task_metadata, sleep_shim
 ) -> None:
-    done = _entrypoint_run(buildah, runner_image, aws_proxy, PARAMETER + "-missing")
+    """It retries the read (a fast boot can race the listener's write), then gives up."""
+    done = _entrypoint_run(buildah, runner_image, aws_proxy, task_metadata, sleep_shim)
 
     assert done.returncode != 0
     assert "ParameterNotFound" in done.stderr
+    assert f"after {JIT_READ_ATTEMPTS} attempts" in done.stderr
+    assert len((sleep_shim / "waits").read_text().split()) == JIT_READ_ATTEMPTS - 1
     assert "runner:" not in done.stdout
 
 
