@@ -261,7 +261,8 @@ def runner_entrypoint(
     variables (job steps cannot fetch task-role credentials, so they cannot read other
     runners' parameters either) and execs the runner. Tracing is off, so the JIT config never
     reaches the logs. Needs curl and the AWS CLI in the image. A private CA given as
-    ``GHA_SCALESETS_CA_PEM`` (the task definition's environment) is trusted first.
+    ``GHA_SCALESETS_CA_PEM`` (the task definition's environment) is trusted before any request
+    (``AWS_CA_BUNDLE`` for the AWS CLI).
     """
     return (
         "#!/bin/bash\n"
@@ -270,12 +271,12 @@ def runner_entrypoint(
         "set -euo pipefail\n"
         f': "${{{ENV_PARAMETER_PATH}:?the listener sets it when it starts the task}}"\n'
         ': "${ECS_CONTAINER_METADATA_URI_V4:?ECS sets it in every task}"\n'
-        'TASK_ARN=$(curl -sSf --retry 5 "$ECS_CONTAINER_METADATA_URI_V4/task"'
+        + ca_setup_script('"$HOME/.gha-scalesets-ca"')  # before any request: a proxy may need it
+        + 'TASK_ARN=$(curl -sSf --retry 5 "$ECS_CONTAINER_METADATA_URI_V4/task"'
         """ | sed -n 's/.*"TaskARN": *"\\([^"]*\\)".*/\\1/p')\n"""
         '[ -n "$TASK_ARN" ] || { echo "error: no TaskARN in the task metadata" >&2; exit 1; }\n'
         f'PARAM="${ENV_PARAMETER_PATH}/${{TASK_ARN##*/}}"\n'
         + jit_fetch_script("$PARAM", region)
-        + ca_setup_script('"$HOME/.gha-scalesets-ca"')
         + f"unset {ENV_PARAMETER_PATH} PARAM TASK_ARN AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
         " AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_AUTHORIZATION_TOKEN\n"
         f"exec {shlex.quote(runner_command)}\n"
