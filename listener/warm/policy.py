@@ -136,8 +136,11 @@ class WarmCapacity:
         return True
 
     def profile_to_save(self) -> dict[str, Any] | None:
-        """The profile if it learned a slot since the last call, else ``None``."""
+        """The profile if it learned a slot since it was last saved, else ``None``."""
         if self.forecast is None or not self.forecast.profile_changed:
             return None
-        self.forecast.profile_changed = False
         return self.forecast.profile.to_store()
+
+    def profile_saved(self) -> None:
+        if self.forecast is not None:
+            self.forecast.profile_changed = False
