@@ -55,6 +55,9 @@ class SimulatorConfig:
     apps: tuple[AppCredential, ...] = ()
     runner_groups: tuple[str, ...] = ()
     long_poll_seconds: float = 50.0
+    # How long the runner emulator's job poll is held; None: long_poll_seconds, at most 20 s.
+    # A replay in virtual time raises it, so that idle runners cost no CPU.
+    runner_hold_seconds: float | None = None
     assign_timeout_seconds: float = 300.0
     max_reassignments: int = 3
     session_ttl_seconds: float = 120.0
@@ -68,9 +71,16 @@ class SimulatorConfig:
     # Keep every credential issued (test suites scan their output for them); off for servers.
     record_secrets: bool = False
 
+    @property
+    def runner_hold(self) -> float:
+        if self.runner_hold_seconds is not None:
+            return self.runner_hold_seconds
+        return min(self.long_poll_seconds, 20.0)
+
     def __post_init__(self) -> None:
         durations = {
             "long_poll_seconds": self.long_poll_seconds,
+            "runner_hold_seconds": self.runner_hold,
             "assign_timeout_seconds": self.assign_timeout_seconds,
             "session_ttl_seconds": self.session_ttl_seconds,
             "admin_token_ttl_seconds": self.admin_token_ttl_seconds,
