@@ -1,4 +1,5 @@
-"""The burst plot: runners launched and jobs waiting over time, ours vs. upstream-equivalent."""
+"""The plots of docs/benchmarks.md: the burst (runners launched and jobs waiting over time, ours
+vs. upstream-equivalent) and warm capacity (job wait vs. idle cost, one point per policy)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,31 @@ def burst_png(burst: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("count")
     ax.grid(alpha=0.3)
     ax.legend(loc="center right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def warm_png(warm: dict[str, Any], path: Path) -> None:
+    """Write the PNG from the warm scenario's result object: p95 wait against idle
+    runner-minutes per 1,000 jobs, one labelled point per policy (p50 to p99 as a bar)."""
+    fig, ax = plt.subplots(figsize=(9, 5), dpi=110)
+    for name, figures in warm["policies"].items():
+        x = figures["idle_runner_minutes_per_1000_jobs"]
+        p50, p95, p99 = (figures[f"wait_p{q}_seconds"] for q in (50, 95, 99))
+        color = "tab:green" if name == "adaptive" else "tab:blue"
+        ax.vlines(x, p50, p99, color=color, alpha=0.35, linewidth=6)
+        ax.plot([x], [p95], "o", color=color, markersize=8)
+        ax.annotate(name, (x, p95), textcoords="offset points", xytext=(8, 4), fontsize=9)
+    params = warm["parameters"]
+    ax.set_title(
+        f"Job wait vs. idle runners, one {params['measured']} replay"
+        f" ({params['runtime']}: runners boot in {params['runner_boot_seconds']:g} s)",
+        fontsize=10,
+    )
+    ax.set_xlabel("idle runner-minutes per 1,000 jobs (booted, no job)")
+    ax.set_ylabel("job wait, seconds: p95 (dot), p50 to p99 (bar)")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

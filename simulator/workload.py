@@ -2,7 +2,8 @@
 
 A :class:`Workload` describes a day of demand: Poisson arrivals whose rate follows a daily cycle
 (quiet nights, a working-day bump, lighter weekends), bursts such as a monorepo push fanning out
-``burst_jobs`` jobs at once, and job durations from a log-normal distribution. :func:`trace`
+``burst_jobs`` jobs at once (``bursts_per_day`` on each working day, at random working-hour
+times), and job durations from a log-normal distribution. :func:`trace`
 draws the jobs of a time span from it, the same ones for the same seed; :func:`replay` queues
 them at their times on the running loop's clock (virtual time runs a day in minutes:
 :mod:`simulator.virtual_time`).
@@ -35,12 +36,12 @@ class TraceJob:
 class Workload:
     """The demand model; the defaults are a mid-sized organisation's weekday."""
 
-    peak_jobs_per_minute: float = 6.0  # Poisson rate at the top of the working day
+    peak_jobs_per_minute: float = 12.0  # Poisson rate at the top of the working day
     night_fraction: float = 0.05  # the rate outside working hours, relative to the peak
     day_start_hour: float = 7.0  # local working day: the rate rises from here ...
     day_end_hour: float = 20.0  # ... peaks halfway and is back at night level here
     weekend_fraction: float = 0.25  # Saturday and Sunday, relative to a weekday
-    bursts_per_day: float = 3.0  # monorepo pushes per working day (Poisson), at random times
+    bursts_per_day: int = 1  # monorepo pushes per working day, at random working-hour times
     burst_jobs: int = 200  # jobs of one push, queued at once
     duration_median_seconds: float = 240.0  # job durations: log-normal
     duration_sigma: float = 0.8
@@ -94,28 +95,19 @@ def _poisson(
 
 def _bursts(workload: Workload, start: float, end: float, rng: random.Random) -> list[TraceJob]:
     jobs: list[TraceJob] = []
-    day = start
+    day = start - start % DAY  # whole UTC days: a span's bursts do not depend on its start
     while day < end:
-        count = _poisson_count(workload.bursts_per_day, rng)
-        for _ in range(count):
+        for _ in range(workload.bursts_per_day):
             # a working-hours moment of this day (days without working hours get none)
-            candidates = [day + rng.uniform(0, DAY) for _ in range(50)]
-            at = next((c for c in candidates if c < end and workload.in_working_hours(c)), None)
-            if at is not None:
+            candidates = [day + rng.uniform(0, DAY) for _ in range(200)]
+            at = next((c for c in candidates if workload.in_working_hours(c)), None)
+            if at is not None and start <= at < end:
                 jobs += [
                     TraceJob(at, workload.duration(rng), burst=True)
                     for _ in range(workload.burst_jobs)
                 ]
         day += DAY
     return jobs
-
-
-def _poisson_count(mean: float, rng: random.Random) -> int:
-    limit, k, product = math.exp(-mean), 0, rng.random()
-    while product > limit:
-        k += 1
-        product *= rng.random()
-    return k
 
 
 async def replay(
