@@ -3,8 +3,9 @@
 Two views, the larger wins: the recent arrival rate (the mean of the last 5 and the last 30
 minutes) reacts to what happens now; the learned time-of-day profile (:mod:`.profile`), read at
 now and at now + boot time, sees a daily ramp coming before it starts. A minute's arrivals
-count at most four times the rate already expected (and at least 4): a monorepo push of 200
-jobs is not a rate that will go on, and no warm pool could absorb it anyway.
+count at most four times the rate already expected (and at least 4; a real rise passes within
+minutes): a monorepo push of 200 jobs is not a rate that will go on, and no warm pool could
+absorb it anyway.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class DemandForecast:
 
     def _expected_per_minute(self, now: float) -> float:
         profile = self.profile.rate(self._local(now)) or 0.0
-        return max(self._recent(now, LONG_WINDOW_MINUTES), profile)
+        recent = (self._recent(now, m) for m in (SHORT_WINDOW_MINUTES, LONG_WINDOW_MINUTES))
+        return max(*recent, profile)
 
     def record(self, now: float, count: int = 1) -> None:
         """``count`` jobs arrived (were assigned to the scale set) at ``now``."""
