@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pulumi
+from pydantic import ValidationError
 
 from gha_scalesets.components.args import (
     RUNTIMES,
@@ -17,6 +18,7 @@ from gha_scalesets.components.args import (
 )
 from gha_scalesets.components.naming import is_safe_name
 from gha_scalesets.components.network import aws_proxy_problem
+from gha_scalesets.listener.warm.config import warm_problems
 
 # More standbys add registry reads and nothing else: one takes over, the rest keep waiting.
 MAX_REPLICAS = 5
@@ -49,9 +51,23 @@ def _scale_set_problems(entries: Sequence[ListenerScaleSet]) -> list[str]:
                 f"{label}: min_runners ({entry.min_runners}) is above max_runners"
                 f" ({entry.max_runners})"
             )
+        problems += _warm_problems(entry, label)
         if (first := seen.setdefault(id(entry.scale_set), index)) != index:
             problems.append(f"{label} is the same scale set as scale_sets[{first}]")
     return problems
+
+
+def _warm_problems(entry: ListenerScaleSet, label: str) -> list[str]:
+    try:
+        policy = entry.warm_policy()
+    except ValidationError as exc:
+        return [
+            f"{label}.warm.{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        ]
+    if not isinstance(entry.max_runners, int):
+        return []
+    return warm_problems(policy, entry.max_runners, f"{label}.warm")
 
 
 def _runtime_problems(args: ScaleSetListenerArgs, has_k8s_provider: bool) -> list[str]:

@@ -107,5 +107,7 @@ def assert_publishes_what_the_alarms_read(settings: Any, recorder: Any) -> None:
         "JobsWaiting",
         "RunnerLaunchFailures",
         "ActiveScaleSets",
+        "IdleRunnerMinutes",
+        "IdleBudgetMinutes",
     }
     assert all(m["dimensions"] == {"Listener": published.listener_name} for m in read)

@@ -140,6 +140,7 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
         "runner-launch-failures",
         "table-throttling",
         "dead-letters",
+        "idle-runner-minutes",
     }
     for alarm in alarms.values():
         assert alarm.inputs["alarmActions"] == [TOPIC]
@@ -179,6 +180,12 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
     }
     assert {"Heartbeat", "ApiRequests", "ApiErrors", "JobsWaiting", "RunnerLaunchFailures"} <= used
     assert used & set(LISTENER_METRICS) == set(LISTENER_METRICS)  # every documented metric used
+    idle = alarms["idle-runner-minutes"].inputs
+    assert {q["metric"]["metricName"] for q in idle["metricQueries"] if "metric" in q} == {
+        "IdleRunnerMinutes",
+        "IdleBudgetMinutes",
+    }
+    assert all(q["metric"]["period"] == 3600 for q in idle["metricQueries"] if "metric" in q)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

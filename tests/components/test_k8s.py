@@ -226,6 +226,7 @@ def test_prometheus_alert_rules_cover_the_listener_and_use_its_metrics(deploy, r
         "GhaListenerNoSession",
         "GhaApiErrorRate",
         "GhaJobsWaiting",
+        "GhaIdleRunnerCost",
         "GhaRunnerLaunchFailures",
     }
     # Per-pod scraping labels series with namespace and pod (no service label).

@@ -37,10 +37,11 @@ from gha_scalesets.simulator.config import SimulatorConfig
 from gha_scalesets.simulator.inprocess import InProcessSimulator
 from gha_scalesets.simulator.virtual_time import VirtualTimeLoop
 from tests.fixtures.k8s import FakeApiServer
+from tests.fixtures.sim import SIM_PAT
 
 NAMESPACE = "runners"
 MONDAY_7 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC).timestamp()
-PAT = "ghp_profile_test"
+PAT = SIM_PAT
 
 
 def a_profile(rate: float) -> dict[str, Any]:
