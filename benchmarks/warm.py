@@ -11,6 +11,9 @@ from its own history; the others start an hour early (they have nothing to learn
 
 from __future__ import annotations
 
+import copy
+import os
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from benchmarks.replay import Window, run_replay
@@ -64,14 +67,14 @@ def run(*, quick: bool = False, seed: int = 1, policies: list[str] | None = None
     boot = BOOT_SECONDS[RUNTIME]
     history, measure_from, end = _windows(quick)
     jobs = _trace(workload, quick, seed)
-    results: dict[str, Any] = {}
-    for name in policies or list(POLICIES):
-        scale_set = {"max_runners": MAX_RUNNERS, **POLICIES[name]}
-        if "adaptive" in scale_set.get("warm", {}):
-            scale_set["warm"]["adaptive"]["boot_seconds"] = boot
-        start = history if name in LEARNS else measure_from - HOUR
-        replayed = run_replay(scale_set, jobs, Window(start, measure_from, end), boot_seconds=boot)
-        results[name] = {"config": POLICIES[name], **replayed.summary(PRICE_PER_RUNNER_MINUTE)}
+    names = policies or list(POLICIES)
+    # Replays are independent and deterministic: one process each, as many as there are cores.
+    with ProcessPoolExecutor(max_workers=min(len(names), max(2, os.cpu_count() or 1))) as pool:
+        futures = {
+            name: pool.submit(_replay_policy, name, jobs, Window(history, measure_from, end), boot)
+            for name in names
+        }
+        results = {name: future.result() for name, future in futures.items()}
     return {
         "parameters": {
             "workload": vars(workload),
@@ -87,6 +90,17 @@ def run(*, quick: bool = False, seed: int = 1, policies: list[str] | None = None
         "policies": results,
         "adaptive_vs_min_runners_20": _standing(results),
     }
+
+
+def _replay_policy(name: str, jobs: list[Any], window: Window, boot: float) -> dict[str, Any]:
+    scale_set = {"max_runners": MAX_RUNNERS, **copy.deepcopy(POLICIES[name])}
+    if "adaptive" in scale_set.get("warm", {}):
+        scale_set["warm"]["adaptive"]["boot_seconds"] = boot
+    start = window.start if name in LEARNS else window.measure_from - HOUR
+    replayed = run_replay(
+        scale_set, jobs, Window(start, window.measure_from, window.end), boot_seconds=boot
+    )
+    return {"config": POLICIES[name], **replayed.summary(PRICE_PER_RUNNER_MINUTE)}
 
 
 def _standing(results: dict[str, Any]) -> dict[str, Any]:
