@@ -39,17 +39,32 @@ def burst_png(burst: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+_WAITS = ("wait_p50_seconds", "wait_p95_seconds", "wait_p99_seconds")
+
+
 def warm_png(warm: dict[str, Any], path: Path) -> None:
     """Write the PNG from the warm scenario's result object: p95 wait against idle
     runner-minutes per 1,000 jobs, one labelled point per policy (p50 to p99 as a bar)."""
     fig, ax = plt.subplots(figsize=(9, 5), dpi=110)
+    points: dict[tuple[float, ...], list[str]] = {}  # policies with the same figures share one
     for name, figures in warm["policies"].items():
-        x = figures["idle_runner_minutes_per_1000_jobs"]
-        p50, p95, p99 = (figures[f"wait_p{q}_seconds"] for q in (50, 95, 99))
-        color = "tab:green" if name == "adaptive" else "tab:blue"
+        key = tuple(figures[k] for k in ("idle_runner_minutes_per_1000_jobs", *_WAITS))
+        points.setdefault(key, []).append(name)
+    placed: list[tuple[float, float]] = []
+    for (x, p50, p95, p99), names in sorted(points.items()):
+        color = "tab:green" if "adaptive" in names else "tab:blue"
         ax.vlines(x, p50, p99, color=color, alpha=0.35, linewidth=6)
         ax.plot([x], [p95], "o", color=color, markersize=8)
-        ax.annotate(name, (x, p95), textcoords="offset points", xytext=(8, 4), fontsize=9)
+        # labels of neighbouring points are stacked, not drawn over each other
+        near = sum(1 for px, py in placed if abs(px - x) < 250 and abs(py - p95) < 10)
+        placed.append((x, p95))
+        ax.annotate(
+            " = ".join(names),
+            (x, p95),
+            textcoords="offset points",
+            xytext=(8, 4 - 13 * near),
+            fontsize=9,
+        )
     params = warm["parameters"]
     ax.set_title(
         f"Job wait vs. idle runners, one {params['measured']} replay"
