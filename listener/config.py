@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gha_scalesets.listener.warm.config import WarmPolicy, warm_problems
+from gha_scalesets.scaleset.config_url import parse_config_url
 
 
 class _Strict(BaseModel):
@@ -97,7 +98,7 @@ class ScaleSetConfig(_Strict):
             )
         problems = warm_problems(self.warm, self.max_runners)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("; ".join(f"warm.{key}: {message}" for key, message in problems))
         return self
 
 
@@ -260,6 +261,12 @@ class ListenerSettings(BaseSettings):
     ec2: Ec2RuntimeConfig | None = None
     ecs: EcsRuntimeConfig | None = None
     k8s: K8sRuntimeConfig | None = None
+
+    @field_validator("github_config_url")
+    @classmethod
+    def _config_url(cls, value: str) -> str:
+        parse_config_url(value)  # a ConfigUrlError (a ValueError) says what is wrong
+        return value
 
     @field_validator("registry", mode="before")
     @classmethod

@@ -60,8 +60,8 @@ def _fetch_secret(arn: str, aws: AwsConfig) -> str:
         client.close()
 
 
-async def load_credentials(config: CredentialsConfig, aws: AwsConfig) -> Credentials:
-    """Read the one configured credential source."""
+def local_credentials(config: CredentialsConfig) -> Credentials | None:
+    """The credential given inline or in files, or None for a Secrets Manager secret."""
     if config.token is not None:
         return PatCredentials(config.token)
     if config.token_file is not None:
@@ -70,5 +70,12 @@ async def load_credentials(config: CredentialsConfig, aws: AwsConfig) -> Credent
         app = config.app
         key = app.private_key or _read_file(app.private_key_file, "GitHub App private key")  # type: ignore[arg-type]
         return AppCredentials(app.client_id, app.installation_id, key)
+    return None
+
+
+async def load_credentials(config: CredentialsConfig, aws: AwsConfig) -> Credentials:
+    """Read the one configured credential source."""
+    if (local := local_credentials(config)) is not None:
+        return local
     arn = str(config.secret_arn)
     return _from_secret_value(arn, await asyncio.to_thread(_fetch_secret, arn, aws))

@@ -91,17 +91,14 @@ class WarmPolicy(_Strict):
         return bool(self.min_idle or self.schedules or self.adaptive)
 
 
-def warm_problems(policy: WarmPolicy, max_runners: int, where: str = "warm") -> list[str]:
-    """What is wrong with ``policy`` for a scale set of at most ``max_runners`` runners."""
-    problems = []
-    if policy.min_idle > max_runners:
-        problems.append(
-            f"{where}.min_idle ({policy.min_idle}) is above max_runners ({max_runners})"
-        )
-    for index, schedule in enumerate(policy.schedules):
-        if schedule.min_idle > max_runners:
-            problems.append(
-                f"{where}.schedules[{index}].min_idle ({schedule.min_idle}) is above"
-                f" max_runners ({max_runners})"
-            )
-    return problems
+def warm_problems(policy: WarmPolicy, max_runners: int) -> list[tuple[str, str]]:
+    """What is wrong with ``policy`` for a scale set of at most ``max_runners`` runners, as
+    (key within ``warm``, message) pairs."""
+    floors = [("min_idle", policy.min_idle)] + [
+        (f"schedules[{i}].min_idle", s.min_idle) for i, s in enumerate(policy.schedules)
+    ]
+    return [
+        (key, f"{value} is above max_runners ({max_runners}): no more runners can be warm")
+        for key, value in floors
+        if value > max_runners
+    ]

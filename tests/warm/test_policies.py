@@ -89,10 +89,10 @@ def test_cron_errors_name_the_field(expression: str, message: str) -> None:
             {"schedules": [{"cron": "* * * * *", "min_idle": 1, "time_zone": "Europe/Berln"}]},
             "unknown time zone 'Europe/Berln'",
         ),
-        ({"min_idle": 11}, r"warm.min_idle \(11\) is above max_runners \(10\)"),
+        ({"min_idle": 11}, r"warm.min_idle: 11 is above max_runners \(10\)"),
         (
             {"schedules": [{"cron": "* * * * *", "min_idle": 50}]},
-            r"warm.schedules\[0\].min_idle \(50\) is above max_runners",
+            r"warm.schedules\[0\].min_idle: 50 is above max_runners",
         ),
         ({"adaptive": {}}, "max_idle_runner_minutes_per_hour"),
         ({"adaptive": {"max_idle_runner_minutes_per_hour": 60, "confidence": 1}}, "confidence"),
