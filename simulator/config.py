@@ -85,9 +85,8 @@ class SimulatorConfig(BaseModel):
     runner_hold_seconds: float | None = Field(
         None,
         gt=0,
-        description="How long the runner emulator's job poll is held; None: long_poll_seconds,"
-        " at most 20 s.",
-        json_schema_extra={"cli": False},
+        description="How long the runner emulator's job poll is held (default: the long poll,"
+        " at most 20 s).",
     )
     assign_timeout_seconds: float = _seconds(
         300.0, "Reassign a job no runner took within this (doubles each time)."
