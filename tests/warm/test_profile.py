@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -14,8 +13,6 @@ import pytest
 from benchmarks.replay import ReplayRuntime
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import (
-    AwsConfig,
-    DynamoDBRegistryConfig,
     K8sRuntimeConfig,
     ListenerSettings,
 )
@@ -24,8 +21,6 @@ from gha_scalesets.listener.registry import build_profile_store
 from gha_scalesets.listener.registry.cache import CachedCountRegistry
 from gha_scalesets.listener.registry.dynamodb import (
     DynamoDBRegistry,
-    create_table,
-    make_dynamodb_client,
 )
 from gha_scalesets.listener.registry.kubernetes import KubernetesProfileStore, config_map_name
 from gha_scalesets.listener.registry.memory import MemoryRegistry
@@ -36,6 +31,7 @@ from gha_scalesets.scaleset.auth import TokenCache
 from gha_scalesets.simulator.config import SimulatorConfig
 from gha_scalesets.simulator.inprocess import InProcessSimulator
 from gha_scalesets.simulator.virtual_time import VirtualTimeLoop
+from tests.fixtures.aws import registry_table
 from tests.fixtures.k8s import FakeApiServer
 from tests.fixtures.sim import SIM_PAT
 
@@ -56,14 +52,8 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[ProfileStore]:
     if request.param == "memory":
         profiles = MemoryRegistry()
     elif request.param == "dynamodb":
-        config = DynamoDBRegistryConfig(
-            table_name=f"profiles-{uuid.uuid4().hex[:8]}",
-            region="us-east-1",
-            endpoint_url=request.getfixturevalue("aws"),
-        )
-        client = make_dynamodb_client(config, AwsConfig())
-        create_table(client, config.table_name)
-        profiles = CachedCountRegistry(DynamoDBRegistry(config.table_name, client), 5.0)
+        table, client = registry_table(request.getfixturevalue("aws"), "profiles")
+        profiles = CachedCountRegistry(DynamoDBRegistry(table, client), 5.0)
     else:
         api: FakeApiServer = request.getfixturevalue("k8s_api")
         profiles = KubernetesProfileStore(K8sRuntimeConfig(namespace=NAMESPACE, api_url=api.url))
@@ -81,12 +71,7 @@ async def test_a_saved_profile_loads_back_per_scale_set(store: ProfileStore) -> 
 
 
 async def test_the_profile_item_is_not_a_runner(aws: str) -> None:
-    config = DynamoDBRegistryConfig(
-        table_name="profiles-runners", region="us-east-1", endpoint_url=aws
-    )
-    client = make_dynamodb_client(config, AwsConfig())
-    create_table(client, config.table_name)
-    registry = DynamoDBRegistry(config.table_name, client)
+    registry = DynamoDBRegistry(*registry_table(aws, "profiles-runners"))
     await registry.reserve(1, ["r-1"], 5)
     await registry.save_profile(1, a_profile(2.0))
     assert [r.runner_name for r in await registry.list(1)] == ["r-1"]
