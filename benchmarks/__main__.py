@@ -1,8 +1,9 @@
 """``python -m benchmarks``: run the performance scenarios and write their report.
 
 Writes ``benchmarks/results.json`` (one object per scenario with its numbers and the command
-that produced them) and ``benchmarks/burst.png``. ``--quick`` runs the reduced sizes the CI
-guard uses. Everything runs locally: the simulator and moto's server on 127.0.0.1.
+that produced them), ``benchmarks/burst.png`` and ``docs/warm.png``. ``--quick`` runs the
+reduced sizes the CI guard uses. Everything runs locally: the simulator and moto's server on
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import aws_burst, burst, cloud, idle, memory, provider
-from benchmarks.plot import burst_png
+from benchmarks import aws_burst, burst, cloud, idle, memory, provider, warm
+from benchmarks.plot import burst_png, warm_png
 from benchmarks.report import summary_rows
 from gha_scalesets.listener.logs import configure_logging
 
 HERE = Path(__file__).parent
-SCENARIOS = ("burst", "idle", "cloud", "aws-burst", "memory", "provider")
+SCENARIOS = ("burst", "idle", "cloud", "aws-burst", "memory", "provider", "warm")
+WARM_PLOT = HERE.parent / "docs" / "warm.png"
 FULL: dict[str, dict[str, Any]] = {
     "burst": {"jobs": 500, "max_runners": 500},
     "idle": {"scale_sets": 100, "cycles": 3, "hold_seconds": 0.5},
@@ -34,6 +36,7 @@ FULL: dict[str, dict[str, Any]] = {
     "aws-burst": {"runners": 500},
     "memory": {"scale_sets": 10, "jobs_per_set": 50},
     "provider": {"scale_sets": 50, "engine": True},
+    "warm": {},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "burst": {"jobs": 50, "max_runners": 50, "latency_ms": 5.0, "jitter_ms": 1.0},
@@ -42,6 +45,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "aws-burst": {"runners": 40, "deadline_seconds": 300},
     "memory": {"scale_sets": 3, "jobs_per_set": 5},
     "provider": {"scale_sets": 5},
+    "warm": {"quick": True},
 }
 RUNNERS: dict[str, Callable[..., Any]] = {
     "burst": lambda **kw: asyncio.run(burst.run(**kw)),
@@ -50,6 +54,7 @@ RUNNERS: dict[str, Callable[..., Any]] = {
     "aws-burst": lambda **kw: asyncio.run(aws_burst.run(**kw)),
     "memory": memory.run,
     "provider": provider.run,
+    "warm": warm.run,
 }
 
 HELP = """Run the performance scenarios and write their report.
@@ -111,6 +116,8 @@ def main(
         output.write_text(json.dumps(results, indent=2) + "\n")  # kept if a later one fails
     if "burst" in selected:
         burst_png(results["burst"], plot)
+    if "warm" in selected and not quick:
+        warm_png(results["warm"], WARM_PLOT)
     _print(results)
 
 

@@ -25,6 +25,14 @@ LISTENER_METRICS = {
     "RunnerLaunchFailures": "runners whose JIT config or launch failed (Sum)",
     "SpotFallbacks": "runners launched on-demand although spot is configured (Sum)",
     "ActiveScaleSets": "scale sets the publishing replica serves as the active one (Sum)",
+    "IdleRunnerMinutes": "warm runner-minutes (beyond the assigned jobs, booting or idle) (Sum)",
+    "IdleBudgetMinutes": "what the warm-capacity policies may spend, per minute (Sum: per hour)",
+}
+# Published for dashboards (forecast vs. actual demand), read by no alarm.
+DASHBOARD_METRICS = {
+    "WarmRunners": "runners beyond the assigned jobs, at publish time (Maximum)",
+    "JobArrivals": "jobs assigned to the scale sets (Sum)",
+    "ForecastArrivals": "job arrivals per minute the adaptive policies expect (Average)",
 }
 
 _MINUTE = 60
@@ -56,6 +64,40 @@ def _query(query_id: str, namespace: str, metric: str, dims: dict[str, Any], per
         metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
             namespace=namespace, metric_name=metric, dimensions=dims, stat="Sum", period=period
         ),
+    )
+
+
+def _idle_cost(listener_id: str, thresholds: AlarmThresholds) -> AlarmSpec:
+    own = {METRICS_DIMENSION: listener_id}
+    hour = 60 * _MINUTE
+    if thresholds.idle_runner_minutes_per_hour is not None:
+        limit = thresholds.idle_runner_minutes_per_hour
+        return AlarmSpec(
+            "idle-runner-minutes",
+            f"Warm runners idled more than {limit} runner-minutes within an hour",
+            {
+                **_listener_metric("IdleRunnerMinutes", "Sum", listener_id, hour),
+                "comparison_operator": "GreaterThanThreshold",
+                "threshold": limit,
+                "evaluation_periods": 1,
+                "treat_missing_data": "notBreaching",
+            },
+        )
+    return AlarmSpec(
+        "idle-runner-minutes",
+        "Warm runners idled more than 20 % above what the warm-capacity policies may spend"
+        " within an hour (runners that take no job, or a policy spending past its cap)",
+        {
+            "metric_queries": [
+                _query("idle", METRICS_NAMESPACE, "IdleRunnerMinutes", own, hour),
+                _query("budget", METRICS_NAMESPACE, "IdleBudgetMinutes", own, hour),
+                _expression("FILL(idle, 0) - 1.2 * FILL(budget, 0)", "idle minutes over budget"),
+            ],
+            "comparison_operator": "GreaterThanThreshold",
+            "threshold": 10,
+            "evaluation_periods": 1,
+            "treat_missing_data": "notBreaching",
+        },
     )
 
 
@@ -155,6 +197,7 @@ def alarm_specs(
                 "treat_missing_data": "notBreaching",
             },
         ),
+        _idle_cost(listener_id, thresholds),
         AlarmSpec(
             "dead-letters",
             "State events the listener could not process are in the dead-letter queue",

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import pulumi
 
 from gha_scalesets.components.platforms import DEFAULT_PLATFORM
+from gha_scalesets.listener.warm.config import WarmPolicy
 from gha_scalesets.providers import GitHubAppArgs
 
 RUNTIMES = ("ec2", "ecs", "k8s")
@@ -37,6 +38,16 @@ class ListenerScaleSet:
     scale_set: ScaleSetLike
     min_runners: int = 0
     max_runners: int = 10
+    # -- warm capacity (issue 28): runners kept ready ahead of demand (min_idle, schedules,
+    # adaptive). A WarmPolicy or its dict form; the rules are listener/warm/config.py's
+    # (docs/listener.md: "Warm capacity").
+    warm: WarmPolicy | Mapping[str, Any] | None = None
+
+    def warm_policy(self) -> WarmPolicy:
+        """``warm`` validated (raises pydantic's ``ValidationError`` when it is not valid)."""
+        if isinstance(self.warm, WarmPolicy):
+            return self.warm
+        return WarmPolicy.model_validate(dict(self.warm or {}))
 
 
 @dataclass
@@ -46,6 +57,9 @@ class AlarmThresholds:
     job_wait_minutes: int = 10
     api_error_rate_percent: float = 5.0
     launch_failures: int = 3  # within 10 minutes
+    # Warm (idle) runner-minutes within an hour; None: 20 % above what the scale sets' warm
+    # policies may spend (their floors, or the adaptive cost cap), plus 10 minutes.
+    idle_runner_minutes_per_hour: int | None = None
 
 
 @dataclass

@@ -12,7 +12,8 @@ exceptions, each for a reason:
   ``ScaleSetArgs`` the listener has none of) and its bounds (the fields of ``ListenerScaleSet``);
 - ``k8s.provider`` is built by the program from the secret ``kubeconfig`` and ``k8s.context``;
 - ``alarm_actions`` keeps its first key, ``alarmTopicArn`` (one ARN or a list);
-- ``listenerName`` is the component's name.
+- ``listenerName`` is the component's name;
+- ``scaleSets[].warm`` is the listener's own ``warm`` section (``WarmPolicy``), keys as there.
 
 A list key also takes a single value (a list of one).
 """
@@ -253,6 +254,10 @@ class ConfigSchema:
             return tp
         if isinstance(tp, type) and issubclass(tp, Enum):
             return tp
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            # a settings model of the listener (``ListenerScaleSet.warm``): its own snake_case
+            # keys, checked by that model with the component's other inputs
+            return dict[str, Any]
         if dataclasses.is_dataclass(tp):
             return self.model(path)
         origin, args = get_origin(tp), get_args(tp)

@@ -31,8 +31,9 @@ _CA = "github-ca"
 
 def listener_rules() -> list[dict[str, Any]]:
     """The listener's Role: runner pods and their JIT-config secrets, in its namespace only
-    (secrets: ``patch`` sets a runner's pod as the owner of its secret), and the Leases that
-    say which replica is active (read, created once, renewed by replace)."""
+    (secrets: ``patch`` sets a runner's pod as the owner of its secret), the ConfigMaps that
+    keep what the adaptive warm capacity learned (read, created once, patched), and the Leases
+    that say which replica is active (read, created once, renewed by replace)."""
     return [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "list", "watch"]},
         {
@@ -40,6 +41,7 @@ def listener_rules() -> list[dict[str, Any]]:
             "resources": ["secrets"],
             "verbs": ["create", "delete", "list", "patch"],
         },
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "patch"]},
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],

@@ -104,6 +104,15 @@ def alert_rules(
                         f" {thresholds.job_wait_minutes} minutes",
                     ),
                     rule(
+                        "GhaIdleRunnerCost",
+                        f"sum by (name) (rate(gha_listener_idle_runner_seconds_total{{{sel}}}"
+                        f"[30m])) * 60 > {_idle_limit(sel, thresholds)}",
+                        "10m",
+                        "Warm runners of {{ $labels.name }} idle more runner-minutes per hour"
+                        " than its warm-capacity policy may spend (runners taking no job, or"
+                        " a policy past its cap)",
+                    ),
+                    rule(
                         "GhaRunnerLaunchFailures",
                         "sum by (name) (increase(gha_listener_launch_failures_total"
                         f"{{{sel}}}[10m])) >= {thresholds.launch_failures}",
@@ -115,6 +124,16 @@ def alert_rules(
             }
         ]
     }
+
+
+def _idle_limit(sel: str, thresholds: AlarmThresholds) -> str:
+    """The idle runner-minutes per hour above which GhaIdleRunnerCost fires: the threshold,
+    else 20 % over the budget each scale set's leader exports, plus 10 minutes."""
+    if thresholds.idle_runner_minutes_per_hour is not None:
+        return str(thresholds.idle_runner_minutes_per_hour)
+    return (
+        f"on (name) (1.2 * max by (name) (gha_listener_idle_budget_minutes_per_hour{{{sel}}}) + 10)"
+    )
 
 
 def rules_file(rules: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from pydantic import ValidationError
 
 from gha_scalesets.components import formats
 from gha_scalesets.components.args import (
@@ -26,6 +27,7 @@ from gha_scalesets.components.naming import TAG_KEY, is_safe_name
 from gha_scalesets.components.network import aws_proxy_problem
 from gha_scalesets.components.platforms import PLATFORMS, instance_type_platform
 from gha_scalesets.config_errors import report
+from gha_scalesets.listener.warm.config import warm_problems
 from gha_scalesets.providers import props as p
 from gha_scalesets.providers.inputs import (
     Checked,
@@ -123,6 +125,9 @@ def _listener(name: str, args: ScaleSetListenerArgs, out: Problems) -> None:
         MAX_JOB_WAIT_MINUTES,
     )  # fmt: skip
     _integer(out, "alarm_thresholds.launch_failures", thresholds.launch_failures, 1, 1000)
+    idle = thresholds.idle_runner_minutes_per_hour
+    if idle is not None:
+        _integer(out, "alarm_thresholds.idle_runner_minutes_per_hour", idle, 1, 60 * MAX_RUNNERS)
     rate = thresholds.api_error_rate_percent
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 100:
         out.add(
@@ -159,6 +164,7 @@ def _scale_sets(entries: Sequence[ListenerScaleSet], out: Problems) -> None:
                 f"{low} is above {out.key(f'{path}.max_runners')} ({high}){of}: lower one"
                 " or raise the other",
             )
+        _warm(out, path, entry)
         if (first := seen.setdefault(id(entry.scale_set), index)) != index:
             out.add(path, f"the same scale set as scale_sets[{first}]{of}: list it once")
             continue
@@ -197,6 +203,20 @@ def _platform(args: ScaleSetListenerArgs, out: Problems) -> None:
                 f"{kind} is a {platform} type but {out.key('platform')} is {args.platform}: use"
                 f" {hint}, or set {out.key('platform')} to match (and build the images for it)",
             )
+
+
+def _warm(out: Problems, path: str, entry: ListenerScaleSet) -> None:
+    """The warm-capacity policy, by the listener's own rules (listener/warm/config.py)."""
+    try:
+        policy = entry.warm_policy()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(map(str, error["loc"]))
+            out.add(f"{path}.warm.{where}", error["msg"].removeprefix("Value error, "))
+        return
+    if isinstance(entry.max_runners, int) and not isinstance(entry.max_runners, bool):
+        for key, message in warm_problems(policy, entry.max_runners):
+            out.add(f"{path}.warm.{key}", message)
 
 
 # -- AWS --------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
+from collections.abc import Callable
 
 import structlog
 
@@ -22,7 +24,7 @@ from gha_scalesets.listener.leadership import (
     lease_identity,
 )
 from gha_scalesets.listener.metrics import ListenerMetrics
-from gha_scalesets.listener.registry import build_registry
+from gha_scalesets.listener.registry import build_profile_store, build_registry
 from gha_scalesets.listener.registry.base import (
     Registry,
     RunnerRecord,
@@ -69,7 +71,9 @@ class Listener:
     """A running listener; ``start`` it, then ``run_until`` a stop event, then ``stop`` it.
 
     ``registry``, ``runtime`` and ``leases`` default to what the settings describe (tests
-    inject their own).
+    inject their own); so does ``client`` (a replay brings one over its own transport).
+    ``clock`` gives epoch seconds (times of day, runner ages); deadlines follow the event
+    loop's clock, so the whole listener can run in virtual time.
     """
 
     def __init__(
@@ -79,6 +83,8 @@ class Listener:
         registry: Registry | None = None,
         runtime: Runtime | None = None,
         leases: LeaseStore | None = None,
+        client: Client | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.metrics = ListenerMetrics(settings.github_config_url)
@@ -88,6 +94,7 @@ class Listener:
                 "hit" if hit else "miss"
             ).inc(),
         )
+        self.profiles = build_profile_store(settings, self.registry)
         self.runtime: Runtime = runtime or build_runtime(settings)
         self.metrics.attach_runtime_calls(lambda: self.runtime.api_calls)
         if isinstance(self.runtime, SpotMarket):
@@ -96,7 +103,8 @@ class Listener:
         self.owner = settings.owner_name or socket.gethostname()
         self.identity = lease_identity(self.owner)
         self.leases: LeaseStore = leases or build_lease_store(settings)
-        self.client: Client | None = None
+        self.client: Client | None = client
+        self._clock = clock
         self.workers: dict[int, ScaleSetWorker] = {}
         self.metrics_port: int | None = None
         self._server: MetricsServer | None = None
@@ -122,20 +130,8 @@ class Listener:
                 app, self.settings.metrics_host, self.settings.metrics_port
             )
             self.metrics_port = await self._server.start()
-        try:
-            credentials = await load_credentials(self.settings.credentials, self.settings.aws)
-            proxy = self.settings.proxy
-            self.client = Client(
-                self.settings.github_config_url,
-                credentials,
-                observer=self.metrics.observe_api,
-                subsystem="listener",
-                proxy=proxy.get_secret_value() if proxy else None,
-                no_proxy=self.settings.no_proxy,
-                ca_bundle=self.settings.ca_bundle,
-            )
-        except (CredentialsLoadError, ScaleSetError, ValueError) as exc:
-            raise StartupError(str(exc)) from None
+        if self.client is None:
+            self.client = await self._new_client()
         scale_sets = [await self._resolve(config) for config in self.settings.scale_sets]
         self.client.identify(*(s.id for s in scale_sets))
         for config, scale_set in zip(self.settings.scale_sets, scale_sets, strict=True):
@@ -147,6 +143,8 @@ class Listener:
                 registry=self.registry,
                 runtime=self.runtime,
                 metrics=self.metrics,
+                clock=self._clock,
+                profiles=self.profiles,
             )
             leadership = self.settings.leadership
             elector = LeaderElector(
@@ -155,6 +153,7 @@ class Listener:
                 self.identity,
                 duration=leadership.lease_duration_seconds,
                 renew_interval=leadership.renew_interval_seconds,
+                clock=asyncio.get_running_loop().time,
             )
             worker = ScaleSetWorker(
                 scaler,
@@ -185,6 +184,22 @@ class Listener:
             lease_store=self.leases.name,
             metrics_port=self.metrics_port,
         )
+
+    async def _new_client(self) -> Client:
+        try:
+            credentials = await load_credentials(self.settings.credentials, self.settings.aws)
+            proxy = self.settings.proxy
+            return Client(
+                self.settings.github_config_url,
+                credentials,
+                observer=self.metrics.observe_api,
+                subsystem="listener",
+                proxy=proxy.get_secret_value() if proxy else None,
+                no_proxy=self.settings.no_proxy,
+                ca_bundle=self.settings.ca_bundle,
+            )
+        except (CredentialsLoadError, ScaleSetError, ValueError) as exc:
+            raise StartupError(str(exc)) from None
 
     async def _resolve(self, config: ScaleSetConfig) -> ScaleSet:
         assert self.client is not None
@@ -262,6 +277,8 @@ class Listener:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
         steps = [self.runtime.close(), self.registry.close(), self.leases.close()]
+        if self.profiles is not self.registry:
+            steps.append(self.profiles.close())
         if self.client is not None:
             steps.append(self.client.aclose())
         try:

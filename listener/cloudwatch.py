@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter as CallCounter
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,13 +37,12 @@ class Totals:
     api_errors: float = 0.0
     launch_failures: float = 0.0
     spot_fallbacks: float = 0.0
+    idle_runner_seconds: float = 0.0
+    job_arrivals: float = 0.0
 
     def since(self, earlier: Totals) -> Totals:
         return Totals(
-            self.api_requests - earlier.api_requests,
-            self.api_errors - earlier.api_errors,
-            self.launch_failures - earlier.launch_failures,
-            self.spot_fallbacks - earlier.spot_fallbacks,
+            *(now - before for now, before in zip(astuple(self), astuple(earlier), strict=True))
         )
 
 
@@ -67,7 +66,13 @@ def read_totals(metrics: ListenerMetrics) -> Totals:
         api_errors=sum(s.value for s in requests if _is_error(s.labels["status"])),
         launch_failures=sum(s.value for s in _values(metrics.launch_failures)),
         spot_fallbacks=metrics.spot_fallbacks(),
+        idle_runner_seconds=sum(s.value for s in _values(metrics.idle_runner_seconds)),
+        job_arrivals=sum(s.value for s in _values(metrics.job_arrivals)),
     )
+
+
+def _gauge_sum(gauge: Gauge) -> float:
+    return sum(s.value for s in _values(gauge))
 
 
 def jobs_waiting(metrics: ListenerMetrics) -> float:
@@ -155,9 +160,16 @@ class CloudWatchPublisher:
             "RunnerLaunchFailures": delta.launch_failures,
             "SpotFallbacks": delta.spot_fallbacks,
             "ActiveScaleSets": float(leading),
+            "IdleRunnerMinutes": delta.idle_runner_seconds / 60,
+            "JobArrivals": delta.job_arrivals,
         }
         if leading:  # a standby's statistics are stale or absent: the alarm reads the active's
-            values["JobsWaiting"] = jobs_waiting(self._metrics)
+            m = self._metrics
+            values["JobsWaiting"] = jobs_waiting(m)
+            values["WarmRunners"] = _gauge_sum(m.warm_runners)
+            values["ForecastArrivals"] = _gauge_sum(m.forecast_arrivals)
+            # per hour as exported; per minute here, so that an hour's Sum is the budget
+            values["IdleBudgetMinutes"] = _gauge_sum(m.idle_budget) / 60
         dimensions = [{"Name": DIMENSION, "Value": self.config.listener_name}]
         return [
             {

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gha_scalesets.listener.warm.config import WarmPolicy, warm_problems
 from gha_scalesets.scaleset.config_url import parse_config_url
 
 
@@ -83,6 +84,9 @@ class ScaleSetConfig(_Strict):
     runner_group: str = "Default"
     min_runners: int = Field(default=0, ge=0)
     max_runners: int = Field(default=10, ge=0)
+    # -- warm capacity (issue 28): runners kept ready ahead of demand; its rules live in
+    # listener/warm/config.py (docs/listener.md: "Warm capacity").
+    warm: WarmPolicy = Field(default_factory=WarmPolicy)
 
     @model_validator(mode="after")
     def _check(self) -> ScaleSetConfig:
@@ -92,6 +96,9 @@ class ScaleSetConfig(_Strict):
             raise ValueError(
                 f"min_runners ({self.min_runners}) is above max_runners ({self.max_runners})"
             )
+        problems = warm_problems(self.warm, self.max_runners)
+        if problems:
+            raise ValueError("; ".join(f"warm.{key}: {message}" for key, message in problems))
         return self
 
 

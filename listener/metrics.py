@@ -176,6 +176,34 @@ class ListenerMetrics:
             "gha_listener_messages", "Message-queue messages handled", ("name",), registry=r
         )
         self._spot_fallbacks: Callable[[], CallCounter[str]] = CallCounter
+        # Warm capacity (docs/listener.md, "Warm capacity").
+        self.warm_target = gauge(
+            "gha_listener_warm_target",
+            "Runners the warm-capacity policy keeps beyond the assigned jobs",
+        )
+        self.warm_runners = gauge(
+            "gha_listener_warm_runners", "Runners beyond the assigned jobs now (booting or idle)"
+        )
+        self.idle_runner_seconds = Counter(
+            "gha_listener_idle_runner_seconds",
+            "Runner-seconds spent warm: runners beyond the assigned jobs, booting or idle",
+            ("name",),
+            registry=r,
+        )
+        self.idle_budget = gauge(
+            "gha_listener_idle_budget_minutes_per_hour",
+            "Warm runner-minutes per hour the policy may spend now (floors x 60, or the cap)",
+        )
+        self.job_arrivals = Counter(
+            "gha_listener_job_arrivals",
+            "Jobs assigned to the scale set (demand)",
+            ("name",),
+            registry=r,
+        )
+        self.forecast_arrivals = gauge(
+            "gha_listener_forecast_arrivals_per_minute",
+            "Job arrivals per minute the adaptive policy expects over the next boot time",
+        )
 
     def attach_runtime_calls(self, source: Callable[[], CallCounter[str]]) -> None:
         """Expose the runtime's cloud API call counter (read at scrape time)."""

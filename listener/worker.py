@@ -16,6 +16,7 @@ from gha_scalesets.listener.scaling import Backoff
 from gha_scalesets.listener.session import close_session, find_scale_set, is_transient, open_session
 from gha_scalesets.scaleset import (
     Client,
+    JobAssigned,
     JobAvailable,
     JobCompleted,
     JobMessage,
@@ -258,6 +259,9 @@ class ScaleSetWorker:
             # Before the job events: the statistics already count this message's completions,
             # so a scaler step in between sees too few runners (and waits), never too many.
             self.scaler.set_statistics(message.statistics)
+        assigned = sum(1 for j in message.jobs if isinstance(j, JobAssigned))
+        if assigned:
+            self.scaler.jobs_assigned(assigned)  # demand, for the warm-capacity forecast
         available = [j.runner_request_id for j in message.jobs if isinstance(j, JobAvailable)]
         if available:
             acquired = await self._client.acquire_jobs(session, self.scaler.ss_id, available)

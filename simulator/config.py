@@ -81,6 +81,13 @@ class SimulatorConfig(BaseModel):
         json_schema_extra={"option": "runner_group"},
     )  # fmt: skip
     long_poll_seconds: float = _seconds(50.0, "Message-queue hold before 202.")
+    # A replay in virtual time raises it, so that idle runners cost no CPU.
+    runner_hold_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="How long the runner emulator's job poll is held (default: the long poll,"
+        " at most 20 s).",
+    )
     assign_timeout_seconds: float = _seconds(
         300.0, "Reassign a job no runner took within this (doubles each time)."
     )
@@ -103,6 +110,13 @@ class SimulatorConfig(BaseModel):
     faults: FaultSettings = Field(default_factory=FaultSettings)
     # Keep every credential issued (test suites scan their output for them); off for servers.
     record_secrets: bool = Field(False, json_schema_extra={"cli": False})
+
+    @property
+    def runner_hold(self) -> float:
+        """The runner emulator's job-poll hold (see ``runner_hold_seconds``)."""
+        if self.runner_hold_seconds is not None:
+            return self.runner_hold_seconds
+        return min(self.long_poll_seconds, 20.0)
 
     @field_validator("apps", mode="before")
     @classmethod

@@ -108,5 +108,7 @@ def assert_publishes_what_the_alarms_read(settings: Any, recorder: Any) -> None:
         "JobsWaiting",
         "RunnerLaunchFailures",
         "ActiveScaleSets",
+        "IdleRunnerMinutes",
+        "IdleBudgetMinutes",
     } | spot
     assert all(m["dimensions"] == {"Listener": published.listener_name} for m in read)

@@ -143,6 +143,7 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
             "runner-launch-failures",
             "table-throttling",
             "dead-letters",
+            "idle-runner-minutes",
         }
         | spot
     )
@@ -196,6 +197,12 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
         )
         assert (gone["evaluationPeriods"], gone["datapointsToAlarm"]) == (3, 3)  # 30 minutes
         assert gone["treatMissingData"] == "notBreaching"
+    idle = alarms["idle-runner-minutes"].inputs
+    assert {q["metric"]["metricName"] for q in idle["metricQueries"] if "metric" in q} == {
+        "IdleRunnerMinutes",
+        "IdleBudgetMinutes",
+    }
+    assert all(q["metric"]["period"] == 3600 for q in idle["metricQueries"] if "metric" in q)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -61,7 +61,7 @@ def test_declares_only_namespaced_kubernetes_resources_through_the_given_provide
     assert (outputs["table_name"], outputs["queue_url"], outputs["alarm_arns"]) == (None, None, {})
 
 
-def test_listener_role_is_namespaced_and_limited_to_pods_secrets_and_leases(
+def test_listener_role_is_namespaced_and_limited_to_pods_secrets_profiles_and_leases(
     deploy, recorder
 ) -> None:
     deploy("k8s")
@@ -74,6 +74,8 @@ def test_listener_role_is_namespaced_and_limited_to_pods_secrets_and_leases(
             "resources": ["secrets"],
             "verbs": ["create", "delete", "list", "patch"],
         },
+        # the adaptive warm capacity's learned profile: read, create once, patch
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "patch"]},
         # leadership: read, create once, renew by replace; never delete or list
         {
             "apiGroups": ["coordination.k8s.io"],
@@ -226,6 +228,7 @@ def test_prometheus_alert_rules_cover_the_listener_and_use_its_metrics(deploy, r
         "GhaListenerNoSession",
         "GhaApiErrorRate",
         "GhaJobsWaiting",
+        "GhaIdleRunnerCost",
         "GhaRunnerLaunchFailures",
     }
     # Per-pod scraping labels series with namespace and pod (no service label).

@@ -28,6 +28,11 @@ NAMES = (
     "RunnerLaunchFailures",
     "SpotFallbacks",
     "ActiveScaleSets",
+    "IdleRunnerMinutes",
+    "IdleBudgetMinutes",
+    "JobArrivals",
+    "WarmRunners",
+    "ForecastArrivals",
 )
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
 
@@ -140,6 +145,10 @@ async def test_each_interval_publishes_what_the_alarms_read(
     spot["AuthFailure.ServiceLinkedRoleCreationNotPermitted"] += 3
     _statistics(metrics, "linux-x64", assigned=5, running=2)
     _statistics(metrics, "gpu", assigned=1, running=3)  # more running than assigned: none wait
+    labels = metrics.scale_set_labels("linux-x64")
+    metrics.idle_runner_seconds.labels("linux-x64").inc(600)  # 10 warm runner-minutes
+    metrics.idle_budget.labels(*labels).set(120)  # the policy may spend 120 an hour
+    metrics.job_arrivals.labels("linux-x64").inc(7)
     await intervals.end()
     # Minute 2: only the increase is published; nobody waits any more.
     _api_calls(metrics, 200, 200, 200, 502)
@@ -152,6 +161,9 @@ async def test_each_interval_publishes_what_the_alarms_read(
     assert _sums(cloudwatch, "ApiErrors") == [4, 1]
     assert _sums(cloudwatch, "RunnerLaunchFailures") == [2, 0]
     assert _sums(cloudwatch, "SpotFallbacks") == [3, 1]
+    assert _sums(cloudwatch, "IdleRunnerMinutes") == [10, 0]
+    assert _sums(cloudwatch, "IdleBudgetMinutes") == [2, 2]  # an hour's Sum is the budget
+    assert _sums(cloudwatch, "JobArrivals") == [7, 0]
     waiting = _series(cloudwatch, "JobsWaiting")
     assert [(minimum, when.replace(tzinfo=UTC)) for when, _, minimum in waiting] == [
         (3, START + timedelta(minutes=1)),

@@ -66,6 +66,15 @@ def _jobs(assigned: int, running: int) -> list[Series]:
     ]
 
 
+def _idle(warm_runners: int, budget: int) -> list[Series]:
+    """Warm runners held (idle runner-seconds growing by 60 per runner a minute) and the
+    leader's budget."""
+    return [
+        ("gha_listener_idle_runner_seconds_total", SCALE_SET, f"0+{60 * warm_runners}x40"),
+        ("gha_listener_idle_budget_minutes_per_hour", SCALE_SET, f"{budget}x40"),
+    ]
+
+
 def _launch_failures(values: str) -> list[Series]:
     return [("gha_listener_launch_failures_total", SCALE_SET | {"stage": "launch"}, values)]
 
@@ -91,6 +100,13 @@ CASES = {
     ),
     "GhaApiErrorRate": Case(fires=_requests(60, 60), quiet=_requests(600, 6)),  # 50 % vs 1 %
     "GhaJobsWaiting": Case(fires=_jobs(3, 1), quiet=_jobs(3, 3), labels={"name": "linux-x64"}),
+    # 12 warm runners (720 idle runner-minutes per hour) against a budget of 300 (cap) and of
+    # 600 (1.2 x 600 + 10 = 730 is not exceeded).
+    "GhaIdleRunnerCost": Case(
+        fires=_idle(12, 300),
+        quiet=_idle(12, 600),
+        labels={"name": "linux-x64"},
+    ),
     "GhaRunnerLaunchFailures": Case(
         fires=_launch_failures("0+1x40"),  # 10 in the last 10 minutes
         quiet=_launch_failures("0x20 1x5 2x14"),  # 2 in the last 10 minutes
