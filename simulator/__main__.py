@@ -9,6 +9,7 @@ import typer
 
 from gha_scalesets.simulator.config import AppCredential, SimulatorConfig
 from gha_scalesets.simulator.faults import FaultSettings
+from gha_scalesets.simulator.limits import LimitSettings
 from gha_scalesets.simulator.serve import bind, build_server
 
 cli = typer.Typer(add_completion=False, no_args_is_help=False)
@@ -87,6 +88,13 @@ def serve(
     empty_body_rate: Annotated[
         float, typer.Option(help="Share of message GETs answered 200 with an empty body.")
     ] = 0.0,
+    limits: Annotated[
+        str | None,
+        typer.Option(
+            help="Rate limits per route class and credential as JSON, e.g. "
+            '{"classes": {"jit": {"points_per_window": 900}}} (off by default).'
+        ),
+    ] = None,
     fault_route: Annotated[
         list[str] | None,
         typer.Option(help="Limit faults to this route key, e.g. 'GET /message' (repeatable)."),
@@ -124,6 +132,7 @@ def serve(
                 empty_body_rate=empty_body_rate,
                 routes=tuple(fault_route) if fault_route else None,
             ),
+            limits=LimitSettings.model_validate_json(limits) if limits else LimitSettings(),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
 from gha_scalesets.simulator.faults import FaultSettings
+from gha_scalesets.simulator.limits import LimitSettings
 
 DEFAULT_GROUP = "Default"
 
@@ -65,6 +66,7 @@ class SimulatorConfig:
     registration_token_ttl_seconds: float = 3600.0
     mq_token_ttl_seconds: float = 3600.0
     faults: FaultSettings = field(default_factory=FaultSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     # Keep every credential issued (test suites scan their output for them); off for servers.
     record_secrets: bool = False
 

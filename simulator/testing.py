@@ -26,6 +26,7 @@ import uvicorn
 from gha_scalesets.simulator.config import AppCredential, SimulatorConfig
 from gha_scalesets.simulator.faults import FaultSettings
 from gha_scalesets.simulator.ledger import SecretLedger
+from gha_scalesets.simulator.limits import LimitSettings
 from gha_scalesets.simulator.serve import bind, build_server
 
 _START_TIMEOUT_SECONDS = 15.0
@@ -58,6 +59,7 @@ class SimulatorServer:
         registration_token_ttl_seconds: float = 3600.0,
         mq_token_ttl_seconds: float = 3600.0,
         faults: Mapping[str, Any] | None = None,
+        limits: Mapping[str, Any] | None = None,
         host: str = "127.0.0.1",
         log_level: str = "warning",
         tls: tuple[str, str, str] | None = None,
@@ -80,6 +82,7 @@ class SimulatorServer:
             registration_token_ttl_seconds=registration_token_ttl_seconds,
             mq_token_ttl_seconds=mq_token_ttl_seconds,
             faults=FaultSettings.model_validate(dict(faults or {})),
+            limits=LimitSettings.model_validate(dict(limits or {})),
             record_secrets=True,
         )
         self._host = host
@@ -209,6 +212,22 @@ class SimulatorServer:
 
     def clear_faults(self) -> None:
         self._call("POST", "/faults", {})
+
+    def set_limits(self, **settings: Any) -> None:
+        """Replace the rate limits (see :class:`~simulator.limits.LimitSettings`), e.g.
+        ``set_limits(classes={"jit": {"points_per_window": 900}})``; counters start over."""
+        self._call("POST", "/limits", settings)
+
+    def clear_limits(self) -> None:
+        self._call("POST", "/limits", {})
+
+    def limit_stats(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per credential and route class: requests, refused, refused_in_block, blocked_seconds."""
+        return self.stats()["limits"]
+
+    def revoke(self, credential: str) -> None:
+        """Revoke a credential (``pat_credential(token)`` or ``app_credential(client_id)``)."""
+        self._call("POST", "/credentials/revoke", {"credential": credential})
 
     def now(self) -> float:
         """The simulator clock (epoch seconds, including any advance)."""

@@ -51,6 +51,8 @@ def cli_server(
             f"{client_id}:{installation_id}:{pem_file}",
             "--long-poll-seconds",
             "0.2",
+            "--limits",
+            '{"classes": {"rest": {"requests_per_hour": 5}}}',
             "--log-level",
             "warning",
         ],
@@ -88,6 +90,7 @@ def test_server_process_serves_the_configured_credentials(
             headers={"Authorization": "Bearer ghp_cli"},
         )
         assert pat.status_code == 201
+        assert pat.headers["X-RateLimit-Limit"] == "5"  # --limits
 
 
 def test_bad_app_flag_is_an_actionable_error(tmp_path: Path) -> None:
@@ -100,3 +103,16 @@ def test_bad_app_flag_is_an_actionable_error(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "CLIENT_ID:INSTALLATION_ID:PEM_FILE" in done.stderr
+
+
+def test_bad_limits_flag_names_the_problem() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gha_scalesets.simulator", "--limits", '{"classes": {"x": {}}}'],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode != 0
+    assert "classes.x" in done.stderr
