@@ -130,7 +130,9 @@ class Listener:
                 proxy=proxy.get_secret_value() if proxy else None,
                 no_proxy=self.settings.no_proxy,
                 ca_bundle=self.settings.ca_bundle,
+                pacing=self.settings.pacing.settings(),
             )
+            self.metrics.attach_credentials(self.client.pacing_snapshot)
         except (CredentialsLoadError, ScaleSetError, ValueError) as exc:
             raise StartupError(str(exc)) from None
         scale_sets = [await self._resolve(config) for config in self.settings.scale_sets]
@@ -177,6 +179,7 @@ class Listener:
             "listener started",
             scale_sets=[s.name for s in scale_sets],
             runtime=self.runtime.name,
+            credentials=self.client.credentials,
             owner=self.owner,
             lease_identity=self.identity,
             lease_store=self.leases.name,

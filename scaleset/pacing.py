@@ -5,12 +5,14 @@ API), ``jit`` (``generatejitconfig``), ``admin`` (the rest of the Actions admin 
 ``queue`` (the message queue and job acquisition, on the session's token). Per credential and
 class a :class:`CredentialPacer` keeps:
 
-- a window budget: at most ``ceiling`` requests in any window of ``window_seconds``, the window
-  stretched by ``window_margin`` so that arrival jitter never lands two windows' worth in one of
-  GitHub's. The ceiling is configured (GitHub: 900 points a minute per REST endpoint, 5 per POST:
-  180 JIT configs) or, when unknown, learned from a limit signal: what got through in the
-  window before it (at least ``learn_min_requests``, else the signal says nothing about a rate;
-  forgotten after ``learned_ttl_seconds``, as GitHub may change its limits);
+- a window budget: at most ``ceiling`` requests in any window of ``window_seconds`` (stretched
+  by ``window_margin``). A request counts from its reservation until a window after its answer
+  came back, which is never before GitHub counted it: however late the event loop sends it, two
+  windows' worth never land in one of GitHub's. The ceiling is configured (GitHub: 900 points
+  a minute per REST endpoint, 5 per POST: 180 JIT configs) or, when unknown, learned from a
+  limit signal: what got through in the window before it (at least ``learn_min_requests``, else
+  the signal says nothing about a rate; forgotten after ``learned_ttl_seconds``, as GitHub may
+  change its limits);
 - a block: after a limit signal (429, or 403 with ``Retry-After``, ``X-RateLimit-Remaining: 0``
   or a message naming a rate limit) nothing of that class goes out with that credential, from
   any task or connection-pool shard, until ``Retry-After`` or ``X-RateLimit-Reset`` has passed,
@@ -104,9 +106,9 @@ class _ClassPace:
     ceiling: int | None
     configured: int | None = None
     learned_at: float | None = None
-    sent: deque[float] = field(default_factory=deque)  # send times within the window
+    done: deque[float] = field(default_factory=deque)  # answer times within the window
     accepted: deque[float] = field(default_factory=deque)  # send times of unrefused requests
-    pending: int = 0  # reserved, not sent yet
+    outstanding: int = 0  # reserved or sent, no answer yet
     blocked_until: float = 0.0
     signals_in_row: int = 0
     first_signal_at: float | None = None
@@ -120,16 +122,16 @@ class _ClassPace:
     def prune(self, now: float, window: float, learned_ttl: float) -> None:
         if self.learned_at is not None and now - self.learned_at > learned_ttl:
             self.ceiling, self.learned_at = self.configured, None
-        while self.sent and self.sent[0] <= now - window:
-            self.sent.popleft()
+        while self.done and self.done[0] <= now - window:
+            self.done.popleft()
         while self.accepted and self.accepted[0] <= now - 2 * window:
             self.accepted.popleft()
 
     def room(self) -> float:
         """Requests the window still admits (the primary's remaining when no ceiling is set)."""
         if self.ceiling is not None:
-            return self.ceiling - len(self.sent) - self.pending
-        return math.inf if self.remaining is None else self.remaining - self.pending
+            return self.ceiling - len(self.done) - self.outstanding
+        return math.inf if self.remaining is None else self.remaining - self.outstanding
 
     def block(self, now: float, until: float) -> bool:
         """Block until ``until``; whether this starts a block (rather than extends one)."""
@@ -174,21 +176,19 @@ class CredentialPacer:
         return max(0.0, self._classes[cls].blocked_until - now) if self.settings.enabled else 0.0
 
     def ready_in(self, cls: RouteClass, now: float) -> float:
-        """Seconds until the class's block and window admit a request (concurrency aside)."""
+        """Seconds until the class's block and window admit a request (concurrency aside);
+        ``inf`` while that depends on answers still outstanding."""
         if not self.settings.enabled:
             return 0.0
         state = self._classes[cls]
         wait = self.blocked_for(cls, now)
         state.prune(now, self._window, self.settings.learned_ttl_seconds)
         if state.ceiling is not None:
-            over = len(state.sent) + state.pending - state.ceiling
+            over = len(state.done) + state.outstanding - state.ceiling
+            if over >= len(state.done):
+                return math.inf
             if over >= 0:
-                wait = max(
-                    wait,
-                    state.sent[over] + self._window - now
-                    if over < len(state.sent)
-                    else self._window,
-                )
+                wait = max(wait, state.done[over] + self._window - now)
         return wait
 
     def _concurrency_full(self, cls: RouteClass) -> bool:
@@ -198,7 +198,7 @@ class CredentialPacer:
         return self._classes[cls].room()
 
     def busy(self) -> int:
-        return self.in_flight + sum(state.pending for state in self._classes.values())
+        return sum(state.outstanding for state in self._classes.values())
 
     def admits(self, cls: RouteClass, now: float) -> bool:
         """Whether a request of ``cls`` may go now (always, when pacing is off)."""
@@ -208,7 +208,7 @@ class CredentialPacer:
 
     def reserve(self, cls: RouteClass) -> Ticket:
         state = self._classes[cls]
-        state.pending += 1
+        state.outstanding += 1
         if cls in _CONCURRENT:
             self.in_flight += 1
         return Ticket(self, cls, seen_block=state.blocked_until)
@@ -218,31 +218,30 @@ class CredentialPacer:
         return self.settings.enabled and self._classes[ticket.cls].blocked_until > ticket.seen_block
 
     def send(self, ticket: Ticket) -> None:
-        state = self._classes[ticket.cls]
-        state.pending -= 1
-        state.requests += 1
+        self._classes[ticket.cls].requests += 1
         ticket.sent_at = self._clock()
-        state.sent.append(ticket.sent_at)
 
     def cancel(self, ticket: Ticket) -> None:
         """Give back a ticket that was never sent."""
         if ticket.sent_at is None and not ticket.finished:
-            self._classes[ticket.cls].pending -= 1
             self._release(ticket)
 
     def _release(self, ticket: Ticket) -> None:
         ticket.finished = True
+        self._classes[ticket.cls].outstanding -= 1
         if ticket.cls in _CONCURRENT:
             self.in_flight -= 1
         self._wake()
 
     def finish(self, ticket: Ticket, response: httpx.Response | None, wall_now: float) -> bool:
-        """Book the answer of a sent ticket; whether it was a rate-limit signal."""
+        """Book the answer of a sent ticket (``None``: none came, yet it may have arrived);
+        whether it was a rate-limit signal."""
         self._release(ticket)
-        if response is None:
-            return False
         now = self._clock()
         state = self._classes[ticket.cls]
+        state.done.append(now)
+        if response is None:
+            return False
         self._record_primary(state, response, now, wall_now)
         if not rate_limit_signal(response):
             state.signals_in_row = 0
@@ -379,8 +378,8 @@ class Pacer:
                 if ticket is not None:
                     return ticket
                 waits = [c.ready_in(cls, now) for c in candidates]
-                timed = [w for w in waits if w > 0]
-                if len(timed) == len(waits):  # every candidate waits on time, none on a slot
+                timed = [w for w in waits if 0 < w < math.inf]
+                if len(timed) == len(waits):  # every candidate waits on time, none on answers
                     wait = min(timed)
                     blocked = min(c.blocked_for(cls, now) for c in candidates)
                     if blocked > self._max_wait:

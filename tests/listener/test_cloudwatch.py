@@ -26,6 +26,7 @@ NAMES = (
     "JobsWaiting",
     "RunnerLaunchFailures",
     "ActiveScaleSets",
+    "CredentialBudgetMinPercent",
 )
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
 
@@ -91,6 +92,21 @@ async def running(
     await asyncio.gather(task, return_exceptions=True)
 
 
+def credential(label: str, remaining: int | None, usable: bool = True) -> dict[str, Any]:
+    """A credential as ``Client.pacing_snapshot`` shows it (primary limit of 5,000)."""
+    rest = {
+        "requests": 1,
+        "refused": 0,
+        "refused_after_signal": 0,
+        "blocked_seconds": 0.0,
+        "blocked": False,
+        "window_room": None,
+        "rate_limit_remaining": remaining,
+        "rate_limit_limit": 5000,
+    }
+    return {"credential": label, "usable": usable, "classes": {"rest": rest}}
+
+
 def _api_calls(metrics: ListenerMetrics, *statuses: int | None) -> None:
     for status in statuses:
         metrics.observe_api("GET", "/messages", status, 0.01)
@@ -130,13 +146,16 @@ def _publishes(metrics: ListenerMetrics, result: str) -> float:
 async def test_each_interval_publishes_what_the_alarms_read(
     running: CloudWatchPublisher, intervals: Intervals, metrics: ListenerMetrics, cloudwatch
 ) -> None:
+    credentials = [credential("app:a", 4000), credential("app:b", 400)]
+    metrics.attach_credentials(lambda: credentials)
     # Minute 1: 11 requests, 4 of them errors as the alarm counts them (404 is an answer).
     _api_calls(metrics, *[200] * 6, 404, 500, 503, 429, None)
     metrics.launch_failures.labels("linux-x64", "jit").inc(2)
     _statistics(metrics, "linux-x64", assigned=5, running=2)
     _statistics(metrics, "gpu", assigned=1, running=3)  # more running than assigned: none wait
     await intervals.end()
-    # Minute 2: only the increase is published; nobody waits any more.
+    # Minute 2: only the increase is published; nobody waits any more; app:b is set aside.
+    credentials[1] = credential("app:b", 400, usable=False)
     _api_calls(metrics, 200, 200, 200, 502)
     _statistics(metrics, "linux-x64", assigned=2, running=2)
     await intervals.end()
@@ -145,6 +164,8 @@ async def test_each_interval_publishes_what_the_alarms_read(
     assert _sums(cloudwatch, "ApiRequests") == [11, 4]
     assert _sums(cloudwatch, "ApiErrors") == [4, 1]
     assert _sums(cloudwatch, "RunnerLaunchFailures") == [2, 0]
+    # the credential lowest on budget: 400 of 5,000 left, then none in rotation
+    assert _sums(cloudwatch, "CredentialBudgetMinPercent") == [8, 0]
     waiting = _series(cloudwatch, "JobsWaiting")
     assert [(minimum, when.replace(tzinfo=UTC)) for when, _, minimum in waiting] == [
         (3, START + timedelta(minutes=1)),
