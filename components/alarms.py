@@ -24,6 +24,8 @@ LISTENER_METRICS = {
     "JobsWaiting": "jobs assigned to a scale set but not running yet (Minimum over the minute)",
     "RunnerLaunchFailures": "runners whose JIT config or launch failed (Sum)",
     "ActiveScaleSets": "scale sets the publishing replica serves as the active one (Sum)",
+    "CredentialBudgetMinPercent": "the lowest share of its hourly rate limit any GitHub "
+    "credential has left, 0 for one set aside (Minimum)",
 }
 
 _MINUTE = 60
@@ -133,6 +135,18 @@ def alarm_specs(
                 "comparison_operator": "GreaterThanOrEqualToThreshold",
                 "threshold": thresholds.launch_failures,
                 "evaluation_periods": 1,
+                "treat_missing_data": "notBreaching",
+            },
+        ),
+        AlarmSpec(
+            "credential-budget-low",
+            f"A GitHub credential had less than {thresholds.credential_budget_percent}% of its"
+            " rate limit left, or was set aside (refused by GitHub), for 5 minutes",
+            {
+                **_listener_metric("CredentialBudgetMinPercent", "Minimum", listener_id, _MINUTE),
+                "comparison_operator": "LessThanThreshold",
+                "threshold": thresholds.credential_budget_percent,
+                "evaluation_periods": 5,
                 "treat_missing_data": "notBreaching",
             },
         ),

@@ -105,8 +105,23 @@ def validate(name: str, args: ScaleSetListenerArgs, *, has_k8s_provider: bool) -
             f"the listener's name {name!r} must be 1-63 letters, digits, '.', '_' or '-'"
             " (it becomes part of AWS and Kubernetes names)"
         )
-    if (args.github_token is None) == (args.github_app is None):
-        problems.append("give exactly one of github_token or github_app")
+    given = [
+        args.github_token is not None,
+        args.github_app is not None,
+        bool(args.github_credentials),
+    ]
+    if sum(given) != 1:
+        problems.append(
+            "give exactly one of github_token or github_app (or several as github_credentials)"
+        )
+    if any(c is None for c in args.github_credentials):
+        problems.append("github_credentials holds a None: give tokens and GitHubAppArgs only")
+    jit = args.pacing.jit_per_minute
+    if jit is not None and (not isinstance(jit, int) or jit < 1):
+        problems.append(f"pacing.jit_per_minute {jit!r} must be a positive integer or None")
+    budget = args.alarm_thresholds.credential_budget_percent
+    if not 0 <= budget <= 100:
+        problems.append(f"alarm_thresholds.credential_budget_percent {budget} is not a percentage")
     if not args.listener_image or not args.listener_image.strip():
         problems.append(
             "listener_image is required (see docs/components.md, 'Build and push the"

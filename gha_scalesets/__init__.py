@@ -29,6 +29,7 @@ _EXPORTS = {
     "K8sOptions": "gha_scalesets.components",
     "ListenerConfigError": "gha_scalesets.components",
     "ListenerScaleSet": "gha_scalesets.components",
+    "PacingOptions": "gha_scalesets.components",
     "ScaleSetListener": "gha_scalesets.components",
     "ScaleSetListenerArgs": "gha_scalesets.components",
 }
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from gha_scalesets.components import K8sOptions as K8sOptions
     from gha_scalesets.components import ListenerConfigError as ListenerConfigError
     from gha_scalesets.components import ListenerScaleSet as ListenerScaleSet
+    from gha_scalesets.components import PacingOptions as PacingOptions
     from gha_scalesets.components import ScaleSetListener as ScaleSetListener
     from gha_scalesets.components import ScaleSetListenerArgs as ScaleSetListenerArgs
     from gha_scalesets.providers import GitHubAppArgs as GitHubAppArgs

@@ -107,5 +107,6 @@ def assert_publishes_what_the_alarms_read(settings: Any, recorder: Any) -> None:
         "JobsWaiting",
         "RunnerLaunchFailures",
         "ActiveScaleSets",
+        "CredentialBudgetMinPercent",
     }
     assert all(m["dimensions"] == {"Listener": published.listener_name} for m in read)

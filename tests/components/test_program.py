@@ -104,7 +104,7 @@ def test_example_stack_deploys_its_scale_sets_and_listener(runtime) -> None:
         assert exports["alertRulesConfigMap"] == "listener-alert-rules"
     else:
         assert exports["tableName"] and exports["queueUrl"]
-        assert len(exports["alarmArns"]) == 7
+        assert len(exports["alarmArns"]) == 8
 
 
 @pytest.mark.parametrize("runtime", sorted(EXAMPLES))

@@ -9,11 +9,13 @@ import pulumi
 import pytest
 
 from gha_scalesets.components import (
+    AlarmThresholds,
     Ec2Options,
     EcsOptions,
     K8sOptions,
     ListenerConfigError,
     ListenerScaleSet,
+    PacingOptions,
     ScaleSetListener,
 )
 from gha_scalesets.components.listener import TYPE
@@ -66,6 +68,18 @@ def _fail(recorder, name: str = "ci", *, runtime: str = "ecs", **overrides: Any)
             "ecs",
             {"github_app": GitHubAppArgs(client_id="1", installation_id=2, private_key="k")},
             "give exactly one of github_token or github_app",
+        ),
+        (
+            "ecs",
+            {"github_credentials": ["t1", "t2"]},
+            "give exactly one of github_token or github_app (or several as github_credentials)",
+        ),
+        ("ecs", {"github_token": None, "github_credentials": ["t", None]}, "holds a None"),
+        ("k8s", {"pacing": PacingOptions(jit_per_minute=0)}, "pacing.jit_per_minute 0 must be"),
+        (
+            "ecs",
+            {"alarm_thresholds": AlarmThresholds(credential_budget_percent=150)},
+            "credential_budget_percent 150 is not a percentage",
         ),
         ("ecs", {"scale_sets": []}, "scale_sets is empty"),
         (

@@ -75,7 +75,8 @@ async def test_two_credentials_share_a_burst_within_their_limits(
 ) -> None:
     sim = sim_factory(pats=[*PATS, "ghp_simulator_test_token"])
     per_second = 6  # JIT configs per credential and (one-second) window
-    sim.set_limits(classes={"jit": {"points_per_window": 5 * per_second, "window_seconds": 1.0}})
+    rule = {"points_per_window": 5 * per_second, "window_seconds": 1.0, "block_seconds": 1}
+    sim.set_limits(classes={"jit": rule})
     await create_scale_set(sim, "shared")
     settings = listener_settings(
         sim,
