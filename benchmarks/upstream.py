@@ -9,6 +9,8 @@ upstream behaviour imposed from outside:
 - a global mutex per client: at most one admin request in flight, and one on the session
   client (GET/DELETE message, acquire) (§5.6, scaleset#104);
 - no read caches, no batching: one ``generatejitconfig`` per runner, serially (§4.3, §7);
+- no pacing: requests go out as fast as the mutex allows, and only a 429's ``Retry-After`` is
+  waited out by the request that received it (go-retryablehttp, §5.2, §5.4);
 - the §6.1 loop: GET message; on a message ack it first, then acquire ``JobAvailable`` jobs,
   then handle job events and the desired count; on 202 re-assert the desired count. The
   message is handled to the end (scale-up included) before the next GET;
@@ -36,6 +38,7 @@ from gha_scalesets.scaleset import (
     MessageSession,
 )
 from gha_scalesets.scaleset.auth import TokenCache
+from gha_scalesets.scaleset.pacing import PacingSettings
 
 
 class UpstreamListener:
@@ -54,7 +57,13 @@ class UpstreamListener:
         owner: str = "upstream-listener",
         on_message: Callable[[float], None] | None = None,
     ) -> None:
-        self.client = Client(config_url, credentials, token_cache=TokenCache())
+        # Upstream paces nothing: it only waits out a 429's Retry-After (go-retryablehttp).
+        self.client = Client(
+            config_url,
+            credentials,
+            token_cache=TokenCache(),
+            pacing=PacingSettings(enabled=False),
+        )
         self._ss_id = scale_set_id
         self._ss_name = scale_set_name
         self._min = min_runners

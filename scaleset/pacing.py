@@ -106,6 +106,7 @@ class _ClassPace:
     ceiling: int | None
     configured: int | None = None
     learned_at: float | None = None
+    learn_before: float | None = None  # a refused request's send time, to learn from at block end
     done: deque[float] = field(default_factory=deque)  # answer times within the window
     accepted: deque[float] = field(default_factory=deque)  # send times of unrefused requests
     outstanding: int = 0  # reserved or sent, no answer yet
@@ -182,6 +183,8 @@ class CredentialPacer:
             return 0.0
         state = self._classes[cls]
         wait = self.blocked_for(cls, now)
+        if state.learn_before is not None and wait <= 0:
+            self._learn(state, state.learn_before, now)  # every earlier request has its answer
         state.prune(now, self._window, self.settings.learned_ttl_seconds)
         if state.ceiling is not None:
             over = len(state.done) + state.outstanding - state.ceiling
@@ -265,7 +268,8 @@ class CredentialPacer:
         state.signals_in_row += 1
         if self.settings.enabled and state.block(now, now + delay):
             self.concurrency = max(1.0, self.concurrency / 2)
-            self._learn(state, ticket, now)
+            if self.settings.learn:
+                state.learn_before = ticket.sent_at
         return True
 
     def _record_primary(
@@ -282,14 +286,12 @@ class CredentialPacer:
             if delay:
                 state.block(now, now + delay)
 
-    def _learn(self, state: _ClassPace, ticket: Ticket, now: float) -> None:
+    def _learn(self, state: _ClassPace, refused_sent_at: float, now: float) -> None:
         """Take what got through in the window before a refusal as the class's ceiling."""
-        settings = self.settings
-        if not settings.learn or ticket.sent_at is None:
-            return
-        since = ticket.sent_at - settings.window_seconds
-        got_through = sum(1 for sent in state.accepted if since < sent <= ticket.sent_at)
-        if got_through >= settings.learn_min_requests and (
+        state.learn_before = None
+        since = refused_sent_at - self.settings.window_seconds
+        got_through = sum(1 for sent in state.accepted if since < sent <= refused_sent_at)
+        if got_through >= self.settings.learn_min_requests and (
             state.ceiling is None or got_through < state.ceiling
         ):
             state.ceiling, state.learned_at = got_through, now

@@ -114,11 +114,7 @@ class FaultInjector:
         limited = self._consume_rate_limit()
         if limited is not None:
             return limited
-        delay_ms = s.latency_ms + (
-            self._rng.uniform(-s.jitter_ms, s.jitter_ms) if s.jitter_ms else 0
-        )
-        if delay_ms > 0:
-            await asyncio.sleep(delay_ms / 1000)
+        await self.delay(route)
         if s.drop_rate and self._rng.random() < s.drop_rate:
             return DroppedConnection()
         if s.error_rate and self._rng.random() < s.error_rate:
@@ -130,6 +126,17 @@ class FaultInjector:
                 headers["Retry-After"] = str(retry_after)
             return PlainError(s.error_status, "injected fault", headers).response()
         return None
+
+    async def delay(self, route: str) -> None:
+        """The injected latency of one request (also paid by one a rate limit refuses)."""
+        s = self._settings
+        if not self._targets(route):
+            return
+        delay_ms = s.latency_ms + (
+            self._rng.uniform(-s.jitter_ms, s.jitter_ms) if s.jitter_ms else 0
+        )
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000)
 
     def decorate(self, route: str, response: Response) -> None:
         """Add the rate-limit headers to a handler's response."""

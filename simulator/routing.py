@@ -63,6 +63,7 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 caller = sim.world.auth.identify(request.headers.get("authorization", ""))
                 admission = sim.limits.admit(key, endpoint.method, caller)
                 if isinstance(admission, Response):  # refused: the handler never runs
+                    await sim.faults.delay(key)  # but the answer takes a round trip
                     _tag_request_id(sim, endpoint, admission)
                     return admission
         elif kind == "runner":

@@ -156,15 +156,22 @@ async def test_adaptive_concurrency_halves_then_recovers(clock: FakeClock) -> No
 
 async def test_ceiling_is_learned_from_the_first_signal(clock: FakeClock) -> None:
     p = pacer(clock, window_seconds=10, window_margin=0, learn_min_requests=4)
-    for _ in range(4):
-        await send(p)
-    refused = await send(p, response=limited(429, **{"Retry-After": "10"}))
+    lane = p.lanes[0]
+    sent = [await p.acquire("jit") for _ in range(5)]
+    for ticket in sent:
+        lane.send(ticket)
+    # the refusal comes back first: the four before it are still on their way
+    lane.finish(sent[4], limited(429, **{"Retry-After": "10"}), clock.now)
+    assert p.snapshot()[0]["classes"]["jit"]["ceiling"] is None
+    for ticket in sent[:4]:
+        lane.finish(ticket, OK, clock.now)
+    later = [(await send(p)).sent_at for _ in range(8)]
     jit = p.snapshot()[0]["classes"]["jit"]
-    assert (jit["ceiling"], jit["ceiling_learned"]) == (4, True)
-    sent = [(await send(p)).sent_at for _ in range(8)]
+    assert (jit["ceiling"], jit["ceiling_learned"]) == (4, True)  # learned at the block's end
     # after the block, four per window: the server's budget, without a second refusal
-    assert sent[:4] == [refused.sent_at + 10] * 4
-    assert sent[4:] == [refused.sent_at + 20] * 4
+    refused_at = sent[4].sent_at
+    assert later[:4] == [refused_at + 10] * 4
+    assert later[4:] == [refused_at + 20] * 4
     assert p.snapshot()[0]["classes"]["jit"]["refused_after_signal"] == 0
     clock.now += 3600  # learned ceilings are forgotten: GitHub may have changed its limits
     assert p.snapshot()[0]["classes"]["jit"]["ceiling"] is None
