@@ -20,19 +20,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import burst, cloud, idle, memory, provider
+from benchmarks import burst, cloud, idle, limits, memory, provider
 from benchmarks.plot import burst_png
 from benchmarks.report import summary_rows
 from gha_scalesets.listener.logs import configure_logging
 
 HERE = Path(__file__).parent
-SCENARIOS = ("burst", "idle", "cloud", "memory", "provider")
+SCENARIOS = ("burst", "idle", "cloud", "memory", "provider", "limits")
 FULL: dict[str, dict[str, Any]] = {
     "burst": {"jobs": 500, "max_runners": 500},
     "idle": {"scale_sets": 100, "cycles": 3, "hold_seconds": 0.5},
     "cloud": {"jobs": 100},
     "memory": {"scale_sets": 10, "jobs_per_set": 50},
     "provider": {"scale_sets": 50, "engine": True},
+    "limits": {"jobs": 2000, "ceiling_per_minute": 180, "time_scale": 10.0},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "burst": {"jobs": 50, "max_runners": 50, "latency_ms": 5.0, "jitter_ms": 1.0},
@@ -40,6 +41,14 @@ QUICK: dict[str, dict[str, Any]] = {
     "cloud": {"jobs": 20},
     "memory": {"scale_sets": 3, "jobs_per_set": 5},
     "provider": {"scale_sets": 5},
+    # A minute lasts a second: 100 jobs under 40 a minute, what the CI guard needs.
+    "limits": {
+        "jobs": 100,
+        "ceiling_per_minute": 40,
+        "time_scale": 60.0,
+        "credentials": (1, 2),
+        "modes": ("pacing_on", "pacing_learned", "pacing_off"),
+    },
 }
 RUNNERS: dict[str, Callable[..., Any]] = {
     "burst": lambda **kw: asyncio.run(burst.run(**kw)),
@@ -47,6 +56,7 @@ RUNNERS: dict[str, Callable[..., Any]] = {
     "cloud": lambda **kw: asyncio.run(cloud.run(**kw)),
     "memory": memory.run,
     "provider": provider.run,
+    "limits": lambda **kw: asyncio.run(limits.run(**kw)),
 }
 
 cli = typer.Typer(add_completion=False, help=__doc__)

@@ -193,7 +193,7 @@ async def run_mode(burst: Burst, mode: Mode) -> dict[str, Any]:
         async with serving as client:
             started = time.monotonic()
             await asyncio.to_thread(sim.queue_jobs, [NAME], burst.jobs, 0.0)
-            patience = max(4 * ideal, 30.0)
+            patience = 4 * ideal + 2 * burst.window  # then the mode did not finish
             await within(lambda: runtime.launched >= burst.jobs, patience, interval=0.05)
             refused_after_signal = _refused_after_signal(client)
         stats = await asyncio.to_thread(sim.stats)

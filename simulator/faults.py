@@ -41,6 +41,8 @@ class FaultSettings(BaseModel):
     retry_after_seconds: int | None = Field(None, ge=0)
     drop_rate: float = Field(0.0, ge=0, le=1)
     rate_limit_per_hour: int | None = Field(None, ge=0)
+    # The primary limit's window ("hour"); shorter ones let a test see X-RateLimit-Reset pass.
+    rate_limit_window_seconds: float = Field(RATE_LIMIT_WINDOW_SECONDS, gt=0)
     routes: tuple[str, ...] | None = None
     empty_body_rate: float = Field(0.0, ge=0, le=1)
     empty_queue_url_once: bool = False
@@ -97,7 +99,9 @@ class FaultInjector:
         self._rng = random.Random(f"{self._seed}:faults")
         limit = settings.rate_limit_per_hour
         self._primary = (
-            HourlyWindow(limit, RATE_LIMIT_WINDOW_SECONDS, "core") if limit is not None else None
+            HourlyWindow(limit, settings.rate_limit_window_seconds, "core")
+            if limit is not None
+            else None
         )
         self._empty_queue_url_pending = settings.empty_queue_url_once
         self._mq_unauthorized_pending = settings.mq_unauthorized_once
