@@ -14,7 +14,9 @@ from pydantic import ValidationError
 from benchmarks.chaos_checks import exposition_sum
 from gha_scalesets.listener.config import AwsConfig, CredentialsConfig, ListenerSettings
 from gha_scalesets.listener.credentials import CredentialsLoadError, load_credentials
+from gha_scalesets.listener.session import is_transient
 from gha_scalesets.scaleset import AppCredentials, PatCredentials
+from gha_scalesets.scaleset.errors import ApiError, ForbiddenError, RateLimitedError
 from gha_scalesets.simulator.limits import pat_credential
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.listener.conftest import (
@@ -43,6 +45,19 @@ def test_one_credential_or_several() -> None:
         ListenerSettings(**BASE, credentials=[])
     with pytest.raises(ValidationError, match="ceilings"):
         ListenerSettings(**BASE, credentials={"token": "t"}, pacing={"ceilings": {"jit": 0}})
+
+
+@pytest.mark.parametrize(
+    ("error", "waited_out"),
+    [
+        (RateLimitedError(403, "You have exceeded a secondary rate limit"), True),
+        (RateLimitedError(403, "API rate limit exceeded", retry_after=3000), True),
+        (RateLimitedError(429, "Too many requests"), True),
+        (ForbiddenError(403, "Resource not accessible by integration"), False),
+    ],
+)
+def test_a_rate_limit_is_waited_out_not_fatal(error: ApiError, waited_out: bool) -> None:
+    assert is_transient(error) is waited_out
 
 
 async def test_a_secret_may_hold_several_credentials(

@@ -93,21 +93,16 @@ def test_server_process_serves_the_configured_credentials(
         assert pat.headers["X-RateLimit-Limit"] == "5"  # --limits
 
 
-def test_bad_app_flag_is_an_actionable_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flag", "value", "explained"),
+    [
+        ("--app", "id:notanumber:missing.pem", "CLIENT_ID:INSTALLATION_ID:PEM_FILE"),
+        ("--limits", '{"classes": {"x": {}}}', "classes.x"),
+    ],
+)
+def test_a_bad_flag_is_an_actionable_error(flag: str, value: str, explained: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "gha_scalesets.simulator", "--app", "id:notanumber:missing.pem"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode != 0
-    assert "CLIENT_ID:INSTALLATION_ID:PEM_FILE" in done.stderr
-
-
-def test_bad_limits_flag_names_the_problem() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "gha_scalesets.simulator", "--limits", '{"classes": {"x": {}}}'],
+        [sys.executable, "-m", "gha_scalesets.simulator", flag, value],
         capture_output=True,
         text=True,
         timeout=60,
@@ -115,4 +110,4 @@ def test_bad_limits_flag_names_the_problem() -> None:
         env={**os.environ, "COLUMNS": "200"},
     )
     assert done.returncode != 0
-    assert "classes.x" in done.stderr
+    assert explained in done.stderr

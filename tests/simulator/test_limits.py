@@ -14,7 +14,7 @@ import pytest
 
 from gha_scalesets.simulator.limits import app_credential, pat_credential, route_class
 from gha_scalesets.simulator.testing import SimulatorServer
-from tests.fixtures.sim import SIM_PAT
+from tests.fixtures.sim import SIM_APP_CLIENT_ID, SIM_PAT
 from tests.simulator.raw import SETS, Admin, app_jwt, connect, register, registration_token
 
 AppCreds = tuple[str, int, str]
@@ -36,9 +36,10 @@ def scale_set(admin: Admin) -> int:
     return admin.create_scale_set("limited")["id"]
 
 
-def _app_admin(http: httpx.Client, sim: SimulatorServer, app: AppCreds) -> Admin:
+@pytest.fixture
+def app_admin(http: httpx.Client, sim: SimulatorServer, sim_app_credentials: AppCreds) -> Admin:
     """The App's auth chain: JWT -> installation token -> registration token -> admin token."""
-    client_id, installation_id, pem = app
+    client_id, installation_id, pem = sim_app_credentials
     minted = http.post(
         f"{sim.api_url}/app/installations/{installation_id}/access_tokens",
         headers={"Authorization": f"Bearer {app_jwt(client_id, pem, sim.now())}"},
@@ -109,32 +110,22 @@ def test_requests_during_a_block_restart_it(
 
 
 def test_budgets_are_per_credential(
-    http: httpx.Client,
-    sim: SimulatorServer,
-    admin: Admin,
-    scale_set: int,
-    sim_app_credentials: AppCreds,
+    sim: SimulatorServer, admin: Admin, app_admin: Admin, scale_set: int
 ) -> None:
     _limit(sim, "jit", points_per_window=5)
-    app_admin = _app_admin(http, sim, sim_app_credentials)
     assert admin.jit(scale_set, "pat-0").status_code == 200
     assert admin.jit(scale_set, "pat-1").status_code == 403
     assert app_admin.jit(scale_set, "app-0").status_code == 200  # the App has its own budget
     stats = sim.limit_stats()
-    app_id = app_credential(sim_app_credentials[0])
+    app_id = app_credential(SIM_APP_CLIENT_ID)
     assert stats[PAT_ID]["jit"]["refused"] == 1
     assert stats[app_id]["jit"] == {**stats[app_id]["jit"], "requests": 1, "refused": 0}
 
 
 def test_per_credential_overrides(
-    http: httpx.Client,
-    sim: SimulatorServer,
-    admin: Admin,
-    scale_set: int,
-    sim_app_credentials: AppCreds,
+    sim: SimulatorServer, admin: Admin, app_admin: Admin, scale_set: int
 ) -> None:
     sim.set_limits(credentials={PAT_ID: {"jit": {"points_per_window": 5}}})
-    app_admin = _app_admin(http, sim, sim_app_credentials)
     assert [app_admin.jit(scale_set, f"a-{i}").status_code for i in range(3)] == [200] * 3
     assert admin.jit(scale_set, "p-0").status_code == 200
     assert admin.jit(scale_set, "p-1").status_code == 403
