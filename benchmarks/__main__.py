@@ -60,7 +60,13 @@ RUNNERS: dict[str, Callable[..., Any]] = {
     "limits": lambda **kw: asyncio.run(limits.run(**kw)),
 }
 
-cli = typer.Typer(add_completion=False, help=__doc__)
+HELP = """Run the performance scenarios and write their report.
+
+Writes benchmarks/results.json (one object per scenario with its numbers and the command that
+produced them) and benchmarks/burst.png; --quick runs the reduced sizes the CI guard uses.
+Everything runs locally: the simulator and moto's server on 127.0.0.1."""
+
+cli = typer.Typer(add_completion=False, help=HELP, rich_markup_mode=None)
 console = Console(stderr=True)
 
 

@@ -259,7 +259,13 @@ def render(doc: str, results: dict[str, Any]) -> str:
     return doc
 
 
-cli = typer.Typer(add_completion=False, help=__doc__)
+HELP = """The benchmark table of docs/benchmarks.md, from the results.
+
+The table between the markers of docs/benchmarks.md is generated from benchmarks/results.json
+(what python -m benchmarks writes); --check writes nothing and exits 1 when the committed table
+differs from the generated one."""
+
+cli = typer.Typer(add_completion=False, help=HELP, rich_markup_mode=None)
 
 
 @cli.command()

@@ -15,9 +15,10 @@ import pulumi_kubernetes as k8s
 
 from gha_scalesets.components.args import K8sOptions, ScaleSetListenerArgs
 from gha_scalesets.components.deployment import Deployment
+from gha_scalesets.components.k8s_network import k8s_network
 from gha_scalesets.components.k8s_secret import K8S_SECRET_MOUNT, k8s_credential
 from gha_scalesets.components.naming import ListenerNames
-from gha_scalesets.components.network import LISTENER_CA_FILE, k8s_network
+from gha_scalesets.components.network import LISTENER_CA_FILE
 from gha_scalesets.components.prometheus import RULES_FILE, alert_rules, rules_file
 from gha_scalesets.components.settings import resolve_env
 from gha_scalesets.listener.network import RUNNER_CA_DIR

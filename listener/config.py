@@ -10,9 +10,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gha_scalesets import config_errors
+from gha_scalesets.scaleset.config_url import parse_config_url
 from gha_scalesets.scaleset.pacing import PacingSettings
 
 
@@ -292,7 +302,22 @@ class ListenerSettings(BaseSettings):
     @field_validator("credentials", mode="before")
     @classmethod
     def _one_credential(cls, value: Any) -> Any:
-        return [value] if isinstance(value, dict | CredentialsConfig) else value
+        """One credential is a list of one; its problems are named as the one ``credentials``."""
+        if not isinstance(value, dict):
+            return value
+        try:
+            return [CredentialsConfig.model_validate(value)]
+        except ValidationError as exc:
+            found = config_errors.problems(exc, CredentialsConfig)
+            raise ValueError(
+                "; ".join(f"{config_errors.render(loc)}: {m}" if loc else m for loc, m in found)
+            ) from None
+
+    @field_validator("github_config_url")
+    @classmethod
+    def _config_url(cls, value: str) -> str:
+        parse_config_url(value)  # a ConfigUrlError (a ValueError) says what is wrong
+        return value
 
     @field_validator("registry", mode="before")
     @classmethod

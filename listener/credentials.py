@@ -81,15 +81,22 @@ def _fetch_secret(arn: str, aws: AwsConfig) -> str:
         client.close()
 
 
-async def _load_source(config: CredentialsConfig, aws: AwsConfig) -> list[Credentials]:
+def local_credentials(config: CredentialsConfig) -> Credentials | None:
+    """The credential given inline or in files, or None for a Secrets Manager secret."""
     if config.token is not None:
-        return [PatCredentials(config.token)]
+        return PatCredentials(config.token)
     if config.token_file is not None:
-        return [PatCredentials(_read_file(config.token_file, "token"))]
+        return PatCredentials(_read_file(config.token_file, "token"))
     if config.app is not None:
         app = config.app
         key = app.private_key or _read_file(app.private_key_file, "GitHub App private key")  # type: ignore[arg-type]
-        return [AppCredentials(app.client_id, app.installation_id, key)]
+        return AppCredentials(app.client_id, app.installation_id, key)
+    return None
+
+
+async def _load_source(config: CredentialsConfig, aws: AwsConfig) -> list[Credentials]:
+    if (local := local_credentials(config)) is not None:
+        return [local]
     arn = str(config.secret_arn)
     return _from_secret_value(arn, await asyncio.to_thread(_fetch_secret, arn, aws))
 

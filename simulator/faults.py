@@ -30,23 +30,43 @@ _DROPPED_BODY_LENGTH = 64
 
 
 class FaultSettings(BaseModel):
-    """The fault knobs; all off by default."""
+    """The fault knobs; all off by default. Each is also an option of ``python -m
+    gha_scalesets.simulator`` (``routes``: ``--fault-route``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    latency_ms: float = Field(0.0, ge=0)
-    jitter_ms: float = Field(0.0, ge=0)
-    error_rate: float = Field(0.0, ge=0, le=1)
-    error_status: int = 503
-    retry_after_seconds: int | None = Field(None, ge=0)
-    drop_rate: float = Field(0.0, ge=0, le=1)
-    rate_limit_per_hour: int | None = Field(None, ge=0)
-    # The primary limit's window ("hour"); shorter ones let a test see X-RateLimit-Reset pass.
-    rate_limit_window_seconds: float = Field(RATE_LIMIT_WINDOW_SECONDS, gt=0)
-    routes: tuple[str, ...] | None = None
-    empty_body_rate: float = Field(0.0, ge=0, le=1)
-    empty_queue_url_once: bool = False
-    mq_unauthorized_once: bool = False
+    latency_ms: float = Field(0.0, ge=0, description="Added latency on GitHub routes.")
+    jitter_ms: float = Field(0.0, ge=0, description="Uniform +/- jitter on the latency.")
+    error_rate: float = Field(
+        0.0, ge=0, le=1, description="Share of requests answered with an error."
+    )
+    error_status: int = Field(503, description="Injected error status (429 or 5xx).")
+    retry_after_seconds: int | None = Field(
+        None, ge=0, description="Retry-After on injected 429/503."
+    )
+    drop_rate: float = Field(0.0, ge=0, le=1, description="Share of connections dropped.")
+    rate_limit_per_hour: int | None = Field(
+        None, ge=0, description="Primary rate limit (403 when exhausted)."
+    )
+    rate_limit_window_seconds: float = Field(
+        RATE_LIMIT_WINDOW_SECONDS,
+        gt=0,
+        description="The primary rate limit's window (shorter: X-RateLimit-Reset passes soon).",
+    )
+    routes: tuple[str, ...] | None = Field(
+        None,
+        description="Limit faults to this route key, e.g. 'GET /message' (repeatable).",
+        json_schema_extra={"option": "fault_route"},
+    )
+    empty_body_rate: float = Field(
+        0.0, ge=0, le=1, description="Share of message GETs answered 200 with an empty body."
+    )
+    empty_queue_url_once: bool = Field(
+        False, description="Answer the next session creation without a message queue URL."
+    )
+    mq_unauthorized_once: bool = Field(
+        False, description="Answer the next message-queue request 401."
+    )
 
     @field_validator("error_status")
     @classmethod

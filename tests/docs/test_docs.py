@@ -183,3 +183,20 @@ def test_readme_headline_figures_are_the_measured_ones() -> None:
     assert [q for q in quoted if q not in readme] == []
     lost = (chaos[k] for k in ("jobs_lost", "max_runners_over_limit", "orphans", "secrets_leaked"))
     assert f"**{' / '.join(str(n) for n in lost)}**" in readme
+
+
+@pytest.mark.parametrize(
+    ("module", "subcommand"),
+    [
+        ("gha_scalesets.listener", None),
+        ("gha_scalesets.listener", "check"),
+        ("gha_scalesets.simulator", None),
+        ("benchmarks", None),
+        ("benchmarks.report", None),
+        ("benchmarks.chaos", None),
+    ],
+)
+def test_cli_help_is_plain_text(module: str, subcommand: str | None) -> None:
+    text = checker.help_text(module, subcommand)
+    assert text is not None and "Usage: python -m" in text
+    assert checker.HELP_MARKUP.search(text) is None, text
