@@ -172,7 +172,14 @@ def test_readme_headline_figures_are_the_measured_ones() -> None:
     results = json.loads(report.RESULTS.read_text())
     chaos = json.loads((report.HERE / "chaos-results.json").read_text())["summary"]
     burst, idle = results["burst"], results["idle"]
+    on, up = (results["limits"]["modes"][m] for m in ("pacing_on", "upstream_equivalent"))
+    several = results["limits"]["credentials"]
     quoted = [
+        f"**{on['simulated_minutes_to_last_runner']:g} min, {on['refused']} requests refused**"
+        f" ({on['throughput_percent_of_ceiling']:g} % of the ceiling's best), against"
+        f" {up['simulated_minutes_to_last_runner']:g} min and {up['refused']} refused",
+        f"{several['2']['simulated_minutes_to_last_runner']:g} /"
+        f" {several['4']['simulated_minutes_to_last_runner']:g} min with 2 / 4 credentials",
         f"**{burst['ours']['seconds_to_all_launched']:.2f} s**",
         f"{burst['upstream_equivalent']['seconds_to_all_launched']:.1f} s",
         f"({burst['speedup']}x)",
