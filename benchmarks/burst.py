@@ -32,7 +32,7 @@ from benchmarks.harness import (
     wait_until,
 )
 from benchmarks.noop_runtime import NoopRuntime
-from benchmarks.upstream import UpstreamListener
+from benchmarks.upstream import UpstreamListener, serving
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import ListenerSettings
 from gha_scalesets.scaleset import PatCredentials
@@ -199,18 +199,10 @@ async def run_upstream(
         runtime=runtime,
         on_message=lambda t: first.append(t) if not first else None,
     )
-    await upstream.start()
-    loop = asyncio.create_task(upstream.run())
-    try:
+    async with serving(upstream, runtime):
         result = await _measure(sim, name, jobs, runtime, first, started)
         result["auth_chain_runs"] = upstream.client.auth_chain_runs
         return result
-    finally:
-        loop.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loop
-        await upstream.close()
-        await runtime.close()
 
 
 async def run(

@@ -36,7 +36,7 @@ from typing import Any
 from benchmarks.chaos_checks import wait_until as within
 from benchmarks.harness import ORG, PAT, SimulatorProcess, create_scale_set, wait_until
 from benchmarks.noop_runtime import NoopRuntime
-from benchmarks.upstream import UpstreamListener
+from benchmarks.upstream import UpstreamListener, serving
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import ListenerSettings
 from gha_scalesets.scaleset import Client, PatCredentials
@@ -127,22 +127,22 @@ class _Ours:
         self.listener = Listener(settings, runtime=runtime)
 
     @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[Client]:
+    async def serving(self) -> AsyncIterator[Listener]:
         stop = asyncio.Event()
         await self.listener.start()
         task = asyncio.create_task(self.listener.run_until(stop))
         try:
-            assert self.listener.client is not None
             await wait_until(lambda: all(self.listener.ready().values()), "the session")
-            yield self.listener.client
+            yield self.listener
         finally:
             stop.set()
             await task
             await self.listener.stop()
 
 
-@contextlib.asynccontextmanager
-async def _upstream(sim: SimulatorProcess, burst: Burst, runtime: NoopRuntime, ss_id: int):
+def _upstream(
+    sim: SimulatorProcess, burst: Burst, runtime: NoopRuntime, ss_id: int
+) -> contextlib.AbstractAsyncContextManager[UpstreamListener]:
     upstream = UpstreamListener(
         sim.config_url(ORG),
         PatCredentials(PAT),
@@ -151,16 +151,7 @@ async def _upstream(sim: SimulatorProcess, burst: Burst, runtime: NoopRuntime, s
         max_runners=burst.jobs,
         runtime=runtime,
     )
-    await upstream.start()
-    loop = asyncio.create_task(upstream.run())
-    try:
-        yield upstream.client
-    finally:
-        loop.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loop
-        await upstream.close()
-        await runtime.close()
+    return serving(upstream, runtime)
 
 
 def _refused_after_signal(client: Client) -> int:
@@ -187,13 +178,15 @@ async def run_mode(burst: Burst, mode: Mode) -> dict[str, Any]:
         sim.set_limits(**burst.limits())
         ss_id = await create_scale_set(sim, NAME)
         runtime = NoopRuntime(run_jobs=False)
-        serving = (
+        listening = (
             _upstream(sim, burst, runtime, ss_id)
             if mode.upstream
             else _Ours(sim, burst, mode, runtime).serving()
         )
         ideal = burst.jobs / (burst.ceiling * mode.credentials) * burst.window
-        async with serving as client:
+        async with listening as served:
+            client = served.client
+            assert client is not None
             started = time.monotonic()
             await asyncio.to_thread(sim.queue_jobs, [NAME], burst.jobs, 0.0)
             patience = 2 * ideal + 2 * burst.window  # then the mode did not finish

@@ -26,8 +26,9 @@ how the idle scenario prices upstream refreshes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from gha_scalesets.listener.runtimes.base import RunnerSpec, Runtime
 from gha_scalesets.scaleset import (
@@ -131,3 +132,18 @@ class UpstreamListener:
                 await self.client.delete_message_session(self.session)
             self.session = None
         await self.client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def serving(upstream: UpstreamListener, runtime: Runtime) -> AsyncIterator[UpstreamListener]:
+    """``upstream`` started and looping; afterwards stopped, session deleted, runtime closed."""
+    await upstream.start()
+    loop = asyncio.create_task(upstream.run())
+    try:
+        yield upstream
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        await upstream.close()
+        await runtime.close()
