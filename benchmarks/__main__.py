@@ -21,13 +21,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import aws_burst, burst, cloud, idle, memory, provider, warm
+from benchmarks import aws_burst, burst, cloud, idle, limits, memory, provider, warm
 from benchmarks.plot import burst_png, warm_png
 from benchmarks.report import summary_rows
 from gha_scalesets.listener.logs import configure_logging
 
 HERE = Path(__file__).parent
-SCENARIOS = ("burst", "idle", "cloud", "aws-burst", "memory", "provider", "warm")
+SCENARIOS = ("burst", "idle", "cloud", "aws-burst", "memory", "provider", "warm", "limits")
 WARM_PLOT = HERE.parent / "docs" / "warm.png"
 FULL: dict[str, dict[str, Any]] = {
     "burst": {"jobs": 500, "max_runners": 500},
@@ -37,6 +37,8 @@ FULL: dict[str, dict[str, Any]] = {
     "memory": {"scale_sets": 10, "jobs_per_set": 50},
     "provider": {"scale_sets": 50, "engine": True},
     "warm": {},
+    # A minute lasts 12 s: 4 credentials ask 60 JIT configs a second of one Python process.
+    "limits": {"jobs": 2000, "ceiling_per_minute": 180, "time_scale": 5.0},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "burst": {"jobs": 50, "max_runners": 50, "latency_ms": 5.0, "jitter_ms": 1.0},
@@ -46,6 +48,14 @@ QUICK: dict[str, dict[str, Any]] = {
     "memory": {"scale_sets": 3, "jobs_per_set": 5},
     "provider": {"scale_sets": 5},
     "warm": {"quick": True},
+    # A minute lasts a second: 100 jobs under 40 a minute, what the CI guard needs.
+    "limits": {
+        "jobs": 100,
+        "ceiling_per_minute": 40,
+        "time_scale": 60.0,
+        "credentials": (1, 2),
+        "modes": ("pacing_on", "pacing_learned", "pacing_off"),
+    },
 }
 RUNNERS: dict[str, Callable[..., Any]] = {
     "burst": lambda **kw: asyncio.run(burst.run(**kw)),
@@ -55,6 +65,7 @@ RUNNERS: dict[str, Callable[..., Any]] = {
     "memory": memory.run,
     "provider": provider.run,
     "warm": warm.run,
+    "limits": lambda **kw: asyncio.run(limits.run(**kw)),
 }
 
 HELP = """Run the performance scenarios and write their report.

@@ -27,6 +27,8 @@ LISTENER_METRICS = {
     "ActiveScaleSets": "scale sets the publishing replica serves as the active one (Sum)",
     "IdleRunnerMinutes": "warm runner-minutes (beyond the assigned jobs, booting or idle) (Sum)",
     "IdleBudgetMinutes": "what the warm-capacity policies may spend, per minute (Sum: per hour)",
+    "CredentialBudgetMinPercent": "the lowest share of its hourly rate limit any GitHub "
+    "credential has left, 0 for one set aside (Minimum)",
 }
 # Published for dashboards (forecast vs. actual demand), read by no alarm.
 DASHBOARD_METRICS = {
@@ -182,6 +184,18 @@ def alarm_specs(
             },
         ),
         *([_spot_unavailable(listener_id)] if spot else []),
+        AlarmSpec(
+            "credential-budget-low",
+            f"A GitHub credential had less than {thresholds.credential_budget_percent}% of its"
+            " rate limit left, or was set aside (refused by GitHub), for 5 minutes",
+            {
+                **_listener_metric("CredentialBudgetMinPercent", "Minimum", listener_id, _MINUTE),
+                "comparison_operator": "LessThanThreshold",
+                "threshold": thresholds.credential_budget_percent,
+                "evaluation_periods": 5,
+                "treat_missing_data": "notBreaching",
+            },
+        ),
         AlarmSpec(
             "table-throttling",
             "DynamoDB throttled requests to the runner registry table",

@@ -60,6 +60,26 @@ class AlarmThresholds:
     # Warm (idle) runner-minutes within an hour; None: 20 % above what the scale sets' warm
     # policies may spend (their floors, or the adaptive cost cap), plus 10 minutes.
     idle_runner_minutes_per_hour: int | None = None
+    # A credential with less of its hourly GitHub rate limit left (or set aside) for 5 minutes.
+    credential_budget_percent: float = 10.0
+
+
+@dataclass
+class PacingOptions:
+    """How the listener stays under GitHub's rate limits, per credential (docs/listener.md).
+
+    ``jit_per_minute``: the ``generatejitconfig`` ceiling per credential; GitHub publishes none
+    for the scale-set API (180 matches its REST endpoints' 900 points a minute). ``None``:
+    learned from the first limit signal. ``enabled=False`` sends as fast as it can.
+    """
+
+    enabled: bool = True
+    jit_per_minute: int | None = None
+
+    def listener_setting(self) -> dict[str, Any]:
+        """``LISTENER_PACING`` (``listener/config.py`` ``PacingConfig``)."""
+        ceilings = {"jit": self.jit_per_minute} if self.jit_per_minute is not None else {}
+        return {"enabled": self.enabled, "ceilings": ceilings}
 
 
 @dataclass
@@ -115,11 +135,12 @@ class K8sOptions:
 
 @dataclass
 class ScaleSetListenerArgs:
-    """Inputs of a listener: one runtime, one GitHub credential, one or more scale sets.
+    """Inputs of a listener: one runtime, its GitHub credential(s), one or more scale sets.
 
     ``scale_sets`` takes ``providers.ScaleSet`` resources (bounds 0..10) or
     :class:`ListenerScaleSet` wrappers with their own bounds. Give exactly one of
-    ``github_token`` and ``github_app``.
+    ``github_token``, ``github_app`` and ``github_credentials`` (several tokens and/or Apps of
+    the same org or enterprise: the listener spreads its requests over them).
     """
 
     runtime: str  # one of RUNTIMES
@@ -128,6 +149,8 @@ class ScaleSetListenerArgs:
     listener_image: str
     github_token: pulumi.Input[str] | None = field(default=None, repr=False)
     github_app: GitHubAppArgs | None = field(default=None, repr=False)
+    github_credentials: Sequence[GitHubAppArgs | pulumi.Input[str]] = field(default=(), repr=False)
+    pacing: PacingOptions = field(default_factory=PacingOptions)
     vpc_id: pulumi.Input[str] | None = None
     subnet_ids: Sequence[pulumi.Input[str]] = ()
     kms_key_arn: pulumi.Input[str] | None = None  # None: the component creates a key
@@ -152,6 +175,12 @@ class ScaleSetListenerArgs:
     ec2: Ec2Options = field(default_factory=Ec2Options)
     ecs: EcsOptions = field(default_factory=EcsOptions)
     k8s: K8sOptions = field(default_factory=K8sOptions)
+
+    def credential_list(self) -> list[GitHubAppArgs | pulumi.Input[str]]:
+        """Every credential given, whichever field holds it (tokens and Apps)."""
+        if self.github_credentials:
+            return list(self.github_credentials)
+        return [self.github_app if self.github_app is not None else self.github_token]
 
     def bounded_scale_sets(self) -> list[ListenerScaleSet]:
         """Every scale set with its bounds (bare resources get the defaults)."""

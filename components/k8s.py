@@ -250,6 +250,7 @@ def deploy(
         scale_sets=scale_sets,
         runtime_config=runner_template,
         metrics_port=args.metrics_port,
+        pacing=args.pacing.listener_setting(),
     )
     selector = {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
     pod_spec = pulumi.Output.all(

@@ -113,6 +113,15 @@ def alert_rules(
                         " a policy past its cap)",
                     ),
                     rule(
+                        "GhaCredentialBudgetLow",
+                        "min by (credential) (gha_listener_credential_budget_ratio"
+                        f"{{{sel}}}) < {thresholds.credential_budget_percent / 100:g}",
+                        "5m",
+                        "GitHub credential {{ $labels.credential }} has had less than"
+                        f" {thresholds.credential_budget_percent:g}% of its rate limit left, or"
+                        " been set aside, for 5 minutes",
+                    ),
+                    rule(
                         "GhaRunnerLaunchFailures",
                         "sum by (name) (increase(gha_listener_launch_failures_total"
                         f"{{{sel}}}[10m])) >= {thresholds.launch_failures}",

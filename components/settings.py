@@ -28,6 +28,7 @@ def listener_env(
     aws: dict[str, Any] | None = None,
     cloudwatch: dict[str, Any] | None = None,
     network: dict[str, str] | None = None,
+    pacing: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """Environment variables configuring one listener; ``network`` adds the proxy variables and
     ``LISTENER_CA_BUNDLE``."""
@@ -45,6 +46,8 @@ def listener_env(
         env["LISTENER_AWS"] = json.dumps(aws)
     if cloudwatch is not None:
         env["LISTENER_CLOUDWATCH"] = json.dumps(cloudwatch)
+    if pacing is not None:
+        env["LISTENER_PACING"] = json.dumps(pacing)
     return env | (network or {})
 
 

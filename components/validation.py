@@ -28,6 +28,7 @@ from gha_scalesets.components.network import aws_proxy_problem
 from gha_scalesets.components.platforms import PLATFORMS, instance_type_platform
 from gha_scalesets.config_errors import report
 from gha_scalesets.listener.warm.config import warm_problems
+from gha_scalesets.providers import GitHubAppArgs
 from gha_scalesets.providers import props as p
 from gha_scalesets.providers.inputs import (
     Checked,
@@ -54,6 +55,8 @@ K8S_NAME_LENGTH = 63 - len("-alert-rules")
 MAX_RUNNERS = 10_000
 # A CloudWatch alarm evaluates at most one day of one-minute periods.
 MAX_JOB_WAIT_MINUTES = 1440
+# GitHub's REST ceiling is 180 JIT configs a minute; far above it is a typo.
+MAX_PER_MINUTE = 100_000
 
 
 @dataclass
@@ -133,17 +136,45 @@ def _listener(name: str, args: ScaleSetListenerArgs, out: Problems) -> None:
         out.add(
             "alarm_thresholds.api_error_rate_percent", f"{rate!r} must be above 0 and at most 100"
         )
+    budget = thresholds.credential_budget_percent
+    if isinstance(budget, bool) or not isinstance(budget, int | float) or not 0 <= budget <= 100:
+        out.add("alarm_thresholds.credential_budget_percent", f"{budget!r} must be from 0 to 100")
+    _flag(out, "pacing.enabled", args.pacing.enabled)
+    if args.pacing.jit_per_minute is not None:
+        _integer(out, "pacing.jit_per_minute", args.pacing.jit_per_minute, 1, MAX_PER_MINUTE)
 
 
 def _github(args: ScaleSetListenerArgs, out: Problems) -> None:
-    """The config URL, the credential and the CA: the ScaleSet resource's own rules."""
+    """The config URL, the credential(s) and the CA: the ScaleSet resource's own rules."""
     shared = Checked(key=out.key)
     check_config_url(p.declared(args.github_config_url), shared)
-    app = app_props(args.github_app) if args.github_app is not None else None
-    check_credentials(p.declared(args.github_token), p.declared(app), shared)
+    if args.github_credentials:
+        _several_credentials(args, out)
+    else:
+        app = app_props(args.github_app) if args.github_app is not None else None
+        check_credentials(p.declared(args.github_token), p.declared(app), shared)
     check_network(p.declared(args.proxy), args.ca_bundle, shared)
     for prop, reason in shared.failures:
         out.add(prop, reason)
+
+
+def _several_credentials(args: ScaleSetListenerArgs, out: Problems) -> None:
+    """``github_credentials`` instead of the one credential, each a usable token or App."""
+    if args.github_token is not None or args.github_app is not None:
+        out.add(
+            "github_credentials",
+            f"give either {out.key('github_credentials')} or {out.key('github_token')} /"
+            f" {out.key('github_app')}, not both: list every credential in"
+            f" {out.key('github_credentials')}",
+        )
+    for index, credential in enumerate(args.github_credentials):
+        one = Checked()
+        if isinstance(credential, GitHubAppArgs):
+            check_credentials(None, p.declared(app_props(credential)), one)
+        else:
+            check_credentials(p.declared(credential), None, one)
+        for _, reason in one.failures:
+            out.add(f"github_credentials[{index}]", reason)
 
 
 def _scale_sets(entries: Sequence[ListenerScaleSet], out: Problems) -> None:

@@ -34,6 +34,7 @@ _COMPONENTS = (
     "K8sOptions",
     "ListenerConfigError",
     "ListenerScaleSet",
+    "PacingOptions",
     "ScaleSetListener",
     "ScaleSetListenerArgs",
 )
@@ -50,6 +51,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from gha_scalesets.components import K8sOptions as K8sOptions
     from gha_scalesets.components import ListenerConfigError as ListenerConfigError
     from gha_scalesets.components import ListenerScaleSet as ListenerScaleSet
+    from gha_scalesets.components import PacingOptions as PacingOptions
     from gha_scalesets.components import ScaleSetListener as ScaleSetListener
     from gha_scalesets.components import ScaleSetListenerArgs as ScaleSetListenerArgs
     from gha_scalesets.providers import GitHubAppArgs as GitHubAppArgs

@@ -132,6 +132,7 @@ class Listener:
             self.metrics_port = await self._server.start()
         if self.client is None:
             self.client = await self._new_client()
+        self.metrics.attach_credentials(self.client.pacing_snapshot)
         scale_sets = [await self._resolve(config) for config in self.settings.scale_sets]
         self.client.identify(*(s.id for s in scale_sets))
         for config, scale_set in zip(self.settings.scale_sets, scale_sets, strict=True):
@@ -179,6 +180,7 @@ class Listener:
             "listener started",
             scale_sets=[s.name for s in scale_sets],
             runtime=self.runtime.name,
+            credentials=self.client.credentials,
             owner=self.owner,
             lease_identity=self.identity,
             lease_store=self.leases.name,
@@ -197,6 +199,7 @@ class Listener:
                 proxy=proxy.get_secret_value() if proxy else None,
                 no_proxy=self.settings.no_proxy,
                 ca_bundle=self.settings.ca_bundle,
+                pacing=self.settings.pacing.settings(),
             )
         except (CredentialsLoadError, ScaleSetError, ValueError) as exc:
             raise StartupError(str(exc)) from None

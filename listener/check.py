@@ -7,7 +7,11 @@ scale sets, runtime, registry and leadership the listener would use.
 
 from __future__ import annotations
 
-from gha_scalesets.listener.config import DynamoDBRegistryConfig, ListenerSettings
+from gha_scalesets.listener.config import (
+    CredentialsConfig,
+    DynamoDBRegistryConfig,
+    ListenerSettings,
+)
 from gha_scalesets.listener.credentials import CredentialsLoadError, local_credentials
 from gha_scalesets.listener.leadership import store_kind
 from gha_scalesets.scaleset.config_url import parse_config_url
@@ -18,10 +22,12 @@ from gha_scalesets.scaleset.network import NetworkSettings, ssl_context
 def offline_problems(settings: ListenerSettings) -> list[str]:
     """What would stop the listener at start that can be known without the network."""
     problems = []
-    try:
-        local_credentials(settings.credentials)
-    except (CredentialsLoadError, CredentialsError) as exc:
-        problems.append(f"credentials: {exc}")
+    several = len(settings.credentials) > 1
+    for index, source in enumerate(settings.credentials):
+        try:
+            local_credentials(source)
+        except (CredentialsLoadError, CredentialsError) as exc:
+            problems.append(f"credentials{f'[{index}]' if several else ''}: {exc}")
     if settings.ca_bundle:
         try:
             ssl_context(NetworkSettings(ca_bundle=settings.ca_bundle, trust_env=False))
@@ -30,8 +36,7 @@ def offline_problems(settings: ListenerSettings) -> list[str]:
     return problems
 
 
-def _credentials(settings: ListenerSettings) -> str:
-    creds = settings.credentials
+def _credential(creds: CredentialsConfig) -> str:
     if creds.token_file is not None:
         return f"a token from {creds.token_file}"
     if creds.token is not None:
@@ -39,6 +44,10 @@ def _credentials(settings: ListenerSettings) -> str:
     if creds.app is not None:
         return f"GitHub App {creds.app.client_id}, installation {creds.app.installation_id}"
     return f"the Secrets Manager secret {creds.secret_arn} (read at start)"
+
+
+def _credentials(settings: ListenerSettings) -> str:
+    return "; ".join(map(_credential, settings.credentials))
 
 
 def _runtime(settings: ListenerSettings) -> str:

@@ -20,7 +20,7 @@ from prometheus_client import Counter, Gauge
 from prometheus_client.samples import Sample
 
 from gha_scalesets.listener.config import AwsConfig, CloudWatchConfig
-from gha_scalesets.listener.metrics import ListenerMetrics
+from gha_scalesets.listener.metrics import ListenerMetrics, budget_ratio
 from gha_scalesets.listener.runtimes._aws import error_message, make_client
 
 log = structlog.get_logger("listener.cloudwatch")
@@ -73,6 +73,11 @@ def read_totals(metrics: ListenerMetrics) -> Totals:
 
 def _gauge_sum(gauge: Gauge) -> float:
     return sum(s.value for s in _values(gauge))
+
+
+def credential_budget_percent(metrics: ListenerMetrics) -> float:
+    """The lowest share of its rate-limit budget any credential has left, in percent."""
+    return 100 * min(map(budget_ratio, metrics.credentials()), default=1.0)
 
 
 def jobs_waiting(metrics: ListenerMetrics) -> float:
@@ -162,6 +167,7 @@ class CloudWatchPublisher:
             "ActiveScaleSets": float(leading),
             "IdleRunnerMinutes": delta.idle_runner_seconds / 60,
             "JobArrivals": delta.job_arrivals,
+            "CredentialBudgetMinPercent": credential_budget_percent(self._metrics),
         }
         if leading:  # a standby's statistics are stale or absent: the alarm reads the active's
             m = self._metrics
@@ -177,7 +183,7 @@ class CloudWatchPublisher:
                 "Dimensions": dimensions,
                 "Timestamp": now,
                 "Value": value,
-                "Unit": "Count",
+                "Unit": "Percent" if name.endswith("Percent") else "Count",
             }
             for name, value in values.items()
         ]

@@ -3,7 +3,7 @@
 The ``gha_*`` names and labels follow ARC's listener where the meaning is the same (``name`` is
 the scale set; ARC's Kubernetes ``namespace`` label has no counterpart here). ``gha_listener_*``
 metrics are ours: API requests by route and status, JIT batches, registry cache, cloud calls,
-spot fallbacks.
+spot fallbacks, warm capacity and the rate-limit budget of each credential.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections import Counter as CallCounter
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gha_scalesets.scaleset.config_url import parse_config_url
@@ -51,6 +52,80 @@ class _CounterView(Collector):
         yield family
 
 
+def budget_ratio(credential: dict[str, Any]) -> float:
+    """How much of its primary (hourly) budget a credential has left, 0..1: the lowest over its
+    route classes, 1 when GitHub sent no ``X-RateLimit-*`` yet, 0 while it is set aside."""
+    if not credential["usable"]:
+        return 0.0
+    ratios = [
+        c["rate_limit_remaining"] / c["rate_limit_limit"]
+        for c in credential["classes"].values()
+        if c["rate_limit_remaining"] is not None and c["rate_limit_limit"]
+    ]
+    return min(ratios, default=1.0)
+
+
+class _Credentials(Collector):
+    """The pacing state of the client's credentials, read at scrape time (labels: the
+    credential's label, never a secret)."""
+
+    def __init__(self, source: Callable[[], list[dict[str, Any]]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
+        both = ("credential", "route_class")
+        usable = GaugeMetricFamily(
+            "gha_listener_credential_usable",
+            "1 while the credential is in rotation, 0 while set aside (GitHub refused it)",
+            labels=("credential",),
+        )
+        ratio = GaugeMetricFamily(
+            "gha_listener_credential_budget_ratio",
+            "Share of the primary rate limit left (lowest over route classes; 0 if set aside)",
+            labels=("credential",),
+        )
+        blocked = GaugeMetricFamily(
+            "gha_listener_credential_blocked",
+            "1 while a rate-limit block holds the credential's requests of this class",
+            labels=both,
+        )
+        room = GaugeMetricFamily(
+            "gha_listener_credential_window_remaining",
+            "Requests the pacing window still admits (classes with a ceiling)",
+            labels=both,
+        )
+        remaining = GaugeMetricFamily(
+            "gha_listener_rate_limit_remaining",
+            "X-RateLimit-Remaining as GitHub last reported it",
+            labels=both,
+        )
+        refusals = CounterMetricFamily(
+            "gha_listener_rate_limit_refusals",
+            "Requests GitHub refused for a rate limit ('after_signal': sent after a first one)",
+            labels=(*both, "after_signal"),
+        )
+        blocked_seconds = CounterMetricFamily(
+            "gha_listener_credential_blocked_seconds",
+            "Seconds of rate-limit blocks imposed on the credential's requests",
+            labels=both,
+        )
+        for credential in self._source():
+            label = credential["credential"]
+            usable.add_metric([label], 1 if credential["usable"] else 0)
+            ratio.add_metric([label], budget_ratio(credential))
+            for cls, c in credential["classes"].items():
+                blocked.add_metric([label, cls], 1 if c["blocked"] else 0)
+                if c["window_room"] is not None:
+                    room.add_metric([label, cls], c["window_room"])
+                if c["rate_limit_remaining"] is not None:
+                    remaining.add_metric([label, cls], c["rate_limit_remaining"])
+                after = c["refused_after_signal"]
+                refusals.add_metric([label, cls, "false"], c["refused"] - after)
+                refusals.add_metric([label, cls, "true"], after)
+                blocked_seconds.add_metric([label, cls], c["blocked_seconds"])
+        yield from (usable, ratio, blocked, room, remaining, refusals, blocked_seconds)
+
+
 class ListenerMetrics:
     """All metrics of one listener process, registered in ``self.registry``."""
 
@@ -58,6 +133,7 @@ class ListenerMetrics:
         scope = parse_config_url(config_url)
         self._scope = (scope.enterprise or "", scope.organization or "", scope.repository or "")
         self.registry = CollectorRegistry(auto_describe=True)
+        self.credentials: Callable[[], list[dict[str, Any]]] = list  # set once the client exists
         r = self.registry
 
         def gauge(name: str, doc: str) -> Gauge:
@@ -232,6 +308,11 @@ class ListenerMetrics:
     def spot_fallbacks(self) -> float:
         """Runners launched on-demand although spot is configured, since the start."""
         return float(sum(self._spot_fallbacks().values()))
+
+    def attach_credentials(self, source: Callable[[], list[dict[str, Any]]]) -> None:
+        """Expose the client's per-credential pacing state (``Client.pacing_snapshot``)."""
+        self.credentials = source
+        self.registry.register(_Credentials(source))
 
     def scale_set_labels(self, name: str) -> tuple[str, ...]:
         return (*self._scope, name)

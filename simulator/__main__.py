@@ -7,6 +7,7 @@ The options are :class:`SimulatorConfig`'s fields and the fault knobs of :class:
 from __future__ import annotations
 
 import inspect
+import json
 import types
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -76,15 +77,30 @@ def _repeatable(annotation: Any) -> bool:
     return get_origin(annotation) is tuple
 
 
+def _settings_model(annotation: Any) -> bool:
+    """Whether a field holds a settings model of its own (given as JSON: ``--limits``)."""
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
 def _parameter(name: str, kind: Any, default: Any, help_text: str) -> inspect.Parameter:
-    """A keyword parameter typer turns into ``--<name>``; a tuple field is a repeatable one."""
+    """A keyword parameter typer turns into ``--<name>``; a tuple field is a repeatable one,
+    a settings model a JSON text."""
     if _repeatable(kind):
         kind, default = list[str] | None, None
+    if _settings_model(kind):
+        kind, default = str | None, None
     metavar = _METAVARS.get(next((a for a in (kind, *get_args(kind)) if a in _METAVARS), str))
     option = typer.Option(help=help_text, metavar=None if kind is bool else metavar)
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option]
     )
+
+
+def _json(option: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise typer.BadParameter("is not JSON", param_hint=f"--{option}") from None
 
 
 def _config(values: dict[str, Any]) -> SimulatorConfig:
@@ -93,6 +109,8 @@ def _config(values: dict[str, Any]) -> SimulatorConfig:
     for model, target in ((SimulatorConfig, given), (FaultSettings, given["faults"])):
         for option, field, info in _options(model):
             value = values[option]
+            if value is not None and _settings_model(info.annotation):
+                value = _json(option, value)
             if value is not None or info.default is None:
                 target[field] = tuple(value) if isinstance(value, list) else value
     given["apps"] = tuple(_parse_app(spec) for spec in given.get("apps", ()))

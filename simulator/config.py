@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key, l
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gha_scalesets.simulator.faults import FaultSettings
+from gha_scalesets.simulator.limits import LimitSettings
 
 DEFAULT_GROUP = "Default"
 
@@ -108,6 +109,11 @@ class SimulatorConfig(BaseModel):
     )
     mq_token_ttl_seconds: float = _seconds(3600.0, "Lifetime of message-queue tokens.")
     faults: FaultSettings = Field(default_factory=FaultSettings)
+    limits: LimitSettings = Field(
+        default_factory=LimitSettings,
+        description="Rate limits per route class and credential as JSON, e.g. "
+        '{"classes": {"jit": {"points_per_window": 900}}} (off by default).',
+    )
     # Keep every credential issued (test suites scan their output for them); off for servers.
     record_secrets: bool = Field(False, json_schema_extra={"cli": False})
 

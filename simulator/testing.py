@@ -47,8 +47,9 @@ class SimulatorServer:
         **settings: Any,
     ) -> None:
         """``settings`` are :class:`SimulatorConfig`'s fields (``apps`` also as (client id,
-        installation id, PEM) triples, ``faults`` as a mapping); ``tls``: ``(certificate file,
-        key file, CA file)`` to serve HTTPS, whose CA the control helpers trust."""
+        installation id, PEM) triples, ``faults`` and ``limits`` as mappings); ``tls``:
+        ``(certificate file, key file, CA file)`` to serve HTTPS, whose CA the control helpers
+        trust."""
         self.config = SimulatorConfig(**settings, record_secrets=True)
         self._host = host
         self._log_level = log_level
@@ -177,6 +178,22 @@ class SimulatorServer:
 
     def clear_faults(self) -> None:
         self._call("POST", "/faults", {})
+
+    def set_limits(self, **settings: Any) -> None:
+        """Replace the rate limits (see :class:`~simulator.limits.LimitSettings`), e.g.
+        ``set_limits(classes={"jit": {"points_per_window": 900}})``; counters start over."""
+        self._call("POST", "/limits", settings)
+
+    def clear_limits(self) -> None:
+        self._call("POST", "/limits", {})
+
+    def limit_stats(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per credential and route class: requests, refused, refused_in_block, blocked_seconds."""
+        return self.stats()["limits"]
+
+    def revoke(self, credential: str) -> None:
+        """Revoke a credential (``pat_credential(token)`` or ``app_credential(client_id)``)."""
+        self._call("POST", "/credentials/revoke", {"credential": credential})
 
     def now(self) -> float:
         """The simulator clock (epoch seconds, including any advance)."""

@@ -110,5 +110,6 @@ def assert_publishes_what_the_alarms_read(settings: Any, recorder: Any) -> None:
         "ActiveScaleSets",
         "IdleRunnerMinutes",
         "IdleBudgetMinutes",
+        "CredentialBudgetMinPercent",
     } | spot
     assert all(m["dimensions"] == {"Listener": published.listener_name} for m in read)

@@ -156,7 +156,7 @@ def test_listener_boot_script_runs_the_image_with_settings_the_listener_accepts(
     ids = {r.state["name"]: r.state["scale_set_id"] for r in recorder.of_type(SCALE_SET_TYPE)}
     assert settings.runtime == "ec2"
     assert settings.github_config_url == "https://github.com/acme"
-    assert settings.credentials.secret_arn == outputs["secret_arn"]
+    assert settings.credentials[0].secret_arn == outputs["secret_arn"]
     assert settings.registry.table_name == outputs["table_name"]
     assert settings.registry.region == REGION
     assert settings.aws.region == REGION

@@ -19,7 +19,7 @@ import pytest
 
 from gha_scalesets.components import EcsOptions, ListenerConfigError, ListenerScaleSet
 from gha_scalesets.components.args import ScaleSetListenerArgs
-from gha_scalesets.components.config_keys import SCHEMA, ConfigSchema, UnmappedField
+from gha_scalesets.components.config_keys import SCHEMA, SKIPPED, ConfigSchema, UnmappedField
 from gha_scalesets.components.listener import TYPE
 from gha_scalesets.providers import ScaleSetArgs
 from tests.components.builders import TOKEN
@@ -299,7 +299,9 @@ def test_every_args_field_has_a_config_key_and_a_docs_row() -> None:
     fields = {
         path
         for path in _args_paths(ScaleSetListenerArgs)
-        if not path.startswith(shared) and path != "scale_sets[].scale_set"
+        if not path.startswith(shared)
+        and path != "scale_sets[].scale_set"
+        and path.partition("[")[0].partition(".")[0] not in SKIPPED  # no key (yet), by design
     }
 
     assert len(fields) > 45

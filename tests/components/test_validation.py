@@ -10,15 +10,17 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from gha_scalesets.components import (
+    AlarmThresholds,
     Ec2Options,
     EcsOptions,
     K8sOptions,
     ListenerConfigError,
     ListenerScaleSet,
+    PacingOptions,
     ScaleSetListener,
 )
 from gha_scalesets.components.listener import TYPE
-from gha_scalesets.providers import ScaleSet, ScaleSetArgs
+from gha_scalesets.providers import GitHubAppArgs, ScaleSet, ScaleSetArgs
 from tests.components.builders import listener_args
 from tests.components.mocks import run
 
@@ -89,6 +91,33 @@ def test_every_problem_is_reported_at_once(recorder) -> None:
             "alarm_actions[0]: 'ci-alerts' is not an ARN",
         ),
         ("ecs", {"vpc_id": "vpc-1"}, "vpc_id: 'vpc-1' is not a VPC id (vpc-0123456789abcdef0)"),
+        (
+            "ecs",
+            {"github_credentials": ["t1", "t2"]},
+            "github_credentials: give either github_credentials or github_token / github_app,"
+            " not both",
+        ),
+        (
+            "ecs",
+            {"github_token": None, "github_credentials": ["t", None]},
+            "github_credentials[1]: a credential is required",
+        ),
+        (
+            "ecs",
+            {
+                "github_token": None,
+                "github_credentials": [
+                    GitHubAppArgs(client_id="", installation_id=2, private_key="k")
+                ],
+            },
+            "github_credentials[0]: ",
+        ),
+        ("k8s", {"pacing": PacingOptions(jit_per_minute=0)}, "pacing.jit_per_minute: 0 must be"),
+        (
+            "ecs",
+            {"alarm_thresholds": AlarmThresholds(credential_budget_percent=150)},
+            "alarm_thresholds.credential_budget_percent: 150 must be from 0 to 100",
+        ),
         ("ecs", {"listener_image": "https://ghcr.io/acme/x"}, "listener_image: 'https://"),
     ],
 )

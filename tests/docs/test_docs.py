@@ -175,12 +175,19 @@ def test_readme_headline_figures_are_the_measured_ones() -> None:
     chaos = json.loads((report.HERE / "chaos-results.json").read_text())["summary"]
     burst, idle = results["burst"], results["idle"]
     aws = results["aws-burst"]["ec2"]
+    on, up = (results["limits"]["modes"][m] for m in ("pacing_on", "upstream_equivalent"))
+    several = results["limits"]["credentials"]
     quoted = [
         f"**{aws['new']['seconds_to_all_launched']:.1f} s**, "
         f"{aws['new']['throttling_answers']} throttling answers, against "
         f"{aws['today']['seconds_to_all_launched']:.1f} s and "
         f"{aws['today']['throttling_answers']} for one call per runner "
         f"({aws['speedup']}x)",
+        f"**{on['simulated_minutes_to_last_runner']:g} min, {on['refused']} requests refused**"
+        f" ({on['throughput_percent_of_ceiling']:g} % of the ceiling's best), against"
+        f" {up['simulated_minutes_to_last_runner']:g} min and {up['refused']} refused",
+        f"{several['2']['simulated_minutes_to_last_runner']:g} /"
+        f" {several['4']['simulated_minutes_to_last_runner']:g} min with 2 / 4 credentials",
         f"**{burst['ours']['seconds_to_all_launched']:.2f} s**",
         f"{burst['upstream_equivalent']['seconds_to_all_launched']:.1f} s",
         f"({burst['speedup']}x)",

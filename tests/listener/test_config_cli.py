@@ -26,7 +26,7 @@ from gha_scalesets.listener.config import (
 from gha_scalesets.listener.credentials import CredentialsLoadError, load_credentials
 from gha_scalesets.listener.leadership import build_lease_store
 from gha_scalesets.listener.logs import REDACTED, configure_logging
-from gha_scalesets.scaleset import AppCredentials, PatCredentials
+from gha_scalesets.scaleset import AppCredentials, Credentials, PatCredentials
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.listener.conftest import ORG, create_scale_set
@@ -183,6 +183,11 @@ async def test_check_prints_what_it_would_serve_without_a_request(
     assert f"  - credentials: cannot read the token file {token}: No such file" in missing.output
 
 
+async def load_credentials_one(config: CredentialsConfig, aws: AwsConfig) -> Credentials:
+    [loaded] = await load_credentials([config], aws)
+    return loaded
+
+
 async def test_credentials_from_files_and_inline(
     tmp_path: Path,
     sim_app_credentials: tuple[str, int, str],
@@ -190,12 +195,12 @@ async def test_credentials_from_files_and_inline(
 ) -> None:
     token = secret_input(tmp_path / "token")
     token.write_text(SECRET + "\n")
-    pat = await load_credentials(CredentialsConfig(token_file=token), AwsConfig())
+    pat = await load_credentials_one(CredentialsConfig(token_file=token), AwsConfig())
     assert isinstance(pat, PatCredentials) and pat.token.get_secret_value() == SECRET
     client_id, installation, pem = sim_app_credentials
     key = secret_input(tmp_path / "app.pem")
     key.write_text(pem)
-    app = await load_credentials(
+    app = await load_credentials_one(
         CredentialsConfig(
             app={"client_id": client_id, "installation_id": installation, "private_key_file": key}
         ),
@@ -203,7 +208,7 @@ async def test_credentials_from_files_and_inline(
     )
     assert isinstance(app, AppCredentials) and app.installation_id == installation
     with pytest.raises(CredentialsLoadError, match="cannot read the token file"):
-        await load_credentials(CredentialsConfig(token_file=tmp_path / "missing"), AwsConfig())
+        await load_credentials_one(CredentialsConfig(token_file=tmp_path / "missing"), AwsConfig())
 
 
 async def test_credentials_from_secrets_manager(
@@ -229,14 +234,14 @@ async def test_credentials_from_secrets_manager(
     bad_arn = secrets.create_secret(Name="gha/bad", SecretString="not json")["ARN"]
     endpoint = AwsConfig(region="us-east-1", endpoint_url=aws)
 
-    pat = await load_credentials(CredentialsConfig(secret_arn=token_arn), endpoint)
+    pat = await load_credentials_one(CredentialsConfig(secret_arn=token_arn), endpoint)
     assert isinstance(pat, PatCredentials) and pat.token.get_secret_value() == SECRET
-    app = await load_credentials(CredentialsConfig(secret_arn=app_arn), endpoint)
+    app = await load_credentials_one(CredentialsConfig(secret_arn=app_arn), endpoint)
     assert isinstance(app, AppCredentials) and app.client_id == client_id
     with pytest.raises(CredentialsLoadError, match=re.escape('must hold JSON {"github_token"')):
-        await load_credentials(CredentialsConfig(secret_arn=bad_arn), endpoint)
+        await load_credentials_one(CredentialsConfig(secret_arn=bad_arn), endpoint)
     with pytest.raises(CredentialsLoadError, match=r"ResourceNotFoundException.*GetSecretValue"):
-        await load_credentials(CredentialsConfig(secret_arn=token_arn + "x"), endpoint)
+        await load_credentials_one(CredentialsConfig(secret_arn=token_arn + "x"), endpoint)
 
 
 @pytest.fixture(autouse=True)

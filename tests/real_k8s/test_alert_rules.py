@@ -107,6 +107,12 @@ CASES = {
         quiet=_idle(12, 600),
         labels={"name": "linux-x64"},
     ),
+    "GhaCredentialBudgetLow": Case(
+        # 5 % of its hourly budget left (or set aside: 0) vs half of it
+        fires=[("gha_listener_credential_budget_ratio", {"credential": "app:a"}, "0.05x40")],
+        quiet=[("gha_listener_credential_budget_ratio", {"credential": "app:a"}, "0.5x40")],
+        labels={"credential": "app:a"},
+    ),
     "GhaRunnerLaunchFailures": Case(
         fires=_launch_failures("0+1x40"),  # 10 in the last 10 minutes
         quiet=_launch_failures("0x20 1x5 2x14"),  # 2 in the last 10 minutes

@@ -102,6 +102,8 @@ def cli_server(
             f"{client_id}:{installation_id}:{pem_file}",
             "--long-poll-seconds",
             "0.2",
+            "--limits",
+            '{"classes": {"rest": {"requests_per_hour": 5}}}',
             "--log-level",
             "warning",
         ],
@@ -139,15 +141,24 @@ def test_server_process_serves_the_configured_credentials(
             headers={"Authorization": "Bearer ghp_cli"},
         )
         assert pat.status_code == 201
+        assert pat.headers["X-RateLimit-Limit"] == "5"  # --limits
 
 
-def test_bad_app_flag_is_an_actionable_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flag", "value", "explained"),
+    [
+        ("--app", "id:notanumber:missing.pem", "CLIENT_ID:INSTALLATION_ID:PEM_FILE"),
+        ("--limits", '{"classes": {"x": {}}}', "classes.x"),
+    ],
+)
+def test_a_bad_flag_is_an_actionable_error(flag: str, value: str, explained: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "gha_scalesets.simulator", "--app", "id:notanumber:missing.pem"],
+        [sys.executable, "-m", "gha_scalesets.simulator", flag, value],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert done.returncode != 0
-    assert "CLIENT_ID:INSTALLATION_ID:PEM_FILE" in done.stderr
+    assert explained in done.stderr
