@@ -15,7 +15,8 @@ import pulumi
 import pulumi_aws as aws
 
 from gha_scalesets.components.args import AlarmThresholds
-from gha_scalesets.components.naming import METRICS_DIMENSION, METRICS_NAMESPACE, ListenerNames
+from gha_scalesets.components.naming import ListenerNames
+from gha_scalesets.contract.names import METRICS_DIMENSION, METRICS_NAMESPACE
 
 LISTENER_METRICS = {
     "Heartbeat": "1 per minute while the listener's poll loop runs (Sum)",

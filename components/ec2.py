@@ -14,7 +14,7 @@ from gha_scalesets.components.aws_base import AwsBase
 from gha_scalesets.components.network import LISTENER_CA_FILE, aws_proxy_env
 from gha_scalesets.components.platforms import al2023_ami
 from gha_scalesets.components.user_data import listener_user_data
-from gha_scalesets.listener.runtimes.ec2 import runner_user_data
+from gha_scalesets.contract.boot import runner_user_data
 
 
 @dataclass

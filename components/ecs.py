@@ -16,7 +16,7 @@ from gha_scalesets.components.aws_base import AwsBase
 from gha_scalesets.components.naming import ListenerNames
 from gha_scalesets.components.network import ecs_runner_env
 from gha_scalesets.components.platforms import ecs_cpu_architecture
-from gha_scalesets.listener.runtimes.ecs import runner_entrypoint
+from gha_scalesets.contract.boot import runner_entrypoint
 
 RUNNER_CONTAINER = "runner"
 LISTENER_CONTAINER = "listener"

@@ -16,10 +16,9 @@ import pulumi_kubernetes as k8s
 
 from gha_scalesets.components.args import ScaleSetListenerArgs
 from gha_scalesets.components.naming import ListenerNames
-from gha_scalesets.listener.network import (
+from gha_scalesets.contract.names import BUNDLE_FILE, CA_FILE
+from gha_scalesets.contract.network import (
     BASE_NO_PROXY,
-    BUNDLE_FILE,
-    CA_FILE,
     K8S_NO_PROXY,
     no_proxy_list,
     proxy_environment,

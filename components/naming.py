@@ -8,11 +8,6 @@ from dataclasses import dataclass
 TAG_KEY = "gha-scalesets:listener"
 """Tag on every AWS resource of a listener; the listener's IAM role is scoped by it."""
 
-METRICS_NAMESPACE = "GHAScaleSets"
-"""CloudWatch namespace of the listener's own metrics (docs/components.md: "Alarms and ...")."""
-
-METRICS_DIMENSION = "Listener"
-
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 

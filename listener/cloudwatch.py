@@ -19,14 +19,12 @@ from botocore.client import BaseClient
 from prometheus_client import Counter, Gauge
 from prometheus_client.samples import Sample
 
+from gha_scalesets.contract.names import METRICS_DIMENSION
 from gha_scalesets.listener.config import AwsConfig, CloudWatchConfig
 from gha_scalesets.listener.metrics import ListenerMetrics, budget_ratio
 from gha_scalesets.listener.runtimes._aws import error_message, make_client
 
 log = structlog.get_logger("listener.cloudwatch")
-
-DIMENSION = "Listener"
-"""The dimension every data point carries; its value is ``CloudWatchConfig.listener_name``."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +174,8 @@ class CloudWatchPublisher:
             values["ForecastArrivals"] = _gauge_sum(m.forecast_arrivals)
             # per hour as exported; per minute here, so that an hour's Sum is the budget
             values["IdleBudgetMinutes"] = _gauge_sum(m.idle_budget) / 60
-        dimensions = [{"Name": DIMENSION, "Value": self.config.listener_name}]
+        # Every data point carries the one dimension, valued ``CloudWatchConfig.listener_name``.
+        dimensions = [{"Name": METRICS_DIMENSION, "Value": self.config.listener_name}]
         return [
             {
                 "MetricName": name,

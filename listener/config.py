@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gha_scalesets import config_errors
+from gha_scalesets.contract.names import LISTENER_ENV_PREFIX, METRICS_NAMESPACE
 from gha_scalesets.listener.warm.config import WarmPolicy, warm_problems
 from gha_scalesets.scaleset.config_url import parse_config_url
 from gha_scalesets.scaleset.pacing import PacingSettings
@@ -220,7 +221,7 @@ class K8sRuntimeConfig(_Strict):
 
     namespace: str
     # A Secret of HTTPS_PROXY/HTTP_PROXY/NO_PROXY variables (``envFrom`` of every runner) and a
-    # ConfigMap holding ca.pem and bundle.pem (mounted at listener.network.RUNNER_CA_DIR).
+    # ConfigMap holding ca.pem and bundle.pem (mounted at contract.names.RUNNER_CA_DIR).
     proxy_secret: str | None = None
     ca_config_map: str | None = None
     image: str = "ghcr.io/actions/actions-runner:latest"
@@ -280,7 +281,7 @@ class CloudWatchConfig(_Strict):
     Region and endpoint come from ``aws``.
     """
 
-    namespace: str = "GHAScaleSets"
+    namespace: str = METRICS_NAMESPACE
     listener_name: str = Field(min_length=1)  # the ``Listener`` dimension: ``<stack>.<name>``
     # At most a minute: the alarms read one-minute periods and treat a missing Heartbeat as down.
     interval_seconds: float = Field(default=60.0, gt=0, le=60)
@@ -289,7 +290,7 @@ class CloudWatchConfig(_Strict):
 class ListenerSettings(BaseSettings):
     """Everything the listener needs; see docs/listener.md for the YAML form."""
 
-    model_config = SettingsConfigDict(env_prefix="LISTENER_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix=LISTENER_ENV_PREFIX, extra="forbid")
 
     github_config_url: str
     # One credential, or a list of several of one org/enterprise: requests go to the one with

@@ -8,7 +8,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -33,14 +32,11 @@ from gha_scalesets.listener.runtimes.base import (
     RunnerSpec,
     RuntimeEvent,
     RuntimeRunner,
+    sweep_cutoff,
 )
 from gha_scalesets.scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
-
-# A JIT parameter younger than this may belong to a launch whose instance or task the
-# (eventually consistent) reconciliation listing does not show yet: never swept.
-SWEEP_GRACE_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -217,10 +213,6 @@ class AwsRuntime(Generic[ConfigT]):
             for i, o in owners.items()
         )
 
-    def _sweep_cutoff(self) -> datetime:
-        """JIT parameters last written before this may be swept."""
-        return datetime.fromtimestamp(self._clock() - SWEEP_GRACE_SECONDS, UTC)
-
     async def events(self) -> AsyncIterator[RuntimeEvent]:
         """State changes from the events queue, each provider id moving only forward."""
         if self._queue is None:
@@ -263,15 +255,12 @@ class AwsRuntime(Generic[ConfigT]):
             self._remember(provider_id, runner_name, scale_set_id)
 
     async def _reconciled(
-        self,
-        scale_set_id: int,
-        runners: Sequence[RuntimeRunner],
-        listed_at: float,
-        cutoff: datetime,
+        self, scale_set_id: int, runners: Sequence[RuntimeRunner], listed_at: float
     ) -> None:
         """After a listing started at ``listed_at``: drop cached owners of the scale set's
         runners it no longer shows (launches that finished during the listing stay), then
-        sweep JIT parameters last written before ``cutoff`` that no listed runner will read."""
+        sweep JIT parameters that no listed runner will read and that were last written a
+        grace period before the listing (:func:`~listener.runtimes.base.sweep_cutoff`)."""
         present = {r.provider_id for r in runners}
         for provider_id, owner in list(self._known.items()):
             if (
@@ -281,7 +270,9 @@ class AwsRuntime(Generic[ConfigT]):
             ):
                 del self._known[provider_id]
         await self._params.sweep(
-            scale_set_id, {self._param_key(r.provider_id, r.runner_name) for r in runners}, cutoff
+            scale_set_id,
+            {self._param_key(r.provider_id, r.runner_name) for r in runners},
+            sweep_cutoff(listed_at),
         )
 
     async def close(self) -> None:

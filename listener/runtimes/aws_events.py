@@ -1,9 +1,10 @@
 """EC2 and ECS state changes from EventBridge, drained from an SQS queue.
 
-An EventBridge rule (made by the component) sends "EC2 Instance State-change Notification",
-"EC2 Spot Instance Interruption Warning" and "ECS Task State Change" events to an SQS queue; each
-message body is the event itself. The runtimes learn that runners started, finished, crashed or
-were interrupted from these events, so they never poll the cloud between reconciliations.
+An EventBridge rule (made by the component) sends the event types of
+:mod:`~gha_scalesets.contract.names` (EC2 instance state changes and spot interruption warnings,
+ECS task state changes) to an SQS queue; each message body is the event itself. The runtimes
+learn that runners started, finished, crashed or were interrupted from these events, so they
+never poll the cloud between reconciliations.
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ import structlog
 from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
+from gha_scalesets.contract.names import (
+    EC2_SPOT_INTERRUPTION,
+    EC2_STATE_CHANGE,
+    ECS_TASK_STATE_CHANGE,
+)
 from gha_scalesets.listener.runtimes._aws import call, error_code
 from gha_scalesets.listener.runtimes.base import RunnerPhase, RuntimeEvent
 from gha_scalesets.scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
-
-EC2_STATE_CHANGE = "EC2 Instance State-change Notification"
-EC2_SPOT_INTERRUPTION = "EC2 Spot Instance Interruption Warning"
-ECS_TASK_STATE_CHANGE = "ECS Task State Change"
 
 # Transitional states (shutting-down, stopping) carry no news the final state does not.
 _EC2_PHASES = {

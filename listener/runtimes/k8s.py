@@ -19,7 +19,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -29,30 +28,32 @@ from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.watch import Watch
 
+from gha_scalesets.contract.names import (
+    ANNOTATION_RUNNER_NAME,
+    JIT_CONFIG_ENV,
+    LABEL_RUNNER_NAME,
+    LABEL_SCALE_SET_ID,
+    RUNNER_CA_DIR,
+)
+from gha_scalesets.contract.network import ca_environment
 from gha_scalesets.listener.config import K8sRuntimeConfig
-from gha_scalesets.listener.network import RUNNER_CA_DIR, ca_environment
 from gha_scalesets.listener.runtimes._launch import for_each, launch_all
 from gha_scalesets.listener.runtimes._phases import PhaseTracker
 from gha_scalesets.listener.runtimes._retry import default_retry, with_retries
-from gha_scalesets.listener.runtimes._ssm import JIT_ENV
 from gha_scalesets.listener.runtimes.base import (
     LaunchResult,
     RunnerPhase,
     RunnerSpec,
     RuntimeEvent,
     RuntimeRunner,
+    sweep_cutoff,
 )
 from gha_scalesets.scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 
-LABEL_SCALE_SET_ID = "gha-scaleset/id"
-LABEL_RUNNER_NAME = "gha-scaleset/runner-name"
-ANNOTATION_RUNNER_NAME = "gha-scaleset/runner-name"  # exact; the label is DNS-safe
 JIT_FIELD = "jitconfig"  # the data key in the runner Secret
 CONTAINER_NAME = "runner"
-# An unowned Secret younger than this may belong to a launch in flight: never swept.
-SWEEP_GRACE_SECONDS = 300.0
 
 _POD_PHASES = {
     "Pending": RunnerPhase.PENDING,
@@ -271,7 +272,7 @@ class K8sRuntime:
             "command": cfg.command,
             "env": [
                 {
-                    "name": JIT_ENV,
+                    "name": JIT_CONFIG_ENV,
                     "valueFrom": {"secretKeyRef": {"name": secret_name, "key": JIT_FIELD}},
                 }
             ],
@@ -355,7 +356,7 @@ class K8sRuntime:
         """The scale set's Pods (label-selected, paginated). Also deletes JIT Secrets left
         without an owner whose Pod is gone."""
         core = await self._client()
-        cutoff = datetime.fromtimestamp(self._clock() - SWEEP_GRACE_SECONDS, UTC)
+        cutoff = sweep_cutoff(self._clock())
         selector = f"{LABEL_SCALE_SET_ID}={scale_set_id}"
         pods, _ = await self._list("ListPods", core.list_namespaced_pod, selector)
         runners = []

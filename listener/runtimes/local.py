@@ -25,8 +25,9 @@ from pathlib import Path
 
 import structlog
 
+from gha_scalesets.contract.names import JIT_CONFIG_ENV
+from gha_scalesets.contract.network import no_proxy_list, proxy_environment, write_ca_files
 from gha_scalesets.listener.config import LocalRuntimeConfig
-from gha_scalesets.listener.network import no_proxy_list, proxy_environment, write_ca_files
 from gha_scalesets.listener.runtimes.base import (
     LaunchResult,
     RunnerPhase,
@@ -38,7 +39,6 @@ from gha_scalesets.scaleset.network import ca_pem
 
 log = structlog.get_logger("listener.runtime.local")
 
-JIT_ENV = "ACTIONS_RUNNER_INPUT_JITCONFIG"
 EMULATOR_MODULE = "gha_scalesets.simulator.runner"
 SIMULATOR_JIT_KIND = "gha-scalesets-simulator/"
 _ADOPTED_POLL_SECONDS = 1.0
@@ -85,7 +85,7 @@ def _child_env(jit_config: str, network: Mapping[str, str]) -> dict[str, str]:
     # The listener's own settings may carry credentials: runners must not inherit them.
     env = {k: v for k, v in os.environ.items() if not k.startswith("LISTENER_")}
     env.update(network)
-    env[JIT_ENV] = jit_config
+    env[JIT_CONFIG_ENV] = jit_config
     return env
 
 
