@@ -12,19 +12,18 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 from botocore.client import BaseClient
-from botocore.exceptions import BotoCoreError, ClientError
 
+from gha_scalesets.listener.aws import AWS_ERRORS, call, error_code, is_transient, make_client
 from gha_scalesets.listener.config import (
     ApiRateLimit,
     AwsConfig,
     Ec2RuntimeConfig,
     EcsRuntimeConfig,
 )
-from gha_scalesets.listener.runtimes._aws import call, error_code, is_transient, make_client
+from gha_scalesets.listener.retries import default_retry
 from gha_scalesets.listener.runtimes._launch import bounded_map, launch_batches
 from gha_scalesets.listener.runtimes._pacing import ApiLimit, Pacer, Rate
 from gha_scalesets.listener.runtimes._phases import PhaseTracker
-from gha_scalesets.listener.runtimes._retry import default_retry
 from gha_scalesets.listener.runtimes._ssm import JitParameters
 from gha_scalesets.listener.runtimes.aws_events import EventQueue
 from gha_scalesets.listener.runtimes.base import (
@@ -183,7 +182,7 @@ class AwsRuntime(Generic[ConfigT]):
                 await self._params.put(
                     name, spec.jit_config, tags(spec, provider_id), self.launch_errors
                 )
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 code = error_code(exc)
                 log.warning("jit_parameter_write_failed", runner=spec.runner_name, error=code)
                 return LaunchResult(

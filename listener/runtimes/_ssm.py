@@ -16,10 +16,9 @@ from datetime import datetime
 
 import structlog
 from botocore.client import BaseClient
-from botocore.exceptions import BotoCoreError, ClientError
 
 from gha_scalesets.contract.names import jit_parameter_path
-from gha_scalesets.listener.runtimes._aws import call, chunks, error_code
+from gha_scalesets.listener.aws import AWS_ERRORS, call, chunks, error_code
 from gha_scalesets.listener.runtimes._pacing import Pacer
 from gha_scalesets.scaleset.retry import RetryPolicy
 
@@ -71,7 +70,7 @@ class JitParameters:
         )
         try:
             await put(Tags=[{"Key": k, "Value": v} for k, v in tags.items()], **params)
-        except ClientError as exc:
+        except AWS_ERRORS as exc:
             if error_code(exc) != "ParameterAlreadyExists":
                 raise
             # A retried write whose first answer was lost, or a leftover of an earlier
@@ -83,7 +82,7 @@ class JitParameters:
         for chunk in chunks(names, _DELETE_BATCH):
             try:
                 await call(self._client, "delete_parameters", self._retry, Names=chunk)
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 log.warning("jit_parameter_delete_failed", count=len(chunk), error=error_code(exc))
 
     async def sweep(self, scale_set_id: int, keep: Collection[str], older_than: datetime) -> int:

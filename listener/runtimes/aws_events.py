@@ -18,14 +18,13 @@ from typing import Any
 
 import structlog
 from botocore.client import BaseClient
-from botocore.exceptions import BotoCoreError, ClientError
 
 from gha_scalesets.contract.names import (
     EC2_SPOT_INTERRUPTION,
     EC2_STATE_CHANGE,
     ECS_TASK_STATE_CHANGE,
 )
-from gha_scalesets.listener.runtimes._aws import call, error_code
+from gha_scalesets.listener.aws import AWS_ERRORS, call, error_code
 from gha_scalesets.listener.runtimes.base import RunnerPhase, RuntimeEvent
 from gha_scalesets.scaleset.retry import RetryPolicy
 
@@ -128,7 +127,7 @@ class EventQueue:
         while not closed.is_set():
             try:
                 messages = await self._receive(closed)
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 failures += 1
                 log.error(
                     "event_queue_receive_failed",
@@ -182,7 +181,7 @@ class EventQueue:
                 QueueUrl=self._queue_url,
                 Entries=entries,
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             # Undeleted messages come back after the visibility timeout: repeats, not losses.
             log.warning("event_queue_delete_failed", count=len(entries), error=error_code(exc))
 

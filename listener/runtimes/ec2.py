@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from botocore.exceptions import BotoCoreError, ClientError
 
 from gha_scalesets.contract.names import (
     TAG_INSTANCE_ARN,
@@ -35,8 +34,8 @@ from gha_scalesets.contract.names import (
     TAG_SCALE_SET_ID,
     TAG_SCALE_SET_NAME,
 )
-from gha_scalesets.listener.config import AwsConfig, Ec2RuntimeConfig
-from gha_scalesets.listener.runtimes._aws import (
+from gha_scalesets.listener.aws import (
+    AWS_ERRORS,
     call,
     chunks,
     error_code,
@@ -44,6 +43,7 @@ from gha_scalesets.listener.runtimes._aws import (
     is_transient,
     session,
 )
+from gha_scalesets.listener.config import AwsConfig, Ec2RuntimeConfig
 from gha_scalesets.listener.runtimes._aws_runtime import AwsRuntime, batches
 from gha_scalesets.listener.runtimes._pacing import ApiLimit, Pacer
 from gha_scalesets.listener.runtimes.aws_events import parse_ec2_event
@@ -259,7 +259,7 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
                     resources=size,
                     **self._run_params(group, candidate),
                 )
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 code = error_code(exc)
                 if not plan.refuse(candidate, size, code):
                     log.warning("runner_launch_failed", runners=size, error=code)
@@ -382,7 +382,7 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
                 resources=len(ids),
                 InstanceIds=ids,
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             code = error_code(exc)
             if code in _NOT_FOUND_CODES and len(ids) > 1:
                 # One bad id fails the whole call: isolate it.

@@ -19,7 +19,6 @@ from itertools import zip_longest
 from typing import Any
 
 import structlog
-from botocore.exceptions import BotoCoreError, ClientError
 
 from gha_scalesets.contract.names import (
     ECS_STARTED_BY_PREFIX,
@@ -28,14 +27,15 @@ from gha_scalesets.contract.names import (
     TAG_SCALE_SET_ID,
     TAG_TASK_ARN,
 )
-from gha_scalesets.listener.config import EcsRuntimeConfig
-from gha_scalesets.listener.runtimes._aws import (
+from gha_scalesets.listener.aws import (
+    AWS_ERRORS,
     call,
     chunks,
     error_code,
     error_message,
     is_transient,
 )
+from gha_scalesets.listener.config import EcsRuntimeConfig
 from gha_scalesets.listener.runtimes._aws_runtime import AwsRuntime, batches
 from gha_scalesets.listener.runtimes._launch import for_each
 from gha_scalesets.listener.runtimes._pacing import ApiLimit
@@ -97,7 +97,7 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
                 resources=len(runners),
                 **self._run_params(scale_set_id, len(runners)),
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             code = error_code(exc)
             log.warning("runner_launch_failed", runners=len(runners), error=code)
             failure = f"RunTask failed: {error_message(exc)}"
@@ -193,7 +193,7 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
                 task=arn,
                 reason="gha-scalesets: runner no longer needed",
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             code = error_code(exc)
             # AWS answers an unknown task with "InvalidParameterException: The
             # referenced task was not found."

@@ -37,9 +37,9 @@ from gha_scalesets.contract.names import (
 )
 from gha_scalesets.contract.network import ca_environment
 from gha_scalesets.listener.config import K8sRuntimeConfig
+from gha_scalesets.listener.retries import default_retry, with_retries
 from gha_scalesets.listener.runtimes._launch import for_each, launch_all
 from gha_scalesets.listener.runtimes._phases import PhaseTracker
-from gha_scalesets.listener.runtimes._retry import default_retry, with_retries
 from gha_scalesets.listener.runtimes.base import (
     LaunchResult,
     RunnerPhase,
