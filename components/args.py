@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import pulumi
 
 from gha_scalesets.components.platforms import DEFAULT_PLATFORM
-from gha_scalesets.listener.warm.config import WarmPolicy
+from gha_scalesets.contract.warm import WarmPolicy
 from gha_scalesets.providers import GitHubAppArgs
 
 RUNTIMES = ("ec2", "ecs", "k8s")
@@ -39,7 +39,7 @@ class ListenerScaleSet:
     min_runners: int = 0
     max_runners: int = 10
     # -- warm capacity (issue 28): runners kept ready ahead of demand (min_idle, schedules,
-    # adaptive). A WarmPolicy or its dict form; the rules are listener/warm/config.py's
+    # adaptive). A WarmPolicy or its dict form; the rules are contract/warm.py's
     # (docs/listener.md: "Warm capacity").
     warm: WarmPolicy | Mapping[str, Any] | None = None
 

@@ -23,7 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gha_scalesets import config_errors
 from gha_scalesets.contract.names import LISTENER_ENV_PREFIX, METRICS_NAMESPACE
-from gha_scalesets.listener.warm.config import WarmPolicy, warm_problems
+from gha_scalesets.contract.warm import WarmPolicy, warm_problems
 from gha_scalesets.scaleset.config_url import parse_config_url
 from gha_scalesets.scaleset.pacing import PacingSettings
 
@@ -127,7 +127,7 @@ class ScaleSetConfig(_Strict):
     min_runners: int = Field(default=0, ge=0)
     max_runners: int = Field(default=10, ge=0)
     # -- warm capacity (issue 28): runners kept ready ahead of demand; its rules live in
-    # listener/warm/config.py (docs/listener.md: "Warm capacity").
+    # contract/warm.py (docs/listener.md: "Warm capacity").
     warm: WarmPolicy = Field(default_factory=WarmPolicy)
 
     @model_validator(mode="after")

@@ -1,7 +1,8 @@
 """The component is a Pulumi program's code: it loads no cloud or HTTP SDK of the listener.
 
 What it shares with the listener comes from ``gha_scalesets.contract`` (no SDK at all), so a
-``pulumi preview`` never imports boto3, botocore, the Kubernetes client or httpx. Each runtime's
+``pulumi preview`` never imports boto3, botocore, the Kubernetes client or httpx, nor any
+module of the listener. Each runtime's
 program runs under Pulumi mocks in a fresh interpreter (this process has loaded everything).
 """
 
@@ -61,6 +62,8 @@ def test_previewing_and_deploying_the_component_loads_no_cloud_or_http_sdk() -> 
     loaded = {name.split(".")[0] for name in ran["loaded"]}
     assert loaded.isdisjoint(FORBIDDEN), sorted(loaded & set(FORBIDDEN))
     assert "gha_scalesets.contract.names" in ran["loaded"]
+    # The contract is all the component takes from the listener's side.
+    assert [m for m in ran["loaded"] if m.startswith("gha_scalesets.listener")] == []
     for runtime, (_, marker) in RENDERED.items():
         # A preview leaves values of resources still to be created unknown; a deployment
         # renders the scripts and settings from the contract.
