@@ -438,11 +438,12 @@ class Scaler:
             # An ephemeral runner exits cleanly after its job (or once deregistered). The
             # statistics count that job until JobCompleted arrives (possibly after its
             # JobStarted): freeing the slot now would start a runner for a job that is done.
-            with contextlib.suppress(UnknownRunnerError):
+            # Whoever frees the slot (JobCompleted, or the deadline) also deletes what is left
+            # of the runner: one delete per runner, whichever comes first.
+            with contextlib.suppress(UnknownRunnerError):  # JobCompleted freed it meanwhile
                 await self._registry.update(self.ss_id, record.runner_name, state=RunnerState.DONE)
                 self._stopped[record.runner_name] = self._monotonic() + _JOB_COMPLETED_WAIT_SECONDS
                 self._wake.set()
-            await self._runtime.terminate([event.provider_id])
             return
         # A crashed runner (or one that ended before its launch was even recorded, so
         # without a job) may still be registered and would attract a job.
@@ -456,4 +457,4 @@ class Scaler:
             del self._stopped[name]
             record = await self._registry.get(self.ss_id, name)
             if record is not None and record.state is RunnerState.DONE:
-                await self._forget(name, record.runner_id, None)
+                await self._forget(name, record.runner_id, record.provider_id)
