@@ -237,7 +237,8 @@ def _spot_unavailable(listener_id: str) -> AlarmSpec:
     return AlarmSpec(
         "spot-unavailable",
         "Runners have been launched on-demand instead of spot for 30 minutes: spot keeps"
-        " refusing (the listener logs why: spot_unavailable, runner_launch_fallback)",
+        " refusing (the listener logs why: 'spot closed to this account', 'launch refused,"
+        " trying the next candidate')",
         {
             **_listener_metric("SpotFallbacks", "Sum", listener_id, 10 * _MINUTE),
             "comparison_operator": "GreaterThanThreshold",

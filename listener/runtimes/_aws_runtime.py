@@ -184,7 +184,7 @@ class AwsRuntime(Generic[ConfigT]):
                 )
             except AWS_ERRORS as exc:
                 code = error_code(exc)
-                log.warning("jit_parameter_write_failed", runner=spec.runner_name, error=code)
+                log.warning("could not store the JIT config", runner=spec.runner_name, error=code)
                 return LaunchResult(
                     spec.runner_name,
                     # The code only: a validation message may quote the value.
@@ -216,7 +216,7 @@ class AwsRuntime(Generic[ConfigT]):
         """State changes from the events queue, each provider id moving only forward."""
         if self._queue is None:
             log.warning(
-                "no_events_queue",
+                "no events queue configured",
                 runtime=self.name,
                 hint="set events_queue_url: without it runner ends are seen only by reconciliation",
             )

@@ -83,7 +83,9 @@ class JitParameters:
             try:
                 await call(self._client, "delete_parameters", self._retry, Names=chunk)
             except AWS_ERRORS as exc:
-                log.warning("jit_parameter_delete_failed", count=len(chunk), error=error_code(exc))
+                log.warning(
+                    "could not delete JIT parameters", count=len(chunk), error=error_code(exc)
+                )
 
     async def sweep(self, scale_set_id: int, keep: Collection[str], older_than: datetime) -> int:
         """Delete the scale set's parameters whose key is not in ``keep`` and that were last
@@ -111,6 +113,6 @@ class JitParameters:
             if not token:
                 break
         if stale:
-            log.info("jit_parameters_swept", scale_set_id=scale_set_id, count=len(stale))
+            log.info("unread JIT parameters swept", scale_set_id=scale_set_id, count=len(stale))
             await self.delete(stale)
         return len(stale)

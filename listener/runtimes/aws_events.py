@@ -130,7 +130,7 @@ class EventQueue:
             except AWS_ERRORS as exc:
                 failures += 1
                 log.error(
-                    "event_queue_receive_failed",
+                    "could not receive events from the queue",
                     queue_url=self._queue_url,
                     error=error_code(exc),
                     hint="check that the queue exists and the listener may sqs:ReceiveMessage",
@@ -183,7 +183,9 @@ class EventQueue:
             )
         except AWS_ERRORS as exc:
             # Undeleted messages come back after the visibility timeout: repeats, not losses.
-            log.warning("event_queue_delete_failed", count=len(entries), error=error_code(exc))
+            log.warning(
+                "could not delete events from the queue", count=len(entries), error=error_code(exc)
+            )
 
 
 def _decode(body: str) -> Mapping[str, Any] | None:

@@ -214,7 +214,7 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
         closed = plan.market_refused.get(SPOT) == 0 and plan.spot_refusal in _SPOT_CLOSED_CODES
         if closed and self._spot_closed is None:
             log.warning(
-                "spot_unavailable",
+                "spot closed to this account",
                 error=plan.spot_refusal,
                 retry_in_seconds=SPOT_RETRY_SECONDS,
                 hint="let the listener role create the spot service-linked role"
@@ -262,14 +262,14 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
             except AWS_ERRORS as exc:
                 code = error_code(exc)
                 if not plan.refuse(candidate, size, code):
-                    log.warning("runner_launch_failed", runners=size, error=code)
+                    log.warning("launch request failed", runners=size, error=code)
                     failure = f"RunInstances failed: {error_message(exc)}"
                     return [
                         LaunchResult(s.runner_name, error=failure, retryable=is_transient(code))
                         for s in group
                     ]
                 log.info(
-                    "runner_launch_fallback",
+                    "launch refused, trying the next candidate",
                     runners=size,
                     error=code,
                     market=candidate.market,
@@ -301,7 +301,7 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
         return tags
 
     def _no_capacity(self, plan: _Plan, spec: RunnerSpec) -> LaunchResult:
-        log.warning("runner_launch_no_capacity", runner=spec.runner_name, error=plan.last_error)
+        log.warning("no capacity for the runner", runner=spec.runner_name, error=plan.last_error)
         return LaunchResult(
             spec.runner_name,
             error=(
@@ -390,7 +390,7 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
                     await self._terminate_chunk([instance_id])
             elif code not in _NOT_FOUND_CODES:
                 self.terminate_errors[code] += 1
-                log.warning("instance_terminate_failed", count=len(ids), error=code)
+                log.warning("could not terminate instances", count=len(ids), error=code)
 
     async def list_runners(self, scale_set_id: int) -> list[RuntimeRunner]:
         """The scale set's live instances (tag-filtered, paginated ``DescribeInstances``).

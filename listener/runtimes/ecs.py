@@ -99,7 +99,7 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
             )
         except AWS_ERRORS as exc:
             code = error_code(exc)
-            log.warning("runner_launch_failed", runners=len(runners), error=code)
+            log.warning("launch request failed", runners=len(runners), error=code)
             failure = f"RunTask failed: {error_message(exc)}"
             return [
                 LaunchResult(s.runner_name, error=failure, retryable=is_transient(code))
@@ -114,7 +114,7 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
                 launched.append((spec, arn))
                 continue
             self.launch_errors[f"RunTask:{reason or 'no task'}"] += 1
-            log.warning("runner_launch_refused", runner=spec.runner_name, reason=reason)
+            log.warning("no task started for the runner", runner=spec.runner_name, reason=reason)
             refused[spec.runner_name] = LaunchResult(
                 spec.runner_name,
                 error=f"RunTask started no task: {reason or 'no reason given'}",
@@ -199,7 +199,7 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
             # referenced task was not found."
             if code != "InvalidParameterException":
                 self.terminate_errors[code] += 1
-                log.warning("task_stop_failed", task=arn, error=code)
+                log.warning("could not stop the task", task=arn, error=code)
 
     async def list_runners(self, scale_set_id: int) -> list[RuntimeRunner]:
         """The scale set's tasks (``ListTasks`` by ``startedBy``, then ``DescribeTasks`` per

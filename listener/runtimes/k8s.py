@@ -248,13 +248,17 @@ class K8sRuntime:
         except _Errors as exc:
             # The runner works; only the Secret's cleanup falls to terminate/reconciliation.
             self._unowned.add(secret_name)
-            log.warning("jit_secret_owner_failed", runner=spec.runner_name, error=_error_code(exc))
+            log.warning(
+                "could not make the pod own its JIT secret",
+                runner=spec.runner_name,
+                error=_error_code(exc),
+            )
         return LaunchResult(spec.runner_name, provider_id=pod_name)
 
     def _failed(
         self, spec: RunnerSpec, what: str, exc: BaseException, *, detail: bool = True
     ) -> LaunchResult:
-        log.warning("runner_launch_failed", runner=spec.runner_name, error=_error_code(exc))
+        log.warning("launch request failed", runner=spec.runner_name, error=_error_code(exc))
         text = _error_text(exc) if detail else _error_code(exc)
         return LaunchResult(spec.runner_name, error=f"{what}: {text}", retryable=_retryable(exc))
 
@@ -348,7 +352,10 @@ class K8sRuntime:
             if not (isinstance(exc, ApiException) and exc.status == 404):
                 self.terminate_errors[_error_code(exc)] += 1
                 log.warning(
-                    "k8s_delete_failed", operation=operation, name=name, error=_error_code(exc)
+                    "could not delete a Kubernetes object",
+                    operation=operation,
+                    name=name,
+                    error=_error_code(exc),
                 )
 
     # -- reconciliation ----------------------------------------------------------------------
@@ -409,7 +416,7 @@ class K8sRuntime:
             queue.put_nowait(None)
             if not task.cancelled() and task.exception() is not None:
                 # Only setup can get here (loading the kubeconfig); the watch loop retries.
-                log.error("pod_watch_stopped", error=type(task.exception()).__name__)
+                log.error("pod watch stopped", error=type(task.exception()).__name__)
 
         pump.add_done_callback(ended)
         try:
@@ -452,7 +459,7 @@ class K8sRuntime:
                     resource_version = None  # history compacted: list again
                     continue
                 failures += 1
-                log.warning("pod_watch_failed", error=_error_code(exc), failures=failures)
+                log.warning("pod watch failed", error=_error_code(exc), failures=failures)
                 await self._retry.sleep(self._retry.backoff(min(failures, 10)))
 
     def _emit_vanished(self, emit: Callable[[RuntimeEvent], None], listed: set[str]) -> None:
