@@ -196,7 +196,7 @@ class DynamoDBRegistry:
     def _expiry(self, now: float) -> dict[str, str]:
         return _num(int(now + self._item_ttl))
 
-    async def _stored_count(self, scale_set_id: int) -> int:
+    async def count(self, scale_set_id: int) -> int:
         response = await self._call(
             "get_item", TableName=self._table, Key=_count_key(scale_set_id), ConsistentRead=True
         )
@@ -223,7 +223,7 @@ class DynamoDBRegistry:
         """Count and put as many of ``names`` as fit, in one transaction (retried on races)."""
         candidates = list(names)
         for _ in range(_RESERVE_ATTEMPTS):
-            room = max_runners - await self._stored_count(scale_set_id)
+            room = max_runners - await self.count(scale_set_id)
             take = candidates[: max(0, room)]
             if not take:
                 return []
@@ -408,13 +408,10 @@ class DynamoDBRegistry:
                 return records
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    async def count(self, scale_set_id: int) -> int:
-        return await self._stored_count(scale_set_id)
-
     async def repair_count(self, scale_set_id: int) -> int:
         async with self._count_lock(scale_set_id):
             items = len(await self.list(scale_set_id))
-            stored = await self._stored_count(scale_set_id)
+            stored = await self.count(scale_set_id)
             if items == stored:
                 return 0
             try:
