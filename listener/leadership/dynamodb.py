@@ -19,7 +19,7 @@ from gha_scalesets.listener.aws import call
 from gha_scalesets.listener.leadership.base import Lease, Terms
 from gha_scalesets.scaleset.retry import RetryPolicy
 
-# A lease call that takes longer than this is no use: the elector's deadline fences anyway.
+# One quick retry at most: the elector's deadline fences a slow lease call anyway.
 LEASE_RETRY = RetryPolicy(max_attempts=2, backoff_base=0.2, backoff_max=1.0, deadline=None)
 
 _LEASE_SK = "lease"
