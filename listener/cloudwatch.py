@@ -80,9 +80,11 @@ class CloudWatchPublisher:
     """Sends the alarm metrics every ``config.interval_seconds`` until cancelled.
 
     ``alive`` says whether the listener's loops run (Heartbeat 1, else 0), ``leading`` how many
-    scale sets this replica serves as the active one (``ActiveScaleSets``); ``clock`` stamps the
-    data points and sets the schedule, ``wait`` sleeps between publishes (tests drive both);
-    ``client`` defaults to a CloudWatch client for ``aws``, created on the first publish.
+    scale sets this replica serves as the active one (``ActiveScaleSets``), ``pool_wait`` the
+    longest wait for a connection to GitHub since the last call (``HttpPoolWaitSeconds``);
+    ``clock`` stamps the data points and sets the schedule, ``wait`` sleeps between publishes
+    (tests drive both); ``client`` defaults to a CloudWatch client for ``aws``, created on the
+    first publish.
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class CloudWatchPublisher:
         *,
         alive: Callable[[], bool] = lambda: True,
         leading: Callable[[], int] = lambda: 1,
+        pool_wait: Callable[[], float] = lambda: 0.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         wait: Callable[[float], Awaitable[None]] = asyncio.sleep,
         client: BaseClient | None = None,
@@ -102,6 +105,7 @@ class CloudWatchPublisher:
         self._metrics = metrics
         self._alive = alive
         self._leading = leading
+        self._pool_wait = pool_wait
         self._clock = clock
         self._wait = wait
         self._client = client
@@ -151,6 +155,7 @@ class CloudWatchPublisher:
             "ApiErrors": delta.api_errors,
             "RunnerLaunchFailures": delta.launch_failures,
             "ActiveScaleSets": float(leading),
+            "HttpPoolWaitSeconds": self._pool_wait(),
         }
         if leading:  # a standby's statistics are stale or absent: the alarm reads the active's
             values["JobsWaiting"] = jobs_waiting(self._metrics)
@@ -161,7 +166,7 @@ class CloudWatchPublisher:
                 "Dimensions": dimensions,
                 "Timestamp": now,
                 "Value": value,
-                "Unit": "Count",
+                "Unit": "Seconds" if name.endswith("Seconds") else "Count",
             }
             for name, value in values.items()
         ]

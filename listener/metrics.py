@@ -8,16 +8,22 @@ metrics are ours: API requests by route and status, JIT batches, registry cache,
 from __future__ import annotations
 
 from collections import Counter as CallCounter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from gha_scalesets.scaleset.config_url import parse_config_url
 from gha_scalesets.scaleset.messages import JobMessage
 from gha_scalesets.scaleset.models import Statistics
+from gha_scalesets.scaleset.sharding import LaneStats
 
 # ARC's job-duration buckets span 10 ms to an hour.
 _JOB_BUCKETS = (
@@ -47,6 +53,48 @@ class _CloudCalls(Collector):
         for call, count in sorted(self._source().items()):
             family.add_metric([call], count)
         yield family
+
+
+class _PoolStats(Collector):
+    """Exposes the shared HTTP pool's lanes at scrape time (the transport owns the counts)."""
+
+    def __init__(self, source: Callable[[], Mapping[str, LaneStats]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        lanes = sorted(self._source().items())
+        wait = HistogramMetricFamily(
+            "gha_listener_http_pool_wait_seconds",
+            "Wait for a free connection to GitHub, by lane (api; long_poll: message polls)",
+            labels=("lane",),
+        )
+        capacity = GaugeMetricFamily(
+            "gha_listener_http_connections",
+            "Connection budget of the lane (capacity.* settings)",
+            labels=("lane",),
+        )
+        in_use = GaugeMetricFamily(
+            "gha_listener_http_connections_in_use",
+            "Requests of the lane in flight (each holds a connection)",
+            labels=("lane",),
+        )
+        waiting = GaugeMetricFamily(
+            "gha_listener_http_pool_waiting",
+            "Requests of the lane waiting for a free connection",
+            labels=("lane",),
+        )
+        timeouts = CounterMetricFamily(
+            "gha_listener_http_pool_timeouts",
+            "Requests that gave up waiting for a free connection",
+            labels=("lane",),
+        )
+        for lane, stats in lanes:
+            wait.add_metric([lane], stats.cumulative_buckets(), stats.wait_seconds)
+            capacity.add_metric([lane], stats.capacity)
+            in_use.add_metric([lane], stats.in_use)
+            waiting.add_metric([lane], stats.waiting)
+            timeouts.add_metric([lane], stats.timeouts)
+        yield from (wait, capacity, in_use, waiting, timeouts)
 
 
 class ListenerMetrics:
@@ -173,10 +221,28 @@ class ListenerMetrics:
         self.messages = Counter(
             "gha_listener_messages", "Message-queue messages handled", ("name",), registry=r
         )
+        self.lease_handovers = Counter(
+            "gha_listener_lease_handovers",
+            "Scale sets handed over to another replica to balance the load",
+            ("name",),
+            registry=r,
+        )
+        self.replicas = Gauge(
+            "gha_listener_replicas", "Live listener replicas this replica sees", registry=r
+        )
+        self.lease_share = Gauge(
+            "gha_listener_lease_share",
+            "Scale sets this replica may lead: ceil(scale sets / live replicas)",
+            registry=r,
+        )
 
     def attach_runtime_calls(self, source: Callable[[], CallCounter[str]]) -> None:
         """Expose the runtime's cloud API call counter (read at scrape time)."""
         self.registry.register(_CloudCalls(source))
+
+    def attach_pool(self, source: Callable[[], Mapping[str, LaneStats]]) -> None:
+        """Expose the HTTP pool's connection budgets and waits (read at scrape time)."""
+        self.registry.register(_PoolStats(source))
 
     def scale_set_labels(self, name: str) -> tuple[str, ...]:
         return (*self._scope, name)

@@ -78,6 +78,7 @@ class Scaler:
         self._backoff = backoff or Backoff(cap=settings.max_backoff_seconds)
         self._labels = metrics.scale_set_labels(scale_set.name)
         self._wake = asyncio.Event()
+        self._step = asyncio.Lock()  # held through one step: a handover waits for its end
         self._retry_at = 0.0
         self._desired: int | None = None
         self._waiting_jobs = 0  # assigned to the scale set, not started by any runner
@@ -152,7 +153,8 @@ class Scaler:
 
     async def run(self) -> None:
         """Converge until cancelled; reconcile at start and every ``reconcile_interval``."""
-        await self._reconcile(startup=True)
+        async with self._step:
+            await self._reconcile(startup=True)
         next_reconcile = time.monotonic() + self._settings.reconcile_interval_seconds
         while True:
             now = time.monotonic()
@@ -165,16 +167,24 @@ class Scaler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
-            if time.monotonic() >= next_reconcile:
-                await self._reconcile(startup=False)
-                next_reconcile = time.monotonic() + self._settings.reconcile_interval_seconds
-            try:
-                await self._release_stopped()
-                await self._replace_stuck()
-                await self.converge()
-            except Exception:  # keep the daemon up: the next trigger or tick retries
-                log.exception("scaling failed", scale_set=self.scale_set.name)
-                self._retry_at = time.monotonic() + self._backoff.failed()
+            async with self._step:
+                if time.monotonic() >= next_reconcile:
+                    await self._reconcile(startup=False)
+                    next_reconcile = time.monotonic() + self._settings.reconcile_interval_seconds
+                try:
+                    await self._release_stopped()
+                    await self._replace_stuck()
+                    await self.converge()
+                except Exception:  # keep the daemon up: the next trigger or tick retries
+                    log.exception("scaling failed", scale_set=self.scale_set.name)
+                    self._retry_at = time.monotonic() + self._backoff.failed()
+
+    async def pause(self) -> None:
+        """Wait for the current step to end and start no other until :meth:`resume`."""
+        await self._step.acquire()
+
+    def resume(self) -> None:
+        self._step.release()
 
     async def _reconcile(self, *, startup: bool) -> None:
         # At startup nothing of this process is in flight yet: every unlaunched reservation

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Self
 
 import httpx
@@ -18,6 +18,7 @@ from gha_scalesets.scaleset.errors import ApiError, CredentialsError, NotFoundEr
 from gha_scalesets.scaleset.network import NetworkSettings, ProxyRouter, ssl_context
 from gha_scalesets.scaleset.pool import PoolSettings
 from gha_scalesets.scaleset.retry import RetryPolicy
+from gha_scalesets.scaleset.sharding import LaneStats
 from gha_scalesets.scaleset.transport import Observer, Outcome, Request, Transport
 
 log = logging.getLogger("scaleset")
@@ -90,6 +91,12 @@ class BaseClient:
     def auth_chain_runs(self) -> int:
         """How many times the admin token was acquired for this config URL and credential."""
         return self._auth.chain_runs
+
+    @property
+    def pool_stats(self) -> Mapping[str, LaneStats]:
+        """Per lane of the shared HTTP pool (``api``, ``long_poll``): connection budget, use
+        and waits for a free connection; empty before the first request or with your ``http``."""
+        return pool.lane_stats(self._http) if self._leased and self._http is not None else {}
 
     @property
     def cache_hits(self) -> int:

@@ -16,6 +16,7 @@ from gha_scalesets.scaleset.retry import (
     server_requested_delay,
     untrusted_certificate,
 )
+from gha_scalesets.scaleset.sharding import API_LANE, LANE_EXTENSION
 
 log = logging.getLogger("scaleset")
 
@@ -33,6 +34,7 @@ class Request:
     content: bytes | None = None
     timeout: httpx.Timeout | None = None
     retry_statuses: frozenset[int] = frozenset()
+    lane: str = API_LANE  # the connection budget it draws on (scaleset.sharding)
 
     @property
     def operation(self) -> str:
@@ -105,6 +107,7 @@ class Transport:
                     headers=request.headers,
                     content=request.content,
                     timeout=request.timeout or httpx.USE_CLIENT_DEFAULT,
+                    extensions={LANE_EXTENSION: request.lane},
                 )
             except httpx.TransportError as exc:
                 self._observe(request, None, started)

@@ -7,10 +7,24 @@ import secrets
 from botocore.config import Config
 
 from gha_scalesets.listener.config import DynamoDBRegistryConfig, ListenerSettings
-from gha_scalesets.listener.leadership.base import Lease, LeaseStore, MemoryLeaseStore, Terms
+from gha_scalesets.listener.leadership.base import (
+    Lease,
+    LeaseStore,
+    Member,
+    MemoryLeaseStore,
+    Terms,
+)
 from gha_scalesets.listener.leadership.elector import LeaderElector, Takeover
 
-__all__ = ["LeaderElector", "Lease", "LeaseStore", "MemoryLeaseStore", "Takeover", "Terms"]
+__all__ = [
+    "LeaderElector",
+    "Lease",
+    "LeaseStore",
+    "Member",
+    "MemoryLeaseStore",
+    "Takeover",
+    "Terms",
+]
 
 # A lease call that takes longer than this is no use: the elector's deadline fences anyway.
 _LEASE_CALLS = Config(

@@ -4,12 +4,20 @@ One Lease ``gha-listener-<scale set id>`` per scale set: ``holderIdentity``,
 ``leaseDurationSeconds`` and ``renewTime`` as Kubernetes tools show them; the holder's message
 session id in the annotation ``gha-scaleset/session-id``. The version is the object's
 ``resourceVersion``: a replace with a stale one is refused (409 Conflict), a second create
-too (409 AlreadyExists).
+too (409 AlreadyExists). Standbys read all leases with one list call.
+
+Members are Leases too: ``gha-listener-member-<hash of group and identity>``, labelled
+``gha-scalesets/member-group: <group>``, ``holderIdentity`` the replica, the annotation
+``gha-scalesets/leading`` its count; a heartbeat replaces the object (unconditionally: only
+its replica writes it). The Role's verbs: get, list, create, update, delete.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,15 +25,24 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from gha_scalesets.listener.config import K8sRuntimeConfig
-from gha_scalesets.listener.leadership.base import Lease, Terms
+from gha_scalesets.listener.leadership.base import Lease, Member, Terms
 from gha_scalesets.listener.runtimes.k8s import api_client
 
 ANNOTATION_SESSION_ID = "gha-scaleset/session-id"
+ANNOTATION_LEADING = "gha-scalesets/leading"
+LABEL_MEMBER_GROUP = "gha-scalesets/member-group"
 _MANAGED_BY = {"app.kubernetes.io/managed-by": "gha-scalesets"}
+_LEASE_NAME = re.compile(r"gha-listener-(\d+)")
+_PAGE = 500
 
 
 def lease_name(scale_set_id: int) -> str:
     return f"gha-listener-{scale_set_id}"
+
+
+def member_name(group: str, identity: str) -> str:
+    digest = hashlib.sha256(f"{group}/{identity}".encode()).hexdigest()[:16]
+    return f"gha-listener-member-{digest}"
 
 
 def _now() -> str:
@@ -88,6 +105,68 @@ class KubernetesLeaseStore:
                 return None  # AlreadyExists or Conflict: another replica wrote first
             raise
         return _lease(written)
+
+    async def _list(self, selector: str) -> list[client.V1Lease]:
+        api = await self._client()
+        items: list[client.V1Lease] = []
+        token: str | None = None
+        while True:
+            page = await api.list_namespaced_lease(
+                self._namespace, label_selector=selector, limit=_PAGE, _continue=token
+            )
+            items += page.items
+            token = page.metadata._continue
+            if not token:
+                return items
+
+    async def read_many(self, scale_set_ids: Sequence[int]) -> dict[int, Lease]:
+        wanted = set(scale_set_ids)
+        found = {}
+        managed = ",".join(f"{k}={v}" for k, v in _MANAGED_BY.items())
+        for obj in await self._list(f"{managed},!{LABEL_MEMBER_GROUP}"):
+            match = _LEASE_NAME.fullmatch(obj.metadata.name)
+            if match and int(match.group(1)) in wanted:
+                found[int(match.group(1))] = _lease(obj)
+        return found
+
+    async def beat(self, group: str, identity: str, leading: int) -> None:
+        api = await self._client()
+        name = member_name(group, identity)
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": name,
+                "labels": {**_MANAGED_BY, LABEL_MEMBER_GROUP: group},
+                "annotations": {ANNOTATION_LEADING: str(leading)},
+            },
+            "spec": {"holderIdentity": identity, "renewTime": _now()},
+        }
+        try:
+            await api.replace_namespaced_lease(name, self._namespace, body)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            await api.create_namespaced_lease(self._namespace, body)  # the first beat
+
+    async def members(self, group: str) -> list[Member]:
+        return [
+            Member(
+                obj.spec.holder_identity or "",
+                obj.metadata.resource_version,
+                int((obj.metadata.annotations or {}).get(ANNOTATION_LEADING, "0")),
+            )
+            for obj in await self._list(f"{LABEL_MEMBER_GROUP}={group}")
+            if obj.spec is not None and obj.spec.holder_identity
+        ]
+
+    async def remove_member(self, group: str, identity: str) -> None:
+        api = await self._client()
+        try:
+            await api.delete_namespaced_lease(member_name(group, identity), self._namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
     async def close(self) -> None:
         if self._api is not None:

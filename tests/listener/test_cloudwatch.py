@@ -26,6 +26,7 @@ NAMES = (
     "JobsWaiting",
     "RunnerLaunchFailures",
     "ActiveScaleSets",
+    "HttpPoolWaitSeconds",
 )
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
 
@@ -76,10 +77,12 @@ def cloudwatch(boto_client):
 async def running(
     metrics: ListenerMetrics, intervals: Intervals, cloudwatch
 ) -> AsyncIterator[CloudWatchPublisher]:
+    pool_waits = iter([2.5])  # the longest wait for a connection, per interval
     publisher = CloudWatchPublisher(
         CloudWatchConfig(listener_name=LISTENER),
         AwsConfig(region=AWS_REGION),
         metrics,
+        pool_wait=lambda: next(pool_waits, 0.0),
         clock=intervals.clock,
         wait=intervals.wait,
         client=cloudwatch,
@@ -145,6 +148,7 @@ async def test_each_interval_publishes_what_the_alarms_read(
     assert _sums(cloudwatch, "ApiRequests") == [11, 4]
     assert _sums(cloudwatch, "ApiErrors") == [4, 1]
     assert _sums(cloudwatch, "RunnerLaunchFailures") == [2, 0]
+    assert _sums(cloudwatch, "HttpPoolWaitSeconds") == [2.5, 0]
     waiting = _series(cloudwatch, "JobsWaiting")
     assert [(minimum, when.replace(tzinfo=UTC)) for when, _, minimum in waiting] == [
         (3, START + timedelta(minutes=1)),
