@@ -164,8 +164,11 @@ class Scaler:
             if self._waiting_jobs:
                 deadlines.append(self._next_stuck_check)
             timeout = max(0.0, min(deadlines) - now)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that arrives as the wake-up does, and a stopped scaler would scale on.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             self._wake.clear()
             async with self._step:
                 if time.monotonic() >= next_reconcile:

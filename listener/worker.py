@@ -318,7 +318,8 @@ class ScaleSetWorker:
                 if self._stagger:
                     cut, self._stagger = self._stagger, 0.0
                     try:
-                        message = await asyncio.wait_for(poll, cut)
+                        async with asyncio.timeout(cut):  # never swallows a cancellation
+                            message = await poll
                     except TimeoutError:
                         continue  # cut on purpose: the next poll returns at this set's phase
                 else:

@@ -141,7 +141,8 @@ class _Lane:
             started = time.monotonic()
             self.stats.waiting += 1
             try:
-                await asyncio.wait_for(self._slots.acquire(), pool_timeout)
+                async with asyncio.timeout(pool_timeout):
+                    await self._slots.acquire()
             except TimeoutError:
                 self.stats.timeouts += 1
                 raise httpx.PoolTimeout(

@@ -7,8 +7,9 @@ absent once released), ``duration`` (N, seconds), ``session_id`` (S, optional) a
 Standbys read many leases with ``BatchGetItem`` (100 keys a call, strongly consistent).
 
 Member items: ``pk = "members#<group>"``, ``sk = "member#<identity>"``; ``beat`` (N, +1 per
-heartbeat: the version), ``leading`` (N), ``updated_at`` and ``expires_at`` (N: the table's
-TTL removes the records of replicas that died, should no other replica remove them first).
+heartbeat: the version), ``led`` (N: scale sets it leads), ``updated_at`` and ``expires_at``
+(N: the table's TTL removes the records of replicas that died, should no other replica remove
+them first).
 """
 
 from __future__ import annotations
@@ -82,11 +83,11 @@ class DynamoDBLeaseStore:
             "update_item",
             TableName=self._table,
             Key=_member_key(group, identity),
-            UpdateExpression="ADD beat :one SET leading = :leading, updated_at = :now, "
+            UpdateExpression="ADD beat :one SET led = :led, updated_at = :now, "
             "expires_at = :expires",
             ExpressionAttributeValues={
                 ":one": {"N": "1"},
-                ":leading": {"N": str(leading)},
+                ":led": {"N": str(leading)},
                 ":now": {"N": str(int(now))},
                 ":expires": {"N": str(int(now + _MEMBER_TTL_SECONDS))},
             },
@@ -106,7 +107,7 @@ class DynamoDBLeaseStore:
                 Member(
                     item["sk"]["S"].removeprefix("member#"),
                     item["beat"]["N"],
-                    int(item["leading"]["N"]),
+                    int(item["led"]["N"]),
                 )
                 for item in response.get("Items", [])
             ]

@@ -182,7 +182,10 @@ class LeaderElector:
             try:
                 if remaining <= 0:
                     raise TimeoutError
-                renewed = await asyncio.wait_for(self._renew_or_adopt(), remaining)
+                # Not wait_for: on Python 3.11 it can swallow a cancellation that arrives as
+                # the renewal completes, and a cancelled guard would then renew on forever.
+                async with asyncio.timeout(remaining):
+                    renewed = await self._renew_or_adopt()
             except TimeoutError:
                 renewed, reason = None, "no renewal succeeded before the fencing deadline"
             except Exception as exc:
