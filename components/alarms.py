@@ -15,7 +15,12 @@ import pulumi
 import pulumi_aws as aws
 
 from gha_scalesets.components.args import AlarmThresholds
-from gha_scalesets.components.naming import METRICS_DIMENSION, METRICS_NAMESPACE, ListenerNames
+from gha_scalesets.components.naming import (
+    METRICS_DIMENSION,
+    METRICS_NAMESPACE,
+    POOL_WAIT_ALARM_SECONDS,
+    ListenerNames,
+)
 
 LISTENER_METRICS = {
     "Heartbeat": "1 per minute while the listener's poll loop runs (Sum)",
@@ -24,6 +29,7 @@ LISTENER_METRICS = {
     "JobsWaiting": "jobs assigned to a scale set but not running yet (Minimum over the minute)",
     "RunnerLaunchFailures": "runners whose JIT config or launch failed (Sum)",
     "ActiveScaleSets": "scale sets the publishing replica serves as the active one (Sum)",
+    "HttpPoolWaitSeconds": "the longest wait for a free connection to GitHub (Maximum)",
 }
 
 _MINUTE = 60
@@ -97,6 +103,19 @@ def alarm_specs(
                 "threshold": scale_sets,
                 "evaluation_periods": 3,
                 "treat_missing_data": "breaching",
+            },
+        ),
+        AlarmSpec(
+            "http-pool-wait",
+            f"For 3 minutes requests waited over {POOL_WAIT_ALARM_SECONDS:g} s for a free "
+            "connection to GitHub: raise capacity.api_connections or spread the scale sets "
+            "over more replicas",
+            {
+                **_listener_metric("HttpPoolWaitSeconds", "Maximum", listener_id, _MINUTE),
+                "comparison_operator": "GreaterThanThreshold",
+                "threshold": POOL_WAIT_ALARM_SECONDS,
+                "evaluation_periods": 3,
+                "treat_missing_data": "notBreaching",
             },
         ),
         AlarmSpec(

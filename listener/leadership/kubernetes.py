@@ -59,6 +59,7 @@ class KubernetesLeaseStore:
         self._namespace = config.namespace
         self._api: client.ApiClient | None = None
         self._leases: client.CoordinationV1Api | None = None
+        self._member_versions: dict[str, str] = {}  # resourceVersion of our last beat
 
     async def _client(self) -> client.CoordinationV1Api:
         if self._leases is None:
@@ -132,7 +133,7 @@ class KubernetesLeaseStore:
     async def beat(self, group: str, identity: str, leading: int) -> None:
         api = await self._client()
         name = member_name(group, identity)
-        body = {
+        body: dict[str, Any] = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
             "metadata": {
@@ -142,12 +143,27 @@ class KubernetesLeaseStore:
             },
             "spec": {"holderIdentity": identity, "renewTime": _now()},
         }
+        version = self._member_versions.get(name)
         try:
-            await api.replace_namespaced_lease(name, self._namespace, body)
+            if version is None:
+                written = await api.create_namespaced_lease(self._namespace, body)
+            else:
+                # A Lease update needs the resourceVersion; only this replica writes this one.
+                body["metadata"]["resourceVersion"] = version
+                written = await api.replace_namespaced_lease(name, self._namespace, body)
         except ApiException as exc:
-            if exc.status != 404:
+            if exc.status not in (404, 409):
                 raise
-            await api.create_namespaced_lease(self._namespace, body)  # the first beat
+            # Gone (removed as stale while this process was paused) or not what we last
+            # wrote (a restart with the same identity cannot happen: identities are per process).
+            self._member_versions.pop(name, None)
+            if exc.status == 404:
+                written = await api.create_namespaced_lease(self._namespace, body)
+            else:
+                current = await api.read_namespaced_lease(name, self._namespace)
+                body["metadata"]["resourceVersion"] = current.metadata.resource_version
+                written = await api.replace_namespaced_lease(name, self._namespace, body)
+        self._member_versions[name] = written.metadata.resource_version
 
     async def members(self, group: str) -> list[Member]:
         return [
@@ -162,8 +178,10 @@ class KubernetesLeaseStore:
 
     async def remove_member(self, group: str, identity: str) -> None:
         api = await self._client()
+        name = member_name(group, identity)
+        self._member_versions.pop(name, None)
         try:
-            await api.delete_namespaced_lease(member_name(group, identity), self._namespace)
+            await api.delete_namespaced_lease(name, self._namespace)
         except ApiException as exc:
             if exc.status != 404:
                 raise

@@ -140,6 +140,7 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
         "runner-launch-failures",
         "table-throttling",
         "dead-letters",
+        "http-pool-wait",
     }
     for alarm in alarms.values():
         assert alarm.inputs["alarmActions"] == [TOPIC]
@@ -158,6 +159,12 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
         len(scale_sets()),  # every configured scale set needs an active replica
     )
     assert no_leader["treatMissingData"] == "breaching"
+    pool = alarms["http-pool-wait"].inputs
+    assert (pool["metricName"], pool["statistic"], pool["threshold"]) == (
+        "HttpPoolWaitSeconds",
+        "Maximum",
+        5.0,
+    )
     table = recorder.one("aws:dynamodb/table:Table").state["name"]
     throttling = alarms["table-throttling"].inputs["metricQueries"]
     assert {q["metric"]["metricName"] for q in throttling if "metric" in q} == {

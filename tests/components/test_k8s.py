@@ -74,11 +74,11 @@ def test_listener_role_is_namespaced_and_limited_to_pods_secrets_and_leases(
             "resources": ["secrets"],
             "verbs": ["create", "delete", "list", "patch"],
         },
-        # leadership: read, create once, renew by replace; never delete or list
+        # leadership: read, create once, renew by replace; standbys list; stale members deleted
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
-            "verbs": ["get", "create", "update"],
+            "verbs": ["get", "list", "create", "update", "delete"],
         },
     ]
     binding = recorder.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").inputs
@@ -227,6 +227,7 @@ def test_prometheus_alert_rules_cover_the_listener_and_use_its_metrics(deploy, r
         "GhaApiErrorRate",
         "GhaJobsWaiting",
         "GhaRunnerLaunchFailures",
+        "GhaHttpPoolWait",
     }
     # Per-pod scraping labels series with namespace and pod (no service label).
     pods = 'pod=~"ci-listener-[a-z0-9]{1,10}-?[a-z0-9]{5}"'
@@ -241,6 +242,7 @@ def test_prometheus_alert_rules_cover_the_listener_and_use_its_metrics(deploy, r
     assert "gha_listener_api_requests_total" in rules["GhaApiErrorRate"]["expr"]
     assert rules["GhaApiErrorRate"]["expr"].endswith("> 5.0")
     assert "gha_listener_launch_failures_total" in rules["GhaRunnerLaunchFailures"]["expr"]
+    assert rules["GhaHttpPoolWait"]["expr"].startswith("histogram_quantile(0.99, sum by (le, lane)")
     assert all(f'namespace="ci-runners",{pods}' in r["expr"] for r in rules.values())
 
 

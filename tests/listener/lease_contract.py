@@ -53,17 +53,19 @@ async def check_read_many(store: LeaseStore) -> None:
 async def check_members(store: LeaseStore) -> None:
     """Member records: a new version per beat, per group, removed on request."""
     assert await store.members("g1") == []
-    await store.beat("g1", "a#1", 0)
-    await store.beat("g1", "b#1", 3)
-    await store.beat("g2", "c#1", 1)  # another listener's replicas: another group
+    await store.beat("g1", "m-a#1", 0)
+    await store.beat("g1", "m-b#1", 3)
+    await store.beat("g2", "m-c#1", 1)  # another listener's replicas: another group
     first = {m.identity: m for m in await store.members("g1")}
-    assert {i: m.leading for i, m in first.items()} == {"a#1": 0, "b#1": 3}
-    await store.beat("g1", "a#1", 5)
+    assert {i: m.leading for i, m in first.items()} == {"m-a#1": 0, "m-b#1": 3}
+    await store.beat("g1", "m-a#1", 5)
     again = {m.identity: m for m in await store.members("g1")}
-    assert again["a#1"].leading == 5 and again["a#1"].version != first["a#1"].version
-    assert again["b#1"].version == first["b#1"].version  # unchanged without a beat
-    await store.remove_member("g1", "b#1")
+    assert again["m-a#1"].leading == 5 and again["m-a#1"].version != first["m-a#1"].version
+    assert again["m-b#1"].version == first["m-b#1"].version  # unchanged without a beat
+    await store.remove_member("g1", "m-b#1")
     await store.remove_member("g1", "gone#1")  # already gone: no error
-    assert [m.identity for m in await store.members("g1")] == ["a#1"]
-    assert [m.identity for m in await store.members("g2")] == ["c#1"]
-    assert await store.read_many([SS]) == {}  # members are not scale sets' leases
+    assert [m.identity for m in await store.members("g1")] == ["m-a#1"]
+    assert [m.identity for m in await store.members("g2")] == ["m-c#1"]
+    # Members are not scale sets' leases.
+    leases = await store.read_many(range(1000))
+    assert not any((lease.holder or "").startswith("m-") for lease in leases.values())
