@@ -25,6 +25,7 @@ from gha_scalesets.listener.leadership import (
 )
 from gha_scalesets.listener.leadership.balance import Balancer, member_group
 from gha_scalesets.listener.leadership.snapshot import LeaseSnapshot
+from gha_scalesets.listener.looplag import watch_loop_lag
 from gha_scalesets.listener.metrics import ListenerMetrics
 from gha_scalesets.listener.registry import build_registry
 from gha_scalesets.listener.registry.base import (
@@ -187,6 +188,9 @@ class Listener:
         for worker in self.workers.values():
             self._tasks.append(asyncio.create_task(worker.run(), name=f"worker-{worker.name}"))
         self._tasks.append(asyncio.create_task(self._route_events(), name="runtime-events"))
+        self._tasks.append(
+            asyncio.create_task(watch_loop_lag(self.metrics.loop_lag.observe), name="loop-lag")
+        )
         if self.settings.cloudwatch is not None:
             publisher = CloudWatchPublisher(
                 self.settings.cloudwatch,

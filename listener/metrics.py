@@ -32,6 +32,7 @@ _JOB_BUCKETS = (
     1800, 2400, 3000, 3600,
 )  # fmt: skip
 _API_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 _BATCH_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 _SCALE_SET_LABELS = ("enterprise", "organization", "repository", "name")
@@ -225,6 +226,12 @@ class ListenerMetrics:
             "gha_listener_lease_handovers",
             "Scale sets handed over to another replica to balance the load",
             ("name",),
+            registry=r,
+        )
+        self.loop_lag = Histogram(
+            "gha_listener_event_loop_lag_seconds",
+            "How late the event loop ran a timer (every callback of every scale set waits)",
+            buckets=_LAG_BUCKETS,
             registry=r,
         )
         self.replicas = Gauge(
