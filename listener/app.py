@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 
 import structlog
 
@@ -39,7 +40,7 @@ from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime, RuntimeEv
 from gha_scalesets.listener.scaler import Scaler
 from gha_scalesets.listener.server import MetricsServer, build_app
 from gha_scalesets.listener.startup import StartupError, resolve_scale_sets
-from gha_scalesets.listener.worker import Pacing, ScaleSetWorker
+from gha_scalesets.listener.worker import Pacing, Phase, ScaleSetWorker
 from gha_scalesets.scaleset import Client
 from gha_scalesets.scaleset.errors import ScaleSetError
 
@@ -145,8 +146,8 @@ class Listener:
             opens=asyncio.Semaphore(self.settings.capacity.startup_concurrency),
             closes=asyncio.Semaphore(_DELETES_IN_FLIGHT),
         )
-        # Phases spread evenly over the stagger window, in configuration order.
-        stagger = self.settings.capacity.poll_stagger_seconds / len(scale_sets)
+        # Polls return at phases spread evenly over the stagger window, in configuration order.
+        window, epoch = self.settings.capacity.poll_stagger_seconds, time.monotonic()
         for index, (config, scale_set) in enumerate(
             zip(self.settings.scale_sets, scale_sets, strict=True)
         ):
@@ -176,7 +177,7 @@ class Listener:
                 owner=self.owner,
                 elector=elector,
                 pacing=pacing,
-                stagger=stagger * index,
+                phase=Phase(epoch + window * index / len(scale_sets), window) if window else None,
                 on_handed_over=balancer.handed_over,
             )
         try:  # before the electors start: replicas already running count this one at once

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,20 @@ log = structlog.get_logger("listener.worker")
 _HANDOVER_QUIESCE_SECONDS = 30.0
 
 
+@dataclass(frozen=True)
+class Phase:
+    """Where in a ``window`` (the service's hold) a scale set's polls should return: at
+    ``at`` (monotonic time) plus whole windows."""
+
+    at: float
+    window: float
+
+    def cut(self, now: float | None = None) -> float:
+        """After how many seconds to cut the first poll; 0: it is in phase already."""
+        delay = (self.at - (time.monotonic() if now is None else now)) % self.window
+        return delay if delay > self.window / 50 else 0.0
+
+
 @dataclass
 class Pacing:
     """What the workers of one listener share so that thousands of them start, hand over and
@@ -69,11 +84,12 @@ class ScaleSetWorker:
         owner: str,
         elector: LeaderElector,
         pacing: Pacing | None = None,
-        stagger: float = 0.0,
+        phase: Phase | None = None,
         on_handed_over: Callable[[], None] = lambda: None,
     ) -> None:
-        """``stagger``: cut this worker's first poll short after so many seconds, so that the
-        polls of many scale sets return spread over the hold instead of all at once."""
+        """``phase``: when this scale set's polls should return (its first poll is cut short
+        to get there), so that the polls of many scale sets return spread over the hold
+        instead of all at once."""
         self.scaler = scaler
         self._settings = settings
         self._client = client
@@ -81,7 +97,7 @@ class ScaleSetWorker:
         self._owner = owner
         self._elector = elector
         self._pacing = pacing or Pacing()
-        self._stagger = stagger
+        self._phase = phase
         self._on_handed_over = on_handed_over
         self._name = scaler.scale_set.name
         self._backoff = Backoff(cap=settings.max_backoff_seconds)
@@ -315,8 +331,9 @@ class ScaleSetWorker:
                 poll = self._client.get_message(
                     session, last_message_id, max_capacity=self.scaler.config.max_runners
                 )
-                if self._stagger:
-                    cut, self._stagger = self._stagger, 0.0
+                cut = self._phase.cut() if self._phase else 0.0
+                self._phase = None
+                if cut:
                     try:
                         async with asyncio.timeout(cut):  # never swallows a cancellation
                             message = await poll

@@ -54,4 +54,4 @@ def build_lease_store(settings: ListenerSettings) -> LeaseStore:
 
         client = make_dynamodb_client(registry, settings.aws, _LEASE_CALLS)
         return DynamoDBLeaseStore(registry.table_name, client)
-    return MemoryLeaseStore()
+    return MemoryLeaseStore(exclusive=True)  # nobody else can take a lease of this process

@@ -87,12 +87,15 @@ class MemoryLeaseStore:
     """Leases in this process: with one listener process there is nobody to share them with.
 
     Several electors in one process (tests, or one process per scale set in a test harness)
-    share one instance.
+    share one instance. ``exclusive``: only one replica uses it (a lone listener process), so
+    nobody could take a lease over and the active need not renew (thousands of scale sets
+    would otherwise renew thousands of leases a second for nothing).
     """
 
     name = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, *, exclusive: bool = False) -> None:
+        self.exclusive = exclusive
         self._leases: dict[int, Lease] = {}
         self._members: dict[str, dict[str, Member]] = {}
         self._versions = itertools.count(1)

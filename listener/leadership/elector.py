@@ -17,6 +17,7 @@ over is left for another replica the same way.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -109,7 +110,13 @@ class LeaderElector:
 
     def _won(self, lease: Lease, started: float) -> None:
         self._set(lease)
-        self._deadline = started + self._duration - self._renew
+        self._deadline = self._fence(started)
+
+    def _fence(self, started: float) -> float:
+        """When to stop serving unless a renewal succeeds first (never on an exclusive store)."""
+        if getattr(self.store, "exclusive", False):
+            return math.inf
+        return started + self._duration - self._renew
 
     def _reason(self, current: Lease | None, unchanged: bool) -> tuple[str | None, bool]:
         """Whether to take the lease now: ``(reason, claimed)``, reason ``None`` to stand by;
@@ -161,7 +168,7 @@ class LeaderElector:
             self.standing_by = False
             if claimed:
                 self.lease = lease  # already counted by the claim
-                self._deadline = now + self._duration - self._renew
+                self._deadline = self._fence(now)
             else:
                 self._won(lease, now)
             self._session_id = None
@@ -216,6 +223,8 @@ class LeaderElector:
 
     async def hold(self) -> None:
         """Renew until leadership is lost, then return (the caller stops serving at once)."""
+        if self._deadline == math.inf:
+            await asyncio.Event().wait()  # an exclusive store: nobody else can take it
         while True:
             await self._sleep(max(0.0, min(self._renew, self._deadline - self._clock())))
             if not await self._write():

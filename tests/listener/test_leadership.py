@@ -246,3 +246,18 @@ async def test_a_renewal_whose_answer_was_lost_does_not_depose_the_active() -> N
     await store.swap(SS, current, Terms("a#1", 10))  # applied, answer lost
     assert await leader.confirm()
     assert leader.leading and (await store.read(SS)).holder == "a#1"  # type: ignore[union-attr]
+
+
+async def test_a_lone_process_never_renews_and_never_loses_its_leases() -> None:
+    """A store only this process uses (no replicas): renewing could only cost CPU."""
+    store, clock = MemoryLeaseStore(exclusive=True), FakeClock()
+    leader = _elector(store, "a#1", clock)
+    await leader.acquire()
+    held = await store.read(SS)
+    guard = asyncio.create_task(leader.hold())
+    clock.now += 3600  # an hour without a renewal
+    await asyncio.sleep(0.01)
+    assert not guard.done() and await store.read(SS) == held
+    assert await leader.record_session("s-1")  # a write an hour later still leads
+    assert leader.leading and (await store.read(SS)).session_id == "s-1"  # type: ignore[union-attr]
+    guard.cancel()

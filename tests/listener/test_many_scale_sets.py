@@ -24,6 +24,7 @@ from gha_scalesets.listener.capacity import CapacityError, ensure_open_files, pl
 from gha_scalesets.listener.config import ListenerSettings, ScaleSetConfig
 from gha_scalesets.listener.runtimes.base import LaunchResult, RunnerSpec
 from gha_scalesets.listener.startup import StartupError, resolve_scale_sets
+from gha_scalesets.listener.worker import Phase
 from gha_scalesets.scaleset import Client, PatCredentials, ScaleSet
 from gha_scalesets.scaleset.config_url import parse_config_url
 from gha_scalesets.scaleset.models import RunnerGroup
@@ -163,6 +164,16 @@ async def test_scale_sets_are_looked_up_concurrently_and_each_runner_group_once(
     assert lookups.peak == 4  # bounded by the gate, and reached
 
 
+def test_first_polls_are_cut_to_phases_spread_evenly_over_the_window() -> None:
+    window = 50.0
+    phases = [Phase(100.0 + window * i / 4, window) for i in range(4)]
+    # Sessions opened late and in a burst (t = 130..131): each first poll ends in its phase.
+    cuts = [p.cut(now=130.0 + i / 4) for i, p in enumerate(phases)]
+    assert cuts == [20.0, 32.25, 44.5, 6.75]  # returns at 150, 162.5, 175, 137.5 (+ 50 s each)
+    assert Phase(100.0, window).cut(now=150.5) == 49.5
+    assert Phase(100.0, window).cut(now=149.5) == 0.0  # within 2 % of its phase: no cut
+
+
 async def test_first_polls_are_cut_short_so_that_they_return_spread_over_the_hold(
     sim_factory: Callable[..., SimulatorServer], state_dir: Path
 ) -> None:
@@ -175,14 +186,13 @@ async def test_first_polls_are_cut_short_so_that_they_return_spread_over_the_hol
         max_runners=1,
         scale_sets=[{"scale_set_id": i} for i in ids],
         metrics_port=None,
-        capacity={"poll_stagger_seconds": 0.4},  # phases 0 and 0.2 s
+        capacity={"poll_stagger_seconds": 0.4},  # phases 0.2 s apart
     )
     polls = lambda: sim.stats()["requests"].get("GET /message", 0)  # noqa: E731
     async with running_listener(settings, runtime=LaunchRecorder()):
-        # The second set's first poll ends after 0.2 s (its phase) and it polls again; the
-        # first set's (phase 0) is held for the whole 30 s hold.
-        await wait_for(lambda: polls() >= 3, 10, "the second scale set's second poll")
-    assert polls() == 3
+        # Without the cut each set would poll once in the simulator's 30 s hold.
+        await wait_for(lambda: polls() >= 3, 10, "a first poll cut short and polled again")
+    assert polls() <= 4  # each first poll cut at most once
 
 
 async def test_a_stop_says_which_sessions_it_could_not_delete(
