@@ -47,6 +47,9 @@ log = structlog.get_logger("listener.scaler")
 
 # Without any trigger the scaler still re-checks this often (retries after failures, grace).
 _IDLE_TICK_SECONDS = 10.0
+# At rest (as many runners as desired) nothing changes without an event that wakes it: the
+# re-check is a safety net only, kept rare so that thousands of idle scale sets cost nothing.
+_REST_TICK_SECONDS = 60.0
 # How long a cleanly stopped runner keeps its slot while its JobCompleted may be in flight.
 _JOB_COMPLETED_WAIT_SECONDS = 10.0
 
@@ -80,6 +83,7 @@ class Scaler:
         self._wake = asyncio.Event()
         self._step = asyncio.Lock()  # held through one step: a handover waits for its end
         self._retry_at = 0.0
+        self._at_rest = False  # the last step found exactly the desired runners
         self._desired: int | None = None
         self._waiting_jobs = 0  # assigned to the scale set, not started by any runner
         # While jobs wait, runners that never came online are looked for this often.
@@ -158,7 +162,8 @@ class Scaler:
         next_reconcile = time.monotonic() + self._settings.reconcile_interval_seconds
         while True:
             now = time.monotonic()
-            deadlines = [next_reconcile, now + _IDLE_TICK_SECONDS, *self._stopped.values()]
+            tick = _REST_TICK_SECONDS if self._at_rest else _IDLE_TICK_SECONDS
+            deadlines = [next_reconcile, now + tick, *self._stopped.values()]
             if self._retry_at > now:  # a past retry deadline must not turn this into a spin
                 deadlines.append(self._retry_at)
             if self._waiting_jobs:
@@ -213,11 +218,13 @@ class Scaler:
 
     async def converge(self) -> None:
         """One step toward the desired count."""
+        self._at_rest = False
         if self._desired is None or time.monotonic() < self._retry_at:
             return
         current = await self._registry.count(self.ss_id)
         self._metrics.managed_runners.labels(*self._labels).set(current)
         wanted = scale_up_count(self._desired, current, self.config.max_runners)
+        self._at_rest = current == self._desired and not self._stopped
         if wanted:
             log.info(
                 "scaling up",

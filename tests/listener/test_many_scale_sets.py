@@ -10,14 +10,15 @@ other requests of their connections would show as jobs that never launch.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from structlog.testing import capture_logs
 
+from benchmarks.chaos_checks import captured_logs
 from benchmarks.noop_runtime import NoopRuntime
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.capacity import CapacityError, ensure_open_files, plan
@@ -211,8 +212,9 @@ async def test_a_stop_says_which_sessions_it_could_not_delete(
     await listener.start()
     await wait_for(lambda: all(listener.ready().values()), 10, "three sessions")
     sim.set_faults(error_rate=1.0, error_status=500, routes=[DELETE_SESSION])
-    with capture_logs() as logs:
+    with captured_logs("info") as log:
         await listener.stop()
-    [report] = [e for e in logs if e["event"].startswith("message sessions not deleted")]
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    [report] = [e for e in lines if e["event"].startswith("message sessions not deleted")]
     assert report["count"] == 3 and report["scale_sets"] == ["many-0", "many-1", "many-2"]
-    assert report["log_level"] == "error"
+    assert report["level"] == "error"
