@@ -20,26 +20,36 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import burst, cloud, idle, memory, provider
+from benchmarks import burst, cloud, idle, memory, provider, scale
 from benchmarks.plot import burst_png
 from benchmarks.report import summary_rows
 from gha_scalesets.listener.logs import configure_logging
 
 HERE = Path(__file__).parent
-SCENARIOS = ("burst", "idle", "cloud", "memory", "provider")
+SCENARIOS = ("burst", "idle", "cloud", "memory", "provider", "scale")
 FULL: dict[str, dict[str, Any]] = {
     "burst": {"jobs": 500, "max_runners": 500},
     "idle": {"scale_sets": 100, "cycles": 3, "hold_seconds": 0.5},
     "cloud": {"jobs": 100},
     "memory": {"scale_sets": 10, "jobs_per_set": 50},
     "provider": {"scale_sets": 50, "engine": True},
+    # GitHub's real 50 s hold, real time: about 20 minutes
+    "scale": {"sizes": (10, 100, 500, 1000, 2000), "window_seconds": 150.0, "probes": 10},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "burst": {"jobs": 50, "max_runners": 50, "latency_ms": 5.0, "jitter_ms": 1.0},
-    "idle": {"scale_sets": 10, "cycles": 4, "hold_seconds": 0.2},
+    "idle": {"scale_sets": 10, "cycles": 4, "hold_seconds": 0.5},
     "cloud": {"jobs": 20},
     "memory": {"scale_sets": 3, "jobs_per_set": 5},
     "provider": {"scale_sets": 5},
+    "scale": {
+        "sizes": (500,),
+        "window_seconds": 6.0,
+        "hold_seconds": 3.0,
+        "probes": 5,
+        "replica_sets": 30,
+        "replica_jobs": 5,
+    },
 }
 RUNNERS: dict[str, Callable[..., Any]] = {
     "burst": lambda **kw: asyncio.run(burst.run(**kw)),
@@ -47,6 +57,7 @@ RUNNERS: dict[str, Callable[..., Any]] = {
     "cloud": lambda **kw: asyncio.run(cloud.run(**kw)),
     "memory": memory.run,
     "provider": provider.run,
+    "scale": lambda **kw: asyncio.run(scale.run(**kw)),
 }
 
 cli = typer.Typer(add_completion=False, help=__doc__)

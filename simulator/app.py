@@ -86,6 +86,8 @@ class Simulator:
             "runner_requests": dict(self.runner_requests),
             "user_agents": dict(self.user_agents),
             "connections": len(self.peers),
+            # When the counts were read (monotonic seconds): request rates over a window.
+            "monotonic": self.loop_time(),
             **self.world.stats(),
         }
 

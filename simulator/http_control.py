@@ -3,7 +3,7 @@
 - ``POST /_sim/jobs`` ``{"labels": [...], "count": n, "duration_seconds": s,
   "repository": "owner/repo", "result": "succeeded"}`` -> ``{"job_ids": [...]}``
 - ``GET /_sim/jobs`` -> ``{"jobs": [{"job_id", "state", "scale_set_id", ...}]}``
-- ``GET /_sim/stats`` -> ``{"requests", "runner_requests", "jobs", "runners"}``
+- ``GET /_sim/stats`` -> ``{"requests", "runner_requests", "jobs", "runners", "monotonic"}``
 - ``POST /_sim/reset`` -> a fresh world (faults are kept, their random stream restarts)
 - ``GET|POST /_sim/faults`` -> the current :class:`~simulator.faults.FaultSettings`;
   POST replaces them all (``{}`` clears)
