@@ -49,7 +49,7 @@ __all__ = ["Listener", "StartupError"]
 log = structlog.get_logger("listener")
 
 # Per phase (sessions, then runtime/registry/client), plus per scale set for the sessions:
-# 10 s for one scale set, 20 s for 2,000 (within ECS's and Kubernetes's 30 s stop grace).
+# 8 s for one scale set, 18 s for 2,000 (within ECS's and Kubernetes's 30 s stop grace).
 _STOP_TIMEOUT_SECONDS = 4.0
 _STOP_SECONDS_PER_SCALE_SET = 0.005
 _DELETES_IN_FLIGHT = 32
