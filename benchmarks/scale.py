@@ -308,6 +308,7 @@ async def run_replicas(
     rng = random.Random(seed)
     names = [f"shared-{i}" for i in range(scale_sets)]
     max_runners = 2
+    chaos_aws.serialise_dynamodb()  # moto's concurrent DynamoDB writes can undo each other
     with (
         moto_server() as moto_url,
         SimulatorProcess(long_poll_seconds=hold, seed=seed) as sim,
@@ -392,7 +393,7 @@ async def run(
     hold_seconds: float = SERVICE_HOLD_SECONDS,
     replica_sets: int = 300,
     replicas: int = 3,
-    replica_jobs: int = 30,
+    replica_jobs: int = 10,
     seed: int = 1,
 ) -> dict[str, Any]:
     """One listener at each size, then the replicas."""

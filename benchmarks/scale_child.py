@@ -54,6 +54,7 @@ async def serve(config: Path) -> None:
     await listener.start()
     emit("started", at=time.time())
     probe = asyncio.create_task(watch_loop_lag(lags.append, LAG_INTERVAL_SECONDS))
+    settling = asyncio.create_task(listener.freeze_when_settled())  # as the listener's CLI
     serving = asyncio.create_task(listener.run_until(stop))
     try:
         while line := await asyncio.to_thread(sys.stdin.readline):
@@ -64,6 +65,7 @@ async def serve(config: Path) -> None:
                 break
     finally:
         probe.cancel()
+        settling.cancel()
         stop.set()
         await serving
         started = time.monotonic()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 import time
 
@@ -54,6 +55,7 @@ _STOP_TIMEOUT_SECONDS = 4.0
 _STOP_SECONDS_PER_SCALE_SET = 0.005
 _DELETES_IN_FLIGHT = 32
 _UNDELETED_NAMES_LOGGED = 50
+_SETTLE_CHECKS = 120  # freeze startup's objects at the latest two minutes after the start
 
 
 class Listener:
@@ -216,6 +218,21 @@ class Listener:
             api_connections=capacity.api_connections,
             open_files_limit=open_files,
         )
+
+    async def freeze_when_settled(self) -> None:
+        """Once every scale set is served or stood by, exempt what startup built from garbage
+        collection: with thousands of scale sets a full collection otherwise stalls the event
+        loop (every poll, renewal and launch) for a quarter of a second now and then.
+
+        Process-wide, so the process's owner runs it (``python -m gha_scalesets.listener run``
+        does), not every ``Listener`` (several may share a test process)."""
+        for _ in range(_SETTLE_CHECKS):  # a check a second
+            if all(self.ready().values()):
+                break
+            await asyncio.sleep(1.0)
+        gc.collect()
+        gc.freeze()
+        log.info("startup objects exempt from garbage collection", objects=gc.get_freeze_count())
 
     def _balancer(self, total: int) -> Balancer:
         leadership = self.settings.leadership

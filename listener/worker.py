@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 
@@ -54,13 +54,14 @@ class Phase:
         return delay if delay > self.window / 50 else 0.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pacing:
     """What the workers of one listener share so that thousands of them start, hand over and
-    stop without storms (docs/listener.md: "Capacity")."""
+    stop without storms (docs/listener.md: "Capacity"): session creations and deletions in
+    flight."""
 
-    opens: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
-    closes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
+    opens: asyncio.Semaphore
+    closes: asyncio.Semaphore
 
 
 async def _stop(task: asyncio.Task[None] | None) -> None:
@@ -83,9 +84,9 @@ class ScaleSetWorker:
         metrics: ListenerMetrics,
         owner: str,
         elector: LeaderElector,
-        pacing: Pacing | None = None,
+        pacing: Pacing,
+        on_handed_over: Callable[[], None],
         phase: Phase | None = None,
-        on_handed_over: Callable[[], None] = lambda: None,
     ) -> None:
         """``phase``: when this scale set's polls should return (its first poll is cut short
         to get there), so that the polls of many scale sets return spread over the hold
@@ -96,7 +97,7 @@ class ScaleSetWorker:
         self._metrics = metrics
         self._owner = owner
         self._elector = elector
-        self._pacing = pacing or Pacing()
+        self._pacing = pacing
         self._phase = phase
         self._on_handed_over = on_handed_over
         self._name = scaler.scale_set.name

@@ -10,6 +10,7 @@ other requests of their connections would show as jobs that never launch.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -218,3 +219,24 @@ async def test_a_stop_says_which_sessions_it_could_not_delete(
     [report] = [e for e in lines if e["event"].startswith("message sessions not deleted")]
     assert report["count"] == 3 and report["scale_sets"] == ["many-0", "many-1", "many-2"]
     assert report["level"] == "error"
+
+
+async def test_startup_objects_leave_garbage_collection_once_every_scale_set_is_served(
+    sim: SimulatorServer, state_dir: Path
+) -> None:
+    ids = await create_scale_sets(sim, 2)
+    settings = listener_settings(
+        sim,
+        state_dir,
+        "unused",
+        max_runners=1,
+        scale_sets=[{"scale_set_id": i} for i in ids],
+        metrics_port=None,
+    )
+    async with running_listener(settings, runtime=LaunchRecorder()) as listener:
+        try:
+            await asyncio.wait_for(listener.freeze_when_settled(), 10)
+            assert all(listener.ready().values())  # it waited for the sessions
+            assert gc.get_freeze_count() > 0
+        finally:
+            gc.unfreeze()  # the test process goes on collecting
