@@ -3,8 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# One version: gha_scalesets/__init__.py's __version__ (pyproject reads it too).
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' gha_scalesets/__init__.py)
+# `make image` / `make runner-image` tags; name your registry: make image IMAGE=ghcr.io/acme/...
+IMAGE        ?= gha-scalesets-listener:$(VERSION)
+RUNNER_IMAGE ?= gha-scalesets-runner:$(VERSION)
+TOOLBIN := $(or $(GHA_TOOLCHAIN_HOME),$(HOME)/.cache/gha-scalesets/toolchain)/bin
 
-.PHONY: install test test-real toolchain lint format demo bench bench-ci chaos clean
+.PHONY: install test test-real toolchain lint lint-python format demo bench bench-ci chaos clean \
+	dist image runner-image
 
 install: $(STAMP)
 
@@ -14,7 +21,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-lint: install
+# Python (ruff) and the GitHub workflows (actionlint, built from the Go module proxy once).
+lint: lint-python
+	toolchain/build.sh actionlint
+	$(TOOLBIN)/actionlint
+
+lint-python: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
@@ -22,16 +34,32 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: install lint
+# Needs only Python: the workflows are linted by `make lint` (and CI).
+test: install lint-python
 	$(PY) -m pytest -q
 
 # The real Pulumi engine, Kubernetes control plane and plugins, built once into ~/.cache.
 toolchain:
 	toolchain/build.sh
 
-# The tiers that need the real toolchain (tests/engine, tests/real_k8s); they never skip.
+# The tiers that need the real toolchain (tests/engine, tests/real_k8s) and the image tier
+# (tests/image: buildah and mmdebstrap, installed with apt-get when missing); they never skip.
 test-real: install toolchain
 	$(PY) -m pytest -q --real
+
+# sdist and wheel into dist/, checked as the package index will render them.
+dist: install
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(PY) -m twine check --strict dist/*
+
+# The listener image without a Docker daemon (buildah), and the ECS runner image
+# (RUNNER_FROM: a mirror URL or a directory of images/runner holding the runner tarball).
+image: install
+	$(PY) -m toolchain.images listener --tag $(IMAGE)
+
+runner-image: install
+	$(PY) -m toolchain.images runner --tag $(RUNNER_IMAGE) $(if $(RUNNER_FROM),--from $(RUNNER_FROM))
 
 demo: install
 	$(PY) -m gha_scalesets.listener.demo
@@ -48,4 +76,4 @@ bench-ci: install
 	$(PY) -m pytest -q tests/benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache dist

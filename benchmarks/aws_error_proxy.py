@@ -78,14 +78,15 @@ class AwsErrorProxy:
         elif error is not None:
             self._reply(request, error.status, _query_error(error.code), "text/xml")
         else:
-            headers = {
-                k: v
-                for k, v in request.headers.items()
-                if k.lower() not in {"host", "content-length"}
-            }
-            upstream = self._http.post(request.path, content=body, headers=headers)
-            content_type = upstream.headers.get("content-type", "")
-            self._reply(request, upstream.status_code, upstream.content, content_type)
+            self._reply(request, *self._forward(request, body))
+
+    def _forward(self, request: BaseHTTPRequestHandler, body: bytes) -> tuple[int, bytes, str]:
+        """Send the request upstream: (status, body, content type) of the answer."""
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() not in {"host", "content-length"}
+        }
+        upstream = self._http.post(request.path, content=body, headers=headers)
+        return upstream.status_code, upstream.content, upstream.headers.get("content-type", "")
 
     @staticmethod
     def _reply(request: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str) -> None:

@@ -25,17 +25,17 @@ from benchmarks.harness import (
     ORG,
     PAT,
     SimulatorProcess,
+    create_scale_set,
     percentile,
     requests_between,
     total,
     wait_until,
 )
 from benchmarks.noop_runtime import NoopRuntime
-from benchmarks.upstream import UpstreamListener
+from benchmarks.upstream import UpstreamListener, serving
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import ListenerSettings
-from gha_scalesets.scaleset import Client, PatCredentials
-from gha_scalesets.scaleset.auth import TokenCache
+from gha_scalesets.scaleset import PatCredentials
 
 _SAMPLE_SECONDS = 0.1
 _PROBE_SECONDS = 0.005
@@ -79,12 +79,6 @@ async def _sampling(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-async def _create_scale_set(sim: SimulatorProcess, name: str) -> int:
-    async with Client(sim.config_url(ORG), PatCredentials(PAT), token_cache=TokenCache()) as c:
-        group = await c.get_runner_group_by_name("Default")
-        return (await c.create_scale_set(name=name, runner_group_id=group.id)).id
 
 
 async def _measure(
@@ -146,7 +140,7 @@ async def run_ours(
     sim: SimulatorProcess, jobs: int, max_runners: int, jit_concurrency: int, boot: float
 ) -> dict[str, Any]:
     name = "burst-ours"
-    await _create_scale_set(sim, name)
+    await create_scale_set(sim, name)
     started = await _stats(sim)
     runtime = NoopRuntime(boot_seconds=boot)
     settings = ListenerSettings(
@@ -192,7 +186,7 @@ async def run_upstream(
     sim: SimulatorProcess, jobs: int, max_runners: int, boot: float
 ) -> dict[str, Any]:
     name = "burst-upstream"
-    ss_id = await _create_scale_set(sim, name)
+    ss_id = await create_scale_set(sim, name)
     started = await _stats(sim)
     runtime = NoopRuntime(boot_seconds=boot)
     first: list[float] = []
@@ -205,18 +199,10 @@ async def run_upstream(
         runtime=runtime,
         on_message=lambda t: first.append(t) if not first else None,
     )
-    await upstream.start()
-    loop = asyncio.create_task(upstream.run())
-    try:
+    async with serving(upstream, runtime):
         result = await _measure(sim, name, jobs, runtime, first, started)
         result["auth_chain_runs"] = upstream.client.auth_chain_runs
         return result
-    finally:
-        loop.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loop
-        await upstream.close()
-        await runtime.close()
 
 
 async def run(

@@ -158,4 +158,6 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    cli = typer.Typer(add_completion=False, rich_markup_mode=None)
+    cli.command()(main)
+    cli(prog_name="python -m benchmarks.chaos")

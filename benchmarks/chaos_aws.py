@@ -32,12 +32,14 @@ DUMMY_CREDENTIALS = {
 
 @dataclass(frozen=True)
 class AwsFault:
-    """Answer ``rate`` of the ``operation`` requests (e.g. ``PutItem``) with ``code``."""
+    """Answer ``rate`` of the ``operation`` requests (e.g. ``PutItem``) whose parameters hold
+    ``when`` (name, value pairs, e.g. spot launches only) with ``code``."""
 
     operation: str
     code: str
     status: int = 400
     rate: float = 1.0
+    when: tuple[tuple[str, str], ...] = ()
 
 
 class AwsFaultProxy(AwsErrorProxy):
@@ -50,9 +52,13 @@ class AwsFaultProxy(AwsErrorProxy):
         self._rng = random.Random(seed)
         super().__init__(upstream, self._choose)
 
-    def _choose(self, operation: str, _params: Mapping[str, Any]) -> AwsError | None:
+    def _choose(self, operation: str, params: Mapping[str, Any]) -> AwsError | None:
         for fault in self.faults:
-            if fault.operation == operation and self._rng.random() < fault.rate:
+            if (
+                fault.operation == operation
+                and all(params.get(k) == v for k, v in fault.when)
+                and self._rng.random() < fault.rate
+            ):
                 self.injected[fault.code] += 1
                 return AwsError(fault.code, fault.status)
         return None

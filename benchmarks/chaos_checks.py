@@ -23,6 +23,7 @@ from gha_scalesets.listener.logs import configure_logging
 from gha_scalesets.simulator.testing import SimulatorServer
 
 CANARY_PAT = "ghp_CANARYchaos0000000000000000000000000"
+CANARY_PAT_2 = "ghp_CANARYchaos0000000000000000000000002"  # a listener's second credential
 # JIT configs are long base64 blobs; a 24-character slice of one is enough to recognise it.
 _CANARY_SLICE = 24
 
@@ -31,7 +32,9 @@ _CANARY_SLICE = 24
 class Canaries:
     """The secrets of one run and where they must never show up."""
 
-    secrets: dict[str, str] = field(default_factory=lambda: {"pat": CANARY_PAT})
+    secrets: dict[str, str] = field(
+        default_factory=lambda: {"pat": CANARY_PAT, "pat-2": CANARY_PAT_2}
+    )
 
     def add_jit_configs(self, configs: Iterable[str]) -> None:
         for index, config in enumerate(configs):
@@ -192,6 +195,7 @@ class ScenarioResult:
             and self.registry_consistent
             and self.recovered
             and not self.leaks
+            and not self.notes
         )
 
     def problems(self) -> list[str]:

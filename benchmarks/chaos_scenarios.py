@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from benchmarks import chaos_aws
 from benchmarks.chaos_checks import (
     CANARY_PAT,
+    CANARY_PAT_2,
     Canaries,
     FleetPeak,
     ScenarioResult,
@@ -39,7 +40,9 @@ from gha_scalesets.listener.config import (
 )
 from gha_scalesets.listener.registry.dynamodb import create_table
 from gha_scalesets.listener.runtimes.base import Runtime
+from gha_scalesets.listener.runtimes.ec2 import SPOT_SERVICE_LINKED_ROLE_DENIED
 from gha_scalesets.scaleset import Client, PatCredentials, ScaleSet
+from gha_scalesets.simulator.limits import pat_credential
 from gha_scalesets.simulator.testing import SimulatorServer
 
 ORG = "acme"
@@ -87,10 +90,15 @@ class Run:
     scale_set: ScaleSet
     proxy: chaos_aws.AwsFaultProxy | None
     log: Any  # the captured log buffer
+    listener: Listener | None = None
 
 
 class Fault(Protocol):
-    """A fault: ``start`` before (``before_listener``) or after the listener is ready."""
+    """A fault: ``start`` before (``before_listener``) or after the listener is ready.
+
+    A fault may also have ``problems(run) -> list[str]``: invariants of its own, checked once
+    the fleet is idle again.
+    """
 
     before_listener: bool
 
@@ -164,10 +172,12 @@ class ScaleSetDeleted:
 
 @dataclass(frozen=True)
 class AwsFaults:
-    """AWS errors from the proxy in front of moto for the hold window."""
+    """AWS errors from the proxy in front of moto for the hold window (``lasting``: for good,
+    a property of the account rather than an outage)."""
 
     faults: tuple[chaos_aws.AwsFault, ...]
     before_listener: bool = False
+    lasting: bool = False
 
     async def start(self, run: Run) -> None:
         assert run.proxy is not None
@@ -175,7 +185,8 @@ class AwsFaults:
 
     async def end(self, run: Run) -> None:
         assert run.proxy is not None
-        run.proxy.faults = []
+        if not self.lasting:
+            run.proxy.faults = []
 
     def injected(self, run: Run, statuses: dict[str, float]) -> int:
         assert run.proxy is not None
@@ -199,6 +210,45 @@ class NeverOnline:
         return int(run.sim.stats()["jobs"]["reassigned"])
 
 
+TWO_CREDENTIALS = (CANARY_PAT, CANARY_PAT_2)
+
+
+@dataclass(frozen=True)
+class LimitsAndRevocation:
+    """Mid-burst, GitHub's secondary limit bites (2 JIT configs a second per credential, 403
+    with ``Retry-After``) and the credential holding the listener's session is revoked."""
+
+    before_listener: bool = False
+
+    def revoked(self, run: Run) -> str:
+        """The session's credential: the client homes scale set ``id`` on ``id % 2``."""
+        return TWO_CREDENTIALS[run.scale_set.id % len(TWO_CREDENTIALS)]
+
+    async def start(self, run: Run) -> None:
+        rule = {"points_per_window": 10, "window_seconds": 1.0, "block_seconds": 1.0}
+        await asyncio.to_thread(run.sim.set_limits, classes={"jit": rule})
+        await asyncio.to_thread(run.sim.revoke, pat_credential(self.revoked(run)))
+
+    async def end(self, run: Run) -> None:
+        await asyncio.to_thread(run.sim.clear_limits)  # the revocation stays
+
+    def injected(self, run: Run, statuses: dict[str, float]) -> int:
+        return sum(int(statuses.get(status, 0)) for status in ("401", "403", "429"))
+
+    def problems(self, run: Run) -> list[str]:
+        """The revoked credential is set aside and the other one did its work."""
+        assert run.listener is not None and run.listener.client is not None
+        revoked = PatCredentials(self.revoked(run)).label
+        lanes = {lane["credential"]: lane for lane in run.listener.client.pacing_snapshot()}
+        other = next(lane for label, lane in lanes.items() if label != revoked)
+        found = []
+        if lanes[revoked]["usable"]:
+            found.append(f"the revoked credential {revoked} is still in rotation")
+        if not other["classes"].get("jit", {}).get("requests"):
+            found.append("the remaining credential sent no JIT request: the work did not move")
+        return found
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One row of the fault matrix."""
@@ -207,6 +257,7 @@ class Scenario:
     kind: str
     fault: Fault
     sim_options: dict[str, Any] = field(default_factory=dict)
+    listener_options: dict[str, Any] = field(default_factory=dict)
     registry: str = "memory"  # or "dynamodb" (on moto, through the fault proxy)
     cloud: str | None = None  # None: in-process runners; "ec2" | "ecs": on moto
 
@@ -236,9 +287,14 @@ def scenarios() -> list[Scenario]:
             "rate-limit-exhausted",
             "primary-rate-limit",
             # The admin token expires as the window opens: the first JIT call of the burst is
-            # refused (401) and the listener must go back to REST, where the budget is spent.
+            # refused (401) and the listener must go back to REST, where the budget is spent
+            # until X-RateLimit-Reset (a 2-second "hour": the reset passes within the run).
             SimFault(
-                {"rate_limit_per_hour": 0, "routes": list(_REST_TOKEN)},
+                {
+                    "rate_limit_per_hour": 0,
+                    "rate_limit_window_seconds": 2.0,
+                    "routes": list(_REST_TOKEN),
+                },
                 ("403",),
                 advance_clock_seconds=1.5,
             ),
@@ -275,6 +331,15 @@ def scenarios() -> list[Scenario]:
         ),
         Scenario("scale-set-deleted", "scale-set-deleted", ScaleSetDeleted()),
         Scenario(
+            "limits-and-revoked-credential",
+            "rate-limits-revocation",
+            LimitsAndRevocation(),
+            sim_options={"pats": list(TWO_CREDENTIALS)},
+            listener_options={
+                "credentials": [{"token": pat} for pat in TWO_CREDENTIALS],
+            },
+        ),
+        Scenario(
             "dynamodb-throttling",
             "dynamodb-throttling",
             AwsFaults(
@@ -290,6 +355,26 @@ def scenarios() -> list[Scenario]:
             "cloud-capacity",
             AwsFaults(
                 (chaos_aws.AwsFault("RunInstances", "InsufficientInstanceCapacity", 500, 0.6),)
+            ),
+            registry="dynamodb",
+            cloud="ec2",
+        ),
+        Scenario(
+            # A fresh account whose listener may not create the spot service-linked role:
+            # every spot launch is refused, on-demand takes the runners in the same decision.
+            "ec2-spot-role-missing",
+            "cloud-spot-refused",
+            AwsFaults(
+                (
+                    chaos_aws.AwsFault(
+                        "RunInstances",
+                        SPOT_SERVICE_LINKED_ROLE_DENIED,
+                        403,
+                        when=(("InstanceMarketOptions.MarketType", "spot"),),
+                    ),
+                ),
+                before_listener=True,
+                lasting=True,
             ),
             registry="dynamodb",
             cloud="ec2",
@@ -402,7 +487,7 @@ async def run_scenario(
         captured_logs() as log_buffer,
     ):
         scale_set = await _create_scale_set(sim, name)
-        overrides: dict[str, Any] = {}
+        overrides: dict[str, Any] = dict(scenario.listener_options)
         cloud = None
         if proxy is not None:
             assert moto_url is not None
@@ -417,7 +502,7 @@ async def run_scenario(
         runtime = EmulatedRuntime(cloud=cloud, never_online_rate=rate, seed=seed)
         settings = ListenerSettings(**listener_settings(sim, name, size, **overrides))
         run = Run(sim, scale_set, proxy, log_buffer)
-        listener = Listener(settings, runtime=runtime)
+        listener = run.listener = Listener(settings, runtime=runtime)
         stop = asyncio.Event()
         failure = ""
         if scenario.fault.before_listener:
@@ -447,6 +532,9 @@ async def run_scenario(
             result.recovered = not serving.done() and all(listener.ready().values())
             statuses = api_statuses(listener.metrics.registry)
             result.faults_injected = scenario.fault.injected(run, statuses)
+            own_checks = getattr(scenario.fault, "problems", None)
+            if own_checks is not None:
+                result.notes += own_checks(run)
             metrics_text = await _scrape(listener.metrics_port)
         finally:
             stop.set()

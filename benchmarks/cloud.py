@@ -11,10 +11,11 @@ Startup reconciliation is excluded: it lists once by design, in both modes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,6 +31,7 @@ from gha_scalesets.listener.config import (
     EcsRuntimeConfig,
     ListenerSettings,
 )
+from gha_scalesets.listener.registry.base import Registry
 from gha_scalesets.listener.registry.memory import MemoryRegistry
 from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
 from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
@@ -106,9 +108,10 @@ def aws_fixtures(endpoint: str) -> dict[str, Any]:
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)["Subnet"][
-            "SubnetId"
-        ]
+        # /20: room for a burst of 500 instances over two zones (a /24 holds 251).
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{16 * i}.0/20", AvailabilityZone=zone)[
+            "Subnet"
+        ]["SubnetId"]
         for i, zone in enumerate(["us-east-1a", "us-east-1b"])
     ]
     template = ec2.create_launch_template(
@@ -146,27 +149,48 @@ def build_runtime(kind: str, endpoint: str, fixtures: dict[str, Any]) -> Runtime
     )
 
 
-async def _burst(
-    sim: SimulatorProcess, runtime: Runtime, registry: CountingRegistry, name: str, jobs: int
-) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def listening(
+    sim: SimulatorProcess,
+    runtime: Runtime,
+    name: str,
+    max_runners: int,
+    *,
+    registry: Registry | None = None,
+    **settings: Any,
+) -> AsyncIterator[Listener]:
+    """A new scale set ``name`` served by a listener on ``runtime``, after its startup (the
+    session is ready, startup reconciliation and the first poll are done)."""
     async with Client(sim.config_url(ORG), PatCredentials(PAT), token_cache=TokenCache()) as c:
         group = await c.get_runner_group_by_name("Default")
         await c.create_scale_set(name=name, runner_group_id=group.id)
-    settings = ListenerSettings(
+    config = ListenerSettings(
         github_config_url=sim.config_url(ORG),
         credentials={"token": PAT},
-        scale_sets=[{"name": name, "max_runners": jobs}],
+        scale_sets=[{"name": name, "max_runners": max_runners}],
         metrics_port=None,
         owner_name=f"bench-{name}",
         log_level="warning",
+        **settings,
     )
-    listener = Listener(settings, registry=registry, runtime=runtime)
+    listener = Listener(config, registry=registry, runtime=runtime)
     stop = asyncio.Event()
     await listener.start()
     serving = asyncio.create_task(listener.run_until(stop))
     try:
         await wait_until(lambda: all(listener.ready().values()), "the session")
-        await asyncio.sleep(0.3)  # startup reconciliation and the first poll are done
+        await asyncio.sleep(0.3)
+        yield listener
+    finally:
+        stop.set()
+        await serving
+        await listener.stop()
+
+
+async def _burst(
+    sim: SimulatorProcess, runtime: Runtime, registry: CountingRegistry, name: str, jobs: int
+) -> dict[str, Any]:
+    async with listening(sim, runtime, name, jobs, registry=registry):
         calls_before, decisions_before = Counter(runtime.api_calls), registry.decisions
         for _ in range(_WAVES):  # jobs keep arriving: one decision per wave at least
             await asyncio.to_thread(sim.queue_jobs, [name], jobs // _WAVES, 60.0)
@@ -181,10 +205,6 @@ async def _burst(
         calls = Counter(runtime.api_calls)
         calls.subtract(calls_before)
         decisions = registry.decisions - decisions_before
-    finally:
-        stop.set()
-        await serving
-        await listener.stop()
     lookups = describe_or_list(calls)
     return {
         "decisions": decisions,

@@ -46,7 +46,7 @@ def tool(name: str) -> Path:
 
 
 # A property line of the engine's diff display, marked changed: "  ~ labels   : [".
-_CHANGED_PROPERTY = re.compile(r"^\s+[~+-] (\w+)\s*:", re.MULTILINE)
+CHANGED_PROPERTY = re.compile(r"^\s+[~+-] (\w+)\s*:", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,27 @@ class Outcome:
         Dynamic providers send no per-property diff, so the engine shows the difference
         between the old and the new inputs.
         """
-        return set(_CHANGED_PROPERTY.findall(self.stdout))
+        return set(CHANGED_PROPERTY.findall(self.stdout))
+
+
+def engine_env(root: Path, path_dirs: list[Path | None]) -> dict[str, str]:
+    """The environment of a private Pulumi installation under ``root`` (created here): a file
+    backend, its own PULUMI_HOME, passphrase secrets, nothing fetched; ``path_dirs`` go first on
+    PATH."""
+    backend, home = root / "backend", root / "pulumi-home"
+    for path in (backend, home):
+        path.mkdir(parents=True, exist_ok=True)
+    first = os.pathsep.join(str(d) for d in path_dirs if d is not None)
+    return {
+        "PATH": f"{first}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PULUMI_HOME": str(home),
+        "PULUMI_BACKEND_URL": f"file://{backend}",
+        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+        "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+    }
 
 
 class Engine:
@@ -99,19 +119,7 @@ class Engine:
         self.root = root
         self.backend = root / "backend"
         self.home = root / "pulumi-home"
-        for path in (self.backend, self.home):
-            path.mkdir(parents=True, exist_ok=True)
-        path = os.pathsep.join([str(pulumi.parent), str(Path(sys.executable).parent)])
-        self.env = {
-            "PATH": f"{path}{os.pathsep}{os.environ.get('PATH', '')}",
-            "PULUMI_HOME": str(self.home),
-            "PULUMI_BACKEND_URL": f"file://{self.backend}",
-            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-            "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
-            "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
-        }
+        self.env = engine_env(root, [pulumi.parent, Path(sys.executable).parent])
         self.command = auto.PulumiCommand(root=str(pulumi.parent.parent))
 
     def stack(

@@ -24,6 +24,8 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from gha_scalesets.scaleset import Client, PatCredentials
+from gha_scalesets.scaleset.auth import TokenCache
 from gha_scalesets.simulator.testing import SimulatorServer
 
 PAT = "ghp_benchmark_token"
@@ -140,6 +142,13 @@ class SimulatorProcess(SimulatorServer):
     def pid(self) -> int:
         assert self._process is not None
         return self._process.pid
+
+
+async def create_scale_set(sim: SimulatorServer, name: str) -> int:
+    """A scale set in the Default group of ``ORG`` (created with ``PAT``); its id."""
+    async with Client(sim.config_url(ORG), PatCredentials(PAT), token_cache=TokenCache()) as c:
+        group = await c.get_runner_group_by_name("Default")
+        return (await c.create_scale_set(name=name, runner_group_id=group.id)).id
 
 
 def requests_between(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, int]:

@@ -9,6 +9,8 @@ upstream behaviour imposed from outside:
 - a global mutex per client: at most one admin request in flight, and one on the session
   client (GET/DELETE message, acquire) (§5.6, scaleset#104);
 - no read caches, no batching: one ``generatejitconfig`` per runner, serially (§4.3, §7);
+- no pacing: requests go out as fast as the mutex allows, and only a 429's ``Retry-After`` is
+  waited out by the request that received it (go-retryablehttp, §5.2, §5.4);
 - the §6.1 loop: GET message; on a message ack it first, then acquire ``JobAvailable`` jobs,
   then handle job events and the desired count; on 202 re-assert the desired count. The
   message is handled to the end (scale-up included) before the next GET;
@@ -24,8 +26,9 @@ how the idle scenario prices upstream refreshes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from gha_scalesets.listener.runtimes.base import RunnerSpec, Runtime
 from gha_scalesets.scaleset import (
@@ -36,6 +39,7 @@ from gha_scalesets.scaleset import (
     MessageSession,
 )
 from gha_scalesets.scaleset.auth import TokenCache
+from gha_scalesets.scaleset.pacing import PacingSettings
 
 
 class UpstreamListener:
@@ -54,7 +58,13 @@ class UpstreamListener:
         owner: str = "upstream-listener",
         on_message: Callable[[float], None] | None = None,
     ) -> None:
-        self.client = Client(config_url, credentials, token_cache=TokenCache())
+        # Upstream paces nothing: it only waits out a 429's Retry-After (go-retryablehttp).
+        self.client = Client(
+            config_url,
+            credentials,
+            token_cache=TokenCache(),
+            pacing=PacingSettings(enabled=False),
+        )
         self._ss_id = scale_set_id
         self._ss_name = scale_set_name
         self._min = min_runners
@@ -122,3 +132,18 @@ class UpstreamListener:
                 await self.client.delete_message_session(self.session)
             self.session = None
         await self.client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def serving(upstream: UpstreamListener, runtime: Runtime) -> AsyncIterator[UpstreamListener]:
+    """``upstream`` started and looping; afterwards stopped, session deleted, runtime closed."""
+    await upstream.start()
+    loop = asyncio.create_task(upstream.run())
+    try:
+        yield upstream
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        await upstream.close()
+        await runtime.close()

@@ -10,6 +10,7 @@ from gha_scalesets.components.args import (
     K8sOptions,
     ListenerConfigError,
     ListenerScaleSet,
+    PacingOptions,
     ScaleSetListenerArgs,
 )
 from gha_scalesets.components.listener import ScaleSetListener
@@ -21,6 +22,7 @@ __all__ = [
     "K8sOptions",
     "ListenerConfigError",
     "ListenerScaleSet",
+    "PacingOptions",
     "ScaleSetListener",
     "ScaleSetListenerArgs",
 ]

@@ -28,8 +28,19 @@ LISTENER_METRICS = {
     "ApiErrors": "of those, 5xx, 429 and requests with no answer (Sum)",
     "JobsWaiting": "jobs assigned to a scale set but not running yet (Minimum over the minute)",
     "RunnerLaunchFailures": "runners whose JIT config or launch failed (Sum)",
+    "SpotFallbacks": "runners launched on-demand although spot is configured (Sum)",
     "ActiveScaleSets": "scale sets the publishing replica serves as the active one (Sum)",
     "HttpPoolWaitSeconds": "the longest wait for a free connection to GitHub (Maximum)",
+    "IdleRunnerMinutes": "warm runner-minutes (beyond the assigned jobs, booting or idle) (Sum)",
+    "IdleBudgetMinutes": "what the warm-capacity policies may spend, per minute (Sum: per hour)",
+    "CredentialBudgetMinPercent": "the lowest share of its hourly rate limit any GitHub "
+    "credential has left, 0 for one set aside (Minimum)",
+}
+# Published for dashboards (forecast vs. actual demand), read by no alarm.
+DASHBOARD_METRICS = {
+    "WarmRunners": "runners beyond the assigned jobs, at publish time (Maximum)",
+    "JobArrivals": "jobs assigned to the scale sets (Sum)",
+    "ForecastArrivals": "job arrivals per minute the adaptive policies expect (Average)",
 }
 
 _MINUTE = 60
@@ -64,6 +75,40 @@ def _query(query_id: str, namespace: str, metric: str, dims: dict[str, Any], per
     )
 
 
+def _idle_cost(listener_id: str, thresholds: AlarmThresholds) -> AlarmSpec:
+    own = {METRICS_DIMENSION: listener_id}
+    hour = 60 * _MINUTE
+    if thresholds.idle_runner_minutes_per_hour is not None:
+        limit = thresholds.idle_runner_minutes_per_hour
+        return AlarmSpec(
+            "idle-runner-minutes",
+            f"Warm runners idled more than {limit} runner-minutes within an hour",
+            {
+                **_listener_metric("IdleRunnerMinutes", "Sum", listener_id, hour),
+                "comparison_operator": "GreaterThanThreshold",
+                "threshold": limit,
+                "evaluation_periods": 1,
+                "treat_missing_data": "notBreaching",
+            },
+        )
+    return AlarmSpec(
+        "idle-runner-minutes",
+        "Warm runners idled more than 20 % above what the warm-capacity policies may spend"
+        " within an hour (runners that take no job, or a policy spending past its cap)",
+        {
+            "metric_queries": [
+                _query("idle", METRICS_NAMESPACE, "IdleRunnerMinutes", own, hour),
+                _query("budget", METRICS_NAMESPACE, "IdleBudgetMinutes", own, hour),
+                _expression("FILL(idle, 0) - 1.2 * FILL(budget, 0)", "idle minutes over budget"),
+            ],
+            "comparison_operator": "GreaterThanThreshold",
+            "threshold": 10,
+            "evaluation_periods": 1,
+            "treat_missing_data": "notBreaching",
+        },
+    )
+
+
 def _expression(expression: str, label: str) -> Any:
     return aws.cloudwatch.MetricAlarmMetricQueryArgs(
         id="e1", expression=expression, label=label, return_data=True
@@ -77,8 +122,10 @@ def alarm_specs(
     thresholds: AlarmThresholds,
     *,
     scale_sets: int,
+    spot: bool = False,
 ) -> list[AlarmSpec]:
-    """The alarms of one listener (docs/components.md, "Alarms and the metrics they read": why)."""
+    """The alarms of one listener (docs/components.md, "Alarms and the metrics they read": why);
+    ``spot``: its runners are meant to run on spot capacity."""
     own = {METRICS_DIMENSION: listener_id}
     table = {"TableName": table_name}
     return [
@@ -155,6 +202,19 @@ def alarm_specs(
                 "treat_missing_data": "notBreaching",
             },
         ),
+        *([_spot_unavailable(listener_id)] if spot else []),
+        AlarmSpec(
+            "credential-budget-low",
+            f"A GitHub credential had less than {thresholds.credential_budget_percent}% of its"
+            " rate limit left, or was set aside (refused by GitHub), for 5 minutes",
+            {
+                **_listener_metric("CredentialBudgetMinPercent", "Minimum", listener_id, _MINUTE),
+                "comparison_operator": "LessThanThreshold",
+                "threshold": thresholds.credential_budget_percent,
+                "evaluation_periods": 5,
+                "treat_missing_data": "notBreaching",
+            },
+        ),
         AlarmSpec(
             "table-throttling",
             "DynamoDB throttled requests to the runner registry table",
@@ -170,6 +230,7 @@ def alarm_specs(
                 "treat_missing_data": "notBreaching",
             },
         ),
+        _idle_cost(listener_id, thresholds),
         AlarmSpec(
             "dead-letters",
             "State events the listener could not process are in the dead-letter queue",
@@ -186,6 +247,24 @@ def alarm_specs(
             },
         ),
     ]
+
+
+def _spot_unavailable(listener_id: str) -> AlarmSpec:
+    # One refusal is weather (a pool ran dry); three ten-minute periods in a row is a cause to
+    # find: the spot service-linked role, the spot quota, or pools too few for the burst.
+    return AlarmSpec(
+        "spot-unavailable",
+        "Runners have been launched on-demand instead of spot for 30 minutes: spot keeps"
+        " refusing (the listener logs why: spot_unavailable, runner_launch_fallback)",
+        {
+            **_listener_metric("SpotFallbacks", "Sum", listener_id, 10 * _MINUTE),
+            "comparison_operator": "GreaterThanThreshold",
+            "threshold": 0,
+            "evaluation_periods": 3,
+            "datapoints_to_alarm": 3,
+            "treat_missing_data": "notBreaching",
+        },
+    )
 
 
 def create_alarms(

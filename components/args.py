@@ -8,13 +8,13 @@ from typing import Any, Protocol
 
 import pulumi
 
+from gha_scalesets.components.platforms import DEFAULT_PLATFORM
+from gha_scalesets.listener.warm.config import WarmPolicy
 from gha_scalesets.providers import GitHubAppArgs
 
 RUNTIMES = ("ec2", "ecs", "k8s")
 
 DEFAULT_RUNNER_IMAGE = "ghcr.io/actions/actions-runner:latest"
-# EC2 resolves this public SSM parameter to the current Amazon Linux 2023 AMI at launch.
-AL2023_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 
 
 class ListenerConfigError(pulumi.RunError):
@@ -38,6 +38,16 @@ class ListenerScaleSet:
     scale_set: ScaleSetLike
     min_runners: int = 0
     max_runners: int = 10
+    # -- warm capacity (issue 28): runners kept ready ahead of demand (min_idle, schedules,
+    # adaptive). A WarmPolicy or its dict form; the rules are listener/warm/config.py's
+    # (docs/listener.md: "Warm capacity").
+    warm: WarmPolicy | Mapping[str, Any] | None = None
+
+    def warm_policy(self) -> WarmPolicy:
+        """``warm`` validated (raises pydantic's ``ValidationError`` when it is not valid)."""
+        if isinstance(self.warm, WarmPolicy):
+            return self.warm
+        return WarmPolicy.model_validate(dict(self.warm or {}))
 
 
 @dataclass
@@ -47,6 +57,29 @@ class AlarmThresholds:
     job_wait_minutes: int = 10
     api_error_rate_percent: float = 5.0
     launch_failures: int = 3  # within 10 minutes
+    # Warm (idle) runner-minutes within an hour; None: 20 % above what the scale sets' warm
+    # policies may spend (their floors, or the adaptive cost cap), plus 10 minutes.
+    idle_runner_minutes_per_hour: int | None = None
+    # A credential with less of its hourly GitHub rate limit left (or set aside) for 5 minutes.
+    credential_budget_percent: float = 10.0
+
+
+@dataclass
+class PacingOptions:
+    """How the listener stays under GitHub's rate limits, per credential (docs/listener.md).
+
+    ``jit_per_minute``: the ``generatejitconfig`` ceiling per credential; GitHub publishes none
+    for the scale-set API (180 matches its REST endpoints' 900 points a minute). ``None``:
+    learned from the first limit signal. ``enabled=False`` sends as fast as it can.
+    """
+
+    enabled: bool = True
+    jit_per_minute: int | None = None
+
+    def listener_setting(self) -> dict[str, Any]:
+        """``LISTENER_PACING`` (``listener/config.py`` ``PacingConfig``)."""
+        ceilings = {"jit": self.jit_per_minute} if self.jit_per_minute is not None else {}
+        return {"enabled": self.enabled, "ceilings": ceilings}
 
 
 @dataclass
@@ -62,14 +95,14 @@ class Ec2Options:
     root_device_name: str = "/dev/xvda"  # of both AMIs (Amazon Linux); "/dev/sda1" on Ubuntu
     spot: bool = True
     listener_instance_type: str = "t3.small"
-    listener_ami_id: str = AL2023_AMI
+    listener_ami_id: str | None = None  # None: the latest Amazon Linux 2023 for the platform
 
 
 @dataclass
 class EcsOptions:
     """ECS runtime: the listener as a Fargate service, runners as Fargate tasks."""
 
-    # Required: an image with bash, the AWS CLI and the runner at /home/runner/run.sh.
+    # Required: an image with bash, curl, the AWS CLI and the runner at /home/runner/run.sh.
     runner_image: str | None = None
     cluster_arn: pulumi.Input[str] | None = None  # None: the component creates a cluster
     runner_cpu: int = 2048
@@ -102,11 +135,12 @@ class K8sOptions:
 
 @dataclass
 class ScaleSetListenerArgs:
-    """Inputs of a listener: one runtime, one GitHub credential, one or more scale sets.
+    """Inputs of a listener: one runtime, its GitHub credential(s), one or more scale sets.
 
     ``scale_sets`` takes ``providers.ScaleSet`` resources (bounds 0..10) or
     :class:`ListenerScaleSet` wrappers with their own bounds. Give exactly one of
-    ``github_token`` and ``github_app``.
+    ``github_token``, ``github_app`` and ``github_credentials`` (several tokens and/or Apps of
+    the same org or enterprise: the listener spreads its requests over them).
     """
 
     runtime: str  # one of RUNTIMES
@@ -115,6 +149,8 @@ class ScaleSetListenerArgs:
     listener_image: str
     github_token: pulumi.Input[str] | None = field(default=None, repr=False)
     github_app: GitHubAppArgs | None = field(default=None, repr=False)
+    github_credentials: Sequence[GitHubAppArgs | pulumi.Input[str]] = field(default=(), repr=False)
+    pacing: PacingOptions = field(default_factory=PacingOptions)
     vpc_id: pulumi.Input[str] | None = None
     subnet_ids: Sequence[pulumi.Input[str]] = ()
     kms_key_arn: pulumi.Input[str] | None = None  # None: the component creates a key
@@ -132,10 +168,19 @@ class ScaleSetListenerArgs:
     # Listener processes (2 recommended): one active per scale set, the others hot standbys
     # that take over within seconds (docs/listener.md: "High availability").
     replicas: int = 1
+    # The CPU architecture of the listener image, its hosts and the runners (linux/amd64 or
+    # linux/arm64): ECS task definitions follow it and EC2 instance types must match it.
+    platform: str = DEFAULT_PLATFORM
     tags: Mapping[str, str] = field(default_factory=dict)
     ec2: Ec2Options = field(default_factory=Ec2Options)
     ecs: EcsOptions = field(default_factory=EcsOptions)
     k8s: K8sOptions = field(default_factory=K8sOptions)
+
+    def credential_list(self) -> list[GitHubAppArgs | pulumi.Input[str]]:
+        """Every credential given, whichever field holds it (tokens and Apps)."""
+        if self.github_credentials:
+            return list(self.github_credentials)
+        return [self.github_app if self.github_app is not None else self.github_token]
 
     def bounded_scale_sets(self) -> list[ListenerScaleSet]:
         """Every scale set with its bounds (bare resources get the defaults)."""

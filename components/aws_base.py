@@ -84,6 +84,7 @@ class AwsBase:
             # What the alarms read: the namespace and Listener dimension of alarms.alarm_specs.
             cloudwatch={"namespace": METRICS_NAMESPACE, "listener_name": self.names.listener_id},
             network=aws_proxy_env(self.args).apply(lambda env: env | ca),
+            pacing=self.args.pacing.listener_setting(),
         )
 
     def log_group(self, kind: str) -> aws.cloudwatch.LogGroup:

@@ -63,6 +63,7 @@ def deploy(
             cache.dead_letter_queue.name,
             args.alarm_thresholds,
             scale_sets=len(args.scale_sets),
+            spot=args.runtime == "ec2" and args.ec2.spot,
         ),
         args.alarm_actions,
         tags,

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 from gha_scalesets.components import iam
 from gha_scalesets.components.aws_base import AwsBase
 from gha_scalesets.components.network import LISTENER_CA_FILE, aws_proxy_env
+from gha_scalesets.components.platforms import al2023_ami
 from gha_scalesets.components.user_data import listener_user_data
 from gha_scalesets.listener.runtimes.ec2 import runner_user_data
 
@@ -151,7 +152,7 @@ def deploy(base: AwsBase) -> Ec2Deployment:
     listener_template = aws.ec2.LaunchTemplate(
         names.child("listener"),
         description=f"gha-scalesets listener {names.listener_id}",
-        image_id=options.listener_ami_id,
+        image_id=options.listener_ami_id or al2023_ami(args.platform),
         instance_type=options.listener_instance_type,
         iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=listener_profile.arn),
         user_data=user_data,
@@ -212,6 +213,8 @@ def _listener_statements(
             *iam.ec2_listener(
                 v["scope"],
                 launch_template_id=v["launch_template_id"],
+                instance_types=base.args.ec2.runner_instance_types,
+                spot=base.args.ec2.spot,
                 subnet_ids=v["subnet_ids"],
                 security_group_ids=[v["runner_security_group"]],
                 runner_role_arn=v["runner_role_arn"],

@@ -15,6 +15,7 @@ from gha_scalesets.components.args import ScaleSetListenerArgs
 from gha_scalesets.components.aws_base import AwsBase
 from gha_scalesets.components.naming import ListenerNames
 from gha_scalesets.components.network import ecs_runner_env
+from gha_scalesets.components.platforms import ecs_cpu_architecture
 from gha_scalesets.listener.runtimes.ecs import runner_entrypoint
 
 RUNNER_CONTAINER = "runner"
@@ -94,7 +95,8 @@ def runner_container(
     }
 
 
-def _fargate(family: str, cpu: int, memory: int) -> dict[str, Any]:
+def _fargate(family: str, cpu: int, memory: int, platform: str) -> dict[str, Any]:
+    """Fargate task definition settings; the CPU architecture is the images' platform."""
     return {
         "family": family,
         "cpu": str(cpu),
@@ -102,7 +104,7 @@ def _fargate(family: str, cpu: int, memory: int) -> dict[str, Any]:
         "network_mode": "awsvpc",
         "requires_compatibilities": ["FARGATE"],
         "runtime_platform": aws.ecs.TaskDefinitionRuntimePlatformArgs(
-            operating_system_family="LINUX", cpu_architecture="X86_64"
+            operating_system_family="LINUX", cpu_architecture=ecs_cpu_architecture(platform)
         ),
     }
 
@@ -136,7 +138,7 @@ def deploy(base: AwsBase, cluster: pulumi.Output[str]) -> EcsDeployment:
         ).apply(lambda v: json.dumps([runner_container(options.runner_image, *v)])),
         tags=base.tags,
         opts=opts,
-        **_fargate(runner_family, options.runner_cpu, options.runner_memory),
+        **_fargate(runner_family, options.runner_cpu, options.runner_memory, args.platform),
     )
 
     listener_role = base.role(
@@ -179,7 +181,12 @@ def deploy(base: AwsBase, cluster: pulumi.Output[str]) -> EcsDeployment:
         ).apply(lambda v: json.dumps([listener_container(args.listener_image, *v)])),
         tags=base.tags,
         opts=opts,
-        **_fargate(task_family(names, "listener"), options.listener_cpu, options.listener_memory),
+        **_fargate(
+            task_family(names, "listener"),
+            options.listener_cpu,
+            options.listener_memory,
+            args.platform,
+        ),
     )
     service = aws.ecs.Service(
         names.child("listener"),

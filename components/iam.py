@@ -126,34 +126,73 @@ def listener_core(
     ]
 
 
+SPOT_SERVICE = "spot.amazonaws.com"
+SPOT_SERVICE_LINKED_ROLE = "AWSServiceRoleForEC2Spot"
+
+
 def ec2_listener(
     scope: AwsScope,
     *,
     launch_template_id: str,
+    instance_types: Sequence[str],
+    spot: bool,
     subnet_ids: Sequence[str],
     security_group_ids: Sequence[str],
     runner_role_arn: str,
     scale_set_ids: Sequence[int],
     log_group_arn: str,
 ) -> list[Statement]:
-    """Launch runners only through their launch template; terminate only this listener's.
+    """Launch runners only through their launch template, as the listener does; terminate
+    only this listener's.
 
-    The listener tags every runner it launches with its scale set id (``TAG_SCALE_SET_ID``).
+    A launch may set what the listener sets per launch (an instance type of the configured
+    list, one of the subnets, spot or on-demand, IMDSv2 only) and nothing else of the
+    template's: its image, volumes and security group (``ec2:IsLaunchTemplateResource``). EC2
+    has no condition key for user data; a principal with this role could replace it, but only
+    on the runner template's image, role, security group and subnets. The listener tags every
+    runner it launches with its scale set id (``TAG_SCALE_SET_ID``). With ``spot`` it may
+    create the spot service-linked role, which EC2 needs at an account's first spot launch.
     """
     launch_template_arn = scope.arn("ec2", f"launch-template/{launch_template_id}")
-    created = ["instance/*", "volume/*", "network-interface/*", "spot-instances-request/*"]
-    return [
+    from_template = {"ArnEquals": {"ec2:LaunchTemplate": launch_template_arn}}
+    created = [
+        "instance/*",
+        "volume/*",
+        "network-interface/*",
+        *(["spot-instances-request/*"] if spot else []),
+    ]
+    statements = [
         _allow(
-            "LaunchRunnersFromTemplate",
+            "LaunchRunnerInstances",
+            ["ec2:RunInstances"],
+            [scope.arn("ec2", "instance/*")],
+            **from_template,
+            StringEquals={
+                "ec2:InstanceType": sorted(instance_types),
+                "ec2:MetadataHttpTokens": "required",
+            },
+        ),
+        _allow(
+            "KeepTemplateImageVolumesAndGroup",
+            ["ec2:RunInstances"],
+            [
+                scope.arn("ec2", "image/*", owned=False),
+                scope.arn("ec2", "volume/*"),
+                *(scope.arn("ec2", f"security-group/{g}") for g in security_group_ids),
+            ],
+            **from_template,
+            Bool={"ec2:IsLaunchTemplateResource": "true"},
+        ),
+        _allow(
+            "LaunchIntoRunnerSubnets",
             ["ec2:RunInstances"],
             [
                 launch_template_arn,
-                *(scope.arn("ec2", r) for r in created),
                 *(scope.arn("ec2", f"subnet/{s}") for s in subnet_ids),
-                *(scope.arn("ec2", f"security-group/{g}") for g in security_group_ids),
-                scope.arn("ec2", "image/*", owned=False),
+                scope.arn("ec2", "network-interface/*"),
+                *([scope.arn("ec2", "spot-instances-request/*")] if spot else []),
             ],
-            ArnEquals={"ec2:LaunchTemplate": launch_template_arn},
+            **from_template,
         ),
         {
             "Sid": "NoPublicAddresses",
@@ -186,6 +225,22 @@ def ec2_listener(
             "ListenerLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]
         ),
     ]
+    if spot:
+        statements.append(
+            _allow(
+                "CreateSpotServiceLinkedRole",
+                ["iam:CreateServiceLinkedRole"],
+                [
+                    scope.arn(
+                        "iam",
+                        f"role/aws-service-role/{SPOT_SERVICE}/{SPOT_SERVICE_LINKED_ROLE}",
+                        regional=False,
+                    )
+                ],
+                StringEquals={"iam:AWSServiceName": SPOT_SERVICE},
+            )
+        )
+    return statements
 
 
 def ecs_listener(

@@ -15,9 +15,10 @@ import pulumi_kubernetes as k8s
 
 from gha_scalesets.components.args import K8sOptions, ScaleSetListenerArgs
 from gha_scalesets.components.deployment import Deployment
+from gha_scalesets.components.k8s_network import k8s_network
 from gha_scalesets.components.k8s_secret import K8S_SECRET_MOUNT, k8s_credential
 from gha_scalesets.components.naming import ListenerNames
-from gha_scalesets.components.network import LISTENER_CA_FILE, k8s_network
+from gha_scalesets.components.network import LISTENER_CA_FILE
 from gha_scalesets.components.prometheus import RULES_FILE, alert_rules, rules_file
 from gha_scalesets.components.settings import resolve_env
 from gha_scalesets.listener.network import RUNNER_CA_DIR
@@ -30,9 +31,10 @@ _CA = "github-ca"
 
 def listener_rules() -> list[dict[str, Any]]:
     """The listener's Role: runner pods and their JIT-config secrets, in its namespace only
-    (secrets: ``patch`` sets a runner's pod as the owner of its secret), and the Leases that
-    say which replica is active (read, created once, renewed by replace; listed by standbys)
-    and which replicas are alive (a member Lease each: listed, deleted once stale)."""
+    (secrets: ``patch`` sets a runner's pod as the owner of its secret), the ConfigMaps that
+    keep what the adaptive warm capacity learned (read, created once, patched), and the Leases
+    that say which replica is active (read, created once, renewed by replace; listed by
+    standbys) and which replicas are alive (a member Lease each: listed, deleted once stale)."""
     return [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "list", "watch"]},
         {
@@ -40,6 +42,7 @@ def listener_rules() -> list[dict[str, Any]]:
             "resources": ["secrets"],
             "verbs": ["create", "delete", "list", "patch"],
         },
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "patch"]},
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
@@ -248,6 +251,7 @@ def deploy(
         scale_sets=scale_sets,
         runtime_config=runner_template,
         metrics_port=args.metrics_port,
+        pacing=args.pacing.listener_setting(),
     )
     selector = {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
     pod_spec = pulumi.Output.all(

@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 
 from gha_scalesets.components.args import ScaleSetListenerArgs
 from gha_scalesets.components.naming import ListenerNames
+from gha_scalesets.providers import GitHubAppArgs
 
 # Where the Secret is mounted and its keys (file names), not secret values.
 K8S_SECRET_MOUNT = "/var/run/secrets/github"  # noqa: S105
@@ -24,8 +25,33 @@ K8S_PRIVATE_KEY_KEY = "private_key"
 @dataclass
 class K8sCredential:
     secret: k8s.core.v1.Secret
-    listener_credentials: pulumi.Output[dict[str, Any]]
-    """``LISTENER_CREDENTIALS``: file paths in the mounted Secret, no secret values."""
+    listener_credentials: pulumi.Output[Any]
+    """``LISTENER_CREDENTIALS``: file paths in the mounted Secret, no secret values (a list
+    when there are several credentials)."""
+
+
+def _mounted(
+    credential: GitHubAppArgs | pulumi.Input[str], suffix: str
+) -> tuple[str, pulumi.Input[str], pulumi.Output[dict[str, Any]]]:
+    """The Secret key of one credential, its value, and how the listener finds it."""
+    if not isinstance(credential, GitHubAppArgs):
+        key = K8S_TOKEN_KEY + suffix
+        return (
+            key,
+            credential,
+            pulumi.Output.from_input({"token_file": f"{K8S_SECRET_MOUNT}/{key}"}),
+        )
+    key = K8S_PRIVATE_KEY_KEY + suffix
+    source = pulumi.Output.all(credential.client_id, credential.installation_id).apply(
+        lambda v: {
+            "app": {
+                "client_id": str(v[0]),
+                "installation_id": int(v[1]),
+                "private_key_file": f"{K8S_SECRET_MOUNT}/{key}",
+            }
+        }
+    )
+    return key, credential.private_key, source
 
 
 def k8s_credential(
@@ -34,24 +60,16 @@ def k8s_credential(
     metadata: dict[str, Any],
     opts: pulumi.ResourceOptions,
 ) -> K8sCredential:
-    """A Secret with the token or the App's private key, mounted as files by the listener."""
-    app = args.github_app
-    if app is None:
-        data: pulumi.Input[dict[str, str]] = {K8S_TOKEN_KEY: args.github_token}  # type: ignore[dict-item]
-        credentials = pulumi.Output.from_input(
-            {"token_file": f"{K8S_SECRET_MOUNT}/{K8S_TOKEN_KEY}"}
-        )
-    else:
-        data = {K8S_PRIVATE_KEY_KEY: app.private_key}  # type: ignore[dict-item]
-        credentials = pulumi.Output.all(app.client_id, app.installation_id).apply(
-            lambda v: {
-                "app": {
-                    "client_id": str(v[0]),
-                    "installation_id": int(v[1]),
-                    "private_key_file": f"{K8S_SECRET_MOUNT}/{K8S_PRIVATE_KEY_KEY}",
-                }
-            }
-        )
+    """A Secret with the token(s) or the Apps' private keys, mounted as files by the listener
+    (keys ``token``/``private_key``; ``token-0``, ``private_key-1``... for several)."""
+    several = bool(args.github_credentials)
+    mounted = [
+        _mounted(c, f"-{index}" if several else "")
+        for index, c in enumerate(args.credential_list())
+    ]
+    data: pulumi.Input[dict[str, str]] = {key: value for key, value, _ in mounted}  # type: ignore[misc]
+    sources = pulumi.Output.all(*(source for _, _, source in mounted))
+    credentials = sources if several else sources.apply(lambda found: found[0])
     secret = k8s.core.v1.Secret(
         names.child("github"),
         metadata=metadata | {"name": names.child("github")},

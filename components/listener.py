@@ -9,6 +9,7 @@ from gha_scalesets.components.deployment import Deployment
 from gha_scalesets.components.naming import ListenerNames
 from gha_scalesets.components.settings import scale_set_entries
 from gha_scalesets.components.validation import has_provider, validate
+from gha_scalesets.extras import needs_extra
 
 TYPE = "gha-scalesets:index:ScaleSetListener"
 
@@ -50,12 +51,14 @@ class ScaleSetListener(pulumi.ComponentResource):
         # A runtime's module loads only when used: an EC2/ECS user has no Kubernetes SDK
         # installed (gha-scalesets[aws]), a Kubernetes user no AWS one (gha-scalesets[k8s]).
         if args.runtime == "k8s":
-            from gha_scalesets.components import k8s
+            with needs_extra("k8s", "runtime 'k8s'"):
+                from gha_scalesets.components import k8s
 
             child_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s.provider)
             deployment = k8s.deploy(names, args, args.k8s.namespace or "", scale_sets, child_opts)
         else:
-            from gha_scalesets.components import aws_deploy
+            with needs_extra("aws", f"runtime {args.runtime!r}"):
+                from gha_scalesets.components import aws_deploy
 
             deployment = aws_deploy.deploy(names, args, scale_sets, self)
         self._publish(deployment)

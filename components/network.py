@@ -10,26 +10,18 @@ credentials is refused there; the CA goes in as text and is written to files at 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from gha_scalesets.components.args import ListenerConfigError, ScaleSetListenerArgs
-from gha_scalesets.components.naming import ListenerNames
 from gha_scalesets.listener.network import (
     BASE_NO_PROXY,
-    BUNDLE_FILE,
     CA_FILE,
     CA_PEM_ENV,
-    K8S_NO_PROXY,
     RUNNER_CA_DIR,
     no_proxy_list,
     proxy_environment,
-    trust_bundle,
 )
 
 LISTENER_CA_FILE = f"{RUNNER_CA_DIR}/{CA_FILE}"  # where the listener finds the CA
@@ -39,10 +31,10 @@ def aws_proxy_problem(proxy: str) -> str | None:
     """Why ``proxy`` cannot be used on AWS runtimes, or None."""
     parts = urlsplit(proxy)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "proxy must be an http:// or https:// URL, e.g. http://proxy.corp:3128"
+        return "must be an http:// or https:// URL, e.g. http://proxy.corp:3128"
     if parts.username is not None:
         return (
-            "proxy: a proxy URL with credentials would sit in plain EC2 user data and ECS task "
+            "a proxy URL with credentials would sit in plain EC2 user data and ECS task "
             "definitions; use a proxy that admits the VPC's addresses, or the k8s runtime"
         )
     return None
@@ -50,7 +42,7 @@ def aws_proxy_problem(proxy: str) -> str | None:
 
 def _checked(proxy: str) -> str:
     if problem := aws_proxy_problem(proxy):
-        raise ListenerConfigError(problem)
+        raise ListenerConfigError(f"proxy: {problem}")
     return proxy
 
 
@@ -69,44 +61,3 @@ def ecs_runner_env(args: ScaleSetListenerArgs) -> pulumi.Output[dict[str, str]]:
     runner entrypoint writes and trusts it)."""
     ca = {CA_PEM_ENV: args.ca_bundle} if args.ca_bundle else {}
     return aws_proxy_env(args).apply(lambda env: env | ca)
-
-
-@dataclass
-class K8sNetwork:
-    """Names of the proxy Secret and the CA ConfigMap (None when not configured)."""
-
-    proxy_secret: pulumi.Output[str] | None = None
-    ca_config_map: pulumi.Output[str] | None = None
-    no_proxy: str = ""  # the NO_PROXY value in the Secret
-
-
-def k8s_network(
-    args: ScaleSetListenerArgs,
-    names: ListenerNames,
-    metadata: Callable[[str], dict[str, Any]],
-    opts: pulumi.ResourceOptions,
-) -> K8sNetwork:
-    """The proxy Secret (``envFrom`` of the listener and every runner) and the CA ConfigMap
-    (``ca.pem`` and the full ``bundle.pem``, mounted at ``RUNNER_CA_DIR``)."""
-    secret = config_map = None
-    no_proxy = no_proxy_list(args.no_proxy, (*BASE_NO_PROXY, *K8S_NO_PROXY))
-    if args.proxy is not None:
-        secret = k8s.core.v1.Secret(
-            names.child("proxy"),
-            metadata=metadata("proxy"),
-            type="Opaque",
-            string_data=pulumi.Output.secret(
-                pulumi.Output.from_input(args.proxy).apply(
-                    lambda proxy: proxy_environment(proxy, no_proxy)
-                )
-            ),
-            opts=opts,
-        ).metadata.name
-    if args.ca_bundle:
-        config_map = k8s.core.v1.ConfigMap(
-            names.child("ca"),
-            metadata=metadata("ca"),
-            data={CA_FILE: args.ca_bundle, BUNDLE_FILE: trust_bundle(args.ca_bundle)},
-            opts=opts,
-        ).metadata.name
-    return K8sNetwork(secret, config_map, no_proxy)

@@ -117,6 +117,24 @@ def alert_rules(
                         f" {thresholds.job_wait_minutes} minutes",
                     ),
                     rule(
+                        "GhaIdleRunnerCost",
+                        f"sum by (name) (rate(gha_listener_idle_runner_seconds_total{{{sel}}}"
+                        f"[30m])) * 60 > {_idle_limit(sel, thresholds)}",
+                        "10m",
+                        "Warm runners of {{ $labels.name }} idle more runner-minutes per hour"
+                        " than its warm-capacity policy may spend (runners taking no job, or"
+                        " a policy past its cap)",
+                    ),
+                    rule(
+                        "GhaCredentialBudgetLow",
+                        "min by (credential) (gha_listener_credential_budget_ratio"
+                        f"{{{sel}}}) < {thresholds.credential_budget_percent / 100:g}",
+                        "5m",
+                        "GitHub credential {{ $labels.credential }} has had less than"
+                        f" {thresholds.credential_budget_percent:g}% of its rate limit left, or"
+                        " been set aside, for 5 minutes",
+                    ),
+                    rule(
                         "GhaRunnerLaunchFailures",
                         "sum by (name) (increase(gha_listener_launch_failures_total"
                         f"{{{sel}}}[10m])) >= {thresholds.launch_failures}",
@@ -128,6 +146,16 @@ def alert_rules(
             }
         ]
     }
+
+
+def _idle_limit(sel: str, thresholds: AlarmThresholds) -> str:
+    """The idle runner-minutes per hour above which GhaIdleRunnerCost fires: the threshold,
+    else 20 % over the budget each scale set's leader exports, plus 10 minutes."""
+    if thresholds.idle_runner_minutes_per_hour is not None:
+        return str(thresholds.idle_runner_minutes_per_hour)
+    return (
+        f"on (name) (1.2 * max by (name) (gha_listener_idle_budget_minutes_per_hour{{{sel}}}) + 10)"
+    )
 
 
 def rules_file(rules: dict[str, Any]) -> str:

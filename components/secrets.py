@@ -9,24 +9,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from gha_scalesets.components.args import ScaleSetListenerArgs
 from gha_scalesets.components.naming import ListenerNames
+from gha_scalesets.providers import GitHubAppArgs
 
 
-def secrets_manager_value(args: ScaleSetListenerArgs) -> pulumi.Output[str]:
-    """The secret value the listener reads: ``{"github_token"}`` or ``{"github_app"}`` JSON."""
-    app = args.github_app
-    if app is None:
-        return pulumi.Output.from_input(args.github_token).apply(
-            lambda token: json.dumps({"github_token": token})
-        )
-    return pulumi.Output.all(app.client_id, app.installation_id, app.private_key).apply(
-        lambda v: json.dumps(
-            {
+def _entry(credential: GitHubAppArgs | pulumi.Input[str]) -> pulumi.Output[dict[str, Any]]:
+    if isinstance(credential, GitHubAppArgs):
+        return pulumi.Output.all(
+            credential.client_id, credential.installation_id, credential.private_key
+        ).apply(
+            lambda v: {
                 "github_app": {
                     "client_id": str(v[0]),
                     "installation_id": int(v[1]),
@@ -34,6 +32,15 @@ def secrets_manager_value(args: ScaleSetListenerArgs) -> pulumi.Output[str]:
                 }
             }
         )
+    return pulumi.Output.from_input(credential).apply(lambda token: {"github_token": token})
+
+
+def secrets_manager_value(args: ScaleSetListenerArgs) -> pulumi.Output[str]:
+    """The secret value the listener reads: ``{"github_token"}`` or ``{"github_app"}`` JSON,
+    or ``{"credentials": [...]}`` of those for several."""
+    several = bool(args.github_credentials)
+    return pulumi.Output.all(*map(_entry, args.credential_list())).apply(
+        lambda entries: json.dumps({"credentials": entries} if several else entries[0])
     )
 
 

@@ -28,6 +28,7 @@ def listener_env(
     aws: dict[str, Any] | None = None,
     cloudwatch: dict[str, Any] | None = None,
     network: dict[str, str] | None = None,
+    pacing: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """Environment variables configuring one listener; ``network`` adds the proxy variables and
     ``LISTENER_CA_BUNDLE``."""
@@ -45,6 +46,8 @@ def listener_env(
         env["LISTENER_AWS"] = json.dumps(aws)
     if cloudwatch is not None:
         env["LISTENER_CLOUDWATCH"] = json.dumps(cloudwatch)
+    if pacing is not None:
+        env["LISTENER_PACING"] = json.dumps(pacing)
     return env | (network or {})
 
 
@@ -53,18 +56,27 @@ def resolve_env(**parts: pulumi.Input[Any]) -> pulumi.Output[dict[str, str]]:
     return pulumi.Output.all(**parts).apply(lambda values: listener_env(**values))
 
 
+def _entry(entry: ListenerScaleSet, scale_set_id: int, name: str) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "scale_set_id": int(scale_set_id),
+        "name": name,
+        "min_runners": entry.min_runners,
+        "max_runners": entry.max_runners,
+    }
+    warm = entry.warm_policy()
+    if warm.enabled:
+        item["warm"] = warm.model_dump(mode="json", exclude_defaults=True)
+    return item
+
+
 def scale_set_entries(entries: Sequence[ListenerScaleSet]) -> pulumi.Output[list[dict[str, Any]]]:
-    """``LISTENER_SCALE_SETS`` items: id, name and bounds; fails on duplicate names."""
+    """``LISTENER_SCALE_SETS`` items: id, name, bounds and warm capacity; fails on duplicate
+    names."""
     ids = [e.scale_set.scale_set_id for e in entries]
     names = [e.scale_set.name for e in entries]
     return pulumi.Output.all(pulumi.Output.all(*ids), pulumi.Output.all(*names)).apply(
         lambda v: [
-            {
-                "scale_set_id": int(scale_set_id),
-                "name": name,
-                "min_runners": entry.min_runners,
-                "max_runners": entry.max_runners,
-            }
+            _entry(entry, scale_set_id, name)
             for entry, scale_set_id, name in zip(
                 entries, v[0], check_unique_names(v[1]), strict=True
             )

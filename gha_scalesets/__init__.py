@@ -16,21 +16,30 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from gha_scalesets.extras import needs_extra
+
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "GitHubAppArgs": "gha_scalesets.providers",
-    "ScaleSet": "gha_scalesets.providers",
-    "ScaleSetArgs": "gha_scalesets.providers",
-    "ScaleSetProviderError": "gha_scalesets.providers",
-    "AlarmThresholds": "gha_scalesets.components",
-    "Ec2Options": "gha_scalesets.components",
-    "EcsOptions": "gha_scalesets.components",
-    "K8sOptions": "gha_scalesets.components",
-    "ListenerConfigError": "gha_scalesets.components",
-    "ListenerScaleSet": "gha_scalesets.components",
-    "ScaleSetListener": "gha_scalesets.components",
-    "ScaleSetListenerArgs": "gha_scalesets.components",
+_PROVIDERS = (
+    "GitHubAppArgs",
+    "ScaleSet",
+    "ScaleSetArgs",
+    "ScaleSetInputError",
+    "ScaleSetProviderError",
+)
+_COMPONENTS = (
+    "AlarmThresholds",
+    "Ec2Options",
+    "EcsOptions",
+    "K8sOptions",
+    "ListenerConfigError",
+    "ListenerScaleSet",
+    "PacingOptions",
+    "ScaleSetListener",
+    "ScaleSetListenerArgs",
+)
+_EXPORTS = {name: "gha_scalesets.providers" for name in _PROVIDERS} | {
+    name: "gha_scalesets.components" for name in _COMPONENTS
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
@@ -42,11 +51,13 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from gha_scalesets.components import K8sOptions as K8sOptions
     from gha_scalesets.components import ListenerConfigError as ListenerConfigError
     from gha_scalesets.components import ListenerScaleSet as ListenerScaleSet
+    from gha_scalesets.components import PacingOptions as PacingOptions
     from gha_scalesets.components import ScaleSetListener as ScaleSetListener
     from gha_scalesets.components import ScaleSetListenerArgs as ScaleSetListenerArgs
     from gha_scalesets.providers import GitHubAppArgs as GitHubAppArgs
     from gha_scalesets.providers import ScaleSet as ScaleSet
     from gha_scalesets.providers import ScaleSetArgs as ScaleSetArgs
+    from gha_scalesets.providers import ScaleSetInputError as ScaleSetInputError
     from gha_scalesets.providers import ScaleSetProviderError as ScaleSetProviderError
 
 
@@ -54,7 +65,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'gha_scalesets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    with needs_extra("pulumi", f"gha_scalesets.{name}"):  # [aws] and [k8s] include it
+        value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

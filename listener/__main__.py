@@ -1,6 +1,4 @@
-"""``python -m gha_scalesets.listener run --config listener.yaml``; every setting may also be a
-``LISTENER_*``.
-"""
+"""The scale-set listener's command line: run, or check the settings without the network."""
 
 from __future__ import annotations
 
@@ -15,11 +13,19 @@ import typer
 import yaml
 from pydantic import ValidationError
 
+from gha_scalesets import config_errors
+from gha_scalesets.config_errors import report
 from gha_scalesets.listener.app import Listener, StartupError
+from gha_scalesets.listener.check import offline_problems, summary
 from gha_scalesets.listener.config import ListenerSettings, load_settings
 from gha_scalesets.listener.logs import configure_logging
 
-cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+HELP = """The scale-set listener: long-polls GitHub and keeps ephemeral runners at the job count.
+
+Settings come from a YAML file (--config) layered over LISTENER_* environment variables;
+every setting may be given either way (docs/listener.md)."""
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP, rich_markup_mode=None)
 log = structlog.get_logger("listener")
 
 ConfigOption = Annotated[
@@ -29,9 +35,16 @@ ConfigOption = Annotated[
         "-c",
         exists=True,
         dir_okay=False,
+        metavar="FILE",
         help="YAML settings; omit to read everything from LISTENER_* variables.",
     ),
 ]
+
+
+def _invalid(config: Path | None, problems: list[str]) -> typer.Exit:
+    where = config or "LISTENER_* variables"
+    typer.echo(report(f"invalid listener settings ({where})", problems), err=True)
+    return typer.Exit(2)
 
 
 def _settings(config: Path | None) -> ListenerSettings:
@@ -39,12 +52,7 @@ def _settings(config: Path | None) -> ListenerSettings:
         return load_settings(config)
     except ValidationError as exc:
         # Only locations and messages: the rejected input may be a credential.
-        problems = "\n".join(
-            f"  {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-            for e in exc.errors()
-        )
-        typer.echo(f"invalid listener settings ({config or 'environment'}):\n{problems}", err=True)
-        raise typer.Exit(2) from None
+        raise _invalid(config, config_errors.lines(exc, ListenerSettings)) from None
     except yaml.YAMLError as exc:
         typer.echo(f"cannot read listener settings: {_yaml_problem(config, exc)}", err=True)
         raise typer.Exit(2) from None
@@ -88,11 +96,6 @@ async def _serve(settings: ListenerSettings) -> None:
         await listener.stop()
 
 
-@cli.callback()
-def main() -> None:
-    """The scale-set listener: long-polls GitHub and keeps ephemeral runners at the job count."""
-
-
 @cli.command()
 def run(config: ConfigOption = None) -> None:
     """Serve the configured scale sets until SIGTERM/SIGINT."""
@@ -112,17 +115,17 @@ def run(config: ConfigOption = None) -> None:
 
 @cli.command()
 def check(config: ConfigOption = None) -> None:
-    """Validate the settings and print what would be served (no network calls)."""
+    """Validate the settings offline and show what would be served.
+
+    Sends no request: credential files are read and parsed, the CA bundle is loaded; a Secrets
+    Manager secret is read only at start."""
     settings = _settings(config)
-    sets = ", ".join(
-        f"{s.name or s.scale_set_id} ({s.min_runners}..{s.max_runners})"
-        for s in settings.scale_sets
-    )
-    typer.echo(
-        f"ok: {settings.github_config_url} runtime={settings.runtime} "
-        f"registry={settings.registry.type} scale sets: {sets}"
-    )
+    if problems := offline_problems(settings):
+        raise _invalid(config, problems)
+    typer.echo(f"ok: {config or 'LISTENER_* variables'} is valid; the listener would serve")
+    for line in summary(settings):
+        typer.echo(f"  {line}")
 
 
 if __name__ == "__main__":
-    cli()
+    cli(prog_name="python -m gha_scalesets.listener")

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import socket
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -29,7 +30,7 @@ from gha_scalesets.listener.leadership.balance import Balancer, member_group
 from gha_scalesets.listener.leadership.snapshot import LeaseSnapshot
 from gha_scalesets.listener.looplag import watch_loop_lag
 from gha_scalesets.listener.metrics import ListenerMetrics
-from gha_scalesets.listener.registry import build_registry
+from gha_scalesets.listener.registry import build_profile_store, build_registry
 from gha_scalesets.listener.registry.base import (
     Registry,
     RunnerRecord,
@@ -37,13 +38,14 @@ from gha_scalesets.listener.registry.base import (
     UnknownRunnerError,
 )
 from gha_scalesets.listener.runtimes import build_runtime
-from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime, RuntimeEvent
+from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime, RuntimeEvent, SpotMarket
 from gha_scalesets.listener.scaler import Scaler
 from gha_scalesets.listener.server import MetricsServer, build_app
 from gha_scalesets.listener.startup import StartupError, resolve_scale_sets
 from gha_scalesets.listener.worker import Pacing, Phase, ScaleSetWorker
 from gha_scalesets.scaleset import Client
 from gha_scalesets.scaleset.errors import ScaleSetError
+from gha_scalesets.scaleset.pool import PoolSettings
 
 __all__ = ["Listener", "StartupError"]
 
@@ -62,7 +64,9 @@ class Listener:
     """A running listener; ``start`` it, then ``run_until`` a stop event, then ``stop`` it.
 
     ``registry``, ``runtime`` and ``leases`` default to what the settings describe (tests
-    inject their own).
+    inject their own); so does ``client`` (a replay brings one over its own transport).
+    ``clock`` gives epoch seconds (times of day, runner ages); deadlines follow the event
+    loop's clock, so the whole listener can run in virtual time.
     """
 
     def __init__(
@@ -72,6 +76,8 @@ class Listener:
         registry: Registry | None = None,
         runtime: Runtime | None = None,
         leases: LeaseStore | None = None,
+        client: Client | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.metrics = ListenerMetrics(settings.github_config_url)
@@ -81,12 +87,17 @@ class Listener:
                 "hit" if hit else "miss"
             ).inc(),
         )
+        self.profiles = build_profile_store(settings, self.registry)
         self.runtime: Runtime = runtime or build_runtime(settings)
         self.metrics.attach_runtime_calls(lambda: self.runtime.api_calls)
+        if isinstance(self.runtime, SpotMarket):
+            spot = self.runtime
+            self.metrics.attach_spot_fallbacks(lambda: spot.spot_fallbacks)
         self.owner = settings.owner_name or socket.gethostname()
         self.identity = lease_identity(self.owner)
         self.leases: LeaseStore = leases or build_lease_store(settings)
-        self.client: Client | None = None
+        self.client: Client | None = client
+        self._clock = clock
         self.balancer: Balancer | None = None
         self._snapshot: LeaseSnapshot | None = None
         self._heartbeat: asyncio.Task[None] | None = None
@@ -118,21 +129,12 @@ class Listener:
         try:
             capacity = plan(self.settings)
             open_files = ensure_open_files(capacity.open_files)
-            credentials = await load_credentials(self.settings.credentials, self.settings.aws)
-            proxy = self.settings.proxy
-            self.client = Client(
-                self.settings.github_config_url,
-                credentials,
-                observer=self.metrics.observe_api,
-                subsystem="listener",
-                proxy=proxy.get_secret_value() if proxy else None,
-                no_proxy=self.settings.no_proxy,
-                ca_bundle=self.settings.ca_bundle,
-                pool_settings=capacity.pool_settings(),
-            )
-        except (CapacityError, CredentialsLoadError, ScaleSetError, ValueError) as exc:
+        except CapacityError as exc:
             raise StartupError(str(exc)) from None
+        if self.client is None:
+            self.client = await self._new_client(capacity.pool_settings())
         client = self.client
+        self.metrics.attach_credentials(client.pacing_snapshot)
         self.metrics.attach_pool(lambda: client.pool_stats)
         scale_sets = await resolve_scale_sets(
             client,
@@ -142,14 +144,17 @@ class Listener:
         )
         client.identify(*(s.id for s in scale_sets))
         leadership = self.settings.leadership
-        balancer = self.balancer = self._balancer(len(scale_sets))
-        self._snapshot = LeaseSnapshot(self.leases, leadership.renew_interval_seconds / 2)
+        loop_clock = asyncio.get_running_loop().time  # virtual in a replay, like every deadline
+        balancer = self.balancer = self._balancer(len(scale_sets), loop_clock)
+        self._snapshot = LeaseSnapshot(
+            self.leases, leadership.renew_interval_seconds / 2, loop_clock
+        )
         pacing = Pacing(
             opens=asyncio.Semaphore(self.settings.capacity.startup_concurrency),
             closes=asyncio.Semaphore(_DELETES_IN_FLIGHT),
         )
         # Polls return at phases spread evenly over the stagger window, in configuration order.
-        window, epoch = self.settings.capacity.poll_stagger_seconds, time.monotonic()
+        window, epoch = self.settings.capacity.poll_stagger_seconds, loop_clock()
         for index, (config, scale_set) in enumerate(
             zip(self.settings.scale_sets, scale_sets, strict=True)
         ):
@@ -161,6 +166,8 @@ class Listener:
                 registry=self.registry,
                 runtime=self.runtime,
                 metrics=self.metrics,
+                clock=self._clock,
+                profiles=self.profiles,
             )
             elector = LeaderElector(
                 self.leases,
@@ -170,6 +177,7 @@ class Listener:
                 renew_interval=leadership.renew_interval_seconds,
                 gate=balancer,
                 reader=self._snapshot.read,
+                clock=loop_clock,
             )
             self.workers[scale_set.id] = ScaleSetWorker(
                 scaler,
@@ -210,6 +218,7 @@ class Listener:
             "listener started",
             scale_sets=len(scale_sets),
             runtime=self.runtime.name,
+            credentials=self.client.credentials,
             owner=self.owner,
             lease_identity=self.identity,
             lease_store=self.leases.name,
@@ -234,7 +243,7 @@ class Listener:
         gc.freeze()
         log.info("startup objects exempt from garbage collection", objects=gc.get_freeze_count())
 
-    def _balancer(self, total: int) -> Balancer:
+    def _balancer(self, total: int, clock: Callable[[], float]) -> Balancer:
         leadership = self.settings.leadership
         balancer = Balancer(
             self.leases,
@@ -247,6 +256,7 @@ class Listener:
             duration=leadership.lease_duration_seconds,
             renew_interval=leadership.renew_interval_seconds,
             shed=self._hand_over,
+            clock=clock,
         )
         self.metrics.replicas.set_function(lambda: balancer.replicas)
         self.metrics.lease_share.set_function(lambda: balancer.share)
@@ -259,6 +269,24 @@ class Listener:
             key=lambda w: (w.scaler.desired or 0, w.scaler.ss_id),
         )
         return sum(w.hand_over() for w in candidates[:count])
+
+    async def _new_client(self, pool: PoolSettings) -> Client:
+        try:
+            credentials = await load_credentials(self.settings.credentials, self.settings.aws)
+            proxy = self.settings.proxy
+            return Client(
+                self.settings.github_config_url,
+                credentials,
+                observer=self.metrics.observe_api,
+                subsystem="listener",
+                proxy=proxy.get_secret_value() if proxy else None,
+                no_proxy=self.settings.no_proxy,
+                ca_bundle=self.settings.ca_bundle,
+                pacing=self.settings.pacing.settings(),
+                pool_settings=pool,
+            )
+        except (CredentialsLoadError, ScaleSetError, ValueError) as exc:
+            raise StartupError(str(exc)) from None
 
     async def run_until(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; raises if a scale set's loop failed."""
@@ -332,6 +360,8 @@ class Listener:
         steps = [self.runtime.close(), self.registry.close(), self.leases.close()]
         if self._snapshot is not None:
             steps.append(self._snapshot.close())
+        if self.profiles is not self.registry:
+            steps.append(self.profiles.close())
         if self.client is not None:
             steps.append(self.client.aclose())
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter as CallCounter
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,13 +20,14 @@ from prometheus_client import Counter, Gauge
 from prometheus_client.samples import Sample
 
 from gha_scalesets.listener.config import AwsConfig, CloudWatchConfig
-from gha_scalesets.listener.metrics import ListenerMetrics
+from gha_scalesets.listener.metrics import ListenerMetrics, budget_ratio
 from gha_scalesets.listener.runtimes._aws import error_message, make_client
 
 log = structlog.get_logger("listener.cloudwatch")
 
 DIMENSION = "Listener"
 """The dimension every data point carries; its value is ``CloudWatchConfig.listener_name``."""
+_UNITS = {"CredentialBudgetMinPercent": "Percent", "HttpPoolWaitSeconds": "Seconds"}
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,13 @@ class Totals:
     api_requests: float = 0.0
     api_errors: float = 0.0
     launch_failures: float = 0.0
+    spot_fallbacks: float = 0.0
+    idle_runner_seconds: float = 0.0
+    job_arrivals: float = 0.0
 
     def since(self, earlier: Totals) -> Totals:
         return Totals(
-            self.api_requests - earlier.api_requests,
-            self.api_errors - earlier.api_errors,
-            self.launch_failures - earlier.launch_failures,
+            *(now - before for now, before in zip(astuple(self), astuple(earlier), strict=True))
         )
 
 
@@ -58,13 +60,25 @@ def _values(metric: Counter | Gauge) -> Iterator[Sample]:
 
 
 def read_totals(metrics: ListenerMetrics) -> Totals:
-    """The API request, API error and launch failure totals of ``metrics``."""
+    """The API request, API error, launch failure and spot fallback totals of ``metrics``."""
     requests = list(_values(metrics.api_requests))
     return Totals(
         api_requests=sum(s.value for s in requests),
         api_errors=sum(s.value for s in requests if _is_error(s.labels["status"])),
         launch_failures=sum(s.value for s in _values(metrics.launch_failures)),
+        spot_fallbacks=metrics.spot_fallbacks(),
+        idle_runner_seconds=sum(s.value for s in _values(metrics.idle_runner_seconds)),
+        job_arrivals=sum(s.value for s in _values(metrics.job_arrivals)),
     )
+
+
+def _gauge_sum(gauge: Gauge) -> float:
+    return sum(s.value for s in _values(gauge))
+
+
+def credential_budget_percent(metrics: ListenerMetrics) -> float:
+    """The lowest share of its rate-limit budget any credential has left, in percent."""
+    return 100 * min(map(budget_ratio, metrics.credentials()), default=1.0)
 
 
 def jobs_waiting(metrics: ListenerMetrics) -> float:
@@ -154,11 +168,20 @@ class CloudWatchPublisher:
             "ApiRequests": delta.api_requests,
             "ApiErrors": delta.api_errors,
             "RunnerLaunchFailures": delta.launch_failures,
+            "SpotFallbacks": delta.spot_fallbacks,
             "ActiveScaleSets": float(leading),
+            "IdleRunnerMinutes": delta.idle_runner_seconds / 60,
+            "JobArrivals": delta.job_arrivals,
+            "CredentialBudgetMinPercent": credential_budget_percent(self._metrics),
             "HttpPoolWaitSeconds": self._pool_wait(),
         }
         if leading:  # a standby's statistics are stale or absent: the alarm reads the active's
-            values["JobsWaiting"] = jobs_waiting(self._metrics)
+            m = self._metrics
+            values["JobsWaiting"] = jobs_waiting(m)
+            values["WarmRunners"] = _gauge_sum(m.warm_runners)
+            values["ForecastArrivals"] = _gauge_sum(m.forecast_arrivals)
+            # per hour as exported; per minute here, so that an hour's Sum is the budget
+            values["IdleBudgetMinutes"] = _gauge_sum(m.idle_budget) / 60
         dimensions = [{"Name": DIMENSION, "Value": self.config.listener_name}]
         return [
             {
@@ -166,7 +189,7 @@ class CloudWatchPublisher:
                 "Dimensions": dimensions,
                 "Timestamp": now,
                 "Value": value,
-                "Unit": "Seconds" if name.endswith("Seconds") else "Count",
+                "Unit": _UNITS.get(name, "Count"),
             }
             for name, value in values.items()
         ]

@@ -10,8 +10,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gha_scalesets import config_errors
+from gha_scalesets.listener.warm.config import WarmPolicy, warm_problems
+from gha_scalesets.scaleset.config_url import parse_config_url
+from gha_scalesets.scaleset.pacing import PacingSettings
 
 
 class _Strict(BaseModel):
@@ -34,10 +47,13 @@ class AppCredentialsConfig(_Strict):
 class CredentialsConfig(_Strict):
     """Exactly one source: a token file, a token, a GitHub App, or a Secrets Manager secret.
 
-    The secret's value is JSON: ``{"github_token": "..."}`` or
-    ``{"github_app": {"client_id": "...", "installation_id": 1, "private_key": "-----BEGIN..."}}``.
+    The secret's value is JSON: ``{"github_token": "..."}``,
+    ``{"github_app": {"client_id": "...", "installation_id": 1, "private_key": "-----BEGIN..."}}``
+    or several: ``{"credentials": [{"github_token": ...}, {"github_app": {...}}]}``. ``name``
+    labels the credential in metrics and logs (default: ``app:<client id>`` or a digest).
     """
 
+    name: str | None = Field(default=None, min_length=1, max_length=64)
     token_file: Path | None = None
     token: SecretStr | None = None
     app: AppCredentialsConfig | None = None
@@ -52,6 +68,34 @@ class CredentialsConfig(_Strict):
                 f" (got {', '.join(given) or 'none'})"
             )
         return self
+
+
+RouteClass = Literal["rest", "admin", "jit", "queue"]
+
+
+class PacingConfig(_Strict):
+    """Keeping each credential under GitHub's rate limits (docs/listener.md: "Rate limits").
+
+    ``ceilings``: requests per ``window_seconds`` and credential, by route class (``jit`` is
+    ``generatejitconfig``; GitHub publishes no limit for the scale-set API: 180 matches the 900
+    points a minute of its REST endpoints). Unset, a ceiling is learned from the first limit
+    signal when ``learn`` is on. ``enabled: false`` sends as fast as it can (not recommended).
+    """
+
+    enabled: bool = True
+    ceilings: dict[RouteClass, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    window_seconds: float = Field(default=60.0, gt=0)
+    max_concurrency: int = Field(default=100, ge=1, le=100)
+    learn: bool = True
+
+    def settings(self) -> PacingSettings:
+        return PacingSettings(
+            enabled=self.enabled,
+            ceilings=dict(self.ceilings),
+            window_seconds=self.window_seconds,
+            max_concurrency=self.max_concurrency,
+            learn=self.learn,
+        )
 
 
 class MemoryRegistryConfig(_Strict):
@@ -81,6 +125,9 @@ class ScaleSetConfig(_Strict):
     runner_group: str = "Default"
     min_runners: int = Field(default=0, ge=0)
     max_runners: int = Field(default=10, ge=0)
+    # -- warm capacity (issue 28): runners kept ready ahead of demand; its rules live in
+    # listener/warm/config.py (docs/listener.md: "Warm capacity").
+    warm: WarmPolicy = Field(default_factory=WarmPolicy)
 
     @model_validator(mode="after")
     def _check(self) -> ScaleSetConfig:
@@ -90,6 +137,9 @@ class ScaleSetConfig(_Strict):
             raise ValueError(
                 f"min_runners ({self.min_runners}) is above max_runners ({self.max_runners})"
             )
+        problems = warm_problems(self.warm, self.max_runners)
+        if problems:
+            raise ValueError("; ".join(f"warm.{key}: {message}" for key, message in problems))
         return self
 
 
@@ -106,6 +156,27 @@ class LocalRuntimeConfig(_Strict):
     stop_grace_seconds: float = Field(default=3.0, ge=0, le=3.5)
 
 
+class ApiRateLimit(_Strict):
+    """An account's own AWS rate limit for one operation (docs/runtimes.md: "API limits"):
+    a bucket of ``burst`` requests refilled by ``per_second``, and for operations that start
+    or stop instances/tasks the same for those (``resource_*``)."""
+
+    burst: float = Field(gt=0)
+    per_second: float = Field(gt=0)
+    resource_burst: float | None = Field(default=None, gt=0)
+    resource_per_second: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ApiRateLimit:
+        if (self.resource_burst is None) != (self.resource_per_second is None):
+            raise ValueError("give both resource_burst and resource_per_second, or neither")
+        return self
+
+
+# ``service:Operation`` as counted in the runtimes' api_calls, e.g. ``ec2:RunInstances``.
+ApiRateLimits = dict[Annotated[str, Field(pattern=r"^[a-z0-9-]+:[A-Z][A-Za-z0-9]+$")], ApiRateLimit]
+
+
 class Ec2RuntimeConfig(_Strict):
     launch_template_id: str
     launch_template_version: str = "$Latest"
@@ -117,6 +188,10 @@ class Ec2RuntimeConfig(_Strict):
     ssm_prefix: str = "/gha-scalesets/jit"
     kms_key_id: str | None = None
     launch_concurrency: int = Field(default=8, ge=1, le=64)  # RunInstances calls in flight
+    # Instances of one scale set per RunInstances call (a burst is also split across subnets).
+    launch_batch_size: int = Field(default=50, ge=1, le=1000)
+    # Overrides of the documented limits the calls are paced by (an account with raised ones).
+    api_rate_limits: ApiRateLimits = Field(default_factory=dict)
     events_wait_seconds: int = Field(default=20, ge=1, le=20)  # SQS long-poll wait
 
 
@@ -133,6 +208,8 @@ class EcsRuntimeConfig(_Strict):
     kms_key_id: str | None = None
     assign_public_ip: bool = False  # True only for public subnets without a NAT gateway
     launch_concurrency: int = Field(default=8, ge=1, le=64)  # RunTask calls in flight
+    launch_batch_size: int = Field(default=10, ge=1, le=10)  # tasks per RunTask (its maximum)
+    api_rate_limits: ApiRateLimits = Field(default_factory=dict)  # as for ec2
     events_wait_seconds: int = Field(default=20, ge=1, le=20)  # SQS long-poll wait
 
 
@@ -237,7 +314,10 @@ class ListenerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LISTENER_", extra="forbid")
 
     github_config_url: str
-    credentials: CredentialsConfig
+    # One credential, or a list of several of one org/enterprise: requests go to the one with
+    # the most budget left, and one GitHub limits or refuses is set aside (docs/listener.md).
+    credentials: list[CredentialsConfig] = Field(min_length=1)
+    pacing: PacingConfig = Field(default_factory=PacingConfig)
     runtime: Literal["local", "ec2", "ecs", "k8s"] = "local"
     registry: RegistryConfig = Field(default_factory=MemoryRegistryConfig)
     scale_sets: list[ScaleSetConfig] = Field(min_length=1)
@@ -276,6 +356,26 @@ class ListenerSettings(BaseSettings):
     ecs: EcsRuntimeConfig | None = None
     k8s: K8sRuntimeConfig | None = None
 
+    @field_validator("credentials", mode="before")
+    @classmethod
+    def _one_credential(cls, value: Any) -> Any:
+        """One credential is a list of one; its problems are named as the one ``credentials``."""
+        if not isinstance(value, dict):
+            return value
+        try:
+            return [CredentialsConfig.model_validate(value)]
+        except ValidationError as exc:
+            found = config_errors.problems(exc, CredentialsConfig)
+            raise ValueError(
+                "; ".join(f"{config_errors.render(loc)}: {m}" if loc else m for loc, m in found)
+            ) from None
+
+    @field_validator("github_config_url")
+    @classmethod
+    def _config_url(cls, value: str) -> str:
+        parse_config_url(value)  # a ConfigUrlError (a ValueError) says what is wrong
+        return value
+
     @field_validator("registry", mode="before")
     @classmethod
     def _registry_shorthand(cls, value: Any) -> Any:
@@ -289,6 +389,10 @@ class ListenerSettings(BaseSettings):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"scale set names must be unique: {', '.join(duplicates)}")
+        labels = [c.name for c in self.credentials if c.name]
+        twice = sorted({n for n in labels if labels.count(n) > 1})
+        if twice:
+            raise ValueError(f"credential names must be unique: {', '.join(twice)}")
         store = self.leadership.store
         if store == "kubernetes" and self.k8s is None:
             raise ValueError("leadership.store 'kubernetes' needs the 'k8s' section (namespace)")

@@ -1,8 +1,12 @@
-"""The ``credentials`` settings as scaleset credentials (file, inline, App, Secrets Manager)."""
+"""The ``credentials`` settings as scaleset credentials (file, inline, App, Secrets Manager).
+
+One source or several; a Secrets Manager secret may itself hold several credentials.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -26,21 +30,38 @@ def _read_file(path: Path, what: str) -> SecretStr:
         raise CredentialsLoadError(f"cannot read the {what} file {path}: {exc.strerror}") from None
 
 
-def _from_secret_value(arn: str, raw: str) -> Credentials:
+def _one_from_json(data: Any) -> Credentials | None:
+    """``{"github_token"}`` or ``{"github_app": {...}}`` (with an optional ``name``)."""
+    if not isinstance(data, dict):
+        return None
+    name = data.get("name") if isinstance(data.get("name"), str) else None
+    if isinstance(data.get("github_token"), str):
+        return PatCredentials(SecretStr(data["github_token"]), name=name)
+    app = data.get("github_app")
+    if isinstance(app, dict) and {"client_id", "installation_id", "private_key"} <= app.keys():
+        return AppCredentials(
+            str(app["client_id"]),
+            app["installation_id"],
+            SecretStr(str(app["private_key"])),
+            name=name,
+        )
+    return None
+
+
+def _from_secret_value(arn: str, raw: str) -> list[Credentials]:
     try:
         data: Any = json.loads(raw)
     except ValueError:
         data = None
-    if isinstance(data, dict) and isinstance(data.get("github_token"), str):
-        return PatCredentials(SecretStr(data["github_token"]))
-    app = data.get("github_app") if isinstance(data, dict) else None
-    if isinstance(app, dict) and {"client_id", "installation_id", "private_key"} <= app.keys():
-        return AppCredentials(
-            str(app["client_id"]), app["installation_id"], SecretStr(str(app["private_key"]))
-        )
+    several = data.get("credentials", data) if isinstance(data, dict) else data
+    items = several if isinstance(several, list) else [several]
+    found = [c for c in map(_one_from_json, items) if c is not None]
+    if found and len(found) == len(items):
+        return found
     raise CredentialsLoadError(
-        f'secret {arn} must hold JSON {{"github_token": ...}} or '
-        '{"github_app": {"client_id", "installation_id", "private_key"}}'
+        f'secret {arn} must hold JSON {{"github_token": ...}}, '
+        '{"github_app": {"client_id", "installation_id", "private_key"}} or '
+        '{"credentials": [one of those, ...]}'
     )
 
 
@@ -60,8 +81,8 @@ def _fetch_secret(arn: str, aws: AwsConfig) -> str:
         client.close()
 
 
-async def load_credentials(config: CredentialsConfig, aws: AwsConfig) -> Credentials:
-    """Read the one configured credential source."""
+def local_credentials(config: CredentialsConfig) -> Credentials | None:
+    """The credential given inline or in files, or None for a Secrets Manager secret."""
     if config.token is not None:
         return PatCredentials(config.token)
     if config.token_file is not None:
@@ -70,5 +91,22 @@ async def load_credentials(config: CredentialsConfig, aws: AwsConfig) -> Credent
         app = config.app
         key = app.private_key or _read_file(app.private_key_file, "GitHub App private key")  # type: ignore[arg-type]
         return AppCredentials(app.client_id, app.installation_id, key)
+    return None
+
+
+async def _load_source(config: CredentialsConfig, aws: AwsConfig) -> list[Credentials]:
+    if (local := local_credentials(config)) is not None:
+        return [local]
     arn = str(config.secret_arn)
     return _from_secret_value(arn, await asyncio.to_thread(_fetch_secret, arn, aws))
+
+
+async def load_credentials(sources: list[CredentialsConfig], aws: AwsConfig) -> list[Credentials]:
+    """Read every configured credential source (a source's ``name`` labels its credential)."""
+    loaded: list[Credentials] = []
+    for source in sources:
+        found = await _load_source(source, aws)
+        if source.name and len(found) == 1:
+            found = [dataclasses.replace(found[0], name=source.name)]
+        loaded += found
+    return loaded

@@ -2,7 +2,8 @@
 
 The ``gha_*`` names and labels follow ARC's listener where the meaning is the same (``name`` is
 the scale set; ARC's Kubernetes ``namespace`` label has no counterpart here). ``gha_listener_*``
-metrics are ours: API requests by route and status, JIT batches, registry cache, cloud calls.
+metrics are ours: API requests by route and status, JIT batches, registry cache, cloud calls,
+spot fallbacks, warm capacity and the rate-limit budget of each credential.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections import Counter as CallCounter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import (
@@ -39,20 +41,21 @@ _SCALE_SET_LABELS = ("enterprise", "organization", "repository", "name")
 _JOB_LABELS = ("enterprise", "organization", "repository", "job_name", "event_name")
 
 
-class _CloudCalls(Collector):
-    """Exposes a runtime's ``api_calls`` counter at scrape time (the runtime owns the counts)."""
+class _CounterView(Collector):
+    """Exposes a counter the runtime owns (``api_calls``, ``spot_fallbacks``) at scrape time."""
 
-    def __init__(self, source: Callable[[], CallCounter[str]]) -> None:
+    def __init__(
+        self, name: str, documentation: str, label: str, source: Callable[[], CallCounter[str]]
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._label = label
         self._source = source
 
     def collect(self) -> Iterable[CounterMetricFamily]:
-        family = CounterMetricFamily(
-            "gha_listener_cloud_api_calls",
-            "Cloud API calls made by the runtime (describe/list only during reconciliation)",
-            labels=("runtime_call",),
-        )
-        for call, count in sorted(self._source().items()):
-            family.add_metric([call], count)
+        family = CounterMetricFamily(self._name, self._documentation, labels=(self._label,))
+        for key, count in sorted(self._source().items()):
+            family.add_metric([key], count)
         yield family
 
 
@@ -98,6 +101,80 @@ class _PoolStats(Collector):
         yield from (wait, capacity, in_use, waiting, timeouts)
 
 
+def budget_ratio(credential: dict[str, Any]) -> float:
+    """How much of its primary (hourly) budget a credential has left, 0..1: the lowest over its
+    route classes, 1 when GitHub sent no ``X-RateLimit-*`` yet, 0 while it is set aside."""
+    if not credential["usable"]:
+        return 0.0
+    ratios = [
+        c["rate_limit_remaining"] / c["rate_limit_limit"]
+        for c in credential["classes"].values()
+        if c["rate_limit_remaining"] is not None and c["rate_limit_limit"]
+    ]
+    return min(ratios, default=1.0)
+
+
+class _Credentials(Collector):
+    """The pacing state of the client's credentials, read at scrape time (labels: the
+    credential's label, never a secret)."""
+
+    def __init__(self, source: Callable[[], list[dict[str, Any]]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
+        both = ("credential", "route_class")
+        usable = GaugeMetricFamily(
+            "gha_listener_credential_usable",
+            "1 while the credential is in rotation, 0 while set aside (GitHub refused it)",
+            labels=("credential",),
+        )
+        ratio = GaugeMetricFamily(
+            "gha_listener_credential_budget_ratio",
+            "Share of the primary rate limit left (lowest over route classes; 0 if set aside)",
+            labels=("credential",),
+        )
+        blocked = GaugeMetricFamily(
+            "gha_listener_credential_blocked",
+            "1 while a rate-limit block holds the credential's requests of this class",
+            labels=both,
+        )
+        room = GaugeMetricFamily(
+            "gha_listener_credential_window_remaining",
+            "Requests the pacing window still admits (classes with a ceiling)",
+            labels=both,
+        )
+        remaining = GaugeMetricFamily(
+            "gha_listener_rate_limit_remaining",
+            "X-RateLimit-Remaining as GitHub last reported it",
+            labels=both,
+        )
+        refusals = CounterMetricFamily(
+            "gha_listener_rate_limit_refusals",
+            "Requests GitHub refused for a rate limit ('after_signal': sent after a first one)",
+            labels=(*both, "after_signal"),
+        )
+        blocked_seconds = CounterMetricFamily(
+            "gha_listener_credential_blocked_seconds",
+            "Seconds of rate-limit blocks imposed on the credential's requests",
+            labels=both,
+        )
+        for credential in self._source():
+            label = credential["credential"]
+            usable.add_metric([label], 1 if credential["usable"] else 0)
+            ratio.add_metric([label], budget_ratio(credential))
+            for cls, c in credential["classes"].items():
+                blocked.add_metric([label, cls], 1 if c["blocked"] else 0)
+                if c["window_room"] is not None:
+                    room.add_metric([label, cls], c["window_room"])
+                if c["rate_limit_remaining"] is not None:
+                    remaining.add_metric([label, cls], c["rate_limit_remaining"])
+                after = c["refused_after_signal"]
+                refusals.add_metric([label, cls, "false"], c["refused"] - after)
+                refusals.add_metric([label, cls, "true"], after)
+                blocked_seconds.add_metric([label, cls], c["blocked_seconds"])
+        yield from (usable, ratio, blocked, room, remaining, refusals, blocked_seconds)
+
+
 class ListenerMetrics:
     """All metrics of one listener process, registered in ``self.registry``."""
 
@@ -105,6 +182,7 @@ class ListenerMetrics:
         scope = parse_config_url(config_url)
         self._scope = (scope.enterprise or "", scope.organization or "", scope.repository or "")
         self.registry = CollectorRegistry(auto_describe=True)
+        self.credentials: Callable[[], list[dict[str, Any]]] = list  # set once the client exists
         r = self.registry
 
         def gauge(name: str, doc: str) -> Gauge:
@@ -242,10 +320,68 @@ class ListenerMetrics:
             "Scale sets this replica may lead: ceil(scale sets / live replicas)",
             registry=r,
         )
+        self._spot_fallbacks: Callable[[], CallCounter[str]] = CallCounter
+        # Warm capacity (docs/listener.md, "Warm capacity").
+        self.warm_target = gauge(
+            "gha_listener_warm_target",
+            "Runners the warm-capacity policy keeps beyond the assigned jobs",
+        )
+        self.warm_runners = gauge(
+            "gha_listener_warm_runners", "Runners beyond the assigned jobs now (booting or idle)"
+        )
+        self.idle_runner_seconds = Counter(
+            "gha_listener_idle_runner_seconds",
+            "Runner-seconds spent warm: runners beyond the assigned jobs, booting or idle",
+            ("name",),
+            registry=r,
+        )
+        self.idle_budget = gauge(
+            "gha_listener_idle_budget_minutes_per_hour",
+            "Warm runner-minutes per hour the policy may spend now (floors x 60, or the cap)",
+        )
+        self.job_arrivals = Counter(
+            "gha_listener_job_arrivals",
+            "Jobs assigned to the scale set (demand)",
+            ("name",),
+            registry=r,
+        )
+        self.forecast_arrivals = gauge(
+            "gha_listener_forecast_arrivals_per_minute",
+            "Job arrivals per minute the adaptive policy expects over the next boot time",
+        )
 
     def attach_runtime_calls(self, source: Callable[[], CallCounter[str]]) -> None:
         """Expose the runtime's cloud API call counter (read at scrape time)."""
-        self.registry.register(_CloudCalls(source))
+        self.registry.register(
+            _CounterView(
+                "gha_listener_cloud_api_calls",
+                "Cloud API calls made by the runtime (describe/list only during reconciliation)",
+                "runtime_call",
+                source,
+            )
+        )
+
+    def attach_spot_fallbacks(self, source: Callable[[], CallCounter[str]]) -> None:
+        """Expose the runtime's count of runners launched on-demand although spot is
+        configured, by the spot refusal (read at scrape time; CloudWatch ``SpotFallbacks``)."""
+        self._spot_fallbacks = source
+        self.registry.register(
+            _CounterView(
+                "gha_listener_spot_fallbacks",
+                "Runners launched on-demand although spot is configured, by why spot refused",
+                "reason",
+                source,
+            )
+        )
+
+    def spot_fallbacks(self) -> float:
+        """Runners launched on-demand although spot is configured, since the start."""
+        return float(sum(self._spot_fallbacks().values()))
+
+    def attach_credentials(self, source: Callable[[], list[dict[str, Any]]]) -> None:
+        """Expose the client's per-credential pacing state (``Client.pacing_snapshot``)."""
+        self.credentials = source
+        self.registry.register(_Credentials(source))
 
     def attach_pool(self, source: Callable[[], Mapping[str, LaneStats]]) -> None:
         """Expose the HTTP pool's connection budgets and waits (read at scrape time)."""

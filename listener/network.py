@@ -43,10 +43,12 @@ def trust_bundle(ca_pem: str) -> str:
 
 
 def ca_environment(directory: str | Path) -> dict[str, str]:
-    """Variables pointing runner tools at the CA files in ``directory``."""
+    """Variables pointing runner tools at the CA files in ``directory`` (the AWS CLI and SDKs
+    read ``AWS_CA_BUNDLE``, not ``SSL_CERT_FILE``)."""
     return {
         "SSL_CERT_FILE": f"{directory}/{BUNDLE_FILE}",
         "NODE_EXTRA_CA_CERTS": f"{directory}/{CA_FILE}",
+        "AWS_CA_BUNDLE": f"{directory}/{BUNDLE_FILE}",
     }
 
 
@@ -68,6 +70,7 @@ def ca_setup_script(directory: str) -> str:
     ``directory/ca.pem`` and, after the system trust store, to ``directory/bundle.pem``, then
     export :func:`ca_environment` for them. ``directory`` is a shell word (``"$HOME/ca"``)."""
     systems = " ".join(_SYSTEM_BUNDLES)
+    exports = " ".join(f'{name}="{value}"' for name, value in ca_environment("$CA_DIR").items())
     return (
         f'if [ -n "${{{CA_PEM_ENV}:-}}" ]; then\n'
         f"  CA_DIR={directory}\n"
@@ -76,7 +79,7 @@ def ca_setup_script(directory: str) -> str:
         "  SYSTEM_CA=\n"
         f'  for f in {systems}; do [ -f "$f" ] && {{ SYSTEM_CA=$f; break; }}; done\n'
         f'  cat ${{SYSTEM_CA:+"$SYSTEM_CA"}} "$CA_DIR/{CA_FILE}" > "$CA_DIR/{BUNDLE_FILE}"\n'
-        f'  export SSL_CERT_FILE="$CA_DIR/{BUNDLE_FILE}" NODE_EXTRA_CA_CERTS="$CA_DIR/{CA_FILE}"\n'
+        f"  export {exports}\n"
         f"  unset {CA_PEM_ENV}\n"
         "fi\n"
     )

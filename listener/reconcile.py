@@ -72,19 +72,27 @@ class Reconciler:
     async def run(self, in_flight_after: float) -> Counter[str]:
         """Repair and return counts by kind; records created after ``in_flight_after`` are
         left alone (their launch may still be in progress or not yet listed by the cloud)."""
-        records = {r.runner_name: r for r in await self._registry.list(self._ss)}
-        live = {r.runner_name: r for r in await self._runtime.list_runners(self._ss)}
+        records = await self._registry.list(self._ss)
+        listed = await self._runtime.list_runners(self._ss)
+        # A cloud runner is the record's by the provider id the launch recorded, or (launched
+        # but not recorded) by the runner name the runtime knows for it.
+        by_id = {r.provider_id: r for r in listed}
+        by_name = {r.runner_name: r for r in listed if r.runner_name}
+        matched: set[str] = set()
         repairs: Counter[str] = Counter()
-        for name, record in records.items():
-            runner = live.get(name)
+        for record in records:
+            runner = by_id.get(record.provider_id or "") or by_name.get(record.runner_name)
+            if runner is not None:
+                matched.add(runner.provider_id)
             if runner is not None and runner.phase in _ALIVE:
                 repairs[await self._check_alive(record, runner, in_flight_after)] += 1
             elif record.created_at <= in_flight_after:
+                name = record.runner_name
                 runner_id = record.runner_id or await self._github_id(name)
                 await self._forget(name, runner_id, record.provider_id)
                 repairs["lost"] += 1
-        for name, runner in live.items():
-            if name not in records:
+        for runner in listed:
+            if runner.provider_id not in matched:
                 repairs[await self._handle_orphan(runner)] += 1
         repairs["count_corrected"] += abs(await self._registry.repair_count(self._ss))
         repairs = +repairs  # drop zero counts
@@ -154,7 +162,8 @@ class Reconciler:
         if runner.phase not in _ALIVE:
             await self._runtime.terminate([runner.provider_id])  # cleans up what is left
             return "stale_cleaned"
-        runner_id = await self._github_id(runner.runner_name)
+        # Without a name (launched in a batch, never recorded) it cannot be adopted.
+        runner_id = await self._github_id(runner.runner_name) if runner.runner_name else None
         if runner_id is None:
             await self._runtime.terminate([runner.provider_id])
             return "orphan_stopped"

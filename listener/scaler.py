@@ -5,6 +5,10 @@ what keeps the fleet at or below max, across restarts), fetch JIT configs in one
 launch, record provider ids. Scale-down: only idle surplus runners, deregistered on GitHub
 first (GitHub refuses if one just took a job). Job and runtime events release runners.
 Every decision reads the registry; the cloud is listed only by reconciliation.
+
+The desired count is ``min(max, assigned jobs + warm)``, where warm is what the scale set's
+warm-capacity policy (:mod:`listener.warm`) wants now, ``min_runners`` at least. Deadlines
+are on the event loop's clock, times of day on ``clock``: a replay runs both in virtual time.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from gha_scalesets.listener.scaling import (
     scale_up_count,
     surplus_idle,
 )
+from gha_scalesets.listener.warm import ProfileStore, WarmCapacity
 from gha_scalesets.scaleset import (
     Client,
     JitConfigResult,
@@ -47,8 +52,9 @@ log = structlog.get_logger("listener.scaler")
 
 # Without any trigger the scaler still re-checks this often (retries after failures, grace).
 _IDLE_TICK_SECONDS = 10.0
-# At rest (as many runners as desired) nothing changes without an event that wakes it: the
-# re-check is a safety net only, kept rare so that thousands of idle scale sets cost nothing.
+# At rest (as many runners as desired, and a warm target that does not move with time)
+# nothing changes without an event that wakes the scaler: the re-check is a safety net only,
+# kept rare so that thousands of idle scale sets cost nothing.
 _REST_TICK_SECONDS = 60.0
 # How long a cleanly stopped runner keeps its slot while its JobCompleted may be in flight.
 _JOB_COMPLETED_WAIT_SECONDS = 10.0
@@ -69,6 +75,7 @@ class Scaler:
         metrics: ListenerMetrics,
         clock: Callable[[], float] = time.time,
         backoff: Backoff | None = None,
+        profiles: ProfileStore | None = None,
     ) -> None:
         self.scale_set = scale_set
         self.config = config
@@ -85,7 +92,10 @@ class Scaler:
         self._retry_at = 0.0
         self._at_rest = False  # the last step found exactly the desired runners
         self._desired: int | None = None
+        self._assigned: int | None = None  # the latest statistics' totalAssignedJobs
         self._waiting_jobs = 0  # assigned to the scale set, not started by any runner
+        self.warm = WarmCapacity(config.warm, config.min_runners, settings.runtime)
+        self._profiles: ProfileStore = profiles or registry
         # While jobs wait, runners that never came online are looked for this often.
         self._stuck_interval = min(
             settings.launch_timeout_seconds / 10, settings.reconcile_interval_seconds
@@ -113,6 +123,10 @@ class Scaler:
     def ss_id(self) -> int:
         return self.scale_set.id
 
+    @staticmethod
+    def _monotonic() -> float:
+        return asyncio.get_running_loop().time()
+
     async def rebind(self, scale_set: ScaleSet) -> None:
         """Serve ``scale_set``, the recreation of the deleted one (call while not running).
 
@@ -128,7 +142,7 @@ class Scaler:
         self.scale_set = scale_set
         self.reconciler = self._reconciler()
         self._stopped.clear()
-        self._desired = None
+        self._desired = self._assigned = None
         self._waiting_jobs = 0
 
     async def _drop_retired(self, record: RunnerRecord, provider_id: str | None) -> None:
@@ -145,23 +159,40 @@ class Scaler:
     def set_statistics(self, statistics: Statistics) -> int:
         """New statistics: recompute the desired count and wake the scaler."""
         self._waiting_jobs = max(0, statistics.total_assigned_jobs - statistics.total_running_jobs)
-        self._desired = desired_runners(
-            self.config.min_runners, self.config.max_runners, statistics.total_assigned_jobs
-        )
-        self._metrics.desired_runners.labels(*self._labels).set(self._desired)
+        self._assigned = statistics.total_assigned_jobs
+        desired = self._update_desired()
         self._wake.set()
+        return desired
+
+    def _update_desired(self) -> int:
+        """The desired count for the latest statistics and the warm target of now."""
+        assert self._assigned is not None
+        now = self._clock()
+        target = self.warm.target(now)
+        self._desired = desired_runners(target.runners, self.config.max_runners, self._assigned)
+        self._metrics.desired_runners.labels(*self._labels).set(self._desired)
+        self._metrics.warm_target.labels(*self._labels).set(target.runners)
+        self._metrics.idle_budget.labels(*self._labels).set(self.warm.budget_minutes_per_hour(now))
+        if target.forecast is not None:
+            self._metrics.forecast_arrivals.labels(*self._labels).set(target.forecast.rate)
         return self._desired
+
+    def jobs_assigned(self, count: int) -> None:
+        """``count`` jobs were assigned to the scale set: demand, for the forecast."""
+        self.warm.record_arrivals(self._clock(), count)
+        self._metrics.job_arrivals.labels(self.scale_set.name).inc(count)
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
         """Converge until cancelled; reconcile at start and every ``reconcile_interval``."""
+        await self._load_profile()
         async with self._step:
             await self._reconcile(startup=True)
-        next_reconcile = time.monotonic() + self._settings.reconcile_interval_seconds
+        next_reconcile = self._monotonic() + self._settings.reconcile_interval_seconds
         while True:
-            now = time.monotonic()
+            now = self._monotonic()
             tick = _REST_TICK_SECONDS if self._at_rest else _IDLE_TICK_SECONDS
             deadlines = [next_reconcile, now + tick, *self._stopped.values()]
             if self._retry_at > now:  # a past retry deadline must not turn this into a spin
@@ -176,16 +207,17 @@ class Scaler:
                     await self._wake.wait()
             self._wake.clear()
             async with self._step:
-                if time.monotonic() >= next_reconcile:
+                if self._monotonic() >= next_reconcile:
                     await self._reconcile(startup=False)
-                    next_reconcile = time.monotonic() + self._settings.reconcile_interval_seconds
+                    next_reconcile = self._monotonic() + self._settings.reconcile_interval_seconds
                 try:
                     await self._release_stopped()
                     await self._replace_stuck()
                     await self.converge()
                 except Exception:  # keep the daemon up: the next trigger or tick retries
                     log.exception("scaling failed", scale_set=self.scale_set.name)
-                    self._retry_at = time.monotonic() + self._backoff.failed()
+                    self._retry_at = self._monotonic() + self._backoff.failed()
+                await self._save_profile()
 
     async def pause(self) -> None:
         """Wait for the current step to end and start no other until :meth:`resume`."""
@@ -193,6 +225,42 @@ class Scaler:
 
     def resume(self) -> None:
         self._step.release()
+
+    async def _load_profile(self) -> None:
+        """Continue from the demand profile a predecessor (or an earlier run) saved."""
+        if self.warm.forecast is None:
+            return
+        try:
+            data = await self._profiles.load_profile(self.ss_id)
+        except Exception as exc:  # learning starts over; scaling must not wait for it
+            log.warning(
+                "could not load the demand profile",
+                scale_set=self.scale_set.name,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            return
+        loaded = self.warm.load_profile(data)
+        log.info(
+            "demand profile",
+            scale_set=self.scale_set.name,
+            source="stored" if loaded else "new (nothing usable stored)",
+        )
+
+    async def _save_profile(self) -> None:
+        """Store the profile once a slot was learned (every 15 minutes at most)."""
+        data = self.warm.profile_to_save()
+        if data is None:
+            return
+        try:
+            await self._profiles.save_profile(self.ss_id, data)
+        except Exception as exc:  # kept in memory: the next round tries again
+            log.warning(
+                "could not save the demand profile",
+                scale_set=self.scale_set.name,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            return
+        self.warm.profile_saved()
 
     async def _reconcile(self, *, startup: bool) -> None:
         # At startup nothing of this process is in flight yet: every unlaunched reservation
@@ -207,9 +275,9 @@ class Scaler:
             self._metrics.reconcile_repairs.labels(self.scale_set.name, kind).inc(count)
 
     async def _replace_stuck(self) -> None:
-        if not self._waiting_jobs or time.monotonic() < self._next_stuck_check:
+        if not self._waiting_jobs or self._monotonic() < self._next_stuck_check:
             return
-        self._next_stuck_check = time.monotonic() + self._stuck_interval
+        self._next_stuck_check = self._monotonic() + self._stuck_interval
         replaced = await self.reconciler.replace_stuck(self._waiting_jobs)
         if replaced:
             self._metrics.reconcile_repairs.labels(self.scale_set.name, "never_online").inc(
@@ -219,12 +287,21 @@ class Scaler:
     async def converge(self) -> None:
         """One step toward the desired count."""
         self._at_rest = False
-        if self._desired is None or time.monotonic() < self._retry_at:
+        if self._assigned is None or self._monotonic() < self._retry_at:
             return
+        self._update_desired()
+        assert self._desired is not None
         current = await self._registry.count(self.ss_id)
         self._metrics.managed_runners.labels(*self._labels).set(current)
+        warm = max(0, current - self._assigned)
+        self._metrics.warm_runners.labels(*self._labels).set(warm)
+        spent = self.warm.ledger.sample(self._clock(), warm)
+        if spent:
+            self._metrics.idle_runner_seconds.labels(self.scale_set.name).inc(spent)
         wanted = scale_up_count(self._desired, current, self.config.max_runners)
-        self._at_rest = current == self._desired and not self._stopped
+        # A warm policy with schedules or a forecast moves the target with time: never at rest.
+        timeless = not self.warm.policy.schedules and self.warm.policy.adaptive is None
+        self._at_rest = current == self._desired and not self._stopped and timeless
         if wanted:
             log.info(
                 "scaling up",
@@ -244,7 +321,7 @@ class Scaler:
         )
         if not names:
             return
-        started = time.monotonic()
+        started = self._monotonic()
         fetched = started
         failed = 0
         # Runners launch as their configs arrive: under GitHub's secondary rate limits a big
@@ -252,7 +329,7 @@ class Scaler:
         async for results in self._client.stream_jit_configs(
             self.ss_id, names, concurrency=self._settings.jit_concurrency
         ):
-            fetched = time.monotonic()
+            fetched = self._monotonic()
             failed += await self._launch(results)
         self._metrics.jit_batch_size.labels(self.scale_set.name).observe(len(names))
         self._metrics.jit_batch_duration.labels(self.scale_set.name).observe(fetched - started)
@@ -264,7 +341,7 @@ class Scaler:
             launched=len(names) - failed,
         )
         if failed:
-            self._retry_at = time.monotonic() + self._backoff.failed()
+            self._retry_at = self._monotonic() + self._backoff.failed()
         else:
             self._backoff.succeeded()
 
@@ -386,7 +463,7 @@ class Scaler:
             # JobStarted): freeing the slot now would start a runner for a job that is done.
             with contextlib.suppress(UnknownRunnerError):
                 await self._registry.update(self.ss_id, record.runner_name, state=RunnerState.DONE)
-                self._stopped[record.runner_name] = time.monotonic() + _JOB_COMPLETED_WAIT_SECONDS
+                self._stopped[record.runner_name] = self._monotonic() + _JOB_COMPLETED_WAIT_SECONDS
                 self._wake.set()
             await self._runtime.terminate([event.provider_id])
             return
@@ -397,7 +474,7 @@ class Scaler:
     async def _release_stopped(self) -> None:
         """Free the slots of stopped runners whose JobCompleted never came: they had no job
         and may still be registered (an instance stopped from outside, say)."""
-        now = time.monotonic()
+        now = self._monotonic()
         for name in [n for n, deadline in self._stopped.items() if deadline <= now]:
             del self._stopped[name]
             record = await self._registry.get(self.ss_id, name)

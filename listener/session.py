@@ -16,6 +16,7 @@ from gha_scalesets.scaleset import Client, MessageSession, ScaleSet
 from gha_scalesets.scaleset.errors import (
     ApiError,
     ProtocolError,
+    RateLimitedError,
     RunnerGroupNotFoundError,
     ScaleSetError,
     ScaleSetNotFoundError,
@@ -35,8 +36,8 @@ class SessionConflictTimeout(ScaleSetError):
 
 def is_transient(exc: ScaleSetError) -> bool:
     """Errors worth waiting out (outages, throttling) rather than stopping for."""
-    if isinstance(exc, TransportError | ProtocolError):
-        return True
+    if isinstance(exc, TransportError | ProtocolError | RateLimitedError):
+        return True  # a rate limit, 429 or 403, ends: the client holds its calls until then
     return isinstance(exc, ApiError) and (exc.status >= 500 or exc.status == 429)
 
 

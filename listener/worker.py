@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from gha_scalesets.listener.scaling import Backoff
 from gha_scalesets.listener.session import close_session, find_scale_set, is_transient, open_session
 from gha_scalesets.scaleset import (
     Client,
+    JobAssigned,
     JobAvailable,
     JobCompleted,
     JobMessage,
@@ -43,14 +43,15 @@ _HANDOVER_QUIESCE_SECONDS = 30.0
 @dataclass(frozen=True)
 class Phase:
     """Where in a ``window`` (the service's hold) a scale set's polls should return: at
-    ``at`` (monotonic time) plus whole windows."""
+    ``at`` (the event loop's time) plus whole windows."""
 
     at: float
     window: float
 
     def cut(self, now: float | None = None) -> float:
         """After how many seconds to cut the first poll; 0: it is in phase already."""
-        delay = (self.at - (time.monotonic() if now is None else now)) % self.window
+        now = asyncio.get_running_loop().time() if now is None else now
+        delay = (self.at - now) % self.window
         return delay if delay > self.window / 50 else 0.0
 
 
@@ -380,6 +381,9 @@ class ScaleSetWorker:
             # Before the job events: the statistics already count this message's completions,
             # so a scaler step in between sees too few runners (and waits), never too many.
             self.scaler.set_statistics(message.statistics)
+        assigned = sum(1 for j in message.jobs if isinstance(j, JobAssigned))
+        if assigned:
+            self.scaler.jobs_assigned(assigned)  # demand, for the warm-capacity forecast
         available = [j.runner_request_id for j in message.jobs if isinstance(j, JobAvailable)]
         if available:
             acquired = await self._client.acquire_jobs(session, self.scaler.ss_id, available)

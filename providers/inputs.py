@@ -7,6 +7,7 @@ names the property and says how to fix it. Values unknown at preview are passed 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,42 +28,51 @@ MAX_GROUP_LENGTH = 256
 MAX_LABELS = 100
 
 
+KeyName = Callable[[str], str]
+"""How a message names a property: as is here, as a stack config key in the project's program."""
+
+
+def same_name(path: str) -> str:
+    return path
+
+
 @dataclass
 class Checked:
     """Normalised inputs plus the failures found, as (property, reason) pairs."""
 
     inputs: dict[str, Any] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    key: KeyName = same_name
 
     def fail(self, prop: str, reason: str) -> None:
         self.failures.append((prop, reason))
 
 
-def _text_problem(value: Any, what: str, max_length: int) -> str | None:
-    """Why ``value`` is not a usable name/label, or None."""
+def _text_problem(value: Any, max_length: int, what: str = "") -> str | None:
+    """Why ``value`` is not a usable name/label, or None; ``what`` prefixes the value."""
     if not isinstance(value, str):
-        return f"{what} must be a string, got {type(value).__name__}"
+        return f"{what}must be a string, got {type(value).__name__}"
     if not value:
-        return f"{what} must not be empty"
+        return f"{what}must not be empty"
     if value != value.strip():
-        return f"{what} {value!r} must not start or end with whitespace"
+        return f"{what}{value!r} must not start or end with whitespace"
     if len(value) > max_length:
-        return f"{what} {value[:20]!r}… is {len(value)} characters long; the limit is {max_length}"
+        return f"{what}{value[:20]!r}… is {len(value)} characters long; the limit is {max_length}"
     if "," in value:
-        return f"{what} {value!r} must not contain a comma (runners read labels as a comma list)"
+        return f"{what}{value!r} must not contain a comma (runners read labels as a comma list)"
     if any(not ch.isprintable() for ch in value):
-        return f"{what} {value!r} must not contain control characters"
+        return f"{what}{value!r} must not contain control characters"
     return None
 
 
-def _check_config_url(value: Any, out: Checked) -> None:
+def check_config_url(value: Any, out: Checked) -> None:
     if p.is_unknown(value):
         out.inputs[p.GITHUB_CONFIG_URL] = value
         return
     if not isinstance(value, str) or not value.strip():
         out.fail(
             p.GITHUB_CONFIG_URL,
-            "github_config_url is required, e.g. https://github.com/<org>, "
+            "required, e.g. https://github.com/<org>, "
             "https://github.com/<owner>/<repo> or https://github.com/enterprises/<slug>",
         )
         return
@@ -76,9 +86,9 @@ def _check_config_url(value: Any, out: Checked) -> None:
 
 def _check_name(value: Any, out: Checked) -> None:
     if value is None:
-        out.fail(p.NAME, "name is required: the scale set's name, which workflows use in runs-on")
+        out.fail(p.NAME, "required: the scale set's name, which workflows use in runs-on")
         return
-    if not p.is_unknown(value) and (problem := _text_problem(value, "name", MAX_NAME_LENGTH)):
+    if not p.is_unknown(value) and (problem := _text_problem(value, MAX_NAME_LENGTH)):
         out.fail(p.NAME, problem)
     out.inputs[p.NAME] = value
 
@@ -86,9 +96,7 @@ def _check_name(value: Any, out: Checked) -> None:
 def _check_runner_group(value: Any, out: Checked) -> None:
     if value is None:
         value = p.DEFAULT_RUNNER_GROUP
-    elif not p.is_unknown(value) and (
-        problem := _text_problem(value, "runner_group", MAX_GROUP_LENGTH)
-    ):
+    elif not p.is_unknown(value) and (problem := _text_problem(value, MAX_GROUP_LENGTH)):
         out.fail(p.RUNNER_GROUP, problem)
     out.inputs[p.RUNNER_GROUP] = value
 
@@ -103,7 +111,7 @@ def _check_labels(value: Any, name: Any, out: Checked) -> None:
     if p.is_unknown(value) and not isinstance(value, list):
         return
     if not isinstance(value, list):
-        out.fail(p.LABELS, f"labels must be a list of strings, got {type(value).__name__}")
+        out.fail(p.LABELS, f"must be a list of strings, got {type(value).__name__}")
         return
     if len(value) > MAX_LABELS:
         out.fail(p.LABELS, f"{len(value)} labels given; the limit is {MAX_LABELS}")
@@ -111,7 +119,7 @@ def _check_labels(value: Any, name: Any, out: Checked) -> None:
     for label in value:
         if p.is_unknown(label):
             continue
-        if problem := _text_problem(label, "label", MAX_LABEL_LENGTH):
+        if problem := _text_problem(label, MAX_LABEL_LENGTH, "label "):
             out.fail(p.LABELS, problem)
         elif label.casefold() in seen:
             out.fail(p.LABELS, f"label {label!r} is listed twice (labels are case-insensitive)")
@@ -124,7 +132,7 @@ def _check_flag(prop: str, value: Any, out: Checked) -> None:
     if value is None:
         value = False
     elif not p.is_unknown(value) and not isinstance(value, bool):
-        out.fail(prop, f"{prop} must be true or false, got {value!r}")
+        out.fail(prop, f"must be true or false, got {value!r}")
     out.inputs[prop] = value
 
 
@@ -141,66 +149,67 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-def _app_problems(app: dict[str, Any]) -> list[str]:
-    """Why a github_app object is unusable; normalises client_id and installation_id in place."""
+def _app_problems(app: dict[str, Any], key: KeyName) -> list[tuple[str, str]]:
+    """Why a github_app object is unusable, as (property, reason); normalises client_id and
+    installation_id in place."""
     keys = (p.APP_CLIENT_ID, p.APP_INSTALLATION_ID, p.APP_PRIVATE_KEY)
+    paths = {k: f"{p.GITHUB_APP}.{k}" for k in keys}
     if missing := [k for k in keys if app.get(k) is None]:
-        return [f"github_app is missing {', '.join(missing)}"]
+        return [(paths[k], f"required with {key(p.GITHUB_APP)}") for k in missing]
     problems = []
-    client_id, installation_id, key = (app[k] for k in keys)
+    client_id, installation_id, private_key = (app[k] for k in keys)
     if not p.is_unknown(client_id):
         if (numeric := _as_int(client_id)) is not None:
             app[p.APP_CLIENT_ID] = client_id = str(numeric)
         if not isinstance(client_id, str) or not client_id.strip():
-            problems.append("github_app.client_id must be the App's client ID (or App ID)")
+            problems.append((paths[p.APP_CLIENT_ID], "must be the App's client ID (or App ID)"))
     if not p.is_unknown(installation_id):
         number = _as_int(installation_id)
         if number is None or number <= 0:
             problems.append(
-                "github_app.installation_id must be a positive integer (the number at the end "
-                "of the installation's settings URL)"
+                (
+                    paths[p.APP_INSTALLATION_ID],
+                    "must be a positive integer (the number at the end of the installation's"
+                    " settings URL)",
+                )
             )
         else:
             app[p.APP_INSTALLATION_ID] = installation_id = number
-    if problems or p.is_unknown(key) or p.is_unknown(app):
+    if problems or p.is_unknown(private_key) or p.is_unknown(app):
         return problems
-    if not isinstance(key, str):
-        return ["github_app.private_key must be the PEM text of the App's private key"]
+    if not isinstance(private_key, str):
+        return [(paths[p.APP_PRIVATE_KEY], "must be the PEM text of the App's private key")]
     try:
-        AppCredentials(client_id, installation_id, key)
+        AppCredentials(client_id, installation_id, private_key)
     except CredentialsError as exc:
-        return [f"github_app.private_key: {exc}"]
+        return [(paths[p.APP_PRIVATE_KEY], str(exc))]
     return []
 
 
 def _check_app(app: Any, out: Checked) -> None:
     if not isinstance(app, dict):
-        out.fail(
-            p.GITHUB_APP,
-            "github_app must be an object with client_id, installation_id and private_key",
-        )
+        out.fail(p.GITHUB_APP, "must be an object with client_id, installation_id and private_key")
         return
     app = dict(app)
-    for problem in _app_problems(app):
-        out.fail(p.GITHUB_APP, problem)
+    for prop, problem in _app_problems(app, out.key):
+        out.fail(prop, problem)
     out.inputs[p.GITHUB_APP] = app
 
 
-def _check_credentials(token: Any, app: Any, out: Checked) -> None:
+def check_credentials(token: Any, app: Any, out: Checked) -> None:
+    """Exactly one of a token and a GitHub App, each usable; shared with the component."""
+    token_key, app_key = out.key(p.GITHUB_TOKEN), out.key(p.GITHUB_APP)
     if token is not None and app is not None:
-        out.fail(
-            p.GITHUB_APP,
-            "set exactly one of github_token or github_app, not both: remove one of them",
-        )
+        out.fail(p.GITHUB_APP, f"give exactly one of {token_key} or {app_key}: remove one")
     elif token is None and app is None:
         out.fail(
             p.GITHUB_TOKEN,
-            "credentials are required: set github_token (a PAT with admin:org, repo or "
-            "manage_runners:enterprise) or github_app (client_id, installation_id, private_key)",
+            f"a credential is required: {token_key} (a PAT with admin:org, repo or"
+            f" manage_runners:enterprise) or {app_key} (an App installation)",
         )
     if token is not None:
         if not p.is_unknown(token) and (not isinstance(token, str) or not token.strip()):
-            out.fail(p.GITHUB_TOKEN, "github_token must be a non-empty string")
+            out.fail(p.GITHUB_TOKEN, "must be a non-empty string")
         out.inputs[p.GITHUB_TOKEN] = token
     if app is not None:
         if p.is_unknown(app) and not isinstance(app, dict):
@@ -209,7 +218,7 @@ def _check_credentials(token: Any, app: Any, out: Checked) -> None:
             _check_app(app, out)
 
 
-def _check_network(proxy: Any, ca_bundle: Any, out: Checked) -> None:
+def check_network(proxy: Any, ca_bundle: Any, out: Checked) -> None:
     for prop, value in ((p.PROXY, proxy), (p.CA_BUNDLE, ca_bundle)):
         if value is None:
             continue
@@ -217,7 +226,7 @@ def _check_network(proxy: Any, ca_bundle: Any, out: Checked) -> None:
         if p.is_unknown(value):
             continue
         if not isinstance(value, str) or not value.strip():
-            out.fail(prop, f"{prop} must be a non-empty string")
+            out.fail(prop, "must be a non-empty string")
             continue
         try:
             if prop == p.PROXY:
@@ -225,19 +234,22 @@ def _check_network(proxy: Any, ca_bundle: Any, out: Checked) -> None:
             else:
                 ssl_context(NetworkSettings(ca_bundle=value, trust_env=False))
         except ValueError as exc:  # the message never holds the proxy's password
-            out.fail(prop, str(exc))
+            out.fail(prop, str(exc).removeprefix(f"{prop}: "))
 
 
-def check_inputs(news: dict[str, Any]) -> Checked:
-    """Validate and normalise new inputs; defaults are filled in so diffs compare like with like."""
+def check_inputs(news: dict[str, Any], key: KeyName = same_name) -> Checked:
+    """Validate and normalise new inputs; defaults are filled in so diffs compare like with like.
+
+    ``key`` names the properties that messages refer to.
+    """
     news = p.plain(news)
-    out = Checked()
-    _check_config_url(news.get(p.GITHUB_CONFIG_URL), out)
+    out = Checked(key=key)
+    check_config_url(news.get(p.GITHUB_CONFIG_URL), out)
     _check_name(news.get(p.NAME), out)
     _check_runner_group(news.get(p.RUNNER_GROUP), out)
     _check_labels(news.get(p.LABELS), news.get(p.NAME), out)
     _check_flag(p.DISABLE_UPDATE, news.get(p.DISABLE_UPDATE), out)
-    _check_credentials(news.get(p.GITHUB_TOKEN), news.get(p.GITHUB_APP), out)
+    check_credentials(news.get(p.GITHUB_TOKEN), news.get(p.GITHUB_APP), out)
     _check_flag(p.ADOPT_EXISTING, news.get(p.ADOPT_EXISTING), out)
-    _check_network(news.get(p.PROXY), news.get(p.CA_BUNDLE), out)
+    check_network(news.get(p.PROXY), news.get(p.CA_BUNDLE), out)
     return out

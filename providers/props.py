@@ -7,8 +7,10 @@ unwrapped here too so the provider never depends on that detail.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Final
 
+import pulumi
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
@@ -71,4 +73,16 @@ def plain(value: Any) -> Any:
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain(v) for v in value]
+    return value
+
+
+def declared(value: Any) -> Any:
+    """``value`` as far as a program knows it while declaring: outputs, resources and awaitables
+    are unknown, at any depth (so the checks of ``check`` skip them, as at preview)."""
+    if isinstance(value, pulumi.Output | pulumi.Resource) or inspect.isawaitable(value):
+        return Unknown()
+    if isinstance(value, dict):
+        return {k: declared(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [declared(v) for v in value]
     return value

@@ -8,8 +8,20 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
+from gha_scalesets.config_errors import report
 from gha_scalesets.providers import props as p
+from gha_scalesets.providers.errors import ScaleSetInputError
+from gha_scalesets.providers.inputs import KeyName, check_inputs, same_name
 from gha_scalesets.providers.scale_set_provider import ScaleSetProvider
+
+
+def app_props(app: GitHubAppArgs) -> dict[str, Any]:
+    """A GitHub App as the provider's ``github_app`` property."""
+    return {
+        p.APP_CLIENT_ID: app.client_id,
+        p.APP_INSTALLATION_ID: app.installation_id,
+        p.APP_PRIVATE_KEY: app.private_key,
+    }
 
 
 @dataclass
@@ -46,21 +58,15 @@ class ScaleSetArgs:
     proxy: pulumi.Input[str] | None = field(default=None, repr=False)
     ca_bundle: pulumi.Input[str] | None = None
 
-    def to_props(self) -> dict[str, Any]:
-        """Provider properties; outputs the provider computes are declared as ``None``."""
+    def problems(self, key: KeyName = same_name) -> list[tuple[str, str]]:
+        """What the provider's ``check`` would refuse among the values known now (so Pulumi
+        mocks catch it too), as (property, reason); ``key`` names the properties."""
+        declared = {prop: p.declared(value) for prop, value in self._inputs().items()}
+        checked = check_inputs({k: v for k, v in declared.items() if v is not None}, key)
+        return [(key(prop), reason) for prop, reason in checked.failures]
+
+    def _inputs(self) -> dict[str, Any]:
         app = self.github_app
-        if isinstance(app, GitHubAppArgs):
-            app = {
-                p.APP_CLIENT_ID: app.client_id,
-                p.APP_INSTALLATION_ID: app.installation_id,
-                p.APP_PRIVATE_KEY: app.private_key,
-            }
-        # Secret as inputs too (additional_secret_outputs covers only outputs), even when the
-        # program passes a plain string.
-        token, app, proxy = (
-            None if v is None else pulumi.Output.secret(v)
-            for v in (self.github_token, app, self.proxy)
-        )
         return {
             p.GITHUB_CONFIG_URL: self.github_config_url,
             p.NAME: self.name,
@@ -68,12 +74,23 @@ class ScaleSetArgs:
             p.LABELS: self.labels,
             p.DISABLE_UPDATE: self.disable_update,
             p.ADOPT_EXISTING: self.adopt_existing,
-            p.GITHUB_TOKEN: token,
-            p.GITHUB_APP: app,
-            p.PROXY: proxy,
+            p.GITHUB_TOKEN: self.github_token,
+            p.GITHUB_APP: app_props(app) if isinstance(app, GitHubAppArgs) else app,
+            p.PROXY: self.proxy,
             p.CA_BUNDLE: self.ca_bundle,
-            **dict.fromkeys(p.OUTPUT_KEYS),
         }
+
+    def to_props(self) -> dict[str, Any]:
+        """Provider properties; outputs the provider computes are declared as ``None``."""
+        inputs = self._inputs()
+        # Secret as inputs too (additional_secret_outputs covers only outputs), even when the
+        # program passes a plain string.
+        secrets = {
+            prop: pulumi.Output.secret(inputs[prop])
+            for prop in p.SECRET_KEYS
+            if inputs[prop] is not None
+        }
+        return inputs | secrets | dict.fromkeys(p.OUTPUT_KEYS)
 
 
 class ScaleSet(dynamic.Resource, module="github", name="ScaleSet"):
@@ -82,7 +99,8 @@ class ScaleSet(dynamic.Resource, module="github", name="ScaleSet"):
     Its id is the scale set id; to take over an existing scale set, declare it with
     ``adopt_existing=True`` (Pulumi's ``import_`` option cannot reach dynamic providers,
     pulumi/pulumi#16175). The ``github_token``, ``github_app`` and ``proxy`` outputs are always
-    secret.
+    secret. Inputs known when it is declared are checked right away (:class:`ScaleSetInputError`
+    lists every problem), the rest by the provider once they resolve.
     """
 
     github_config_url: pulumi.Output[str]
@@ -100,6 +118,9 @@ class ScaleSet(dynamic.Resource, module="github", name="ScaleSet"):
         args: ScaleSetArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        if problems := args.problems():
+            lines = (f"{prop}: {reason}" for prop, reason in problems)
+            raise ScaleSetInputError(report(f"invalid ScaleSet {resource_name!r}", lines))
         secret = pulumi.ResourceOptions(additional_secret_outputs=list(p.SECRET_KEYS))
         super().__init__(
             ScaleSetProvider(),
@@ -107,3 +128,5 @@ class ScaleSet(dynamic.Resource, module="github", name="ScaleSet"):
             args.to_props(),
             pulumi.ResourceOptions.merge(opts, secret),
         )
+        # What a listener compares to find a scale set listed twice before names resolve.
+        self.declared_name = args.name if isinstance(args.name, str) else None

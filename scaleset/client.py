@@ -65,7 +65,10 @@ class Client(SessionMethods):
     ``NO_PROXY``), ``ca_bundle`` (extra root CAs: PEM text or file),
     ``observer(method, route, status_or_None, seconds)`` called for every HTTP attempt,
     ``timeout`` per request, ``long_poll_timeout`` (read timeout of the message poll, above
-    the service's ~50 s hold), ``pool_settings`` and ``token_cache``.
+    the service's ~50 s hold), ``pool_settings``, ``token_cache`` and ``pacing``
+    (:class:`~scaleset.pacing.PacingSettings`). ``credentials`` may be several of the same org
+    or enterprise: calls go to the one with the most rate-limit budget left, sessions stay on
+    the one that opened them.
     """
 
     # -- runner groups and scale sets -------------------------------------------------------

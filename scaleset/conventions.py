@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from gha_scalesets import __version__
 
 API_VERSION = "6.0-preview"
 MQ_ACCEPT = f"application/json; api-version={API_VERSION}"
@@ -50,17 +51,10 @@ def json_body(payload: object, *, newline: bool = False) -> bytes:
     return (text + "\n" if newline else text).encode()
 
 
-def _version() -> str:
-    try:
-        return metadata.version("gha-scalesets")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
-
-
 class UserAgent:
     """The JSON-object User-Agent (reference §5.5) that identifies us in GitHub's logs.
 
-    ``{"system":"gha-scalesets","version":"0.1.0","subsystem":"listener","kind":"scaleset",
+    ``{"system":"gha-scalesets","version":"<version>","subsystem":"listener","kind":"scaleset",
     "scale_set_id":42}``: the product, its version, the part of it calling (``listener``,
     ``provider``, ``runner-emulator``, ``client`` by default) and the scale set, 0 until known.
     :meth:`identify` updates it in place once the id is known; ``extra`` adds or overrides keys.
@@ -69,7 +63,7 @@ class UserAgent:
     def __init__(self, subsystem: str = "client", extra: dict[str, Any] | None = None) -> None:
         self._fields: dict[str, Any] = {
             "system": "gha-scalesets",
-            "version": _version(),
+            "version": __version__,
             "subsystem": subsystem,
             "kind": "scaleset",
             "scale_set_id": 0,

@@ -24,9 +24,13 @@ def _secret(value: str | SecretStr) -> SecretStr:
 
 @dataclass(frozen=True)
 class PatCredentials:
-    """A personal access token (classic scopes: repo / admin:org / manage_runners:enterprise)."""
+    """A personal access token (classic scopes: repo / admin:org / manage_runners:enterprise).
+
+    ``name`` labels it in metrics and logs (default ``pat:`` and a digest of the token).
+    """
 
     token: SecretStr = field(repr=False)
+    name: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "token", _secret(self.token))
@@ -38,14 +42,23 @@ class PatCredentials:
         """A stable, non-reversible identifier used as a cache key."""
         return "pat:" + hashlib.sha256(self.token.get_secret_value().encode()).hexdigest()[:32]
 
+    @property
+    def label(self) -> str:
+        """How metrics and logs name it: never the token."""
+        return self.name or self.fingerprint[:12]
+
 
 @dataclass(frozen=True)
 class AppCredentials:
-    """A GitHub App installation: client ID (or numeric App ID), installation ID and RSA PEM key."""
+    """A GitHub App installation: client ID (or numeric App ID), installation ID and RSA PEM key.
+
+    ``name`` labels it in metrics and logs (default ``app:<client ID>``).
+    """
 
     client_id: str
     installation_id: int
     private_key_pem: SecretStr = field(repr=False)
+    name: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "client_id", str(self.client_id).strip())
@@ -80,6 +93,11 @@ class AppCredentials:
         """A stable, non-reversible identifier used as a cache key."""
         digest = hashlib.sha256(self.private_key_pem.get_secret_value().encode()).hexdigest()[:32]
         return f"app:{self.client_id}:{self.installation_id}:{digest}"
+
+    @property
+    def label(self) -> str:
+        """How metrics and logs name it (the client ID is not secret)."""
+        return self.name or f"app:{self.client_id}"
 
     def app_jwt(self, now: float | None = None) -> str:
         """A short-lived RS256 JWT identifying the App (``iss`` = client ID)."""

@@ -11,6 +11,8 @@ import json
 
 import httpx
 
+from gha_scalesets.scaleset.retry import rate_limit_signal
+
 _MAX_MESSAGE = 500
 
 
@@ -115,7 +117,8 @@ class ForbiddenError(ApiError):
 
 
 class RateLimitedError(ApiError):
-    """429 (or a 403 with no rate limit left); ``retry_after`` is the server's wait in seconds."""
+    """429, or a 403 that names a rate limit (or leaves none); ``retry_after`` is the server's
+    wait in seconds."""
 
     def hint(self) -> str:
         if self.retry_after is None:
@@ -231,7 +234,7 @@ def error_from_response(
     """
     type_name, message = _parse_body(response)
     cls = override or error_class(response.status_code, type_name)
-    if cls is ForbiddenError and response.headers.get("X-RateLimit-Remaining") == "0":
+    if cls is ForbiddenError and rate_limit_signal(response):
         cls = RateLimitedError
     return cls(
         response.status_code,

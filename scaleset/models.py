@@ -106,6 +106,8 @@ class MessageSession(WireModel):
     statistics: Statistics | None = None
 
     _scale_set_id: int = PrivateAttr(default=0)
+    # The label of the credential that opened (or last refreshed) it: its calls stay there.
+    _credential: str = PrivateAttr(default="")
     # Single-flights token refreshes of this session (created on first 401, on its loop).
     _refresh_lock: asyncio.Lock | None = PrivateAttr(default=None)
 
@@ -122,6 +124,7 @@ class MessageSession(WireModel):
             setattr(self, name, getattr(other, name))
         if other._scale_set_id:
             self._scale_set_id = other._scale_set_id
+        self._credential = other._credential or self._credential
 
 
 class Page(WireModel, Generic[T]):

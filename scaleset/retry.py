@@ -48,6 +48,19 @@ def server_requested_delay(response: httpx.Response, now: float) -> float | None
     return None
 
 
+def rate_limit_signal(response: httpx.Response) -> bool:
+    """Whether GitHub says a rate limit was hit: 429, or 403 with ``Retry-After``, with
+    ``X-RateLimit-Remaining: 0`` or naming a (secondary) rate limit in its message."""
+    if response.status_code == 429:
+        return True
+    if response.status_code != 403:
+        return False
+    headers = response.headers
+    if "Retry-After" in headers or headers.get("X-RateLimit-Remaining") == "0":
+        return True
+    return b"rate limit" in response.content.lower()
+
+
 def may_have_reached_server(exc: httpx.TransportError) -> bool:
     """Whether the server may have processed a request that failed with ``exc`` (lost response)."""
     return not isinstance(exc, _NOT_SENT)
@@ -61,11 +74,12 @@ async def _sleep(seconds: float) -> None:
 class RetryPolicy:
     """Bounded retries with exponential backoff and full jitter.
 
-    Retried: transport errors, 429, every 5xx but 501, and a 403 that carries a rate-limit
-    signal. A server-requested wait (``Retry-After``, ``X-RateLimit-Reset``) replaces the
-    computed backoff; waits longer than ``max_server_wait`` or past the ``deadline`` (seconds
-    from the first attempt) are not slept through: the call fails at once with the server's
-    answer. ``seed``, ``sleep`` and ``clock`` exist for deterministic tests.
+    Retried: transport errors, every 5xx but 501, and rate-limit signals (429, and a 403 that
+    carries one: :func:`rate_limit_signal`). A server-requested wait (``Retry-After``,
+    ``X-RateLimit-Reset``) replaces the computed backoff; waits longer than
+    ``max_server_wait`` or past the ``deadline`` (seconds from the first attempt) are not slept
+    through: the call fails at once with the server's answer. ``seed``, ``sleep`` and ``clock``
+    exist for deterministic tests (the pacer of :mod:`scaleset.pacing` uses them too).
     """
 
     max_attempts: int = 5
@@ -91,12 +105,9 @@ class RetryPolicy:
     def retryable_status(self, response: httpx.Response, extra: Collection[int] = ()) -> bool:
         """Whether an error response is worth another attempt."""
         status = response.status_code
-        if status in extra or status == 429 or (status >= 500 and status != 501):
+        if status in extra or (status >= 500 and status != 501):
             return True
-        return status == 403 and (
-            "Retry-After" in response.headers
-            or response.headers.get("X-RateLimit-Remaining") == "0"
-        )
+        return rate_limit_signal(response)
 
     @staticmethod
     def retryable_transport(exc: httpx.TransportError) -> bool:

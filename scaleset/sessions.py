@@ -6,7 +6,7 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 
-from gha_scalesets.scaleset.base import SCALE_SETS, BaseClient
+from gha_scalesets.scaleset.base import SCALE_SETS, BaseClient, Pin
 from gha_scalesets.scaleset.conventions import (
     JSON,
     MQ_ACCEPT,
@@ -41,6 +41,7 @@ class SessionMethods(BaseClient):
             self._ok(outcome, not_found=not_found), outcome.operation
         )
         session._scale_set_id = scale_set_id
+        session._credential = outcome.credential
         return session
 
     async def create_message_session(
@@ -53,6 +54,7 @@ class SessionMethods(BaseClient):
             f"{SCALE_SETS}/{scale_set_id}/sessions",
             f"{SCALE_SETS}/{{scaleSetId}}/sessions",
             body=json_body({"ownerName": owner, "sessionId": ZERO_UUID}),
+            pin=lambda: self._home(scale_set_id),
         )
         session = self._session(outcome, scale_set_id, ScaleSetNotFoundError)
         if not session.message_queue_url:
@@ -74,7 +76,7 @@ class SessionMethods(BaseClient):
     async def refresh_message_session(self, session: MessageSession) -> MessageSession:
         """Renew the session's message-queue token; ``session`` itself is updated and returned."""
         path, route = self._session_path(session.scale_set_id, session.session_id)
-        outcome = await self._admin("PATCH", path, route)
+        outcome = await self._admin("PATCH", path, route, pin=self._session_pin(session))
         fresh = self._session(outcome, session.scale_set_id, SessionNotFoundError)
         if not fresh.message_queue_url:
             raise ProtocolError("the refreshed session has no message queue URL; retry later")
@@ -83,12 +85,21 @@ class SessionMethods(BaseClient):
 
     async def delete_message_session(self, session: MessageSession) -> None:
         """Close the session so another listener can open one."""
-        await self.delete_message_session_by_id(session.scale_set_id, session.session_id)
+        await self._delete_session(
+            session.scale_set_id, session.session_id, self._session_pin(session)
+        )
 
     async def delete_message_session_by_id(self, scale_set_id: int, session_id: str) -> None:
         """Close a session known only by its id (a crashed listener's, recorded elsewhere)."""
+        await self._delete_session(scale_set_id, session_id, lambda: self._home(scale_set_id))
+
+    def _session_pin(self, session: MessageSession) -> Pin:
+        """The session's credential, or its successor when GitHub refused that one."""
+        return lambda: self._home(session.scale_set_id, session._credential)
+
+    async def _delete_session(self, scale_set_id: int, session_id: str, pin: Pin) -> None:
         path, route = self._session_path(scale_set_id, session_id)
-        outcome = await self._admin("DELETE", path, route)
+        outcome = await self._admin("DELETE", path, route, pin=pin)
         if outcome.status == 404 and outcome.ambiguous:
             return
         self._ok(outcome, not_found=SessionNotFoundError)
@@ -101,7 +112,7 @@ class SessionMethods(BaseClient):
         A second 401 raises :class:`MessageQueueTokenExpiredError`.
         """
         token = session.message_queue_access_token.get_secret_value()
-        outcome = await self._send(await build(token))
+        outcome = await self._send_queue(session, await build(token))
         if outcome.status != 401:
             return outcome
         if session._refresh_lock is None:
@@ -110,13 +121,17 @@ class SessionMethods(BaseClient):
             # Concurrent callers share one refresh: only the first still sees the stale token.
             if session.message_queue_access_token.get_secret_value() == token:
                 await self.refresh_message_session(session)
-        retried = await self._send(
-            await build(session.message_queue_access_token.get_secret_value())
+        retried = await self._send_queue(
+            session, await build(session.message_queue_access_token.get_secret_value())
         )
         if retried.status == 401:
             raise retried.error(MessageQueueTokenExpiredError)
         retried.ambiguous = retried.ambiguous or outcome.ambiguous
         return retried
+
+    async def _send_queue(self, session: MessageSession, request: Request) -> Outcome:
+        """A queue-token request, paced on the session's credential."""
+        return await self._send_as(self._session_pin(session)().label, request)
 
     def _queue_headers(self, token: str, **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}", "User-Agent": str(self.user_agent), **extra}
@@ -143,7 +158,7 @@ class SessionMethods(BaseClient):
                 "{messageQueueUrl}",
                 headers,
                 timeout=self._poll_timeout,
-                lane=LONG_POLL_LANE,
+                pool_lane=LONG_POLL_LANE,
             )
 
         outcome = await self._with_queue_token(session, build)
@@ -172,7 +187,7 @@ class SessionMethods(BaseClient):
             return []
 
         async def build(token: str) -> Request:
-            connection = await self._auth.admin()
+            connection = await self._chains[self._session_pin(session)().label].admin()
             url = admin_url(connection.base_url, f"{SCALE_SETS}/{scale_set_id}/acquirejobs")
             headers = self._queue_headers(token, **{"Content-Type": JSON})
             body = json_body(list(request_ids))

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -18,6 +19,9 @@ from gha_scalesets.scaleset.retry import (
 )
 from gha_scalesets.scaleset.sharding import API_LANE, LANE_EXTENSION
 
+if TYPE_CHECKING:
+    from gha_scalesets.scaleset.pacing import Gate
+
 log = logging.getLogger("scaleset")
 
 Observer = Callable[[str, str, int | None, float], None]
@@ -25,7 +29,8 @@ Observer = Callable[[str, str, int | None, float], None]
 
 @dataclass
 class Request:
-    """One logical request. ``route`` is the URL template used in metrics and error messages."""
+    """One logical request. ``route`` is the URL template used in metrics and error messages;
+    ``gate`` paces every attempt (:mod:`scaleset.pacing`)."""
 
     method: str
     url: str
@@ -34,7 +39,8 @@ class Request:
     content: bytes | None = None
     timeout: httpx.Timeout | None = None
     retry_statuses: frozenset[int] = frozenset()
-    lane: str = API_LANE  # the connection budget it draws on (scaleset.sharding)
+    pool_lane: str = API_LANE  # the connection budget it draws on (scaleset.sharding)
+    gate: Gate | None = None
 
     @property
     def operation(self) -> str:
@@ -48,6 +54,8 @@ class Outcome:
     ``ambiguous`` is true when an earlier attempt may have been applied by the server although
     its response was lost (transport error after sending, or a 5xx): a non-idempotent caller
     must then treat "already exists" / "not found" answers as possibly its own doing.
+    ``limited``: a rate-limit signal ended the request early so the caller can route it to
+    another credential; ``credential`` names the one that answered.
     """
 
     response: httpx.Response
@@ -55,6 +63,8 @@ class Outcome:
     attempts: int
     ambiguous: bool = False
     retry_after: float | None = None
+    limited: bool = False
+    credential: str = ""
 
     @property
     def status(self) -> int:
@@ -91,15 +101,23 @@ class Transport:
             log.exception("scaleset observer failed for %s", request.operation)
 
     async def send(self, http: httpx.AsyncClient, request: Request) -> Outcome:
-        """Send with retries; return the last response (success or not) or raise TransportError."""
-        policy = self.retry
+        """Send with retries; return the last response (success or not) or raise TransportError.
+
+        With a pacing ``gate`` every attempt waits for its credential's budget, and the wait a
+        rate-limit signal asks for is taken in the gate (where every other request of that
+        credential waits too), not here.
+        """
+        policy, gate = self.retry, request.gate
         deadline = time.monotonic() + policy.deadline if policy.deadline is not None else None
         ambiguous = False
         attempt = 0
+        credential = gate.lane.label if gate is not None else ""
         while True:
             attempt += 1
+            if gate is not None:
+                await gate.enter()
             started = time.monotonic()
-            response: httpx.Response | None = None
+            paced_signal = False  # a rate-limit signal whose wait the gate takes
             try:
                 response = await http.request(
                     request.method,
@@ -107,10 +125,15 @@ class Transport:
                     headers=request.headers,
                     content=request.content,
                     timeout=request.timeout or httpx.USE_CLIENT_DEFAULT,
-                    extensions={LANE_EXTENSION: request.lane},
+                    extensions={LANE_EXTENSION: request.pool_lane},
                 )
-            except httpx.TransportError as exc:
+            except BaseException as exc:
+                if gate is not None:
+                    gate.leave(None)
+                if not isinstance(exc, httpx.TransportError):
+                    raise
                 self._observe(request, None, started)
+                outcome = None
                 failure = f"{type(exc).__name__}{': ' + str(exc) if str(exc) else ''}"
                 if untrusted_certificate(exc):
                     failure += (
@@ -124,21 +147,37 @@ class Transport:
                 ambiguous = ambiguous or may_have_reached_server(exc)
                 server_delay = None
             else:
+                limited = gate.leave(response) if gate is not None else False
                 self._observe(request, response.status_code, started)
                 server_delay = server_requested_delay(response, policy.clock())
+                paced_signal = limited and gate is not None and gate.paces
+                if paced_signal and server_delay is None:
+                    assert gate is not None
+                    server_delay = gate.blocked_for()  # the pacer's block: at least a minute
+                outcome = Outcome(
+                    response,
+                    request.operation,
+                    attempt,
+                    ambiguous,
+                    server_delay,
+                    limited,
+                    credential,
+                )
+                if limited and gate is not None and gate.switchable:
+                    return outcome  # another credential may take it at once
                 if (
                     response.status_code < 400
                     or attempt >= policy.max_attempts
                     or not policy.retryable_status(response, request.retry_statuses)
                     or (server_delay is not None and server_delay > policy.max_server_wait)
                 ):
-                    return Outcome(response, request.operation, attempt, ambiguous, server_delay)
+                    return outcome
                 ambiguous = ambiguous or response.status_code >= 500
                 failure = f"HTTP {response.status_code}"
             delay = server_delay if server_delay is not None else policy.backoff(attempt)
             if deadline is not None and time.monotonic() + delay > deadline:
-                if response is not None:
-                    return Outcome(response, request.operation, attempt, ambiguous, server_delay)
+                if outcome is not None:
+                    return outcome
                 raise TransportError(
                     f"{request.operation} failed after {attempt} attempt(s), retry deadline of "
                     f"{policy.deadline:.0f} s reached: {failure}"
@@ -151,4 +190,5 @@ class Transport:
                 policy.max_attempts,
                 delay,
             )
-            await policy.sleep(delay)
+            if not paced_signal:
+                await policy.sleep(delay)  # a paced signal is waited out in the gate

@@ -1,17 +1,40 @@
-"""``python -m gha_scalesets.simulator``: serve the scale-set simulator until interrupted."""
+"""``python -m gha_scalesets.simulator``: serve the scale-set simulator until interrupted.
+
+The options are :class:`SimulatorConfig`'s fields and the fault knobs of :class:`FaultSettings`
+(name, default, help), so a new setting is an option with nothing to write here.
+"""
 
 from __future__ import annotations
 
+import inspect
+import json
+import types
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import typer
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
+from gha_scalesets import config_errors
 from gha_scalesets.simulator.config import AppCredential, SimulatorConfig
 from gha_scalesets.simulator.faults import FaultSettings
 from gha_scalesets.simulator.serve import bind, build_server
 
-cli = typer.Typer(add_completion=False, no_args_is_help=False)
+HELP = """Serve the GitHub runner scale-set service simulator (GHES layout) on one port.
+
+Config URLs are http://HOST:PORT/<org>, /<owner>/<repo> or /enterprises/<slug>; the REST API is
+under /api/v3 and the control API under /_sim/."""
+
+# The options that are not settings: (type, default, help).
+SERVER: dict[str, tuple[type, Any, str]] = {
+    "host": (str, "127.0.0.1", "Interface to listen on."),
+    "port": (int, 8000, "Port (0 picks a free one)."),
+    "log_level": (str, "info", "uvicorn log level."),
+}
+_METAVARS = {str: "TEXT", int: "INTEGER", float: "NUMBER"}
+
+cli = typer.Typer(add_completion=False, no_args_is_help=False, rich_markup_mode=None)
 
 
 def _parse_app(spec: str) -> AppCredential:
@@ -35,98 +58,71 @@ def _parse_app(spec: str) -> AppCredential:
         raise typer.BadParameter(str(exc), param_hint="--app") from None
 
 
-@cli.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8000,
-    pat: Annotated[
-        list[str] | None, typer.Option(help="Accepted personal access token (repeatable).")
-    ] = None,
-    unscoped_pat: Annotated[
-        list[str] | None,
-        typer.Option(help="Valid token lacking the runner-admin scope: 403 (repeatable)."),
-    ] = None,
-    app: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Trusted GitHub App as CLIENT_ID:INSTALLATION_ID:PEM_FILE; the PEM may be the "
-            "private key (repeatable)."
-        ),
-    ] = None,
-    runner_group: Annotated[
-        list[str] | None, typer.Option(help="Extra runner group besides Default (repeatable).")
-    ] = None,
-    long_poll_seconds: Annotated[float, typer.Option(help="Message-queue hold before 202.")] = 50.0,
-    assign_timeout_seconds: Annotated[
-        float, typer.Option(help="Reassign a job no runner took within this (doubles each time).")
-    ] = 300.0,
-    max_reassignments: Annotated[int, typer.Option(help="Reassignments before canceling.")] = 3,
-    session_ttl_seconds: Annotated[
-        float, typer.Option(help="A silent session owner loses the session after this.")
-    ] = 120.0,
-    ghes_acquire: Annotated[
-        bool, typer.Option(help="Emit JobAvailable that listeners must acquire (GHES mode).")
-    ] = False,
-    seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
-    admin_token_ttl_seconds: Annotated[float, typer.Option()] = 3600.0,
-    installation_token_ttl_seconds: Annotated[float, typer.Option()] = 3600.0,
-    mq_token_ttl_seconds: Annotated[float, typer.Option()] = 3600.0,
-    latency_ms: Annotated[float, typer.Option(help="Added latency on GitHub routes.")] = 0.0,
-    jitter_ms: Annotated[float, typer.Option(help="Uniform +/- jitter on the latency.")] = 0.0,
-    error_rate: Annotated[
-        float, typer.Option(help="Share of requests answered with an error.")
-    ] = 0.0,
-    error_status: Annotated[int, typer.Option(help="Injected error status (429 or 5xx).")] = 503,
-    retry_after_seconds: Annotated[
-        int | None, typer.Option(help="Retry-After on injected 429/503.")
-    ] = None,
-    drop_rate: Annotated[float, typer.Option(help="Share of connections dropped.")] = 0.0,
-    rate_limit_per_hour: Annotated[
-        int | None, typer.Option(help="Primary rate limit (403 when exhausted).")
-    ] = None,
-    empty_body_rate: Annotated[
-        float, typer.Option(help="Share of message GETs answered 200 with an empty body.")
-    ] = 0.0,
-    fault_route: Annotated[
-        list[str] | None,
-        typer.Option(help="Limit faults to this route key, e.g. 'GET /message' (repeatable)."),
-    ] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
-) -> None:
-    """Serve the GitHub runner scale-set service simulator (GHES layout) on one port.
+def _extra(info: FieldInfo) -> dict[str, Any]:
+    return info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
 
-    Config URLs are http://HOST:PORT/<org>, /<owner>/<repo> or /enterprises/<slug>;
-    the REST API is under /api/v3 and the control API under /_sim/.
-    """
+
+def _options(model: type[BaseModel]) -> list[tuple[str, str, FieldInfo]]:
+    """(option, field, info) of the fields of ``model`` that are options (``pat``: ``pats``)."""
+    return [
+        (_extra(info).get("option", name), name, info)
+        for name, info in model.model_fields.items()
+        if _extra(info).get("cli", True) and name != "faults"
+    ]
+
+
+def _repeatable(annotation: Any) -> bool:
+    if get_origin(annotation) in (Union, types.UnionType):
+        return any(_repeatable(a) for a in get_args(annotation))
+    return get_origin(annotation) is tuple
+
+
+def _settings_model(annotation: Any) -> bool:
+    """Whether a field holds a settings model of its own (given as JSON: ``--limits``)."""
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _parameter(name: str, kind: Any, default: Any, help_text: str) -> inspect.Parameter:
+    """A keyword parameter typer turns into ``--<name>``; a tuple field is a repeatable one,
+    a settings model a JSON text."""
+    if _repeatable(kind):
+        kind, default = list[str] | None, None
+    if _settings_model(kind):
+        kind, default = str | None, None
+    metavar = _METAVARS.get(next((a for a in (kind, *get_args(kind)) if a in _METAVARS), str))
+    option = typer.Option(help=help_text, metavar=None if kind is bool else metavar)
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option]
+    )
+
+
+def _json(option: str, text: str) -> Any:
     try:
-        config = SimulatorConfig(
-            pats=tuple(pat or ()),
-            unscoped_pats=tuple(unscoped_pat or ()),
-            apps=tuple(_parse_app(spec) for spec in app or ()),
-            runner_groups=tuple(runner_group or ()),
-            long_poll_seconds=long_poll_seconds,
-            assign_timeout_seconds=assign_timeout_seconds,
-            max_reassignments=max_reassignments,
-            session_ttl_seconds=session_ttl_seconds,
-            ghes_acquire=ghes_acquire,
-            seed=seed,
-            admin_token_ttl_seconds=admin_token_ttl_seconds,
-            installation_token_ttl_seconds=installation_token_ttl_seconds,
-            mq_token_ttl_seconds=mq_token_ttl_seconds,
-            faults=FaultSettings(
-                latency_ms=latency_ms,
-                jitter_ms=jitter_ms,
-                error_rate=error_rate,
-                error_status=error_status,
-                retry_after_seconds=retry_after_seconds,
-                drop_rate=drop_rate,
-                rate_limit_per_hour=rate_limit_per_hour,
-                empty_body_rate=empty_body_rate,
-                routes=tuple(fault_route) if fault_route else None,
-            ),
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        return json.loads(text)
+    except ValueError:
+        raise typer.BadParameter("is not JSON", param_hint=f"--{option}") from None
+
+
+def _config(values: dict[str, Any]) -> SimulatorConfig:
+    """The settings the command line gives (unset repeatable options keep their defaults)."""
+    given: dict[str, Any] = {"faults": {}}
+    for model, target in ((SimulatorConfig, given), (FaultSettings, given["faults"])):
+        for option, field, info in _options(model):
+            value = values[option]
+            if value is not None and _settings_model(info.annotation):
+                value = _json(option, value)
+            if value is not None or info.default is None:
+                target[field] = tuple(value) if isinstance(value, list) else value
+    given["apps"] = tuple(_parse_app(spec) for spec in given.get("apps", ()))
+    try:
+        return SimulatorConfig(**given)
+    except ValidationError as exc:
+        raise typer.BadParameter("; ".join(config_errors.lines(exc, SimulatorConfig))) from None
+
+
+def serve(**values: Any) -> None:
+    config = _config(values)
+    host, port = values["host"], values["port"]
     try:
         sock = bind(host, port)
     except OSError as exc:
@@ -137,7 +133,24 @@ def serve(
         f"Scale-set simulator on http://{host}:{bound_port} "
         f"(config URL e.g. http://{host}:{bound_port}/acme; control API /_sim/)"
     )
-    build_server(config, log_level=log_level).run(sockets=[sock])
+    build_server(config, log_level=values["log_level"]).run(sockets=[sock])
+
+
+serve.__doc__ = HELP
+serve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [_parameter(name, *spec) for name, spec in SERVER.items()]
+    + [
+        _parameter(
+            option,
+            info.annotation,
+            info.get_default(call_default_factory=True),
+            info.description or "",
+        )
+        for model in (SimulatorConfig, FaultSettings)
+        for option, _, info in _options(model)
+    ]
+)
+cli.command()(serve)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from gha_scalesets.simulator.clock import Clock
 from gha_scalesets.simulator.config import SimulatorConfig
 from gha_scalesets.simulator.faults import FaultInjector
 from gha_scalesets.simulator.ledger import SecretLedger
+from gha_scalesets.simulator.limits import RateLimits
 from gha_scalesets.simulator.world import World
 
 ENDPOINTS = [
@@ -46,6 +47,8 @@ class Simulator:
         self.github_routes = frozenset(e.key for e in ENDPOINTS if e.kind == "github")
         self.faults = FaultInjector(self.clock, config.seed, self.github_routes)
         self.faults.configure(config.faults)
+        self.limits = RateLimits(self.clock)
+        self.limits.configure(config.limits)
         self.requests: Counter[str] = Counter()
         self.runner_requests: Counter[str] = Counter()
         # Who called (GitHub and runner routes): User-Agents, and the TCP connections by peer
@@ -74,6 +77,7 @@ class Simulator:
         self.user_agents.clear()
         self.peers.clear()
         self.faults.configure(self.faults.settings)
+        self.limits.reset()
 
     def observe_caller(self, request: Request) -> None:
         self.user_agents[request.headers.get("user-agent", "")] += 1
@@ -86,6 +90,8 @@ class Simulator:
             "runner_requests": dict(self.runner_requests),
             "user_agents": dict(self.user_agents),
             "connections": len(self.peers),
+            "limits": self.limits.stats(),
+            "revoked_credentials": self.world.auth.revoked,
             # When the counts were read (monotonic seconds): request rates over a window.
             "monotonic": self.loop_time(),
             **self.world.stats(),

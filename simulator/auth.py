@@ -5,6 +5,11 @@ Also mints the message-queue tokens of sessions. Admin and message-queue tokens 
 when to refresh. All expiry checks use the simulator :class:`~simulator.clock.Clock`.
 Failures raise :class:`~simulator.errors.ApiError`s with GitHub-like messages; no token ever
 appears in a message.
+
+Every token remembers the credential it came from (a PAT or an App, named as in
+:mod:`simulator.limits`): rate limits are counted per credential, and a revoked credential
+takes its registration and admin tokens with it. A session's queue token keeps working: it
+belongs to the session, not to the credential.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from gha_scalesets.simulator.clock import Clock
 from gha_scalesets.simulator.config import AppCredential, SimulatorConfig
 from gha_scalesets.simulator.errors import UNAUTHORIZED, PlainError, RestError, VssError
 from gha_scalesets.simulator.ledger import SecretLedger
+from gha_scalesets.simulator.limits import app_credential, pat_credential
 from gha_scalesets.simulator.model import Scope
 
 APP_JWT_SKEW_SECONDS = 60
@@ -43,9 +49,52 @@ class Authority:
         self._apps = {app.client_id: app for app in config.apps}
         self._pats = frozenset(config.pats)
         self._unscoped_pats = frozenset(config.unscoped_pats)
-        self._installation_tokens: dict[str, float] = {}
-        self._registration_tokens: dict[str, tuple[Scope, float]] = {}
+        self._pat_ids = {pat: pat_credential(pat) for pat in self._pats | self._unscoped_pats}
+        # token -> (expiry, credential id)
+        self._installation_tokens: dict[str, tuple[float, str]] = {}
+        self._registration_tokens: dict[str, tuple[Scope, float, str]] = {}
+        self._revoked: set[str] = set()
         self._secret = rng.randbytes(64)
+
+    # -- credentials -----------------------------------------------------------------------
+
+    def known_credentials(self) -> set[str]:
+        return set(self._pat_ids.values()) | {app_credential(a) for a in self._apps}
+
+    def revoke(self, credential: str) -> None:
+        """Revoke a PAT or an App: it and every token derived from it answer 401 from now on
+        (queue tokens excepted: they belong to their session)."""
+        if credential not in self.known_credentials():
+            raise PlainError(404, f"no credential {credential!r}; see /_sim/stats 'limits'")
+        self._revoked.add(credential)
+
+    @property
+    def revoked(self) -> list[str]:
+        return sorted(self._revoked)
+
+    def _check_not_revoked(self, credential: str) -> None:
+        if credential in self._revoked:
+            raise RestError(401, "Bad credentials: the credential was revoked (simulated)")
+
+    def identify(self, authorization: str) -> str | None:
+        """The credential behind an ``Authorization`` header (``None``: none we know)."""
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() == "remoteauth":
+            registration = self._registration_tokens.get(token)
+            return registration[2] if registration else None
+        if token in self._pat_ids:
+            return self._pat_ids[token]
+        if token in self._installation_tokens:
+            return self._installation_tokens[token][1]
+        claims = self._claims(token)
+        if claims is not None:
+            return claims.get("cid")
+        try:
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError:
+            return None
+        return app_credential(issuer) if issuer in self._apps else None
 
     # -- GitHub App ------------------------------------------------------------------------
 
@@ -61,6 +110,7 @@ class Authority:
         app = self._apps.get(str(claims.get("iss", "")))
         if app is None:
             raise RestError(401, "'Issuer' claim ('iss') does not name a known GitHub App")
+        self._check_not_revoked(app_credential(app.client_id))
         try:
             jwt.decode(
                 token,
@@ -82,38 +132,45 @@ class Authority:
             raise RestError(401, "'Expiration time' claim ('exp') is too far in the future")
         return app
 
-    def issue_installation_token(self) -> tuple[str, float]:
+    def issue_installation_token(self, app: AppCredential) -> tuple[str, float]:
         token = self._ledger.add("ghs_" + "".join(self._rng.choices(_ALNUM, k=36)))
         expires = self._clock.now() + self._config.installation_token_ttl_seconds
-        self._installation_tokens[token] = expires
+        self._installation_tokens[token] = (expires, app_credential(app.client_id))
         return token, expires
 
     # -- REST credentials and registration tokens ------------------------------------------
 
-    def check_rest_credential(self, token: str, scope: Scope) -> None:
-        """A PAT or an unexpired installation token; Apps cannot act on enterprises."""
-        if token in self._pats:
-            return
-        if token in self._unscoped_pats:
-            raise RestError(403, "Resource not accessible by personal access token")
-        expires = self._installation_tokens.get(token)
-        if expires is None or expires <= self._clock.now():
+    def check_rest_credential(self, token: str, scope: Scope) -> str:
+        """A PAT or an unexpired installation token (its credential id); Apps cannot act on
+        enterprises."""
+        credential = self._pat_ids.get(token)
+        if credential is not None:
+            self._check_not_revoked(credential)
+            if token in self._unscoped_pats:
+                raise RestError(403, "Resource not accessible by personal access token")
+            return credential
+        installation = self._installation_tokens.get(token)
+        if installation is None or installation[0] <= self._clock.now():
             raise RestError(401, "Bad credentials")
+        self._check_not_revoked(installation[1])
         if scope.kind == "enterprise":
             raise RestError(403, "Resource not accessible by integration")
+        return installation[1]
 
-    def issue_registration_token(self, scope: Scope) -> tuple[str, float]:
+    def issue_registration_token(self, scope: Scope, credential: str) -> tuple[str, float]:
         alphabet = string.ascii_uppercase + string.digits
         token = self._ledger.add("".join(self._rng.choices(alphabet, k=29)))
         expires = self._clock.now() + self._config.registration_token_ttl_seconds
-        self._registration_tokens[token] = (scope, expires)
+        self._registration_tokens[token] = (scope, expires, credential)
         return token, expires
 
-    def verify_registration_token(self, token: str) -> Scope:
+    def verify_registration_token(self, token: str) -> tuple[Scope, str]:
+        """The scope and credential of a registration token."""
         entry = self._registration_tokens.get(token)
         if entry is None or entry[1] <= self._clock.now():
             raise RestError(401, "Bad credentials: unknown or expired registration token")
-        return entry[0]
+        self._check_not_revoked(entry[2])
+        return entry[0], entry[2]
 
     # -- Actions service tokens --------------------------------------------------------------
 
@@ -140,16 +197,18 @@ class Authority:
             return None
         return claims
 
-    def issue_admin_token(self, tenant_id: str) -> str:
-        return self._mint(self._config.admin_token_ttl_seconds, tid=tenant_id)
+    def issue_admin_token(self, tenant_id: str, credential: str) -> str:
+        return self._mint(self._config.admin_token_ttl_seconds, tid=tenant_id, cid=credential)
 
-    def verify_admin_token(self, token: str, tenant_id: str) -> None:
+    def verify_admin_token(self, token: str, tenant_id: str) -> str:
+        """The credential an admin token of ``tenant_id`` was issued to."""
         claims = self._claims(token)
-        if claims is None or claims.get("tid") != tenant_id:
+        if claims is None or claims.get("tid") != tenant_id or claims.get("cid") in self._revoked:
             raise VssError(401, UNAUTHORIZED, "The admin token is invalid or expired.")
+        return str(claims.get("cid"))
 
-    def issue_mq_token(self, session_id: str) -> str:
-        return self._mint(self._config.mq_token_ttl_seconds, sid=session_id)
+    def issue_mq_token(self, session_id: str, credential: str) -> str:
+        return self._mint(self._config.mq_token_ttl_seconds, sid=session_id, cid=credential)
 
     def mq_token_session(self, token: str) -> str:
         """The session id a message-queue token was issued for (401 if invalid/expired)."""

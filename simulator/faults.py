@@ -14,7 +14,6 @@ transport error, and the request was not processed. The primary rate limit answe
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 from collections.abc import Collection
 
@@ -24,27 +23,50 @@ from starlette.types import Receive, Scope, Send
 
 from gha_scalesets.simulator.clock import Clock
 from gha_scalesets.simulator.errors import PlainError, RestError
+from gha_scalesets.simulator.limits import PRIMARY_MESSAGE, HourlyWindow
 
 RATE_LIMIT_WINDOW_SECONDS = 3600.0
 _DROPPED_BODY_LENGTH = 64
 
 
 class FaultSettings(BaseModel):
-    """The fault knobs; all off by default."""
+    """The fault knobs; all off by default. Each is also an option of ``python -m
+    gha_scalesets.simulator`` (``routes``: ``--fault-route``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    latency_ms: float = Field(0.0, ge=0)
-    jitter_ms: float = Field(0.0, ge=0)
-    error_rate: float = Field(0.0, ge=0, le=1)
-    error_status: int = 503
-    retry_after_seconds: int | None = Field(None, ge=0)
-    drop_rate: float = Field(0.0, ge=0, le=1)
-    rate_limit_per_hour: int | None = Field(None, ge=0)
-    routes: tuple[str, ...] | None = None
-    empty_body_rate: float = Field(0.0, ge=0, le=1)
-    empty_queue_url_once: bool = False
-    mq_unauthorized_once: bool = False
+    latency_ms: float = Field(0.0, ge=0, description="Added latency on GitHub routes.")
+    jitter_ms: float = Field(0.0, ge=0, description="Uniform +/- jitter on the latency.")
+    error_rate: float = Field(
+        0.0, ge=0, le=1, description="Share of requests answered with an error."
+    )
+    error_status: int = Field(503, description="Injected error status (429 or 5xx).")
+    retry_after_seconds: int | None = Field(
+        None, ge=0, description="Retry-After on injected 429/503."
+    )
+    drop_rate: float = Field(0.0, ge=0, le=1, description="Share of connections dropped.")
+    rate_limit_per_hour: int | None = Field(
+        None, ge=0, description="Primary rate limit (403 when exhausted)."
+    )
+    rate_limit_window_seconds: float = Field(
+        RATE_LIMIT_WINDOW_SECONDS,
+        gt=0,
+        description="The primary rate limit's window (shorter: X-RateLimit-Reset passes soon).",
+    )
+    routes: tuple[str, ...] | None = Field(
+        None,
+        description="Limit faults to this route key, e.g. 'GET /message' (repeatable).",
+        json_schema_extra={"option": "fault_route"},
+    )
+    empty_body_rate: float = Field(
+        0.0, ge=0, le=1, description="Share of message GETs answered 200 with an empty body."
+    )
+    empty_queue_url_once: bool = Field(
+        False, description="Answer the next session creation without a message queue URL."
+    )
+    mq_unauthorized_once: bool = Field(
+        False, description="Answer the next message-queue request 401."
+    )
 
     @field_validator("error_status")
     @classmethod
@@ -95,8 +117,12 @@ class FaultInjector:
             )
         self._settings = settings
         self._rng = random.Random(f"{self._seed}:faults")
-        self._window_end = 0.0
-        self._window_used = 0
+        limit = settings.rate_limit_per_hour
+        self._primary = (
+            HourlyWindow(limit, settings.rate_limit_window_seconds, "core")
+            if limit is not None
+            else None
+        )
         self._empty_queue_url_pending = settings.empty_queue_url_once
         self._mq_unauthorized_pending = settings.mq_unauthorized_once
 
@@ -112,11 +138,7 @@ class FaultInjector:
         limited = self._consume_rate_limit()
         if limited is not None:
             return limited
-        delay_ms = s.latency_ms + (
-            self._rng.uniform(-s.jitter_ms, s.jitter_ms) if s.jitter_ms else 0
-        )
-        if delay_ms > 0:
-            await asyncio.sleep(delay_ms / 1000)
+        await self.delay(route)
         if s.drop_rate and self._rng.random() < s.drop_rate:
             return DroppedConnection()
         if s.error_rate and self._rng.random() < s.error_rate:
@@ -129,37 +151,27 @@ class FaultInjector:
             return PlainError(s.error_status, "injected fault", headers).response()
         return None
 
+    async def delay(self, route: str) -> None:
+        """The injected latency of one request (also paid by one a rate limit refuses)."""
+        s = self._settings
+        if not self._targets(route):
+            return
+        delay_ms = s.latency_ms + (
+            self._rng.uniform(-s.jitter_ms, s.jitter_ms) if s.jitter_ms else 0
+        )
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000)
+
     def decorate(self, route: str, response: Response) -> None:
         """Add the rate-limit headers to a handler's response."""
-        if self._settings.rate_limit_per_hour is not None and self._targets(route):
-            response.headers.update(self._rate_limit_headers())
+        if self._primary is not None and self._targets(route):
+            response.headers.update(self._primary.headers())
 
     def _consume_rate_limit(self) -> Response | None:
-        limit = self._settings.rate_limit_per_hour
-        if limit is None:
+        primary = self._primary
+        if primary is None or primary.take(self._clock.now()):
             return None
-        now = self._clock.now()
-        if now >= self._window_end:
-            self._window_end = now + RATE_LIMIT_WINDOW_SECONDS
-            self._window_used = 0
-        if self._window_used >= limit:
-            return RestError(
-                403,
-                "API rate limit exceeded (simulated primary rate limit)",
-                self._rate_limit_headers(),
-            ).response()
-        self._window_used += 1
-        return None
-
-    def _rate_limit_headers(self) -> dict[str, str]:
-        limit = self._settings.rate_limit_per_hour or 0
-        return {
-            "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Remaining": str(max(limit - self._window_used, 0)),
-            "X-RateLimit-Used": str(self._window_used),
-            "X-RateLimit-Reset": str(math.ceil(self._window_end)),
-            "X-RateLimit-Resource": "core",
-        }
+        return RestError(403, PRIMARY_MESSAGE, primary.headers()).response()
 
     def empty_body(self) -> bool:
         """Roll the ``empty_body_rate`` die for one message-queue GET."""

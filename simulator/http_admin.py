@@ -46,15 +46,20 @@ def queue_url(sim: Simulator, request: Request, session: Session) -> str:
     return f"{request.base_url}_services/broker/message?sessionId={session.id}"
 
 
-def _tenant(sim: Simulator, request: Request) -> Tenant:
+def _caller(sim: Simulator, request: Request) -> tuple[Tenant, str]:
+    """The tenant of the admin token and the credential it was issued to."""
     missing = VssError(401, errors.UNAUTHORIZED, "An admin token is required.")
     tenant_id = request.path_params["tenant"]
-    sim.world.auth.verify_admin_token(bearer(request, missing), tenant_id)
+    credential = sim.world.auth.verify_admin_token(bearer(request, missing), tenant_id)
     tenant = sim.world.tenants.get(tenant_id)
     if tenant is None:
         raise missing
     require_api_version(request)
-    return tenant
+    return tenant, credential
+
+
+def _tenant(sim: Simulator, request: Request) -> Tenant:
+    return _caller(sim, request)[0]
 
 
 async def _object_body(request: Request) -> dict[str, Any]:
@@ -145,21 +150,21 @@ async def delete_agent(sim: Simulator, request: Request) -> Response:
 
 
 async def create_session(sim: Simulator, request: Request) -> Response:
-    tenant = _tenant(sim, request)
+    tenant, credential = _caller(sim, request)
     body = await _object_body(request)
     owner = wire.get_ci(body, "ownerName")
     if not isinstance(owner, str) or not owner:
         raise _invalid("The session needs a non-empty 'ownerName'.")
-    session = sim.world.create_session(tenant, request.path_params["id"], owner)
+    session = sim.world.create_session(tenant, request.path_params["id"], owner, credential)
     return JSONResponse(
         wire.session(session, admin_base(request), queue_url(sim, request, session))
     )
 
 
 async def refresh_session(sim: Simulator, request: Request) -> Response:
-    tenant = _tenant(sim, request)
+    tenant, credential = _caller(sim, request)
     params = request.path_params
-    session = sim.world.refresh_session(tenant, params["id"], params["session_id"])
+    session = sim.world.refresh_session(tenant, params["id"], params["session_id"], credential)
     return JSONResponse(
         wire.session(session, admin_base(request), queue_url(sim, request, session))
     )

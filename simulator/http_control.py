@@ -3,10 +3,17 @@
 - ``POST /_sim/jobs`` ``{"labels": [...], "count": n, "duration_seconds": s,
   "repository": "owner/repo", "result": "succeeded"}`` -> ``{"job_ids": [...]}``
 - ``GET /_sim/jobs`` -> ``{"jobs": [{"job_id", "state", "scale_set_id", ...}]}``
-- ``GET /_sim/stats`` -> ``{"requests", "runner_requests", "jobs", "runners", "monotonic"}``
+- ``GET /_sim/stats`` -> ``{"requests", "runner_requests", "limits", "revoked_credentials",
+  "jobs", "runners", "monotonic"}`` (``monotonic``: when the counts were read); ``limits``
+  counts per credential and route class: ``requests`` admitted, ``refused``,
+  ``refused_in_block`` (sent while already limited), ``blocked_seconds``
 - ``POST /_sim/reset`` -> a fresh world (faults are kept, their random stream restarts)
 - ``GET|POST /_sim/faults`` -> the current :class:`~simulator.faults.FaultSettings`;
   POST replaces them all (``{}`` clears)
+- ``GET|POST /_sim/limits`` -> the current :class:`~simulator.limits.LimitSettings`; POST
+  replaces them and restarts every counter and block (``{}`` turns limits off)
+- ``POST /_sim/credentials/revoke`` ``{"credential": "pat:<digest>" | "app:<client id>"}``:
+  that PAT or App and the tokens derived from it answer 401 from now on (until a reset)
 - ``GET|POST /_sim/clock`` ``{"advance_seconds": s}`` -> ``{"now": epoch seconds}``
 - ``GET /_sim/routes`` -> ``{"github": [route keys]}``: what ``faults.routes`` may name
 """
@@ -21,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 
 from gha_scalesets.simulator.errors import PlainError
 from gha_scalesets.simulator.faults import FaultSettings
+from gha_scalesets.simulator.limits import LimitSettings
 from gha_scalesets.simulator.routing import Endpoint, Handler, json_body
 
 if TYPE_CHECKING:
@@ -38,6 +46,12 @@ class QueueJobs(BaseModel):
     duration_seconds: float = Field(0.1, ge=0)
     repository: str = Field("acme/app", pattern=r"^[^/\s]+/[^/\s]+$")
     result: Literal["succeeded", "failed", "canceled", "skipped"] = "succeeded"
+
+
+class Revoke(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    credential: str = Field(pattern=r"^(pat|app):.+$")
 
 
 class AdvanceClock(BaseModel):
@@ -91,6 +105,21 @@ async def set_faults(sim: Simulator, request: Request) -> Response:
     return JSONResponse(settings.model_dump())
 
 
+async def get_limits(sim: Simulator, request: Request) -> Response:
+    return JSONResponse(sim.limits.settings.model_dump())
+
+
+async def set_limits(sim: Simulator, request: Request) -> Response:
+    settings = await _parse(request, LimitSettings)
+    sim.limits.configure(settings)
+    return JSONResponse(settings.model_dump())
+
+
+async def revoke(sim: Simulator, request: Request) -> Response:
+    sim.world.auth.revoke((await _parse(request, Revoke)).credential)
+    return Response(status_code=204)
+
+
 async def clock(sim: Simulator, request: Request) -> Response:
     if request.method == "POST":
         sim.clock.advance((await _parse(request, AdvanceClock)).advance_seconds)
@@ -112,6 +141,9 @@ ROUTES = [
     _control("POST", "/reset", reset),
     _control("GET", "/faults", get_faults),
     _control("POST", "/faults", set_faults),
+    _control("GET", "/limits", get_limits),
+    _control("POST", "/limits", set_limits),
+    _control("POST", "/credentials/revoke", revoke),
     _control("GET", "/clock", clock),
     _control("POST", "/clock", clock),
     _control("GET", "/routes", routes),

@@ -38,7 +38,7 @@ async def access_tokens(sim: Simulator, request: Request) -> Response:
     app = sim.world.auth.verify_app_jwt(bearer(request, _NO_AUTH))
     if request.path_params["id"] != app.installation_id:
         raise RestError(404, "Not Found: the App has no such installation")
-    token, expires = sim.world.auth.issue_installation_token()
+    token, expires = sim.world.auth.issue_installation_token(app)
     body = {
         "token": token,
         "expires_at": rest_time(expires),
@@ -56,13 +56,13 @@ async def registration_token(sim: Simulator, request: Request) -> Response:
         scope = Scope("org", params["org"].lower())
     else:
         scope = Scope("repo", f"{params['owner']}/{params['repo']}".lower())
-    sim.world.auth.check_rest_credential(bearer(request, _NO_AUTH), scope)
-    token, expires = sim.world.auth.issue_registration_token(scope)
+    credential = sim.world.auth.check_rest_credential(bearer(request, _NO_AUTH), scope)
+    token, expires = sim.world.auth.issue_registration_token(scope, credential)
     return JSONResponse({"token": token, "expires_at": rest_time(expires)}, status_code=201)
 
 
 async def runner_registration(sim: Simulator, request: Request) -> Response:
-    granted = sim.world.auth.verify_registration_token(
+    granted, credential = sim.world.auth.verify_registration_token(
         bearer(request, _NO_AUTH, scheme="RemoteAuth")
     )
     body = await json_body(request, lambda message: RestError(400, message))
@@ -78,7 +78,7 @@ async def runner_registration(sim: Simulator, request: Request) -> Response:
     tenant = sim.world.tenant_for(scope)
     body = {
         "url": admin_base_url(request, tenant.id),
-        "token": sim.world.auth.issue_admin_token(tenant.id),
+        "token": sim.world.auth.issue_admin_token(tenant.id, credential),
         "token_schema": "OAuthAccessToken",
     }
     return JSONResponse(body, status_code=200)

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from gha_scalesets.simulator.app import Simulator
 
 RUNNER_PREFIX = "/_sim/runner/{id:int}"
-MAX_RUNNER_HOLD_SECONDS = 20.0
 
 
 def _runner(sim: Simulator, request: Request) -> Runner:
@@ -40,7 +39,7 @@ async def acquire(sim: Simulator, request: Request) -> Response:
     runner = _runner(sim, request)
     if not runner.online:
         raise PlainError(409, f"runner {runner.name} must come online first")
-    hold = min(sim.config.long_poll_seconds, MAX_RUNNER_HOLD_SECONDS)
+    hold = sim.config.runner_hold
     deadline = sim.loop_time() + hold
     while True:
         if runner.removed:

@@ -56,21 +56,36 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         sim: Simulator = request.app.state.sim
         if kind != "control":
             sim.observe_caller(request)
+        admission = None
         if kind == "github":
             sim.requests[key] += 1
-            injected = await sim.faults.intercept(key)
-            if injected is not None:
-                return injected
+            if sim.limits.active:
+                caller = sim.world.auth.identify(request.headers.get("authorization", ""))
+                admission = sim.limits.admit(key, endpoint.method, caller)
+                if isinstance(admission, Response):  # refused: the handler never runs
+                    await sim.faults.delay(key)  # but the answer takes a round trip
+                    _tag_request_id(sim, endpoint, admission)
+                    return admission
         elif kind == "runner":
             sim.runner_requests[key] += 1
+        started = sim.loop_time()
+        response: Response | None = None
         try:
-            response = await handler(sim, request)
-        except ApiError as error:
-            response = error.response()
-        if kind == "github":
-            sim.faults.decorate(key, response)
-            _tag_request_id(sim, endpoint, response)
-        return response
+            if kind == "github":
+                response = await sim.faults.intercept(key)
+                if response is not None:
+                    return response
+            try:
+                response = await handler(sim, request)
+            except ApiError as error:
+                response = error.response()
+            if kind == "github":
+                sim.faults.decorate(key, response)
+                _tag_request_id(sim, endpoint, response)
+            return response
+        finally:
+            if admission is not None:  # also when the client went away mid-request
+                admission.finish(sim.loop_time() - started, response)
 
     return serve
 

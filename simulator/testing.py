@@ -16,15 +16,13 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 import uvicorn
 
-from gha_scalesets.simulator.config import AppCredential, SimulatorConfig
-from gha_scalesets.simulator.faults import FaultSettings
+from gha_scalesets.simulator.config import SimulatorConfig
 from gha_scalesets.simulator.ledger import SecretLedger
 from gha_scalesets.simulator.serve import bind, build_server
 
@@ -43,45 +41,16 @@ class SimulatorServer:
     def __init__(
         self,
         *,
-        pats: Iterable[str] = (),
-        unscoped_pats: Iterable[str] = (),
-        apps: Iterable[tuple[str, int, str | bytes]] = (),
-        runner_groups: Iterable[str] = (),
-        long_poll_seconds: float = 50.0,
-        assign_timeout_seconds: float = 300.0,
-        max_reassignments: int = 3,
-        session_ttl_seconds: float = 120.0,
-        ghes_acquire: bool = False,
-        seed: int = 0,
-        admin_token_ttl_seconds: float = 3600.0,
-        installation_token_ttl_seconds: float = 3600.0,
-        registration_token_ttl_seconds: float = 3600.0,
-        mq_token_ttl_seconds: float = 3600.0,
-        faults: Mapping[str, Any] | None = None,
         host: str = "127.0.0.1",
         log_level: str = "warning",
         tls: tuple[str, str, str] | None = None,
+        **settings: Any,
     ) -> None:
-        """``tls``: ``(certificate file, key file, CA file)`` to serve HTTPS; the control
-        helpers trust that CA."""
-        self.config = SimulatorConfig(
-            pats=tuple(pats),
-            unscoped_pats=tuple(unscoped_pats),
-            apps=tuple(AppCredential.from_pem(*app) for app in apps),
-            runner_groups=tuple(runner_groups),
-            long_poll_seconds=long_poll_seconds,
-            assign_timeout_seconds=assign_timeout_seconds,
-            max_reassignments=max_reassignments,
-            session_ttl_seconds=session_ttl_seconds,
-            ghes_acquire=ghes_acquire,
-            seed=seed,
-            admin_token_ttl_seconds=admin_token_ttl_seconds,
-            installation_token_ttl_seconds=installation_token_ttl_seconds,
-            registration_token_ttl_seconds=registration_token_ttl_seconds,
-            mq_token_ttl_seconds=mq_token_ttl_seconds,
-            faults=FaultSettings.model_validate(dict(faults or {})),
-            record_secrets=True,
-        )
+        """``settings`` are :class:`SimulatorConfig`'s fields (``apps`` also as (client id,
+        installation id, PEM) triples, ``faults`` and ``limits`` as mappings); ``tls``:
+        ``(certificate file, key file, CA file)`` to serve HTTPS, whose CA the control helpers
+        trust."""
+        self.config = SimulatorConfig(**settings, record_secrets=True)
         self._host = host
         self._log_level = log_level
         self._tls = tls
@@ -209,6 +178,22 @@ class SimulatorServer:
 
     def clear_faults(self) -> None:
         self._call("POST", "/faults", {})
+
+    def set_limits(self, **settings: Any) -> None:
+        """Replace the rate limits (see :class:`~simulator.limits.LimitSettings`), e.g.
+        ``set_limits(classes={"jit": {"points_per_window": 900}})``; counters start over."""
+        self._call("POST", "/limits", settings)
+
+    def clear_limits(self) -> None:
+        self._call("POST", "/limits", {})
+
+    def limit_stats(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per credential and route class: requests, refused, refused_in_block, blocked_seconds."""
+        return self.stats()["limits"]
+
+    def revoke(self, credential: str) -> None:
+        """Revoke a credential (``pat_credential(token)`` or ``app_credential(client_id)``)."""
+        self._call("POST", "/credentials/revoke", {"credential": credential})
 
     def now(self) -> float:
         """The simulator clock (epoch seconds, including any advance)."""

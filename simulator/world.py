@@ -227,7 +227,10 @@ class World:
             session.scale_set.session = None
         session.scale_set.signal.notify()
 
-    def create_session(self, tenant: Tenant, scale_set_id: int, owner: str) -> Session:
+    def create_session(
+        self, tenant: Tenant, scale_set_id: int, owner: str, credential: str
+    ) -> Session:
+        """Open the scale set's session; its queue token counts against ``credential``."""
         ss = self.scale_set(tenant, scale_set_id)
         current = self.live_session(ss)
         if current is not None:
@@ -242,7 +245,7 @@ class World:
             id=session_id,
             owner=owner,
             scale_set=ss,
-            mq_token=self.auth.issue_mq_token(session_id),
+            mq_token=self.auth.issue_mq_token(session_id, credential),
             last_seen=self.clock.now(),
         )
         ss.session = session
@@ -256,7 +259,11 @@ class World:
             return None
         return session
 
-    def refresh_session(self, tenant: Tenant, scale_set_id: int, session_id: str) -> Session:
+    def refresh_session(
+        self, tenant: Tenant, scale_set_id: int, session_id: str, credential: str
+    ) -> Session:
+        """A new queue token; any credential of the tenant may refresh (GitHub's rule is not
+        documented), and the new token counts against the refreshing one."""
         session = self._own_session(tenant, scale_set_id, session_id)
         if session is None:
             raise VssError(
@@ -264,7 +271,7 @@ class World:
                 errors.RUNNER_ADMIN,
                 f"Cannot refresh session {session_id}: the session ID does not exist.",
             )
-        session.mq_token = self.auth.issue_mq_token(session.id)
+        session.mq_token = self.auth.issue_mq_token(session.id, credential)
         session.last_seen = self.clock.now()
         return session
 

@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.fixtures.pulumi",
     "tests.fixtures.sim",
     "tests.fixtures.network",
+    "tests.fixtures.packaging",
     "tests.fixtures.toolchain",
     "tests.fixtures.secret_scan",  # after the fixture modules it imports
     "tests.fixtures.control_plane",  # imports secret_scan; starts nothing until asked

@@ -3,10 +3,12 @@
 # proxy (or Debian's packages) into a cache outside the repository, then found there instantly.
 #
 #   pulumi                          the Pulumi CLI (engine), pinned in versions.env
-#   pulumi-resource-pulumi-python   the dynamic-provider plugin (our own script, see below)
+#   pulumi-language-python          the Python language host (runs `pulumi up` on a project)
+#   pulumi-resource-pulumi-python   the dynamic-provider plugin (the SDK's script)
 #   pulumi-resource-kubernetes      the pulumi-kubernetes provider plugin
 #   kube-apiserver, kube-controller-manager, etcd   a Kubernetes control plane
 #   promtool                        Prometheus's rule tester (Debian's `prometheus` package)
+#   actionlint                      the GitHub Actions workflow linter (`make lint`)
 #
 # Usage: toolchain/build.sh [component ...]    (default: all; prints the bin directory last)
 # Cache: $GHA_TOOLCHAIN_HOME (default $HOME/.cache/gha-scalesets/toolchain); Go's own caches
@@ -63,6 +65,14 @@ for r in json.load(sys.stdin).get("Replace") or []:
   go mod edit -require="$module@$version"
 }
 
+# The Pulumi SDK module at the CLI's version, unpacked in the module cache (its Python scripts).
+sdk_dir() {
+  local dir
+  dir=$(go mod download -json "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_CLI_VERSION" | sed -n 's/^\s*"Dir": "\(.*\)",\?$/\1/p')
+  [[ -d $dir ]] || die "the Go module proxy did not serve github.com/pulumi/pulumi/sdk/v3@v$PULUMI_CLI_VERSION"
+  printf '%s' "$dir"
+}
+
 # --- Pulumi CLI ----------------------------------------------------------------------------------
 is_current_pulumi() {
   [[ -x $bin/pulumi ]] && [[ $("$bin/pulumi" version 2>/dev/null) == "v$PULUMI_CLI_VERSION" ]]
@@ -86,20 +96,45 @@ build_pulumi() {
   )
 }
 
+# --- the Python language host --------------------------------------------------------------------
+# `pulumi preview`/`up` on a project directory run the program through `pulumi-language-python`.
+# Its Go module is not served by the proxy, so its source sits outside the project, in
+# $PULUMI_LANGUAGE_PYTHON_SRC (default: shared/toolchain/pulumi-language-python beside this
+# repository; its README says why); it builds against the CLI's packages (about 10 s once the CLI
+# is built). It runs programs through `pulumi-language-python-exec`, from sdk/v3's python/cmd/.
+language_host_src=${PULUMI_LANGUAGE_PYTHON_SRC:-$here/../../shared/toolchain/pulumi-language-python}
+is_current_language_host() {
+  [[ -x $bin/pulumi-language-python && -x $bin/pulumi-language-python-exec ]] &&
+    [[ $("$bin/pulumi-language-python" -version 2>/dev/null) == "v$PULUMI_LANGUAGE_PYTHON_VERSION" ]]
+}
+build_language_host() {
+  need_go "the Python language host"
+  [[ -f $language_host_src/main.go ]] ||
+    die "the Python language host's source is not at $language_host_src (set PULUMI_LANGUAGE_PYTHON_SRC to the directory holding its main.go)"
+  local v=v$PULUMI_LANGUAGE_PYTHON_VERSION
+  (
+    wrapper_module "$src/pulumi-language-python" github.com/pulumi/pulumi/pkg/v3 "$v"
+    go mod edit -require="github.com/pulumi/pulumi/sdk/v3@$v"
+    cp "$language_host_src/main.go" .
+    go mod tidy >/dev/null 2>&1
+    go build -trimpath -o "$bin/pulumi-language-python" \
+      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$v" .
+    install -m 755 "$(sdk_dir)/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec"
+  )
+}
+
 # --- the dynamic-provider plugin -----------------------------------------------------------------
-# The engine starts `pulumi-resource-pulumi-python` for dynamic resources; it runs the Pulumi SDK's
-# provider host in the first python3 on PATH (tests put the project's virtualenv first).
-plugin_script='#!/bin/sh
-# Pulumi dynamic-provider plugin: run the Python SDK provider host (gha-scalesets toolchain).
-exec python3 -u -m pulumi.dynamic "$@"
-'
+# The engine starts `pulumi-resource-pulumi-python` for dynamic resources: the SDK's own script
+# (sdk/v3's python/dist/), which runs the provider host in the project's virtualenv
+# (PULUMI_RUNTIME_VIRTUALENV, set from Pulumi.yaml) or else in the first python3 on PATH.
 is_current_dynamic_plugin() {
   [[ -x $bin/pulumi-resource-pulumi-python ]] &&
-    cmp -s "$bin/pulumi-resource-pulumi-python" <(printf '%s' "$plugin_script")
+    [[ $(cat "$bin/.pulumi-resource-pulumi-python.stamp" 2>/dev/null) == "v$PULUMI_CLI_VERSION" ]]
 }
 build_dynamic_plugin() {
-  printf '%s' "$plugin_script" >"$bin/pulumi-resource-pulumi-python"
-  chmod 755 "$bin/pulumi-resource-pulumi-python"
+  need_go "the dynamic-provider plugin"
+  install -m 755 "$(sdk_dir)/python/dist/pulumi-resource-pulumi-python" "$bin/pulumi-resource-pulumi-python"
+  printf 'v%s\n' "$PULUMI_CLI_VERSION" >"$bin/.pulumi-resource-pulumi-python.stamp"
 }
 
 # --- Kubernetes control plane --------------------------------------------------------------------
@@ -146,7 +181,8 @@ EOF
 }
 
 is_current_etcd() {
-  [[ -x $bin/etcd ]] && "$bin/etcd" --version 2>/dev/null | grep -q "etcd Version: $ETCD_VERSION"
+  # Not `| grep -q`: under pipefail, grep closing the pipe early can fail the check.
+  [[ -x $bin/etcd ]] && [[ $("$bin/etcd" --version 2>/dev/null) == *"etcd Version: $ETCD_VERSION"* ]]
 }
 build_etcd() {
   need_go "etcd"
@@ -205,8 +241,31 @@ build_promtool() {
   ln -sf "$found" "$bin/promtool"
 }
 
+# --- actionlint ----------------------------------------------------------------------------------
+# `make lint` checks .github/workflows with it; a pinned actionlint already on PATH is used as is.
+actionlint_version_of() { "$1" -version 2>/dev/null | head -n 1; }
+is_current_actionlint() {
+  [[ -x $bin/actionlint ]] && [[ $(actionlint_version_of "$bin/actionlint") == "v$ACTIONLINT_VERSION" ]]
+}
+build_actionlint() {
+  local on_path
+  on_path=$(command -v actionlint || true)
+  if [[ -n $on_path && $on_path != "$bin/actionlint" && $(actionlint_version_of "$on_path") == "v$ACTIONLINT_VERSION" ]]; then
+    say "actionlint: using $on_path (the pinned version)"
+    ln -sf "$on_path" "$bin/actionlint"
+    return
+  fi
+  need_go "actionlint"
+  (
+    wrapper_module "$src/actionlint" github.com/rhysd/actionlint "v$ACTIONLINT_VERSION"
+    CGO_ENABLED=0 go build -trimpath -o "$bin/actionlint" \
+      -ldflags "-s -w -X github.com/rhysd/actionlint.version=v$ACTIONLINT_VERSION" \
+      github.com/rhysd/actionlint/cmd/actionlint
+  )
+}
+
 components=("$@")
-((${#components[@]})) || components=(pulumi dynamic_plugin etcd kubernetes kubernetes_plugin promtool)
+((${#components[@]})) || components=(pulumi language_host dynamic_plugin etcd kubernetes kubernetes_plugin promtool actionlint)
 total=$SECONDS
 for c in "${components[@]}"; do
   declare -F "build_$c" >/dev/null || die "unknown component '$c'"

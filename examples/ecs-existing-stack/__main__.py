@@ -1,6 +1,7 @@
 """The listener composed into a stack that already has its VPC, subnets and ECS cluster.
 
     pulumi config set aws:region eu-west-1
+    pulumi config set githubConfigUrl https://github.com/acme
     pulumi config set --secret githubToken ghp_...
     pulumi up
 
@@ -34,7 +35,7 @@ topic = aws.sns.Topic("ci-alerts")
 # --- what you add: scale sets and the listener that serves them
 cfg = pulumi.Config()
 token = cfg.require_secret("githubToken")
-org = "https://github.com/acme"
+org = cfg.require("githubConfigUrl")  # org, owner/repo, or enterprises/<slug>
 
 linux = ScaleSet("linux", ScaleSetArgs(github_config_url=org, name="linux-x64", github_token=token))
 gpu = ScaleSet(
@@ -55,7 +56,7 @@ listener = ScaleSetListener(
         subnet_ids=private_subnet_ids,
         listener_image="ghcr.io/acme/gha-scalesets-listener:0.1.0",
         ecs=EcsOptions(
-            runner_image="ghcr.io/acme/actions-runner-ssm:2.329.0", cluster_arn=cluster.arn
+            runner_image="ghcr.io/acme/gha-scalesets-runner:0.1.0", cluster_arn=cluster.arn
         ),
         alarm_actions=[topic.arn],
     ),

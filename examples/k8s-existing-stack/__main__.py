@@ -1,6 +1,7 @@
 """The listener composed into a stack that already has a cluster provider and a namespace.
 
     pulumi config set --secret kubeconfig < cluster.kubeconfig
+    pulumi config set githubConfigUrl https://github.com/acme
     pulumi config set --secret githubToken ghp_...
     pulumi up
 
@@ -32,7 +33,7 @@ namespace = k8s.core.v1.Namespace(
 
 # --- what you add: a scale set and the listener that serves it, in that namespace
 token = cfg.require_secret("githubToken")
-org = "https://github.com/acme"
+org = cfg.require("githubConfigUrl")  # org, owner/repo, or enterprises/<slug>
 
 linux = ScaleSet("linux", ScaleSetArgs(github_config_url=org, name="linux-x64", github_token=token))
 

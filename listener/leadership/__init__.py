@@ -38,20 +38,31 @@ def lease_identity(owner: str) -> str:
     return f"{owner}#{secrets.token_hex(4)}"
 
 
-def build_lease_store(settings: ListenerSettings) -> LeaseStore:
+def store_kind(settings: ListenerSettings) -> str:
     """The store ``settings.leadership.store`` names (``auto``: Kubernetes Lease on the k8s
     runtime, else the DynamoDB registry's table, else memory)."""
     store = settings.leadership.store
-    registry = settings.registry
     if store == "kubernetes" or (store == "auto" and settings.runtime == "k8s"):
+        return "kubernetes"
+    if isinstance(settings.registry, DynamoDBRegistryConfig) and store in ("auto", "dynamodb"):
+        return "dynamodb"
+    return "memory"
+
+
+def build_lease_store(settings: ListenerSettings) -> LeaseStore:
+    """The store of :func:`store_kind`."""
+    registry = settings.registry
+    kind = store_kind(settings)
+    if kind == "kubernetes":
         from gha_scalesets.listener.leadership.kubernetes import KubernetesLeaseStore
 
         assert settings.k8s is not None
         return KubernetesLeaseStore(settings.k8s)
-    if isinstance(registry, DynamoDBRegistryConfig) and store in ("auto", "dynamodb"):
+    if kind == "dynamodb":
         from gha_scalesets.listener.leadership.dynamodb import DynamoDBLeaseStore
         from gha_scalesets.listener.registry.dynamodb import make_dynamodb_client
 
+        assert isinstance(registry, DynamoDBRegistryConfig)
         client = make_dynamodb_client(registry, settings.aws, _LEASE_CALLS)
         return DynamoDBLeaseStore(registry.table_name, client)
     return MemoryLeaseStore(exclusive=True)  # nobody else can take a lease of this process

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from gha_scalesets.listener.config import DynamoDBRegistryConfig, ListenerSettings
 from gha_scalesets.listener.registry.base import Registry
+from gha_scalesets.listener.warm.profile import ProfileStore
 
 
 def build_registry(
@@ -28,3 +29,16 @@ def build_registry(
 
     # Nothing survives a restart here, so names start at the clock (in ms) to stay unique.
     return MemoryRegistry(first_sequence=int(time.time() * 1000))
+
+
+def build_profile_store(settings: ListenerSettings, registry: Registry) -> ProfileStore:
+    """Where the adaptive warm capacity keeps what it learned: the registry, except on
+    Kubernetes with the in-memory registry (the pods are the registry there), where it is a
+    ConfigMap, so that a restarted or newly elected listener continues from it."""
+    on_pods = settings.runtime == "k8s" and settings.k8s is not None
+    if on_pods and not isinstance(settings.registry, DynamoDBRegistryConfig):
+        from gha_scalesets.listener.registry.kubernetes import KubernetesProfileStore
+
+        assert settings.k8s is not None
+        return KubernetesProfileStore(settings.k8s)
+    return registry

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 class RunnerState(enum.StrEnum):
@@ -87,5 +87,11 @@ class Registry(Protocol):
         Names built from these are never reused, even after a crash and restart.
         """
         ...
+
+    async def load_profile(self, scale_set_id: int) -> dict[str, Any] | None:
+        """The stored demand profile of the scale set's adaptive warm capacity, if any."""
+        ...
+
+    async def save_profile(self, scale_set_id: int, profile: dict[str, Any]) -> None: ...
 
     async def close(self) -> None: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from gha_scalesets.listener.registry.base import Registry, RunnerRecord
 
@@ -85,6 +86,12 @@ class CachedCountRegistry:
 
     async def next_sequence(self, scale_set_id: int, n: int) -> int:
         return await self.inner.next_sequence(scale_set_id, n)
+
+    async def load_profile(self, scale_set_id: int) -> dict[str, Any] | None:
+        return await self.inner.load_profile(scale_set_id)
+
+    async def save_profile(self, scale_set_id: int, profile: dict[str, Any]) -> None:
+        await self.inner.save_profile(scale_set_id, profile)
 
     async def close(self) -> None:
         await self.inner.close()

@@ -8,6 +8,9 @@ Table schema (the Pulumi component creates the same table; keep them in step):
   runner items), and ``sequence`` (N) = the last runner-name sequence handed out (atomic ``ADD``).
 - runner item: ``pk = "scaleset#<id>"``, ``sk = "runner#<name>"``; ``state``, ``runner_id``,
   ``provider_id``, ``job_id``, ``created_at``, ``updated_at`` (N, epoch seconds), ``expires_at``.
+- demand-profile item: ``pk = "scaleset#<id>"``, ``sk = "demand-profile"``; ``profile`` (S, the
+  JSON of :class:`~listener.warm.profile.DemandProfile`), ``updated_at``: what the adaptive
+  warm-capacity policy learned, kept across restarts and takeovers (no TTL).
 - provider item: ``pk = "provider#<provider id>"``, ``sk = "provider"``; ``scale_set_id``,
   ``runner_name``, ``expires_at``: the lookup of runtime events (instance/task/pod id -> runner)
   without a secondary index.
@@ -21,6 +24,7 @@ boto3 is synchronous: each call runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -41,6 +45,7 @@ from gha_scalesets.listener.registry.base import (
 DEFAULT_ITEM_TTL_SECONDS = 7 * 24 * 3600  # self-hosted jobs may run up to 5 days
 _COUNT_SK = "count"
 _PROVIDER_SK = "provider"
+_PROFILE_SK = "demand-profile"
 _MAX_TRANSACTION_ITEMS = 100
 _RESERVE_ATTEMPTS = 8
 
@@ -420,6 +425,21 @@ class DynamoDBRegistry:
             ReturnValues="UPDATED_NEW",
         )
         return int(response["Attributes"]["sequence"]["N"]) - n + 1
+
+    async def load_profile(self, scale_set_id: int) -> dict[str, Any] | None:
+        key = {"pk": _pk(scale_set_id), "sk": {"S": _PROFILE_SK}}
+        response = await self._call("get_item", TableName=self._table, Key=key)
+        item = response.get("Item")
+        return json.loads(item["profile"]["S"]) if item else None
+
+    async def save_profile(self, scale_set_id: int, profile: dict[str, Any]) -> None:
+        item = {
+            "pk": _pk(scale_set_id),
+            "sk": {"S": _PROFILE_SK},
+            "profile": {"S": json.dumps(profile, separators=(",", ":"))},
+            "updated_at": _num(int(self._clock())),
+        }
+        await self._call("put_item", TableName=self._table, Item=item)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._client.close)

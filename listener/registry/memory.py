@@ -4,9 +4,11 @@ the runners still alive). Use the DynamoDB registry where restarts must not lose
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import time
 from collections.abc import Callable
+from typing import Any
 
 from gha_scalesets.listener.registry.base import (
     RunnerRecord,
@@ -24,6 +26,7 @@ class MemoryRegistry:
         self._runners: dict[int, dict[str, RunnerRecord]] = {}
         self._first_sequence = first_sequence
         self._sequences: dict[int, int] = {}
+        self._profiles: dict[int, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
 
     def _set(self, scale_set_id: int) -> dict[str, RunnerRecord]:
@@ -78,6 +81,12 @@ class MemoryRegistry:
             first = self._sequences.get(scale_set_id, self._first_sequence - 1) + 1
             self._sequences[scale_set_id] = first + n - 1
             return first
+
+    async def load_profile(self, scale_set_id: int) -> dict[str, Any] | None:
+        return copy.deepcopy(self._profiles.get(scale_set_id))
+
+    async def save_profile(self, scale_set_id: int, profile: dict[str, Any]) -> None:
+        self._profiles[scale_set_id] = copy.deepcopy(profile)
 
     async def close(self) -> None:
         return None

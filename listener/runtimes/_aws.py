@@ -1,7 +1,8 @@
-"""boto3 plumbing shared by the EC2 and ECS runtimes: clients that count calls, and retries.
+"""boto3 plumbing shared by the EC2 and ECS runtimes: clients that count calls, pacing, retries.
 
 boto3 is synchronous: every call runs in a worker thread. SDK retries are off so that each HTTP
-request is counted once in ``api_calls`` and throttling is retried here, with full-jitter backoff.
+request is counted once in ``api_calls`` and throttling is retried here, with full-jitter backoff
+and, given a :class:`~listener.runtimes._pacing.Pacer`, within AWS's rate limits.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointError
 
 from gha_scalesets.listener.config import AwsConfig
+from gha_scalesets.listener.runtimes._pacing import Pacer
 from gha_scalesets.listener.runtimes._retry import with_retries
 from gha_scalesets.scaleset.retry import RetryPolicy
 
@@ -123,27 +125,49 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+def api_name(client: BaseClient, operation: str) -> str:
+    """``service:Operation`` of a client method as ``api_calls`` counts it: ``ec2:RunInstances``."""
+    service = client.meta.service_model.service_id.hyphenize()
+    return f"{service}:{client.meta.method_to_api_mapping[operation]}"
+
+
 async def call(
     client: BaseClient,
     operation: str,
     retry: RetryPolicy,
     *,
     errors: Counter[str] | None = None,
+    pacer: Pacer | None = None,
+    resources: int = 0,
     **params: Any,
 ) -> Any:
     """Call ``operation`` (snake_case) in a thread; retry throttling and 5xx with backoff.
 
+    With a ``pacer`` every attempt first waits for the operation's rate limit (``resources``:
+    the instances or tasks it starts or stops), and throttling answers slow the pacer down.
     Every failed attempt is counted by error code in ``errors`` when given. Raises the last
     ``ClientError``/``BotoCoreError`` when the attempts run out or the error is not transient.
     """
     method = getattr(client, operation)
+    name = api_name(client, operation)
+
+    async def send() -> Any:
+        if pacer is not None:
+            await pacer.acquire(name, resources)
+        reply = await asyncio.to_thread(method, **params)
+        if pacer is not None:
+            pacer.on_success(name)
+        return reply
 
     def count(exc: BaseException) -> None:
+        code = error_code(exc)
         if errors is not None:
-            errors[error_code(exc)] += 1
+            errors[code] += 1
+        if pacer is not None and code in THROTTLING_CODES:
+            pacer.on_throttled(name)
 
     return await with_retries(
-        lambda: asyncio.to_thread(method, **params),
+        send,
         retry,
         failures=(ClientError, BotoCoreError),
         transient=_worth_retrying,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -14,9 +15,15 @@ import structlog
 from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gha_scalesets.listener.config import AwsConfig, Ec2RuntimeConfig, EcsRuntimeConfig
+from gha_scalesets.listener.config import (
+    ApiRateLimit,
+    AwsConfig,
+    Ec2RuntimeConfig,
+    EcsRuntimeConfig,
+)
 from gha_scalesets.listener.runtimes._aws import call, error_code, is_transient, make_client
-from gha_scalesets.listener.runtimes._launch import launch_all
+from gha_scalesets.listener.runtimes._launch import bounded_map, launch_batches
+from gha_scalesets.listener.runtimes._pacing import ApiLimit, Pacer, Rate
 from gha_scalesets.listener.runtimes._phases import PhaseTracker
 from gha_scalesets.listener.runtimes._retry import default_retry
 from gha_scalesets.listener.runtimes._ssm import JitParameters
@@ -48,13 +55,38 @@ class Owner:
 ConfigT = TypeVar("ConfigT", Ec2RuntimeConfig, EcsRuntimeConfig)
 
 
+def _limit(configured: ApiRateLimit) -> ApiLimit:
+    resources = (
+        Rate(configured.resource_burst, configured.resource_per_second)
+        if configured.resource_burst is not None and configured.resource_per_second is not None
+        else None
+    )
+    return ApiLimit(Rate(configured.burst, configured.per_second), resources)
+
+
+def batches(runners: Sequence[RunnerSpec], size: int, *, spread: int = 1) -> list[list[int]]:
+    """Indexes of ``runners`` in launch batches: one scale set per batch (its tags go on the
+    whole batch), at most ``size`` runners each and, when there are enough runners, at least
+    ``spread`` batches per scale set (one per subnet, so a burst spreads across zones)."""
+    by_scale_set: dict[int, list[int]] = {}
+    for index, spec in enumerate(runners):
+        by_scale_set.setdefault(spec.scale_set_id, []).append(index)
+    out: list[list[int]] = []
+    for indexes in by_scale_set.values():
+        count = max(math.ceil(len(indexes) / size), min(spread, len(indexes)))
+        out.extend(indexes[k::count] for k in range(count))
+    return out
+
+
 class AwsRuntime(Generic[ConfigT]):
     """Base of the EC2 and ECS runtimes.
 
     ``api_calls`` counts every AWS request by ``service:Operation``; ``launch_errors`` counts
     failed launch attempts by error code (throttling included); ``terminate_errors`` the
     failures of terminate calls; ``event_stats`` the queue messages ``received`` and
-    ``malformed``. State changes come only from the EventBridge-fed queue.
+    ``malformed``. State changes come only from the EventBridge-fed queue. ``pacer`` (default:
+    AWS's documented limits of what the runtime calls, with ``api_rate_limits`` over them)
+    paces the launch, terminate and JIT-parameter calls.
     """
 
     name: str  # also the boto3 name of the service that runs the runners
@@ -66,6 +98,7 @@ class AwsRuntime(Generic[ConfigT]):
         *,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        pacer: Pacer | None = None,
     ) -> None:
         self.api_calls: Counter[str] = Counter()
         self.launch_errors: Counter[str] = Counter()
@@ -75,6 +108,8 @@ class AwsRuntime(Generic[ConfigT]):
         self._max_connections = config.launch_concurrency + 2
         self._retry = retry or default_retry()
         self._clock = clock
+        configured = {op: _limit(limit) for op, limit in config.api_rate_limits.items()}
+        self.pacer = pacer or Pacer(self._documented_limits() | configured)
         self._closed = asyncio.Event()
         self._clients: list[BaseClient] = []
         self._tracker = PhaseTracker()
@@ -92,8 +127,12 @@ class AwsRuntime(Generic[ConfigT]):
         self.event_stats: Counter[str] = self._queue.stats if self._queue else Counter()
         self._api = self._client(self.name)
         self._params = JitParameters(
-            self._client("ssm"), config.ssm_prefix, config.kms_key_id, self._retry
+            self._client("ssm"), config.ssm_prefix, config.kms_key_id, self._retry, self.pacer
         )
+
+    def _documented_limits(self) -> dict[str, ApiLimit]:
+        """AWS's default limits of what this runtime calls (``aws_limits``)."""
+        raise NotImplementedError
 
     def _client(self, service: str) -> BaseClient:
         client = make_client(
@@ -120,31 +159,55 @@ class AwsRuntime(Generic[ConfigT]):
             if not token:
                 return
 
-    async def _launch_each(
+    async def _launch_batches(
         self,
         runners: Sequence[RunnerSpec],
-        launch_one: Callable[[int, RunnerSpec], Awaitable[LaunchResult]],
+        groups: Sequence[Sequence[int]],
+        launch: Callable[[int, list[RunnerSpec]], Awaitable[list[LaunchResult]]],
     ) -> list[LaunchResult]:
-        return await launch_all(
-            runners, self._config.launch_concurrency, launch_one, self.launch_errors
+        return await launch_batches(
+            runners, groups, self._config.launch_concurrency, launch, self.launch_errors
         )
 
-    async def _store_jit(
-        self, spec: RunnerSpec, parameter: str, tags: Mapping[str, str]
-    ) -> LaunchResult | None:
-        """Write the runner's JIT parameter; the launch's failed result when that fails."""
-        try:
-            await self._params.put(parameter, spec.jit_config, tags, self.launch_errors)
-        except (ClientError, BotoCoreError) as exc:
-            code = error_code(exc)
-            log.warning("jit_parameter_write_failed", runner=spec.runner_name, error=code)
-            return LaunchResult(
-                spec.runner_name,
-                # The code only: a validation message may quote the value.
-                error=f"could not store the JIT config in SSM: {code}",
-                retryable=is_transient(code),
+    async def _hand_over(
+        self,
+        launched: Sequence[tuple[RunnerSpec, str]],
+        tags: Callable[[RunnerSpec, str], dict[str, str]],
+    ) -> list[LaunchResult]:
+        """Store the JIT config of each launched (runner, provider id) in its parameter,
+        tagged with ``tags(runner, provider id)``. A runner whose config cannot be stored is
+        useless: it is stopped (one call for all of them) and its launch reported failed."""
+
+        async def store(item: tuple[RunnerSpec, str]) -> LaunchResult:
+            spec, provider_id = item
+            name = self._params.name(
+                spec.scale_set_id, self._param_key(provider_id, spec.runner_name)
             )
-        return None
+            try:
+                await self._params.put(
+                    name, spec.jit_config, tags(spec, provider_id), self.launch_errors
+                )
+            except (ClientError, BotoCoreError) as exc:
+                code = error_code(exc)
+                log.warning("jit_parameter_write_failed", runner=spec.runner_name, error=code)
+                return LaunchResult(
+                    spec.runner_name,
+                    # The code only: a validation message may quote the value.
+                    error=f"could not store the JIT config in SSM: {code}",
+                    retryable=is_transient(code),
+                )
+            self._remember(provider_id, spec.runner_name, spec.scale_set_id)
+            return LaunchResult(spec.runner_name, provider_id=provider_id)
+
+        results = await bounded_map(launched, self._config.launch_concurrency, store)
+        useless = [pid for (_, pid), r in zip(launched, results, strict=True) if r.error]
+        if useless:
+            await self._discard(useless)
+        return results
+
+    async def _discard(self, provider_ids: Sequence[str]) -> None:
+        """Stop runners that never got their JIT config (nothing else refers to them)."""
+        raise NotImplementedError
 
     async def _release(self, provider_ids: Sequence[str]) -> None:
         """Forget terminated runners and delete their JIT parameters."""
@@ -175,6 +238,21 @@ class AwsRuntime(Generic[ConfigT]):
 
     def _parse(self, raw: Mapping[str, Any]) -> RuntimeEvent | None:
         raise NotImplementedError
+
+    def _with_owner(self, event: RuntimeEvent) -> RuntimeEvent:
+        """``event`` with the runner this process launched; one of a runner it does not know
+        (launched before a restart) goes on without: the listener looks it up by id."""
+        owner = self._known.get(event.provider_id)
+        if owner is None or event.runner_name:
+            return event
+        return replace(event, runner_name=owner.runner_name, scale_set_id=owner.scale_set_id)
+
+    def _runner_name(self, provider_id: str, tags: Mapping[str, str], tag: str) -> str:
+        """Whose an instance or task is: its runner tag (earlier versions launched one runner
+        per call and tagged it), or what this process learned at launch; "" when neither knows
+        (reconciliation then matches it to the registry by its id)."""
+        owner = self._known.get(provider_id)
+        return tags.get(tag) or (owner.runner_name if owner else "")
 
     def _remember(self, provider_id: str, runner_name: str, scale_set_id: int) -> None:
         self._known[provider_id] = Owner(runner_name, scale_set_id, self._clock())

@@ -1,12 +1,14 @@
 """JIT configs as per-runner SSM SecureString parameters, for the EC2 and ECS runtimes.
 
-The listener writes one parameter per runner (``<prefix>/<scale set id>/<key>``); the runner reads
-it once at boot, deletes it and starts. The listener deletes leftovers on terminate and sweeps
-the ones nobody consumed during reconciliation.
+The listener writes one parameter per runner (``<prefix>/<scale set id>/<key>``, paced within
+Parameter Store's throughput); the runner reads it at boot (retrying for a bounded time: it may
+boot before the listener wrote it), deletes it and starts. The listener deletes leftovers on
+terminate and sweeps the ones nobody consumed during reconciliation.
 """
 
 from __future__ import annotations
 
+import functools
 import shlex
 from collections import Counter
 from collections.abc import Collection, Iterable
@@ -17,28 +19,43 @@ from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gha_scalesets.listener.runtimes._aws import call, chunks, error_code
+from gha_scalesets.listener.runtimes._pacing import Pacer
 from gha_scalesets.scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 
 JIT_ENV = "ACTIONS_RUNNER_INPUT_JITCONFIG"  # the actions runner reads --jitconfig from here
 _DELETE_BATCH = 10  # DeleteParameters accepts at most 10 names
+# The runner's read: attempts, and the longest full-jitter wait between two (about 3 minutes
+# at most in all, 1.5 on average), before it gives up and the machine powers off.
+JIT_READ_ATTEMPTS = 10
+JIT_READ_MAX_WAIT_SECONDS = 30
 
 
 class JitParameters:
     """Writes, deletes and sweeps the per-runner JIT parameters under one prefix."""
 
     def __init__(
-        self, client: BaseClient, prefix: str, kms_key_id: str | None, retry: RetryPolicy
+        self,
+        client: BaseClient,
+        prefix: str,
+        kms_key_id: str | None,
+        retry: RetryPolicy,
+        pacer: Pacer | None = None,
     ) -> None:
         self._client = client
         self._prefix = prefix.rstrip("/")
         self._kms_key_id = kms_key_id
         self._retry = retry
+        self._pacer = pacer
+
+    def path(self, scale_set_id: int) -> str:
+        """Where the parameters of a scale set's runners are."""
+        return f"{self._prefix}/{scale_set_id}"
 
     def name(self, scale_set_id: int, key: str) -> str:
-        """The parameter of one runner (``key``: instance id on EC2, runner name on ECS)."""
-        return f"{self._prefix}/{scale_set_id}/{key}"
+        """The parameter of one runner (``key``: its instance id on EC2, task id on ECS)."""
+        return f"{self.path(scale_set_id)}/{key}"
 
     async def put(
         self, name: str, jit_config: str, tags: dict[str, str], errors: Counter[str]
@@ -53,19 +70,17 @@ class JitParameters:
         }
         if self._kms_key_id:
             params["KeyId"] = self._kms_key_id
-        tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
+        put = functools.partial(
+            call, self._client, "put_parameter", self._retry, errors=errors, pacer=self._pacer
+        )
         try:
-            await call(
-                self._client, "put_parameter", self._retry, errors=errors, Tags=tag_list, **params
-            )
+            await put(Tags=[{"Key": k, "Value": v} for k, v in tags.items()], **params)
         except ClientError as exc:
             if error_code(exc) != "ParameterAlreadyExists":
                 raise
             # A retried write whose first answer was lost, or a leftover of an earlier
             # attempt: the value must be this runner's (tags cannot go with Overwrite).
-            await call(
-                self._client, "put_parameter", self._retry, errors=errors, Overwrite=True, **params
-            )
+            await put(Overwrite=True, **params)
 
     async def delete(self, names: Iterable[str]) -> None:
         """Delete parameters, ten per call; missing ones are fine, failures are logged."""
@@ -81,7 +96,7 @@ class JitParameters:
 
         Returns how many were deleted.
         """
-        path = f"{self._prefix}/{scale_set_id}"
+        path = self.path(scale_set_id)
         stale: list[str] = []
         token: str | None = None
         while True:
@@ -110,12 +125,25 @@ def jit_fetch_script(parameter: str, region: str | None) -> str:
     """Shell lines that read the JIT parameter named by the shell expression ``parameter``
     (e.g. ``"$PARAM"``), delete it and export it for the runner; they never print it.
 
+    The read is retried with full-jitter backoff (``JIT_READ_ATTEMPTS`` attempts, at most
+    ``JIT_READ_MAX_WAIT_SECONDS`` apart): a fast boot can race the listener's write, and a
+    burst of boots shares Parameter Store's throughput. Then the script fails (``set -e``).
     Expects ``set +x`` and ``set -e`` in force and the AWS CLI on the PATH.
     """
     region_arg = f" --region {shlex.quote(region)}" if region else ""
     return (
-        f"JIT_CONFIG=$(aws ssm get-parameter{region_arg} --with-decryption"
-        f' --name "{parameter}" --query Parameter.Value --output text)\n'
+        "JIT_ATTEMPT=1\n"
+        f"until JIT_CONFIG=$(aws ssm get-parameter{region_arg} --with-decryption"
+        f' --name "{parameter}" --query Parameter.Value --output text); do\n'
+        f'  if [ "$JIT_ATTEMPT" -ge {JIT_READ_ATTEMPTS} ]; then\n'
+        f'    echo "error: no JIT config in {parameter} after {JIT_READ_ATTEMPTS} attempts" >&2\n'
+        "    exit 1\n"
+        "  fi\n"
+        f"  JIT_CAP=$(( 1 << JIT_ATTEMPT > {JIT_READ_MAX_WAIT_SECONDS}"
+        f" ? {JIT_READ_MAX_WAIT_SECONDS} : 1 << JIT_ATTEMPT ))\n"
+        '  sleep "$(( RANDOM % JIT_CAP + 1 ))"\n'
+        "  JIT_ATTEMPT=$(( JIT_ATTEMPT + 1 ))\n"
+        "done\n"
         f'aws ssm delete-parameter{region_arg} --name "{parameter}" >/dev/null'
         ' || echo "warning: could not delete the JIT config parameter" >&2\n'
         f'export {JIT_ENV}="$JIT_CONFIG"\n'

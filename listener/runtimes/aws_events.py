@@ -28,7 +28,6 @@ log = structlog.get_logger(__name__)
 EC2_STATE_CHANGE = "EC2 Instance State-change Notification"
 EC2_SPOT_INTERRUPTION = "EC2 Spot Instance Interruption Warning"
 ECS_TASK_STATE_CHANGE = "ECS Task State Change"
-RUNNER_NAME_ENV = "GHA_RUNNER_NAME"  # set on each runner task by the ECS runtime
 
 # Transitional states (shutting-down, stopping) carry no news the final state does not.
 _EC2_PHASES = {
@@ -65,8 +64,8 @@ def parse_ec2_event(event: Mapping[str, Any]) -> RuntimeEvent | None:
 def parse_ecs_event(event: Mapping[str, Any], started_by_prefix: str) -> RuntimeEvent | None:
     """An ECS task event of a task we started (``startedBy`` = prefix + scale set id), or None.
 
-    The runner name comes from the ``RUNNER_NAME_ENV`` environment override the task was
-    started with, so no lookup is needed even after a listener restart.
+    The runner is unknown here (tasks started together share their overrides): the runtime
+    names it from what it learned at launch, or the listener looks it up by task ARN.
     """
     if event.get("detail-type") != ECS_TASK_STATE_CHANGE:
         return None
@@ -86,7 +85,7 @@ def parse_ecs_event(event: Mapping[str, Any], started_by_prefix: str) -> Runtime
         phase, reason = ECS_PHASES[status], f"task {status.lower()}"
     else:
         return None
-    return RuntimeEvent(task_arn, phase, _ecs_runner_name(detail), scale_set_id, reason)
+    return RuntimeEvent(task_arn, phase, None, scale_set_id, reason)
 
 
 def _ecs_stop(detail: Mapping[str, Any]) -> tuple[RunnerPhase, str]:
@@ -97,14 +96,6 @@ def _ecs_stop(detail: Mapping[str, Any]) -> tuple[RunnerPhase, str]:
     if stop_code in _ECS_FAILED_STOP_CODES or crashed:
         return RunnerPhase.FAILED, reason
     return RunnerPhase.STOPPED, reason
-
-
-def _ecs_runner_name(detail: Mapping[str, Any]) -> str | None:
-    for override in (detail.get("overrides") or {}).get("containerOverrides") or []:
-        for variable in override.get("environment") or []:
-            if variable.get("name") == RUNNER_NAME_ENV:
-                return variable.get("value")
-    return None
 
 
 class EventQueue:

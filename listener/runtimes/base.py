@@ -66,6 +66,15 @@ class RuntimeEvent:
 
 
 @runtime_checkable
+class SpotMarket(Protocol):
+    """A runtime that runs runners on spot capacity and may fall back to on-demand."""
+
+    # Runners launched on-demand although spot is configured, by the spot refusal (error
+    # code) that sent them there; exported as a metric (and alarmed on when it persists).
+    spot_fallbacks: Counter[str]
+
+
+@runtime_checkable
 class Runtime(Protocol):
     """What the listener needs from a place that runs runners."""
 

@@ -1,20 +1,28 @@
 """Runners as EC2 instances launched from a launch template.
 
-One ``RunInstances`` per runner, tagged with its scale set and runner name, IMDSv2 only. On
-capacity errors the runtime moves along instance types x subnets (starting subnets spread
-across the batch), spot before on-demand; throttling is retried with jittered backoff. The JIT
-config goes to a SecureString ``<ssm_prefix>/<scale set id>/<instance id>`` that only that
-instance may read (IAM condition on the ``gha-scaleset-instance-arn`` tag); the bootstrap from
-``runner_user_data`` reads and deletes it, then runs the runner and powers the instance off.
+Runners of one scale set are launched together: one ``RunInstances`` per batch (``MinCount`` =
+``MaxCount``: all or nothing, so no partial batch to sort out), tagged with the scale set, IMDSv2
+only. A burst is split into batches of at most ``launch_batch_size``, at least one per subnet.
+On capacity errors a batch moves along instance types x subnets (starting subnets spread
+across batches), spot before on-demand; a batch no combination takes is halved and tried
+again. A spot-only refusal (spot capacity or price in every pool, the spot quota, or no
+permission to create the spot service-linked role in a fresh account) falls through to
+on-demand in the same launch, and is counted in ``spot_fallbacks``. Calls are paced within
+AWS's rate limits (``aws_limits``). Each runner's JIT config goes to a SecureString
+``<ssm_prefix>/<scale set id>/<instance id>`` that only that instance may read (IAM condition
+on the ``gha-scaleset-instance-arn`` tag); the bootstrap from ``runner_user_data`` reads and
+deletes it, then runs the runner and powers the instance off.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import shlex
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -30,9 +38,11 @@ from gha_scalesets.listener.runtimes._aws import (
     is_transient,
     session,
 )
-from gha_scalesets.listener.runtimes._aws_runtime import AwsRuntime
+from gha_scalesets.listener.runtimes._aws_runtime import AwsRuntime, batches
+from gha_scalesets.listener.runtimes._pacing import ApiLimit, Pacer
 from gha_scalesets.listener.runtimes._ssm import jit_fetch_script
 from gha_scalesets.listener.runtimes.aws_events import parse_ec2_event
+from gha_scalesets.listener.runtimes.aws_limits import ec2_limits
 from gha_scalesets.listener.runtimes.base import (
     LaunchResult,
     RunnerPhase,
@@ -53,7 +63,8 @@ TAG_INSTANCE_ARN = "gha-scaleset-instance-arn"
 SPOT = "spot"
 ON_DEMAND = "on-demand"
 
-# No room for this instance type in this subnet's zone (or at this spot price): try the next.
+# No room for this many instances of this type in this subnet's zone (or not at this spot
+# price): try the next combination; a smaller batch may still fit here.
 _CAPACITY_CODES = frozenset(
     {
         "InsufficientInstanceCapacity",
@@ -64,10 +75,17 @@ _CAPACITY_CODES = frozenset(
         "SpotMaxPriceTooLow",
     }
 )
-# An account quota of the whole market is used up: skip all its other candidates.
+# An account quota of a whole market would be exceeded: no combination of that market takes a
+# batch this big.
 _MARKET_QUOTA_CODES = frozenset(
     {"MaxSpotInstanceCountExceeded", "VcpuLimitExceeded", "InstanceLimitExceeded"}
 )
+# Spot is closed to this account, whatever the batch: EC2 creates the spot service-linked role
+# at an account's first spot launch, with the caller's iam:CreateServiceLinkedRole.
+SPOT_SERVICE_LINKED_ROLE_DENIED = "AuthFailure.ServiceLinkedRoleCreationNotPermitted"
+_SPOT_CLOSED_CODES = frozenset({SPOT_SERVICE_LINKED_ROLE_DENIED})
+# After spot was closed, skip it for this long (one refused call per decision is waste).
+SPOT_RETRY_SECONDS = 300.0
 _NOT_FOUND_CODES = frozenset({"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"})
 _LIVE_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"]
 _STATE_PHASES = {
@@ -90,21 +108,22 @@ class _Candidate:
 
 @dataclass
 class _Plan:
-    """The launch candidates of one batch and what the batch learned about them.
+    """The launch candidates of one ``launch`` and what its batches learned about them.
 
-    A candidate that answered with a capacity error is skipped by every later launch of the
-    batch, so a burst does not hit the same empty pool once per runner.
+    A candidate (or a whole market) that refused a batch of n is not offered batches of n or
+    more again, so a burst does not hit the same empty pool once per batch.
     """
 
     markets: tuple[str, ...]
     instance_types: Sequence[str]
     subnet_ids: Sequence[str]
     first_subnet: int
-    exhausted: set[_Candidate] = field(default_factory=set)
-    closed_markets: set[str] = field(default_factory=set)
+    refused: dict[_Candidate, int] = field(default_factory=dict)
+    market_refused: dict[str, int] = field(default_factory=dict)
+    spot_refusal: str | None = None  # why spot did not take a runner
     last_error: str | None = None
 
-    def candidates(self, index: int) -> Iterator[_Candidate]:
+    def candidates(self, index: int, size: int) -> Iterator[_Candidate]:
         """Spot before on-demand; per market each type in every subnet, starting subnets
         rotating with ``index`` so a burst spreads across zones."""
         n = len(self.subnet_ids)
@@ -113,12 +132,37 @@ class _Plan:
                 for k in range(n):
                     subnet = self.subnet_ids[(self.first_subnet + index + k) % n]
                     candidate = _Candidate(market, instance_type, subnet)
-                    if market not in self.closed_markets and candidate not in self.exhausted:
+                    # Checked per candidate: the previous one may have closed the market.
+                    if size < min(
+                        self.market_refused.get(market, math.inf),
+                        self.refused.get(candidate, math.inf),
+                    ):
                         yield candidate
+
+    def refuse(self, candidate: _Candidate, size: int, code: str) -> bool:
+        """Note a refusal of ``size`` instances; False when ``code`` is not one a fallback
+        can get around (configuration, permission, throttling)."""
+        if code in _CAPACITY_CODES:
+            self.refused[candidate] = min(size, self.refused.get(candidate, size))
+        elif code in _MARKET_QUOTA_CODES:
+            market = candidate.market
+            self.market_refused[market] = min(size, self.market_refused.get(market, size))
+        elif code in _SPOT_CLOSED_CODES and candidate.market == SPOT:
+            self.market_refused[SPOT] = 0
+        else:
+            return False
+        self.last_error = code
+        if candidate.market == SPOT:
+            self.spot_refusal = code
+        return True
 
 
 class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
-    """Runners as EC2 instances; see the module docstring for the life of one runner."""
+    """Runners as EC2 instances; see the module docstring for the life of one runner.
+
+    ``spot_fallbacks`` counts runners launched on-demand although spot is configured, by the
+    spot refusal that sent them there.
+    """
 
     name = "ec2"
 
@@ -129,63 +173,135 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
         *,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        pacer: Pacer | None = None,
     ) -> None:
-        super().__init__(config, aws, retry=retry, clock=clock)
+        super().__init__(config, aws, retry=retry, clock=clock, pacer=pacer)
         self._partition = session().get_partition_for_region(self._api.meta.region_name)
         self._next_subnet = 0
+        self.spot_fallbacks: Counter[str] = Counter()
+        self._spot_closed: tuple[float, str] | None = None  # (until, why)
+
+    def _documented_limits(self) -> dict[str, ApiLimit]:
+        return ec2_limits()
 
     def _markets(self) -> tuple[str, ...]:
         if not self._config.spot:
             return (ON_DEMAND,)
         return (SPOT, ON_DEMAND) if self._config.on_demand_fallback else (SPOT,)
 
-    async def launch(self, runners: Sequence[RunnerSpec]) -> list[LaunchResult]:
-        """One instance per runner; per-runner errors after every fallback was tried."""
+    def _plan(self) -> _Plan:
         plan = _Plan(
-            self._markets(),
-            self._config.instance_types,
-            self._config.subnet_ids,
-            self._next_subnet,
+            self._markets(), self._config.instance_types, self._config.subnet_ids, self._next_subnet
         )
-        self._next_subnet = (self._next_subnet + len(runners)) % len(self._config.subnet_ids)
-        return await self._launch_each(
-            runners, lambda index, spec: self._launch_one(plan, index, spec)
-        )
+        if self._spot_closed is not None:
+            until, why = self._spot_closed
+            if self._clock() < until:
+                plan.market_refused[SPOT] = 0
+                plan.spot_refusal = why
+            else:
+                self._spot_closed = None
+        return plan
 
-    async def _launch_one(self, plan: _Plan, index: int, spec: RunnerSpec) -> LaunchResult:
-        for candidate in plan.candidates(index):
+    async def launch(self, runners: Sequence[RunnerSpec]) -> list[LaunchResult]:
+        """Launch in batches; per-runner errors after every fallback was tried."""
+        plan = self._plan()
+        groups = batches(
+            runners, self._config.launch_batch_size, spread=len(self._config.subnet_ids)
+        )
+        self._next_subnet = (self._next_subnet + len(groups)) % len(self._config.subnet_ids)
+        results = await self._launch_batches(
+            runners, groups, lambda index, batch: self._launch_batch(plan, index, batch)
+        )
+        closed = plan.market_refused.get(SPOT) == 0 and plan.spot_refusal in _SPOT_CLOSED_CODES
+        if closed and self._spot_closed is None:
+            log.warning(
+                "spot_unavailable",
+                error=plan.spot_refusal,
+                retry_in_seconds=SPOT_RETRY_SECONDS,
+                hint="let the listener role create the spot service-linked role"
+                " (iam:CreateServiceLinkedRole for spot.amazonaws.com) or create it once:"
+                " aws iam create-service-linked-role --aws-service-name spot.amazonaws.com",
+            )
+            self._spot_closed = (self._clock() + SPOT_RETRY_SECONDS, plan.spot_refusal or "")
+        return results
+
+    async def _launch_batch(
+        self, plan: _Plan, index: int, runners: list[RunnerSpec]
+    ) -> list[LaunchResult]:
+        """One batch: its instances, or smaller batches where no combination takes it."""
+        results: dict[str, LaunchResult] = {}
+        pending = [runners]
+        while pending:
+            group = pending.pop()
+            placed = await self._run(plan, index, group)
+            if isinstance(placed, list):
+                results.update((r.runner_name, r) for r in placed)
+            elif len(group) > 1:
+                half = len(group) // 2
+                pending += [group[half:], group[:half]]
+            else:
+                results[group[0].runner_name] = self._no_capacity(plan, group[0])
+        return [results[s.runner_name] for s in runners]
+
+    async def _run(
+        self, plan: _Plan, index: int, group: list[RunnerSpec]
+    ) -> list[LaunchResult] | None:
+        """``group`` launched on the first combination that takes it (or final errors); None
+        when none does."""
+        size = len(group)
+        for candidate in plan.candidates(index, size):
             try:
                 reply = await call(
                     self._api,
                     "run_instances",
                     self._retry,
                     errors=self.launch_errors,
-                    **self._run_params(spec, candidate),
+                    pacer=self.pacer,
+                    resources=size,
+                    **self._run_params(group, candidate),
                 )
             except (ClientError, BotoCoreError) as exc:
                 code = error_code(exc)
-                if code in _CAPACITY_CODES:
-                    plan.exhausted.add(candidate)
-                elif code in _MARKET_QUOTA_CODES:
-                    plan.closed_markets.add(candidate.market)
-                else:
-                    log.warning("runner_launch_failed", runner=spec.runner_name, error=code)
-                    return LaunchResult(
-                        spec.runner_name,
-                        error=f"RunInstances failed: {error_message(exc)}",
-                        retryable=is_transient(code),
-                    )
-                plan.last_error = code
+                if not plan.refuse(candidate, size, code):
+                    log.warning("runner_launch_failed", runners=size, error=code)
+                    failure = f"RunInstances failed: {error_message(exc)}"
+                    return [
+                        LaunchResult(s.runner_name, error=failure, retryable=is_transient(code))
+                        for s in group
+                    ]
                 log.info(
                     "runner_launch_fallback",
-                    runner=spec.runner_name,
+                    runners=size,
                     error=code,
                     market=candidate.market,
                     instance_type=candidate.instance_type,
                     subnet=candidate.subnet_id,
                 )
                 continue
-            return await self._hand_over(spec, reply)
+            if SPOT in plan.markets and candidate.market == ON_DEMAND:
+                self.spot_fallbacks[plan.spot_refusal or "unknown"] += size
+            instances = [i["InstanceId"] for i in reply["Instances"]]
+            return await self._hand_over(
+                list(zip(group, instances, strict=True)), self._parameter_tags(reply["OwnerId"])
+            )
+        return None
+
+    def _parameter_tags(self, account: str) -> Callable[[RunnerSpec, str], dict[str, str]]:
+        """Tags of a JIT parameter: ``TAG_INSTANCE_ARN`` is what the runner role's IAM
+        condition compares with the instance that asks."""
+        arns = f"arn:{self._partition}:ec2:{self._api.meta.region_name}:{account}:instance"
+
+        def tags(spec: RunnerSpec, instance_id: str) -> dict[str, str]:
+            return {
+                TAG_SCALE_SET_ID: str(spec.scale_set_id),
+                TAG_RUNNER_NAME: spec.runner_name,
+                TAG_INSTANCE_ID: instance_id,
+                TAG_INSTANCE_ARN: f"{arns}/{instance_id}",
+            }
+
+        return tags
+
+    def _no_capacity(self, plan: _Plan, spec: RunnerSpec) -> LaunchResult:
         log.warning("runner_launch_no_capacity", runner=spec.runner_name, error=plan.last_error)
         return LaunchResult(
             spec.runner_name,
@@ -198,13 +314,16 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
             retryable=True,
         )
 
-    def _run_params(self, spec: RunnerSpec, candidate: _Candidate) -> dict[str, Any]:
+    def _run_params(self, group: Sequence[RunnerSpec], candidate: _Candidate) -> dict[str, Any]:
+        first = group[0]
+        # Tags of the whole batch: which runner an instance is lives in the registry and in
+        # its JIT parameter's tags (per-instance tags would cost a CreateTags per runner).
         tags = [
-            {"Key": "Name", "Value": spec.runner_name},
-            {"Key": TAG_SCALE_SET_ID, "Value": str(spec.scale_set_id)},
-            {"Key": TAG_SCALE_SET_NAME, "Value": spec.scale_set_name},
-            {"Key": TAG_RUNNER_NAME, "Value": spec.runner_name},
+            {"Key": "Name", "Value": f"gha-runner {first.scale_set_name}"},
+            {"Key": TAG_SCALE_SET_ID, "Value": str(first.scale_set_id)},
+            {"Key": TAG_SCALE_SET_NAME, "Value": first.scale_set_name},
         ]
+        names = "/".join(s.runner_name for s in group)
         params: dict[str, Any] = {
             "LaunchTemplate": {
                 "LaunchTemplateId": self._config.launch_template_id,
@@ -212,8 +331,9 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
             },
             "InstanceType": candidate.instance_type,
             "SubnetId": candidate.subnet_id,
-            "MinCount": 1,
-            "MaxCount": 1,
+            # All or nothing: a partial batch would leave runners to place one by one.
+            "MinCount": len(group),
+            "MaxCount": len(group),
             # IMDSv2 only, whatever the template says; tags in IMDS give the bootstrap its
             # scale set id.
             "MetadataOptions": {
@@ -226,8 +346,8 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
                 {"ResourceType": "instance", "Tags": tags},
                 {"ResourceType": "volume", "Tags": tags},
             ],
-            # Idempotency: a retry after a lost answer must not start a second instance.
-            "ClientToken": hashlib.sha256(f"{spec.runner_name}/{candidate}".encode()).hexdigest(),
+            # Idempotency: a retry after a lost answer must not start a second batch.
+            "ClientToken": hashlib.sha256(f"{names}/{candidate}".encode()).hexdigest(),
         }
         if candidate.market == SPOT:
             params["InstanceMarketOptions"] = {
@@ -239,26 +359,8 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
             }
         return params
 
-    async def _hand_over(self, spec: RunnerSpec, reply: Mapping[str, Any]) -> LaunchResult:
-        """Store the JIT config for the new instance; without it the instance is useless."""
-        instance_id = reply["Instances"][0]["InstanceId"]
-        arn = (
-            f"arn:{self._partition}:ec2:{self._api.meta.region_name}:{reply['OwnerId']}"
-            f":instance/{instance_id}"
-        )
-        name = self._params.name(spec.scale_set_id, instance_id)
-        tags = {
-            TAG_SCALE_SET_ID: str(spec.scale_set_id),
-            TAG_RUNNER_NAME: spec.runner_name,
-            TAG_INSTANCE_ID: instance_id,
-            TAG_INSTANCE_ARN: arn,
-        }
-        failed = await self._store_jit(spec, name, tags)
-        if failed is not None:
-            await self._terminate_chunk([instance_id])
-            return failed
-        self._remember(instance_id, spec.runner_name, spec.scale_set_id)
-        return LaunchResult(spec.runner_name, provider_id=instance_id)
+    async def _discard(self, provider_ids: Sequence[str]) -> None:
+        await self._terminate_chunk(list(provider_ids))
 
     async def terminate(self, provider_ids: Sequence[str]) -> None:
         """Terminate instances and delete their JIT parameters; unknown ids are skipped.
@@ -273,7 +375,14 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
 
     async def _terminate_chunk(self, ids: list[str]) -> None:
         try:
-            await call(self._api, "terminate_instances", self._retry, InstanceIds=ids)
+            await call(
+                self._api,
+                "terminate_instances",
+                self._retry,
+                pacer=self.pacer,
+                resources=len(ids),
+                InstanceIds=ids,
+            )
         except (ClientError, BotoCoreError) as exc:
             code = error_code(exc)
             if code in _NOT_FOUND_CODES and len(ids) > 1:
@@ -310,7 +419,7 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
     def _runner(self, scale_set_id: int, instance: Mapping[str, Any]) -> RuntimeRunner:
         tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
         instance_id = instance["InstanceId"]
-        runner_name = tags.get(TAG_RUNNER_NAME, "")
+        runner_name = self._runner_name(instance_id, tags, TAG_RUNNER_NAME)
         self._adopt(instance_id, runner_name, scale_set_id)
         phase = _STATE_PHASES.get(instance["State"]["Name"], RunnerPhase.FAILED)
         return RuntimeRunner(runner_name, instance_id, scale_set_id, phase)
@@ -321,12 +430,7 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
 
     def _parse(self, raw: Mapping[str, Any]) -> RuntimeEvent | None:
         event = parse_ec2_event(raw)
-        if event is None:
-            return None
-        owner = self._known.get(event.provider_id)
-        if owner is None:
-            return event  # not launched by this process: the listener looks it up by id
-        return replace(event, runner_name=owner.runner_name, scale_set_id=owner.scale_set_id)
+        return None if event is None else self._with_owner(event)
 
 
 def runner_user_data(

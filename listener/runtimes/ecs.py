@@ -1,17 +1,21 @@
 """Runners as ECS tasks (Fargate or a capacity provider) from the runner task definition.
 
-Per runner: the JIT config goes to a SecureString ``<ssm_prefix>/<scale set id>/<runner name>``
-first, then one ``RunTask`` whose container override carries only the parameter's NAME
-(``GHA_JIT_PARAMETER``) and the runner name: whoever can describe the task never sees the
-config. The container entrypoint from ``runner_entrypoint`` reads and deletes the parameter,
-drops the task-role credentials and execs the runner. Tasks are started with
-``startedBy=gha-scaleset-<id>``, which both the state events and reconciliation filter on.
+Runners of one scale set start together: one ``RunTask`` per up to ``launch_batch_size`` (at
+most 10) tasks, started with ``startedBy=gha-scaleset-<id>`` (which both the state events and
+reconciliation filter on) and the scale set's tag, paced within ECS's and Fargate's rate limits
+(``aws_limits``). The container override carries only where the JIT configs are
+(``GHA_JIT_PARAMETER_PATH``), never a config: whoever can describe a task never sees one. Once
+the tasks exist, each runner's JIT config goes to a SecureString
+``<ssm_prefix>/<scale set id>/<task id>``; the container entrypoint from ``runner_entrypoint``
+finds its task id in the task metadata, reads (retrying until the listener wrote it) and
+deletes the parameter, drops the task-role credentials and execs the runner.
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
+from itertools import zip_longest
 from typing import Any
 
 import structlog
@@ -26,10 +30,12 @@ from gha_scalesets.listener.runtimes._aws import (
     error_message,
     is_transient,
 )
-from gha_scalesets.listener.runtimes._aws_runtime import AwsRuntime
+from gha_scalesets.listener.runtimes._aws_runtime import AwsRuntime, batches
 from gha_scalesets.listener.runtimes._launch import for_each
+from gha_scalesets.listener.runtimes._pacing import ApiLimit
 from gha_scalesets.listener.runtimes._ssm import jit_fetch_script
-from gha_scalesets.listener.runtimes.aws_events import ECS_PHASES, RUNNER_NAME_ENV, parse_ecs_event
+from gha_scalesets.listener.runtimes.aws_events import ECS_PHASES, parse_ecs_event
+from gha_scalesets.listener.runtimes.aws_limits import ecs_limits
 from gha_scalesets.listener.runtimes.base import (
     LaunchResult,
     RunnerPhase,
@@ -43,7 +49,8 @@ log = structlog.get_logger(__name__)
 STARTED_BY_PREFIX = "gha-scaleset-"
 TAG_SCALE_SET_ID = "gha-scaleset-id"
 TAG_RUNNER_NAME = "gha-scaleset-runner"
-ENV_PARAMETER = "GHA_JIT_PARAMETER"
+TAG_TASK_ARN = "gha-scaleset-task-arn"
+ENV_PARAMETER_PATH = "GHA_JIT_PARAMETER_PATH"
 
 _STATUS_PHASES = {
     **ECS_PHASES,
@@ -55,6 +62,12 @@ _STATUS_PHASES = {
 # RunTask "failures" that say there was no room right now (Fargate capacity, EC2 resources).
 _CAPACITY_HINTS = ("capacity", "RESOURCE:", "AGENT")
 _DESCRIBE_BATCH = 100  # DescribeTasks accepts at most 100 tasks
+_FARGATE = frozenset({"FARGATE", "FARGATE_SPOT"})
+
+
+def task_id(task_arn: str) -> str:
+    """The id at the end of a task ARN (``.../cluster/<id>``): the key of its JIT parameter."""
+    return task_arn.rsplit("/", 1)[-1]
 
 
 class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
@@ -62,57 +75,70 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
 
     name = "ecs"
 
-    async def launch(self, runners: Sequence[RunnerSpec]) -> list[LaunchResult]:
-        """One task per runner (each has its own overrides, so no RunTask ``count``)."""
-        return await self._launch_each(runners, self._launch_one)
+    def _documented_limits(self) -> dict[str, ApiLimit]:
+        config = self._config
+        return ecs_limits(
+            fargate=(config.capacity_provider or config.launch_type or "") in _FARGATE
+        )
 
-    async def _launch_one(self, _index: int, spec: RunnerSpec) -> LaunchResult:
-        parameter = self._params.name(spec.scale_set_id, spec.runner_name)
-        tags = {TAG_SCALE_SET_ID: str(spec.scale_set_id), TAG_RUNNER_NAME: spec.runner_name}
-        failed = await self._store_jit(spec, parameter, tags)
-        if failed is not None:
-            return failed
+    async def launch(self, runners: Sequence[RunnerSpec]) -> list[LaunchResult]:
+        """Up to ``launch_batch_size`` tasks of one scale set per ``RunTask``."""
+        groups = batches(runners, self._config.launch_batch_size)
+        return await self._launch_batches(runners, groups, self._launch_batch)
+
+    async def _launch_batch(self, _index: int, runners: list[RunnerSpec]) -> list[LaunchResult]:
+        scale_set_id = runners[0].scale_set_id
         try:
             reply = await call(
                 self._api,
                 "run_task",
                 self._retry,
                 errors=self.launch_errors,
-                **self._run_params(spec, parameter, tags),
+                pacer=self.pacer,
+                resources=len(runners),
+                **self._run_params(scale_set_id, len(runners)),
             )
         except (ClientError, BotoCoreError) as exc:
             code = error_code(exc)
-            await self._params.delete([parameter])
-            log.warning("runner_launch_failed", runner=spec.runner_name, error=code)
-            return LaunchResult(
-                spec.runner_name,
-                error=f"RunTask failed: {error_message(exc)}",
-                retryable=is_transient(code),
-            )
-        tasks = reply.get("tasks") or []
-        if not tasks:
-            await self._params.delete([parameter])
-            reason = next((f.get("reason", "") for f in reply.get("failures") or []), "")
+            log.warning("runner_launch_failed", runners=len(runners), error=code)
+            failure = f"RunTask failed: {error_message(exc)}"
+            return [
+                LaunchResult(s.runner_name, error=failure, retryable=is_transient(code))
+                for s in runners
+            ]
+        arns = [t["taskArn"] for t in reply.get("tasks") or []]
+        reason = next((f.get("reason", "") for f in reply.get("failures") or []), "")
+        launched: list[tuple[RunnerSpec, str]] = []
+        refused: dict[str, LaunchResult] = {}
+        for spec, arn in zip_longest(runners, arns[: len(runners)]):
+            if arn is not None:
+                launched.append((spec, arn))
+                continue
             self.launch_errors[f"RunTask:{reason or 'no task'}"] += 1
             log.warning("runner_launch_refused", runner=spec.runner_name, reason=reason)
-            return LaunchResult(
+            refused[spec.runner_name] = LaunchResult(
                 spec.runner_name,
                 error=f"RunTask started no task: {reason or 'no reason given'}",
                 retryable=any(hint in reason for hint in _CAPACITY_HINTS),
             )
-        task_arn = tasks[0]["taskArn"]
-        self._remember(task_arn, spec.runner_name, spec.scale_set_id)
-        return LaunchResult(spec.runner_name, provider_id=task_arn)
+        handed = await self._hand_over(
+            launched,
+            lambda spec, arn: {
+                TAG_SCALE_SET_ID: str(spec.scale_set_id),
+                TAG_RUNNER_NAME: spec.runner_name,
+                TAG_TASK_ARN: arn,
+            },
+        )
+        done = {r.runner_name: r for r in handed} | refused
+        return [done[s.runner_name] for s in runners]
 
-    def _run_params(
-        self, spec: RunnerSpec, parameter: str, tags: Mapping[str, str]
-    ) -> dict[str, Any]:
+    def _run_params(self, scale_set_id: int, count: int) -> dict[str, Any]:
         config = self._config
         params: dict[str, Any] = {
             "cluster": config.cluster,
             "taskDefinition": config.task_definition,
-            "count": 1,
-            "startedBy": f"{STARTED_BY_PREFIX}{spec.scale_set_id}",
+            "count": count,
+            "startedBy": f"{STARTED_BY_PREFIX}{scale_set_id}",
             "networkConfiguration": {
                 "awsvpcConfiguration": {
                     "subnets": config.subnet_ids,  # ECS places the task in one with room
@@ -125,13 +151,15 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
                     {
                         "name": config.container_name,
                         "environment": [
-                            {"name": ENV_PARAMETER, "value": parameter},
-                            {"name": RUNNER_NAME_ENV, "value": spec.runner_name},
+                            {
+                                "name": ENV_PARAMETER_PATH,
+                                "value": self._params.path(scale_set_id),
+                            }
                         ],
                     }
                 ]
             },
-            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+            "tags": [{"key": TAG_SCALE_SET_ID, "value": str(scale_set_id)}],
         }
         if config.capacity_provider:
             params["capacityProviderStrategy"] = [
@@ -140,6 +168,9 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
         elif config.launch_type:
             params["launchType"] = config.launch_type
         return params
+
+    async def _discard(self, provider_ids: Sequence[str]) -> None:
+        await for_each(provider_ids, self._config.launch_concurrency, self._stop)
 
     async def terminate(self, provider_ids: Sequence[str]) -> None:
         """Stop tasks (one ``StopTask`` each: there is no batch) and delete their JIT
@@ -158,6 +189,7 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
                 self._api,
                 "stop_task",
                 self._retry,
+                pacer=self.pacer,
                 cluster=self._config.cluster,
                 task=arn,
                 reason="gha-scalesets: runner no longer needed",
@@ -201,20 +233,21 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
 
     def _runner(self, scale_set_id: int, task: Mapping[str, Any]) -> RuntimeRunner:
         tags = {t["key"]: t["value"] for t in task.get("tags", [])}
-        runner_name = tags.get(TAG_RUNNER_NAME, "")
+        runner_name = self._runner_name(task["taskArn"], tags, TAG_RUNNER_NAME)
         self._adopt(task["taskArn"], runner_name, scale_set_id)
         phase = _STATUS_PHASES.get(task.get("lastStatus", ""), RunnerPhase.PENDING)
         return RuntimeRunner(runner_name, task["taskArn"], scale_set_id, phase)
 
     def _param_key(self, provider_id: str, runner_name: str) -> str:
-        # Written before the task exists: keyed by what the launch already knows.
-        return runner_name
+        # Written once the task exists: the entrypoint finds its id in the task metadata.
+        return task_id(provider_id)
 
     def _parse(self, raw: Mapping[str, Any]) -> RuntimeEvent | None:
         cluster = (raw.get("detail") or {}).get("clusterArn", "")
         if cluster != self._config.cluster and not cluster.endswith(f"/{self._config.cluster}"):
             return None  # another cluster's runners, same queue
-        return parse_ecs_event(raw, STARTED_BY_PREFIX)
+        event = parse_ecs_event(raw, STARTED_BY_PREFIX)
+        return None if event is None else self._with_owner(event)
 
 
 def runner_entrypoint(
@@ -222,21 +255,29 @@ def runner_entrypoint(
 ) -> str:
     """The runner container's entrypoint script (for the task definition's command).
 
-    It reads the parameter named by ``GHA_JIT_PARAMETER`` with the task role, deletes it,
-    unsets the task-role credential variables (job steps cannot fetch task-role credentials,
-    so they cannot read other runners' parameters either) and execs the runner. Tracing is
-    off, so the JIT config never reaches the logs. Needs the AWS CLI in the image. A private CA
-    given as ``GHA_SCALESETS_CA_PEM`` (the task definition's environment) is trusted first.
+    It reads its task ARN from the task metadata endpoint (``ECS_CONTAINER_METADATA_URI_V4``,
+    set by ECS), reads the parameter ``$GHA_JIT_PARAMETER_PATH/<task id>`` with the task role
+    (retrying until the listener has written it), deletes it, unsets the task-role credential
+    variables (job steps cannot fetch task-role credentials, so they cannot read other
+    runners' parameters either) and execs the runner. Tracing is off, so the JIT config never
+    reaches the logs. Needs curl and the AWS CLI in the image. A private CA given as
+    ``GHA_SCALESETS_CA_PEM`` (the task definition's environment) is trusted before any request
+    (``AWS_CA_BUNDLE`` for the AWS CLI).
     """
     return (
         "#!/bin/bash\n"
         "# gha-scalesets runner entrypoint: fetch the one-time JIT config, then run.\n"
         "set +x\n"
         "set -euo pipefail\n"
-        f': "${{{ENV_PARAMETER}:?the listener sets it when it starts the task}}"\n'
-        + jit_fetch_script(f"${ENV_PARAMETER}", region)
-        + ca_setup_script('"$HOME/.gha-scalesets-ca"')
-        + f"unset {ENV_PARAMETER} AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
+        f': "${{{ENV_PARAMETER_PATH}:?the listener sets it when it starts the task}}"\n'
+        ': "${ECS_CONTAINER_METADATA_URI_V4:?ECS sets it in every task}"\n'
+        + ca_setup_script('"$HOME/.gha-scalesets-ca"')  # before any request: a proxy may need it
+        + 'TASK_ARN=$(curl -sSf --retry 5 "$ECS_CONTAINER_METADATA_URI_V4/task"'
+        """ | sed -n 's/.*"TaskARN": *"\\([^"]*\\)".*/\\1/p')\n"""
+        '[ -n "$TASK_ARN" ] || { echo "error: no TaskARN in the task metadata" >&2; exit 1; }\n'
+        f'PARAM="${ENV_PARAMETER_PATH}/${{TASK_ARN##*/}}"\n'
+        + jit_fetch_script("$PARAM", region)
+        + f"unset {ENV_PARAMETER_PATH} PARAM TASK_ARN AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
         " AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_AUTHORIZATION_TOKEN\n"
         f"exec {shlex.quote(runner_command)}\n"
     )

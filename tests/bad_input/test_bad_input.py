@@ -45,7 +45,7 @@ _CONFIGS = {
     "unknown key": (
         "github_config_url: https://github.com/acme\ncredentials: {token: x}\n"
         "scale_sets: [{name: a, max_runner: 3}]\n",
-        "scale_sets.0.max_runner: Extra inputs are not permitted",
+        "scale_sets[0].max_runner: unknown key; did you mean scale_sets[0].max_runners?",
     ),
 }
 

@@ -20,7 +20,7 @@ from gha_scalesets.providers import ScaleSet, ScaleSetArgs
 TOKEN = "ghp_TOPSECRETTOKENVALUE0123456789"
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:ci-alerts"
 RUNNER_AMI = "ami-0123456789abcdef0"
-ECS_RUNNER_IMAGE = "ghcr.io/acme/actions-runner-ssm:2.329.0"
+ECS_RUNNER_IMAGE = "ghcr.io/acme/gha-scalesets-runner:0.1.0"
 SUBNETS = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"]
 OUTPUTS = (
     "listener_id",
@@ -100,6 +100,7 @@ def assert_publishes_what_the_alarms_read(settings: Any, recorder: Any) -> None:
         ]
         if metric.get("namespace") == published.namespace
     ]
+    spot = {"SpotFallbacks"} if settings.runtime == "ec2" and settings.ec2.spot else set()
     assert {m["metricName"] for m in read} == {
         "Heartbeat",
         "ApiRequests",
@@ -107,5 +108,8 @@ def assert_publishes_what_the_alarms_read(settings: Any, recorder: Any) -> None:
         "JobsWaiting",
         "RunnerLaunchFailures",
         "ActiveScaleSets",
-    }
+        "IdleRunnerMinutes",
+        "IdleBudgetMinutes",
+        "CredentialBudgetMinPercent",
+    } | spot
     assert all(m["dimensions"] == {"Listener": published.listener_name} for m in read)

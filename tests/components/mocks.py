@@ -116,6 +116,8 @@ class Recorder(pulumi.runtime.Mocks):
         elif args.typ.startswith("aws:"):
             outputs = _aws_outputs(args.typ, args.name, inputs)
             resource_id = f"{args.name}-id"
+            if args.typ == "aws:ec2/securityGroup:SecurityGroup":
+                resource_id = f"sg-{args.name}"  # unlike the launch template of the same name
             if args.typ == "aws:ecs/service:Service":
                 resource_id = _arn("ecs", f"service/cluster/{args.name}")
         else:

@@ -8,6 +8,7 @@ import logging
 import pytest
 from pulumi.runtime import rpc
 
+from gha_scalesets.components import PacingOptions
 from gha_scalesets.components.alarms import LISTENER_METRICS
 from gha_scalesets.components.listener import TYPE
 from gha_scalesets.components.naming import TAG_KEY
@@ -65,6 +66,36 @@ def test_github_app_credential_goes_to_the_secret_as_json(deploy, recorder, rsa_
     assert "PRIVATE KEY" not in json.dumps(
         [r.plain for r in recorder.resources if r is not version and r.typ.startswith("aws:")]
     )
+
+
+def test_several_credentials_share_one_secret_and_pacing_is_configured(
+    deploy, recorder, rsa_pem
+) -> None:
+    app = GitHubAppArgs(client_id="Iv1.abc", installation_id=42, private_key=rsa_pem)
+    deploy(
+        "ecs",
+        github_token=None,
+        github_credentials=[TOKEN, app],
+        pacing=PacingOptions(jit_per_minute=180),
+    )
+
+    version = recorder.one("aws:secretsmanager/secretVersion:SecretVersion")
+    assert rpc.is_rpc_secret(version.inputs["secretString"])
+    value = json.loads(rpc.unwrap_rpc_secret(version.inputs["secretString"]))
+    assert value == {
+        "credentials": [
+            {"github_token": TOKEN},
+            {"github_app": {"client_id": "Iv1.abc", "installation_id": 42, "private_key": rsa_pem}},
+        ]
+    }
+    (container,) = json.loads(
+        recorder.one("aws:ecs/taskDefinition:TaskDefinition", "ci-listener").inputs[
+            "containerDefinitions"
+        ]
+    )
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert json.loads(env["LISTENER_PACING"]) == {"enabled": True, "ceilings": {"jit": 180}}
+    assert TOKEN not in json.dumps(env)
 
 
 def test_a_given_kms_key_is_used_everywhere_and_none_is_created(deploy, recorder) -> None:
@@ -132,16 +163,23 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
         r.name.removeprefix("ci-"): r
         for r in recorder.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     }
-    assert set(alarms) == {
-        "listener-down",
-        "no-leader",
-        "api-error-rate",
-        "jobs-waiting",
-        "runner-launch-failures",
-        "table-throttling",
-        "dead-letters",
-        "http-pool-wait",
-    }
+    spot = {"spot-unavailable"} if runtime == "ec2" else set()  # EC2 runners run on spot
+    assert (
+        set(alarms)
+        == {
+            "listener-down",
+            "no-leader",
+            "api-error-rate",
+            "jobs-waiting",
+            "runner-launch-failures",
+            "table-throttling",
+            "dead-letters",
+            "idle-runner-minutes",
+            "credential-budget-low",
+            "http-pool-wait",
+        }
+        | spot
+    )
     for alarm in alarms.values():
         assert alarm.inputs["alarmActions"] == [TOPIC]
         assert alarm.inputs["okActions"] == [TOPIC]
@@ -165,6 +203,10 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
         "Maximum",
         5.0,
     )
+    budget = alarms["credential-budget-low"].inputs
+    assert (budget["metricName"], budget["statistic"]) == ("CredentialBudgetMinPercent", "Minimum")
+    assert (budget["comparisonOperator"], budget["threshold"]) == ("LessThanThreshold", 10.0)
+    assert budget["evaluationPeriods"] == 5
     table = recorder.one("aws:dynamodb/table:Table").state["name"]
     throttling = alarms["table-throttling"].inputs["metricQueries"]
     assert {q["metric"]["metricName"] for q in throttling if "metric" in q} == {
@@ -185,7 +227,25 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
         if "metric" in q and q["metric"]["namespace"] == "GHAScaleSets"
     }
     assert {"Heartbeat", "ApiRequests", "ApiErrors", "JobsWaiting", "RunnerLaunchFailures"} <= used
-    assert used & set(LISTENER_METRICS) == set(LISTENER_METRICS)  # every documented metric used
+    # Every documented metric is used (SpotFallbacks only where runners run on spot).
+    assert used & set(LISTENER_METRICS) == set(LISTENER_METRICS) - (
+        set() if spot else {"SpotFallbacks"}
+    )
+    if spot:
+        gone = alarms["spot-unavailable"].inputs
+        assert (gone["metricName"], gone["statistic"], gone["period"]) == (
+            "SpotFallbacks",
+            "Sum",
+            600,
+        )
+        assert (gone["evaluationPeriods"], gone["datapointsToAlarm"]) == (3, 3)  # 30 minutes
+        assert gone["treatMissingData"] == "notBreaching"
+    idle = alarms["idle-runner-minutes"].inputs
+    assert {q["metric"]["metricName"] for q in idle["metricQueries"] if "metric" in q} == {
+        "IdleRunnerMinutes",
+        "IdleBudgetMinutes",
+    }
+    assert all(q["metric"]["period"] == 3600 for q in idle["metricQueries"] if "metric" in q)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

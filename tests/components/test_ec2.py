@@ -6,8 +6,10 @@ import base64
 import json
 import subprocess
 
+from gha_scalesets.components import Ec2Options
 from gha_scalesets.components.user_data import ENV_FILE
 from tests.components.builders import (
+    RUNNER_AMI,
     SUBNETS,
     TOKEN,
     assert_publishes_what_the_alarms_read,
@@ -154,7 +156,7 @@ def test_listener_boot_script_runs_the_image_with_settings_the_listener_accepts(
     ids = {r.state["name"]: r.state["scale_set_id"] for r in recorder.of_type(SCALE_SET_TYPE)}
     assert settings.runtime == "ec2"
     assert settings.github_config_url == "https://github.com/acme"
-    assert settings.credentials.secret_arn == outputs["secret_arn"]
+    assert settings.credentials[0].secret_arn == outputs["secret_arn"]
     assert settings.registry.table_name == outputs["table_name"]
     assert settings.registry.region == REGION
     assert settings.aws.region == REGION
@@ -197,16 +199,33 @@ def test_listener_role_launches_only_through_its_template_and_ends_only_its_runn
     assert trust["Principal"] == {"Service": "ec2.amazonaws.com"}
     statements = statements_by_sid(policy(recorder.one(ROLE_POLICY, "ci-listener").inputs))
     template_arn = f"arn:aws:ec2:{REGION}:{ACCOUNT}:launch-template/{outputs['runner_template']}"
-    launch = statements["LaunchRunnersFromTemplate"]
-    assert launch["Action"] == ["ec2:RunInstances"]
-    assert launch["Condition"] == {"ArnEquals": {"ec2:LaunchTemplate": template_arn}}
+    launches = [s for s in statements.values() if s["Action"] == ["ec2:RunInstances"]]
+    assert {s["Sid"] for s in launches} == {
+        "LaunchRunnerInstances",
+        "KeepTemplateImageVolumesAndGroup",
+        "LaunchIntoRunnerSubnets",
+    }
+    for launch in launches:
+        assert launch["Condition"]["ArnEquals"] == {"ec2:LaunchTemplate": template_arn}
+    assert statements["LaunchRunnerInstances"]["Condition"]["StringEquals"] == {
+        "ec2:InstanceType": ["m6i.large", "m7i.large"],  # Ec2Options.runner_instance_types
+        "ec2:MetadataHttpTokens": "required",
+    }
     runner_group = recorder.one("aws:ec2/securityGroup:SecurityGroup", "ci-runner").id
-    for resource in (
+    assert statements["KeepTemplateImageVolumesAndGroup"]["Resource"] == [
+        f"arn:aws:ec2:{REGION}::image/*",
+        f"arn:aws:ec2:{REGION}:{ACCOUNT}:volume/*",
+        f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{runner_group}",
+    ]
+    assert statements["KeepTemplateImageVolumesAndGroup"]["Condition"]["Bool"] == {
+        "ec2:IsLaunchTemplateResource": "true"
+    }
+    assert statements["LaunchIntoRunnerSubnets"]["Resource"] == [
         template_arn,
         *(f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/{s}" for s in SUBNETS),
-        f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{runner_group}",
-    ):
-        assert resource in launch["Resource"]
+        f"arn:aws:ec2:{REGION}:{ACCOUNT}:network-interface/*",
+        f"arn:aws:ec2:{REGION}:{ACCOUNT}:spot-instances-request/*",
+    ]
     ids = sorted(str(r.state["scale_set_id"]) for r in recorder.of_type(SCALE_SET_TYPE))
     terminate = statements["TerminateOwnRunners"]
     assert sorted(terminate["Condition"]["StringEquals"]["aws:ResourceTag/gha-scaleset-id"]) == ids
@@ -223,6 +242,34 @@ def test_listener_role_launches_only_through_its_template_and_ends_only_its_runn
     assert statements["GitHubCredential"]["Resource"] == [secret]
     logs = recorder.one("aws:cloudwatch/logGroup:LogGroup").state["arn"]
     assert statements["ListenerLogs"]["Resource"] == [f"{logs}:*"]
+
+
+def test_listener_role_may_create_the_spot_service_linked_role_and_nothing_else(
+    deploy, recorder
+) -> None:
+    # Spot is on by default: in a fresh account EC2 creates the spot service-linked role at
+    # the first spot launch, with the caller's permission.
+    deploy("ec2")
+
+    statements = statements_by_sid(policy(recorder.one(ROLE_POLICY, "ci-listener").inputs))
+    role = statements["CreateSpotServiceLinkedRole"]
+    assert role["Action"] == ["iam:CreateServiceLinkedRole"]
+    assert role["Resource"] == [
+        f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot"
+    ]
+    assert role["Condition"] == {"StringEquals": {"iam:AWSServiceName": "spot.amazonaws.com"}}
+    iam_actions = {a for s in statements.values() for a in s["Action"] if a.startswith("iam:")}
+    assert iam_actions == {"iam:CreateServiceLinkedRole", "iam:PassRole"}
+
+
+def test_on_demand_runners_get_no_spot_permissions(deploy, recorder) -> None:
+    deploy("ec2", ec2=Ec2Options(runner_ami_id=RUNNER_AMI, spot=False))
+
+    statements = statements_by_sid(policy(recorder.one(ROLE_POLICY, "ci-listener").inputs))
+    assert "CreateSpotServiceLinkedRole" not in statements
+    assert not any("spot" in r for s in statements.values() for r in s["Resource"])
+    alarms = {r.name for r in recorder.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert "ci-spot-unavailable" not in alarms
 
 
 def test_runner_role_reads_only_the_jit_parameter_of_its_own_instance(deploy, recorder) -> None:

@@ -113,7 +113,7 @@ def test_listener_container_is_hardened_and_configured_for_ecs(
     settings = settings_from_env({e["name"]: e["value"] for e in container["environment"]})
     runner_group = recorder.one("aws:ec2/securityGroup:SecurityGroup", "ci-runner").id
     assert settings.runtime == "ecs"
-    assert settings.credentials.secret_arn == outputs["secret_arn"]
+    assert settings.credentials[0].secret_arn == outputs["secret_arn"]
     assert settings.registry.table_name == outputs["table_name"]
     assert [(s.name, s.min_runners, s.max_runners) for s in settings.scale_sets] == [
         ("linux-x64", 0, 20),
@@ -145,7 +145,7 @@ def test_runner_task_uses_the_runner_role_and_its_own_log_group(deploy, recorder
     assert container["entryPoint"] == ["/bin/bash", "-c"]
     (entrypoint,) = container["command"]
     assert "aws ssm get-parameter --region eu-west-1" in entrypoint
-    assert "$GHA_JIT_PARAMETER" in entrypoint
+    assert "$GHA_JIT_PARAMETER_PATH" in entrypoint
     assert (
         container["logConfiguration"]["options"]["awslogs-group"] == "/gha-scalesets/dev/ci/runners"
     )

@@ -43,6 +43,8 @@ def _documents() -> dict[str, dict[str, Any]]:
     ec2 = iam.ec2_listener(
         SCOPE,
         launch_template_id="lt-0123456789abcdef0",
+        instance_types=["m7i.large", "m6i.large"],
+        spot=True,
         subnet_ids=["subnet-1", "subnet-2"],
         security_group_ids=["sg-1"],
         runner_role_arn="arn:aws:iam::123456789012:role/runner",
@@ -105,6 +107,59 @@ def test_listener_uses_its_key_only_through_the_services_it_calls() -> None:
     assert statements["JitConfigParameters"]["Resource"] == [
         f"arn:aws:ssm:eu-west-1:123456789012:parameter{PREFIX}/*"
     ]
+
+
+def _ec2_listener(*, spot: bool) -> dict[str, dict[str, Any]]:
+    return {
+        s["Sid"]: s
+        for s in iam.ec2_listener(
+            SCOPE,
+            launch_template_id="lt-1",
+            instance_types=["m7i.large", "c7i.large"],
+            spot=spot,
+            subnet_ids=["subnet-1"],
+            security_group_ids=["sg-1"],
+            runner_role_arn="arn:aws:iam::123456789012:role/runner",
+            scale_set_ids=[7],
+            log_group_arn="arn:aws:logs:eu-west-1:123456789012:log-group:/gha/listener",
+        )
+    }
+
+
+def test_launches_cannot_leave_the_template_or_the_configured_instance_types() -> None:
+    statements = _ec2_listener(spot=True)
+    template = {"ArnEquals": {"ec2:LaunchTemplate": SCOPE.arn("ec2", "launch-template/lt-1")}}
+    launches = [s for s in statements.values() if s["Action"] == ["ec2:RunInstances"]]
+    assert launches and all(s["Condition"].items() >= template.items() for s in launches)
+    instance = statements["LaunchRunnerInstances"]
+    assert instance["Resource"] == [SCOPE.arn("ec2", "instance/*")]
+    assert instance["Condition"]["StringEquals"] == {
+        "ec2:InstanceType": ["c7i.large", "m7i.large"],  # exactly the configured list
+        "ec2:MetadataHttpTokens": "required",
+    }
+    # The image (whoever owns it), the volumes and the security group come from the template
+    # as they are: a launch that names others is refused.
+    kept = statements["KeepTemplateImageVolumesAndGroup"]
+    assert kept["Resource"] == [
+        "arn:aws:ec2:eu-west-1::image/*",
+        SCOPE.arn("ec2", "volume/*"),
+        SCOPE.arn("ec2", "security-group/sg-1"),
+    ]
+    assert kept["Condition"]["Bool"] == {"ec2:IsLaunchTemplateResource": "true"}
+    granted = {r for s in launches for r in s["Resource"]}
+    assert not any(r.endswith(":subnet/*") or r.endswith(":security-group/*") for r in granted)
+
+
+def test_spot_may_create_only_its_own_service_linked_role() -> None:
+    statement = _ec2_listener(spot=True)["CreateSpotServiceLinkedRole"]
+    assert statement["Action"] == ["iam:CreateServiceLinkedRole"]
+    assert statement["Resource"] == [
+        "arn:aws:iam::123456789012:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot"
+    ]
+    assert statement["Condition"] == {"StringEquals": {"iam:AWSServiceName": "spot.amazonaws.com"}}
+    on_demand = _ec2_listener(spot=False)
+    assert "CreateSpotServiceLinkedRole" not in on_demand
+    assert all("spot" not in r for s in on_demand.values() for r in s["Resource"])
 
 
 def test_images_outside_ecr_need_no_ecr_permissions() -> None:

@@ -61,7 +61,7 @@ def test_declares_only_namespaced_kubernetes_resources_through_the_given_provide
     assert (outputs["table_name"], outputs["queue_url"], outputs["alarm_arns"]) == (None, None, {})
 
 
-def test_listener_role_is_namespaced_and_limited_to_pods_secrets_and_leases(
+def test_listener_role_is_namespaced_and_limited_to_pods_secrets_profiles_and_leases(
     deploy, recorder
 ) -> None:
     deploy("k8s")
@@ -74,6 +74,8 @@ def test_listener_role_is_namespaced_and_limited_to_pods_secrets_and_leases(
             "resources": ["secrets"],
             "verbs": ["create", "delete", "list", "patch"],
         },
+        # the adaptive warm capacity's learned profile: read, create once, patch
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "patch"]},
         # leadership: read, create once, renew by replace; standbys list; stale members deleted
         {
             "apiGroups": ["coordination.k8s.io"],
@@ -135,7 +137,7 @@ def test_token_lives_only_in_the_secret_and_is_read_from_a_file(
 
     settings = settings_from_env(_env(recorder))
     assert settings.runtime == "k8s"
-    assert str(settings.credentials.token_file) == "/var/run/secrets/github/token"
+    assert str(settings.credentials[0].token_file) == "/var/run/secrets/github/token"
     (container,) = _pod(recorder)["containers"]
     assert {
         "name": "github-credential",
@@ -179,13 +181,36 @@ def test_github_app_key_is_mounted_and_its_ids_configured(
     secret = recorder.one(SECRET).inputs
     assert rpc.unwrap_rpc_secret(secret["stringData"]) == {"private_key": rsa_pem}
     settings = settings_from_env(_env(recorder))
-    assert settings.credentials.app is not None
-    assert (settings.credentials.app.client_id, settings.credentials.app.installation_id) == (
+    (credential,) = settings.credentials
+    assert credential.app is not None
+    assert (credential.app.client_id, credential.app.installation_id) == (
         "Iv1.abc",
         7,
     )
-    assert str(settings.credentials.app.private_key_file) == "/var/run/secrets/github/private_key"
+    assert str(credential.app.private_key_file) == "/var/run/secrets/github/private_key"
     assert "PRIVATE KEY" not in json.dumps(_env(recorder))
+
+
+def test_several_credentials_are_mounted_side_by_side(
+    deploy, recorder, settings_from_env, rsa_pem
+) -> None:
+    app = GitHubAppArgs(client_id="Iv1.abc", installation_id=7, private_key=rsa_pem)
+    deploy("k8s", github_token=None, github_credentials=[TOKEN, app, "ghp_other"])
+
+    secret = recorder.one(SECRET).inputs
+    assert rpc.unwrap_rpc_secret(secret["stringData"]) == {
+        "token-0": TOKEN,
+        "private_key-1": rsa_pem,
+        "token-2": "ghp_other",
+    }
+    settings = settings_from_env(_env(recorder))
+    first, second, third = settings.credentials
+    assert str(first.token_file) == "/var/run/secrets/github/token-0"
+    assert second.app is not None and second.app.client_id == "Iv1.abc"
+    assert str(second.app.private_key_file) == "/var/run/secrets/github/private_key-1"
+    assert str(third.token_file) == "/var/run/secrets/github/token-2"
+    assert settings.pacing.enabled and settings.pacing.ceilings == {}
+    assert TOKEN not in json.dumps(_env(recorder))
 
 
 def test_an_existing_namespace_and_a_provider_from_opts_are_used(recorder) -> None:
@@ -226,6 +251,8 @@ def test_prometheus_alert_rules_cover_the_listener_and_use_its_metrics(deploy, r
         "GhaListenerNoSession",
         "GhaApiErrorRate",
         "GhaJobsWaiting",
+        "GhaIdleRunnerCost",
+        "GhaCredentialBudgetLow",
         "GhaRunnerLaunchFailures",
         "GhaHttpPoolWait",
     }
@@ -242,6 +269,10 @@ def test_prometheus_alert_rules_cover_the_listener_and_use_its_metrics(deploy, r
     assert "gha_listener_api_requests_total" in rules["GhaApiErrorRate"]["expr"]
     assert rules["GhaApiErrorRate"]["expr"].endswith("> 5.0")
     assert "gha_listener_launch_failures_total" in rules["GhaRunnerLaunchFailures"]["expr"]
+    assert rules["GhaCredentialBudgetLow"]["expr"].startswith(
+        "min by (credential) (gha_listener_credential_budget_ratio{"
+    )
+    assert rules["GhaCredentialBudgetLow"]["expr"].endswith(") < 0.1")
     assert rules["GhaHttpPoolWait"]["expr"].startswith("histogram_quantile(0.99, sum by (le, lane)")
     assert all(f'namespace="ci-runners",{pods}' in r["expr"] for r in rules.values())
 

@@ -6,6 +6,7 @@ import base64
 import json
 
 import pytest
+import trustme
 from pulumi.runtime import rpc
 
 from gha_scalesets.components import ListenerConfigError
@@ -13,7 +14,7 @@ from tests.components.test_ec2 import LT, _env_file, _user_data
 from tests.components.test_ecs import _containers
 
 PROXY = "http://proxy.corp:3128"
-CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBtestcertificate\n-----END CERTIFICATE-----\n"
+CA_PEM = trustme.CA().cert_pem.bytes().decode()  # the component checks that it is a certificate
 NETWORK = {"proxy": PROXY, "no_proxy": "ghes.corp,.internal", "ca_bundle": CA_PEM}
 BASE_NO_PROXY = "localhost,127.0.0.1,169.254.169.254,169.254.170.2"
 

@@ -6,14 +6,17 @@ import json
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 import pytest
 
 from gha_scalesets.components import (
+    AlarmThresholds,
     Ec2Options,
     EcsOptions,
     K8sOptions,
     ListenerConfigError,
     ListenerScaleSet,
+    PacingOptions,
     ScaleSetListener,
 )
 from gha_scalesets.components.listener import TYPE
@@ -41,54 +44,109 @@ def _fail(recorder, name: str = "ci", *, runtime: str = "ecs", **overrides: Any)
     return str(caught.value)
 
 
+def test_every_problem_is_reported_at_once(recorder) -> None:
+    message = _fail(
+        recorder,
+        "ci runners!",
+        runtime="ec2",
+        subnet_ids=[],
+        vpc_id=None,
+        github_token=None,
+        ec2=Ec2Options(runner_ami_id="ami-1", runner_volume_gb=4),
+        ecs=EcsOptions(runner_cpu=3000),  # not the runtime's: not checked
+    )
+
+    assert message.splitlines() == [
+        "invalid ScaleSetListener 'ci runners!':",
+        "  - name: 'ci runners!' must be 1-63 letters, digits, '.', '_' or '-', starting with a"
+        " letter or digit (it becomes part of AWS and Kubernetes names)",
+        "  - github_token: a credential is required: github_token (a PAT with admin:org, repo or"
+        " manage_runners:enterprise) or github_app (an App installation)",
+        "  - vpc_id: required on runtime 'ec2': the VPC of the subnets",
+        "  - subnet_ids: required on runtime 'ec2': private subnets with a route to GitHub and"
+        " AWS APIs (NAT gateway or VPC endpoints)",
+        "  - ec2.runner_ami_id: 'ami-1' is not an AMI id (ami-0123456789abcdef0 or"
+        " resolve:ssm:...)",
+        "  - ec2.runner_volume_gb: 4 must be an integer from 8 to 16384 (GiB of gp3)",
+    ]
+
+
 @pytest.mark.parametrize(
-    ("runtime", "overrides", "expected"),
+    ("runtime", "overrides", "line"),
     [
-        ("lambda", {}, "runtime 'lambda' is not supported: use one of ec2, ecs, k8s"),
-        ("k8s", {"k8s": K8sOptions()}, "runtime 'k8s' needs k8s=K8sOptions(namespace=...)"),
-        ("k8s", {"k8s": K8sOptions(namespace="ci")}, "runtime 'k8s' needs a Kubernetes provider"),
-        ("ecs", {"subnet_ids": []}, "runtime 'ecs' needs subnet_ids"),
-        ("ec2", {"subnet_ids": []}, "runtime 'ec2' needs subnet_ids"),
-        ("ec2", {"vpc_id": None}, "runtime 'ec2' needs vpc_id"),
         (
-            "ec2",
-            {"ec2": Ec2Options(runner_ami_id="ami-1", runner_instance_types=())},
-            "ec2.runner_instance_types",
+            "k8s",
+            {"k8s": lambda: K8sOptions(namespace="Bad_NS!", provider=k8s.Provider("c"))},
+            "k8s.namespace: 'Bad_NS!' is not a Kubernetes namespace name",
         ),
-        ("ec2", {"ec2": Ec2Options()}, "runtime 'ec2' needs ec2.runner_ami_id: an AMI with curl"),
-        ("ecs", {"ecs": EcsOptions()}, "runtime 'ecs' needs ecs.runner_image: an image with bash"),
-        ("ecs", {"log_retention_days": 10}, "log_retention_days 10 is not one CloudWatch"),
-        ("ecs", {"listener_image": " "}, "listener_image is required"),
-        ("k8s", {"replicas": 0}, "replicas 0 must be an integer from 1 to 5"),
-        ("ec2", {"replicas": 6}, "replicas 6 must be an integer from 1 to 5"),
-        ("ecs", {"github_token": None}, "give exactly one of github_token or github_app"),
         (
             "ecs",
-            {"github_app": GitHubAppArgs(client_id="1", installation_id=2, private_key="k")},
-            "give exactly one of github_token or github_app",
+            {"ecs": EcsOptions(runner_image="ghcr.io/acme/runner:1", listener_memory=4096)},
+            "ecs.listener_memory: 4096 MiB does not go with 256 CPU units on Fargate: use 512 to"
+            " 2048 in steps of 512",
         ),
-        ("ecs", {"scale_sets": []}, "scale_sets is empty"),
         (
             "ecs",
-            {"scale_sets": lambda: [ListenerScaleSet(_scale_set("ss-big", "big"), 5, 2)]},
-            "scale_sets[0] ('ss-big'): min_runners (5) is above max_runners (2)",
+            {"alarm_actions": ["ci-alerts"]},
+            "alarm_actions[0]: 'ci-alerts' is not an ARN",
         ),
+        ("ecs", {"vpc_id": "vpc-1"}, "vpc_id: 'vpc-1' is not a VPC id (vpc-0123456789abcdef0)"),
+        (
+            "ecs",
+            {"github_credentials": ["t1", "t2"]},
+            "github_credentials: give either github_credentials or github_token / github_app,"
+            " not both",
+        ),
+        (
+            "ecs",
+            {"github_token": None, "github_credentials": ["t", None]},
+            "github_credentials[1]: a credential is required",
+        ),
+        (
+            "ecs",
+            {
+                "github_token": None,
+                "github_credentials": [
+                    GitHubAppArgs(client_id="", installation_id=2, private_key="k")
+                ],
+            },
+            "github_credentials[0]: ",
+        ),
+        ("k8s", {"pacing": PacingOptions(jit_per_minute=0)}, "pacing.jit_per_minute: 0 must be"),
+        (
+            "ecs",
+            {"alarm_thresholds": AlarmThresholds(credential_budget_percent=150)},
+            "alarm_thresholds.credential_budget_percent: 150 must be from 0 to 100",
+        ),
+        ("ecs", {"listener_image": "https://ghcr.io/acme/x"}, "listener_image: 'https://"),
     ],
 )
-def test_bad_input_fails_with_a_clear_message(recorder, runtime, overrides, expected) -> None:
-    assert expected in _fail(recorder, runtime=runtime, **overrides)
+def test_platform_rules(recorder, runtime: str, overrides: dict[str, Any], line: str) -> None:
+    assert f"  - {line}" in _fail(recorder, runtime=runtime, **overrides)
 
 
-def test_every_problem_is_reported_at_once(recorder) -> None:
-    message = _fail(recorder, runtime="ec2", subnet_ids=[], vpc_id=None, github_token=None)
-
-    assert message.startswith("invalid ScaleSetListener 'ci':")
-    for part in ("needs vpc_id", "needs subnet_ids", "exactly one of github_token"):
-        assert part in message
+def test_a_kubernetes_listener_needs_a_name_kubernetes_takes(recorder) -> None:
+    assert "  - name: 'CI' must be a Kubernetes name on runtime 'k8s'" in _fail(
+        recorder, "CI", runtime="k8s"
+    )
 
 
-def test_a_name_unfit_for_aws_and_kubernetes_names_is_refused(recorder) -> None:
-    assert "the listener's name 'ci runners!' must be" in _fail(recorder, "ci runners!")
+def test_outputs_are_left_to_the_resources_that_take_them(recorder) -> None:
+    """Values known only later (other resources' outputs) pass the declaration-time rules."""
+
+    def build() -> dict[str, Any]:
+        later = pulumi.Output.from_input("not-a-vpc")
+        args = listener_args(
+            "ecs",
+            vpc_id=later,
+            subnet_ids=[later],
+            alarm_actions=[later],
+            kms_key_arn=later,
+            github_config_url=later,
+        )
+        return {"id": ScaleSetListener("ci", args).listener_id}
+
+    assert run(build)["id"]
 
 
 def test_the_same_scale_set_twice_is_refused(recorder) -> None:
@@ -96,14 +154,21 @@ def test_the_same_scale_set_twice_is_refused(recorder) -> None:
         shared = _scale_set("ss-one", "one")
         return [shared, ListenerScaleSet(shared, 0, 3)]
 
-    assert "scale_sets[1] ('ss-one') is the same scale set as scale_sets[0]" in _fail(
-        recorder, scale_sets=twice
+    assert _fail(recorder, scale_sets=twice).splitlines()[1:] == [
+        "  - scale_sets[1]: the same scale set as scale_sets[0] (scale set 'ss-one'): list it once"
+    ]
+
+
+def test_duplicate_scale_set_names_fail_when_declared(recorder) -> None:
+    same = lambda: [_scale_set("ss-a", "linux"), _scale_set("ss-b", "linux")]  # noqa: E731
+    assert "  - scale_sets[1].name: 'linux' is also the name of scale_sets[0]: scale set names" in (
+        _fail(recorder, scale_sets=same)
     )
 
 
-def test_duplicate_scale_set_names_fail_once_the_names_are_known(recorder) -> None:
+def test_duplicate_scale_set_names_fail_once_names_known_later_resolve(recorder) -> None:
     def build() -> dict[str, Any]:
-        same = [_scale_set("ss-a", "linux"), _scale_set("ss-b", "linux")]
+        same = [StandIn("linux", 1), StandIn("linux", 2)]
         return {"id": ScaleSetListener("ci", listener_args("ecs", scale_sets=same)).listener_id}
 
     with pytest.raises(ListenerConfigError, match="names must be unique within a listener: linux"):

@@ -134,6 +134,10 @@ def check_paths(path: Path, root: Path) -> Iterator[Problem]:
                 yield Problem(path, number, f"`{named}` does not exist")
 
 
+# What a terminal shows as is: reStructuredText roles and literals, rich's boxes.
+HELP_MARKUP = re.compile(r"``|:(class|func|mod|meth|attr):`|[╭╰│─]")
+
+
 def is_ours(module: str) -> bool:
     """A module of this project (its help is run), as opposed to a dependency's."""
     return (PROJECT / module.split(".")[0] / "__init__.py").exists()
@@ -196,6 +200,8 @@ def check_commands(path: Path) -> Iterator[Problem]:
         for option in command.options:
             if not re.search(rf"{re.escape(option)}\b", text):
                 yield Problem(path, command.line, f"`{name}`: its --help has no {option}")
+        if markup := HELP_MARKUP.search(text):
+            yield Problem(path, command.line, f"`{name} --help` shows markup: {markup[0]!r}")
 
 
 def check_snippets(path: Path, root: Path) -> Iterator[Problem]:

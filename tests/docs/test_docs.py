@@ -137,6 +137,8 @@ def test_the_real_readme_with_one_link_broken_fails(tmp_path: Path) -> None:
     copy.write_text(broken)
     for folder in ("docs", "examples"):
         shutil.copytree(checker.PROJECT / folder, tmp_path / folder)
+    for name in ("LICENSE", "CHANGELOG.md"):
+        shutil.copy(checker.PROJECT / name, tmp_path / name)
 
     found = [str(p) for p in checker.check_links(copy, tmp_path)]
 
@@ -173,7 +175,20 @@ def test_readme_headline_figures_are_the_measured_ones() -> None:
     results = json.loads(report.RESULTS.read_text())
     chaos = json.loads((report.HERE / "chaos-results.json").read_text())["summary"]
     burst, idle = results["burst"], results["idle"]
+    aws = results["aws-burst"]["ec2"]
+    on, up = (results["limits"]["modes"][m] for m in ("pacing_on", "upstream_equivalent"))
+    several = results["limits"]["credentials"]
     quoted = [
+        f"**{aws['new']['seconds_to_all_launched']:.1f} s**, "
+        f"{aws['new']['throttling_answers']} throttling answers, against "
+        f"{aws['today']['seconds_to_all_launched']:.1f} s and "
+        f"{aws['today']['throttling_answers']} for one call per runner "
+        f"({aws['speedup']}x)",
+        f"**{on['simulated_minutes_to_last_runner']:g} min, {on['refused']} requests refused**"
+        f" ({on['throughput_percent_of_ceiling']:g} % of the ceiling's best), against"
+        f" {up['simulated_minutes_to_last_runner']:g} min and {up['refused']} refused",
+        f"{several['2']['simulated_minutes_to_last_runner']:g} /"
+        f" {several['4']['simulated_minutes_to_last_runner']:g} min with 2 / 4 credentials",
         f"**{burst['ours']['seconds_to_all_launched']:.2f} s**",
         f"{burst['upstream_equivalent']['seconds_to_all_launched']:.1f} s",
         f"({burst['speedup']}x)",
@@ -184,3 +199,20 @@ def test_readme_headline_figures_are_the_measured_ones() -> None:
     assert [q for q in quoted if q not in readme] == []
     lost = (chaos[k] for k in ("jobs_lost", "max_runners_over_limit", "orphans", "secrets_leaked"))
     assert f"**{' / '.join(str(n) for n in lost)}**" in readme
+
+
+@pytest.mark.parametrize(
+    ("module", "subcommand"),
+    [
+        ("gha_scalesets.listener", None),
+        ("gha_scalesets.listener", "check"),
+        ("gha_scalesets.simulator", None),
+        ("benchmarks", None),
+        ("benchmarks.report", None),
+        ("benchmarks.chaos", None),
+    ],
+)
+def test_cli_help_is_plain_text(module: str, subcommand: str | None) -> None:
+    text = checker.help_text(module, subcommand)
+    assert text is not None and "Usage: python -m" in text
+    assert checker.HELP_MARKUP.search(text) is None, text

@@ -1,8 +1,10 @@
 """`pulumi up` of the Kubernetes example stack, for real, and the listener on what it created.
 
-The project's own program (``components.program.main``) runs as an inline program through the
-real engine with the real pulumi-kubernetes plugin, configured as ``Pulumi.example-k8s.yaml``
-says, against the real control plane (``tests/fixtures/control_plane.py``) and the simulator.
+The repository's own program (Pulumi.yaml and ``__main__.py`` at its root) runs through the
+``pulumi`` command as docs/components.md tells users: ``Pulumi.example-k8s.yaml`` copied to a
+stack file, ``stack init``, the secrets set, ``preview``, ``up``, ``destroy``; with the real
+pulumi-kubernetes plugin, against the real control plane (``tests/fixtures/control_plane.py``)
+and the simulator.
 It deploys as an identity holding exactly ``examples/k8s-deployer-rbac.yaml``. The kubelet
 stand-in runs the pods, so the provider's own await logic sees the Deployment become available.
 Then the listener runs with the settings and credential files the component deployed,
@@ -21,14 +23,12 @@ from typing import Any
 
 import pytest
 import yaml
-from pulumi import automation as auto
 
 from benchmarks.chaos_checks import FleetPeak
-from benchmarks.engine import Engine, run
 from gha_scalesets.components.k8s_secret import K8S_SECRET_MOUNT
-from gha_scalesets.components.program import main
 from gha_scalesets.scaleset import SyncClient
 from gha_scalesets.simulator.testing import SimulatorServer
+from tests.engine.cli import ProjectCli, root_example_stack
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeError, KubeRest, poll
 from tests.fixtures.kubelet import kubelet_stand_in, runner_objects
@@ -39,9 +39,7 @@ from tests.listener.conftest import jobs_done, wait_for
 from tests.listener.test_process import ListenerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE_STACK = ROOT / "Pulumi.example-k8s.yaml"
 DEPLOYER_RBAC = ROOT / "examples/k8s-deployer-rbac.yaml"
-PROJECT = "gha-scalesets"
 DEPLOYER_NAMESPACE = "default"
 JOBS = 12
 MAX_RUNNERS = 4
@@ -92,22 +90,11 @@ def deployer_kubeconfig(control_plane: ControlPlane, tmp_path: Path) -> Iterator
         admin.delete(f"{rbac}/{kind}/{name}")
 
 
-def _example_config(
-    sim: SimulatorServer, namespace: str, kubeconfig: Path
-) -> dict[str, auto.ConfigValue]:
-    """``Pulumi.example-k8s.yaml`` with this test's cluster, config URL and namespace."""
-    raw = yaml.safe_load(EXAMPLE_STACK.read_text())["config"]
-    values = {key.split(":", 1)[1]: value for key, value in raw.items()}
-    values["githubConfigUrl"] = sim.config_url("acme")
-    values["k8s"] = values["k8s"] | {"namespace": namespace}
-    config = {
-        key: auto.ConfigValue(value if isinstance(value, str) else json.dumps(value))
-        for key, value in values.items()
-    }
-    return config | {
-        "githubToken": auto.ConfigValue(SIM_PAT, secret=True),
-        "kubeconfig": auto.ConfigValue(kubeconfig.read_text(), secret=True),
-    }
+@pytest.fixture
+def example_stack(tmp_path: Path) -> Iterator[tuple[ProjectCli, str]]:
+    """The root project with a new stack made from ``Pulumi.example-k8s.yaml``."""
+    with root_example_stack("k8s", tmp_path / "pulumi") as made:
+        yield made
 
 
 def _live_objects(admin: KubeRest, namespace: str) -> dict[str, set[str]]:
@@ -182,7 +169,7 @@ async def _burst_on_the_deployment(
 
 @pytest.mark.timeout(600)
 async def test_the_k8s_stack_applied_for_real_and_the_listener_on_what_it_created(
-    engine: Engine,
+    example_stack: tuple[ProjectCli, str],
     control_plane: ControlPlane,
     sim: SimulatorServer,
     github: SyncClient,
@@ -190,37 +177,41 @@ async def test_the_k8s_stack_applied_for_real_and_the_listener_on_what_it_create
     tmp_path: Path,
 ) -> None:
     require_tool("pulumi-resource-kubernetes")
+    pulumi, stack = example_stack
     admin = control_plane.admin()
     namespace = f"gha-stack-{uuid.uuid4().hex[:6]}"
-    stack = engine.stack(main, name="k8s", project=PROJECT)
-    stack.set_all_config(_example_config(sim, namespace, deployer_kubeconfig))
+    pulumi.init(
+        stack,
+        {"githubConfigUrl": sim.config_url("acme")},
+        {"githubToken": SIM_PAT, "kubeconfig": deployer_kubeconfig.read_text()},
+    )
+    pulumi("config", "set", "--path", "k8s.namespace", namespace)
 
     with kubelet_stand_in(control_plane, namespace) as kubelet:
-        preview = run(stack.preview)
-        planned = {step.type for step in preview.steps if step.op == "create"}
-        assert planned >= CREATED
+        preview = pulumi.json("preview")
+        assert preview.types("create") >= CREATED
         assert sim.api_calls() == 0
 
         started = time.monotonic()
-        created = run(stack.up)
+        created = pulumi.json("up")
         up_seconds = time.monotonic() - started
-        assert {step.type for step in created.steps if step.op == "create"} >= CREATED
+        assert created.types("create") >= CREATED
         live = _live_objects(admin, namespace)
         assert all(live[kind] for kind in live), live
         labels = admin.get(f"/api/v1/namespaces/{namespace}")["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
         assert _scale_set_exists(github, "k8s-linux")
 
-        assert run(stack.preview).changes() == set()
+        assert pulumi.json("preview").changed() == {}
 
-        scale_sets = json.loads(stack.get_config("scaleSets").value)
-        scale_sets[0]["maxRunners"] = MAX_RUNNERS
-        stack.set_config("scaleSets", auto.ConfigValue(json.dumps(scale_sets)))
-        update = run(stack.preview)
-        assert {(t, op) for t, _, op in update.changes()} == {
+        pulumi(
+            "config", "set", "--path", "scaleSets[0].maxRunners", str(MAX_RUNNERS), "--type", "int"
+        )
+        update = pulumi.json("preview")
+        assert {(s.type, s.op) for s in update.steps if s.op != "same"} == {
             ("kubernetes:apps/v1:Deployment", "update")
         }
-        run(stack.up)
+        pulumi.json("up")
 
     with kubelet_stand_in(control_plane, namespace, runners=True):
         env = _listener_environment(control_plane, admin, namespace, tmp_path)
@@ -228,9 +219,9 @@ async def test_the_k8s_stack_applied_for_real_and_the_listener_on_what_it_create
         burst_seconds = await _burst_on_the_deployment(sim, admin, namespace, env)
 
         started = time.monotonic()
-        destroyed = run(stack.destroy)
+        destroyed = pulumi.json("destroy")
         destroy_seconds = time.monotonic() - started
-    assert {step.op for step in destroyed.steps} == {"delete"}
+    assert set(destroyed.changed().values()) == {"delete"}
     assert not _scale_set_exists(github, "k8s-linux")
 
     def namespace_gone() -> bool:
@@ -243,6 +234,6 @@ async def test_the_k8s_stack_applied_for_real_and_the_listener_on_what_it_create
     poll(namespace_gone, 60, f"namespace {namespace} deleted")
     assert kubelet.errors == []
     print(
-        f"k8s stack: up {up_seconds:.1f} s, destroy {destroy_seconds:.1f} s; "
+        f"k8s stack through the CLI: up {up_seconds:.1f} s, destroy {destroy_seconds:.1f} s; "
         f"burst on the deployed settings: {JOBS}/{JOBS} jobs in {burst_seconds:.1f} s"
     )

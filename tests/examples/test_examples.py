@@ -1,16 +1,21 @@
-"""Every program of ``examples/`` runs under Pulumi mocks and declares what its docs say."""
+"""Every program of ``examples/`` runs under Pulumi mocks and declares what its docs say, and
+each is a standalone project."""
 
 from __future__ import annotations
 
 import json
 import re
 
+import yaml
+
 from gha_scalesets.components.listener import TYPE as LISTENER_TYPE
 from tests.components.builders import TOKEN
 from tests.components.mocks import SCALE_SET_TYPE
+from tests.examples.conftest import EXAMPLES
 from tests.fixtures.docs import doc_section
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\n"
+ORG = {"githubConfigUrl": "https://github.com/acme"}
 
 
 def test_scale_sets_only_declares_two_scale_sets_and_nothing_else(run_example) -> None:
@@ -31,7 +36,7 @@ def test_scale_sets_only_declares_two_scale_sets_and_nothing_else(run_example) -
 
 
 def test_ecs_example_uses_the_stacks_network_cluster_and_topic(run_example) -> None:
-    recorder, exports = run_example("ecs-existing-stack", {}, {"githubToken": TOKEN})
+    recorder, exports = run_example("ecs-existing-stack", ORG, {"githubToken": TOKEN})
 
     recorder.one(LISTENER_TYPE, "ci")
     cluster = recorder.one("aws:ecs/cluster:Cluster")  # the stack's: the component adds none
@@ -56,7 +61,7 @@ def test_ecs_example_uses_the_stacks_network_cluster_and_topic(run_example) -> N
 
 def test_k8s_example_deploys_through_the_stacks_provider_into_its_namespace(run_example) -> None:
     recorder, exports = run_example(
-        "k8s-existing-stack", {}, {"githubToken": TOKEN, "kubeconfig": KUBECONFIG}
+        "k8s-existing-stack", ORG, {"githubToken": TOKEN, "kubeconfig": KUBECONFIG}
     )
 
     provider = recorder.one("pulumi:providers:kubernetes", "cluster")
@@ -68,3 +73,15 @@ def test_k8s_example_deploys_through_the_stacks_provider_into_its_namespace(run_
     assert exports["listener"] == f"ci/{deployment.plain['metadata']['name']}"
     assert exports["alertRules"] == "ci-alert-rules"
     assert TOKEN not in json.dumps(exports)
+
+
+def test_every_example_is_a_standalone_project_naming_the_package() -> None:
+    """Copied anywhere, each installs from its own requirements.txt into its own virtualenv."""
+    for project in sorted(p for p in EXAMPLES.iterdir() if p.is_dir()):
+        settings = yaml.safe_load((project / "Pulumi.yaml").read_text())
+        assert settings["runtime"]["options"]["virtualenv"] == "venv", project.name
+        requirements = (project / "requirements.txt").read_text()
+        assert re.search(r"^gha-scalesets\[(pulumi|aws|k8s)\]", requirements, re.M), project.name
+        for path in project.rglob("*"):
+            if path.is_file():
+                assert "../" not in path.read_text(), f"{path} points back into the repository"

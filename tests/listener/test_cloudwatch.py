@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +26,14 @@ NAMES = (
     "ApiErrors",
     "JobsWaiting",
     "RunnerLaunchFailures",
+    "SpotFallbacks",
     "ActiveScaleSets",
+    "IdleRunnerMinutes",
+    "IdleBudgetMinutes",
+    "JobArrivals",
+    "WarmRunners",
+    "ForecastArrivals",
+    "CredentialBudgetMinPercent",
     "HttpPoolWaitSeconds",
 )
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
@@ -94,6 +102,21 @@ async def running(
     await asyncio.gather(task, return_exceptions=True)
 
 
+def credential(label: str, remaining: int | None, usable: bool = True) -> dict[str, Any]:
+    """A credential as ``Client.pacing_snapshot`` shows it (primary limit of 5,000)."""
+    rest = {
+        "requests": 1,
+        "refused": 0,
+        "refused_after_signal": 0,
+        "blocked_seconds": 0.0,
+        "blocked": False,
+        "window_room": None,
+        "rate_limit_remaining": remaining,
+        "rate_limit_limit": 5000,
+    }
+    return {"credential": label, "usable": usable, "classes": {"rest": rest}}
+
+
 def _api_calls(metrics: ListenerMetrics, *statuses: int | None) -> None:
     for status in statuses:
         metrics.observe_api("GET", "/messages", status, 0.01)
@@ -133,21 +156,38 @@ def _publishes(metrics: ListenerMetrics, result: str) -> float:
 async def test_each_interval_publishes_what_the_alarms_read(
     running: CloudWatchPublisher, intervals: Intervals, metrics: ListenerMetrics, cloudwatch
 ) -> None:
+    spot: Counter[str] = Counter()
+    metrics.attach_spot_fallbacks(lambda: spot)  # the EC2 runtime's counter
+    credentials = [credential("app:a", 4000), credential("app:b", 400)]
+    metrics.attach_credentials(lambda: credentials)
     # Minute 1: 11 requests, 4 of them errors as the alarm counts them (404 is an answer).
     _api_calls(metrics, *[200] * 6, 404, 500, 503, 429, None)
     metrics.launch_failures.labels("linux-x64", "jit").inc(2)
+    spot["AuthFailure.ServiceLinkedRoleCreationNotPermitted"] += 3
     _statistics(metrics, "linux-x64", assigned=5, running=2)
     _statistics(metrics, "gpu", assigned=1, running=3)  # more running than assigned: none wait
+    labels = metrics.scale_set_labels("linux-x64")
+    metrics.idle_runner_seconds.labels("linux-x64").inc(600)  # 10 warm runner-minutes
+    metrics.idle_budget.labels(*labels).set(120)  # the policy may spend 120 an hour
+    metrics.job_arrivals.labels("linux-x64").inc(7)
     await intervals.end()
-    # Minute 2: only the increase is published; nobody waits any more.
+    # Minute 2: only the increase is published; nobody waits any more; app:b is set aside.
+    credentials[1] = credential("app:b", 400, usable=False)
     _api_calls(metrics, 200, 200, 200, 502)
     _statistics(metrics, "linux-x64", assigned=2, running=2)
+    spot["InsufficientInstanceCapacity"] += 1
     await intervals.end()
 
     assert _sums(cloudwatch, "Heartbeat") == [1, 1]
     assert _sums(cloudwatch, "ApiRequests") == [11, 4]
     assert _sums(cloudwatch, "ApiErrors") == [4, 1]
     assert _sums(cloudwatch, "RunnerLaunchFailures") == [2, 0]
+    assert _sums(cloudwatch, "SpotFallbacks") == [3, 1]
+    assert _sums(cloudwatch, "IdleRunnerMinutes") == [10, 0]
+    assert _sums(cloudwatch, "IdleBudgetMinutes") == [2, 2]  # an hour's Sum is the budget
+    assert _sums(cloudwatch, "JobArrivals") == [7, 0]
+    # the credential lowest on budget: 400 of 5,000 left, then none in rotation
+    assert _sums(cloudwatch, "CredentialBudgetMinPercent") == [8, 0]
     assert _sums(cloudwatch, "HttpPoolWaitSeconds") == [2.5, 0]
     waiting = _series(cloudwatch, "JobsWaiting")
     assert [(minimum, when.replace(tzinfo=UTC)) for when, _, minimum in waiting] == [

@@ -26,7 +26,7 @@ from gha_scalesets.listener.config import (
 from gha_scalesets.listener.credentials import CredentialsLoadError, load_credentials
 from gha_scalesets.listener.leadership import build_lease_store
 from gha_scalesets.listener.logs import REDACTED, configure_logging
-from gha_scalesets.scaleset import AppCredentials, PatCredentials
+from gha_scalesets.scaleset import AppCredentials, Credentials, PatCredentials
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.listener.conftest import ORG, create_scale_set
@@ -117,8 +117,8 @@ def test_check_reports_invalid_settings_without_echoing_secrets(
     )
     result = CliRunner().invoke(cli, ["check", "--config", str(path)])
     assert result.exit_code == 2
-    assert "credentials: Value error, credentials need exactly one of" in result.output
-    assert "min_runners (5) is above max_runners (2)" in result.output
+    assert "  - credentials: credentials need exactly one of" in result.output
+    assert "  - scale_sets[0]: min_runners (5) is above max_runners (2)" in result.output
     assert SECRET not in result.output
 
 
@@ -144,21 +144,48 @@ def test_run_explains_a_missing_scale_set(
     assert SIM_PAT not in result.output
 
 
-async def test_check_accepts_a_valid_file(sim: SimulatorServer, tmp_path: Path) -> None:
+async def test_check_prints_what_it_would_serve_without_a_request(
+    sim: SimulatorServer, tmp_path: Path, secret_input: Callable[[Path], Path]
+) -> None:
     await create_scale_set(sim, "fine")
+    token = secret_input(tmp_path / "token")
+    token.write_text(SIM_PAT)
     path = tmp_path / "ok.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "github_config_url": sim.config_url(ORG),
-                "credentials": {"token_file": str(tmp_path / "token")},
-                "scale_sets": [{"name": "fine", "max_runners": 3}],
-            }
-        )
-    )
+    settings = {
+        "github_config_url": sim.config_url(ORG),
+        "credentials": {"token_file": str(token)},
+        "registry": {"type": "dynamodb", "table_name": "runners", "region": "eu-west-1"},
+        "scale_sets": [{"name": "fine", "max_runners": 3}, {"scale_set_id": 7}],
+    }
+    path.write_text(yaml.safe_dump(settings))
+    sim.reset()
+
     result = CliRunner().invoke(cli, ["check", "--config", str(path)])
+
     assert result.exit_code == 0, result.output
-    assert "fine (0..3)" in result.output
+    assert result.output.splitlines() == [
+        f"ok: {path} is valid; the listener would serve",
+        f"  GitHub: {sim.config_url(ORG)} (organization), credentials: a token from {token}",
+        "  runtime: local: runner processes on this machine",
+        "  registry: DynamoDB table runners",
+        "  leadership: dynamodb lease (10 s)",
+        "  metrics: 0.0.0.0:9102",
+        "  scale sets:",
+        "    fine: 0..3 runners (runner group Default)",
+        "    id 7: 0..10 runners (runner group Default)",
+    ]
+    assert sim.api_calls() == 0
+    assert SIM_PAT not in result.output
+
+    token.unlink()
+    missing = CliRunner().invoke(cli, ["check", "--config", str(path)])
+    assert missing.exit_code == 2
+    assert f"  - credentials: cannot read the token file {token}: No such file" in missing.output
+
+
+async def load_credentials_one(config: CredentialsConfig, aws: AwsConfig) -> Credentials:
+    [loaded] = await load_credentials([config], aws)
+    return loaded
 
 
 async def test_credentials_from_files_and_inline(
@@ -168,12 +195,12 @@ async def test_credentials_from_files_and_inline(
 ) -> None:
     token = secret_input(tmp_path / "token")
     token.write_text(SECRET + "\n")
-    pat = await load_credentials(CredentialsConfig(token_file=token), AwsConfig())
+    pat = await load_credentials_one(CredentialsConfig(token_file=token), AwsConfig())
     assert isinstance(pat, PatCredentials) and pat.token.get_secret_value() == SECRET
     client_id, installation, pem = sim_app_credentials
     key = secret_input(tmp_path / "app.pem")
     key.write_text(pem)
-    app = await load_credentials(
+    app = await load_credentials_one(
         CredentialsConfig(
             app={"client_id": client_id, "installation_id": installation, "private_key_file": key}
         ),
@@ -181,7 +208,7 @@ async def test_credentials_from_files_and_inline(
     )
     assert isinstance(app, AppCredentials) and app.installation_id == installation
     with pytest.raises(CredentialsLoadError, match="cannot read the token file"):
-        await load_credentials(CredentialsConfig(token_file=tmp_path / "missing"), AwsConfig())
+        await load_credentials_one(CredentialsConfig(token_file=tmp_path / "missing"), AwsConfig())
 
 
 async def test_credentials_from_secrets_manager(
@@ -207,14 +234,14 @@ async def test_credentials_from_secrets_manager(
     bad_arn = secrets.create_secret(Name="gha/bad", SecretString="not json")["ARN"]
     endpoint = AwsConfig(region="us-east-1", endpoint_url=aws)
 
-    pat = await load_credentials(CredentialsConfig(secret_arn=token_arn), endpoint)
+    pat = await load_credentials_one(CredentialsConfig(secret_arn=token_arn), endpoint)
     assert isinstance(pat, PatCredentials) and pat.token.get_secret_value() == SECRET
-    app = await load_credentials(CredentialsConfig(secret_arn=app_arn), endpoint)
+    app = await load_credentials_one(CredentialsConfig(secret_arn=app_arn), endpoint)
     assert isinstance(app, AppCredentials) and app.client_id == client_id
     with pytest.raises(CredentialsLoadError, match=re.escape('must hold JSON {"github_token"')):
-        await load_credentials(CredentialsConfig(secret_arn=bad_arn), endpoint)
+        await load_credentials_one(CredentialsConfig(secret_arn=bad_arn), endpoint)
     with pytest.raises(CredentialsLoadError, match=r"ResourceNotFoundException.*GetSecretValue"):
-        await load_credentials(CredentialsConfig(secret_arn=token_arn + "x"), endpoint)
+        await load_credentials_one(CredentialsConfig(secret_arn=token_arn + "x"), endpoint)
 
 
 @pytest.fixture(autouse=True)

@@ -25,6 +25,9 @@ def test_metrics_follow_arc_names_and_count_our_calls() -> None:
     calls: Counter[str] = Counter({"ec2:DescribeInstances": 2})
     metrics.attach_runtime_calls(lambda: calls)
     calls["ec2:RunInstances"] += 1  # read at scrape time, not at registration
+    spot: Counter[str] = Counter()
+    metrics.attach_spot_fallbacks(lambda: spot)
+    spot["MaxSpotInstanceCountExceeded"] += 4
 
     metrics.observe_api(
         "POST", "_apis/runtime/runnerscalesets/{scaleSetId}/generatejitconfig", 200, 0.02
@@ -65,6 +68,7 @@ def test_metrics_follow_arc_names_and_count_our_calls() -> None:
         sample("gha_listener_api_requests_total", 1, method="GET", route=MQ, status="error"),
         sample("gha_listener_cloud_api_calls_total", 2, runtime_call="ec2:DescribeInstances"),
         sample("gha_listener_cloud_api_calls_total", 1, runtime_call="ec2:RunInstances"),
+        sample("gha_listener_spot_fallbacks_total", 4, reason="MaxSpotInstanceCountExceeded"),
     ]
     assert [line for line in expected if line not in text] == []
 

@@ -26,8 +26,8 @@ def check(**changes: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
     news = {k: v for k, v in (VALID | changes).items() if v is not None}
     result = ScaleSetProvider().check({}, news)
     failures: dict[str, list[str]] = {}
-    for failure in result.failures:
-        failures.setdefault(failure.property, []).append(failure.reason)
+    for failure in result.failures:  # github_app.private_key is under github_app
+        failures.setdefault(failure.property.split(".")[0], []).append(failure.reason)
     return result.inputs, failures
 
 
@@ -51,7 +51,7 @@ def test_defaults_are_filled_so_diffs_compare_like_with_like() -> None:
 @pytest.mark.parametrize("flag", ["disable_update", "adopt_existing"])
 def test_flags_must_be_booleans(flag: str) -> None:
     _, failures = check(**{flag: "yes"})
-    assert failures == {flag: [f"{flag} must be true or false, got 'yes'"]}
+    assert failures == {flag: ["must be true or false, got 'yes'"]}
 
 
 def test_config_url_is_normalised() -> None:
@@ -67,7 +67,7 @@ def test_config_url_is_normalised() -> None:
         ("https://github.com/a/b/c", "should point to an enterprise"),
         ("ftp://github.com/acme", "expected an http(s) URL"),
         ("https://user:pw@github.com/acme", "credentials must not be embedded"),
-        ("", "github_config_url is required"),
+        ("", "required, e.g. https://github.com/<org>"),
     ],
 )
 def test_bad_config_urls_fail_with_the_reason(url: str, fragment: str) -> None:
@@ -95,7 +95,7 @@ def test_bad_names_fail(name: Any, fragment: str) -> None:
 
 def test_missing_name_fails() -> None:
     _, failures = check(name=None, labels=["a"])
-    assert "name is required" in failures["name"][0]
+    assert "required: the scale set's name" in failures["name"][0]
 
 
 def test_name_at_the_limit_passes() -> None:
@@ -127,7 +127,7 @@ def test_both_credentials_fail(rsa_pem: str) -> None:
 
 def test_no_credential_fails() -> None:
     _, failures = check(github_token=None)
-    assert "credentials are required" in failures["github_token"][0]
+    assert "a credential is required: github_token (a PAT" in failures["github_token"][0]
 
 
 def test_app_credentials_are_normalised(rsa_pem: str) -> None:
@@ -145,7 +145,7 @@ def test_app_credentials_are_normalised(rsa_pem: str) -> None:
 @pytest.mark.parametrize(
     ("app", "fragment"),
     [
-        ({"client_id": "Iv1", "installation_id": 7}, "missing private_key"),
+        ({"client_id": "Iv1", "installation_id": 7}, "required with github_app"),
         ({"client_id": "Iv1", "installation_id": 0, "private_key": "k"}, "positive integer"),
         ({"client_id": "Iv1", "installation_id": "seven", "private_key": "k"}, "positive integer"),
         ({"client_id": " ", "installation_id": 7, "private_key": "k"}, "client ID"),

@@ -202,7 +202,13 @@ def test_check_failures_stop_preview_before_any_request(
             "github_app": {"client_id": "Iv1", "installation_id": 7, "private_key": "nope"},
         },
     )
-    assert set(failures) == {"github_config_url", "name", "labels", "github_app"}
+    assert set(failures) == {
+        "github_config_url",
+        "name",
+        "labels",
+        "github_app",
+        "github_app.private_key",
+    }
     assert "exactly one of github_token or github_app" in " ".join(failures["github_app"])
     assert requests.delta() == Counter()
 

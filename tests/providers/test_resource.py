@@ -135,17 +135,17 @@ def test_credentials_are_secret_inputs_and_secret_outputs(fake, rsa_pem: str) ->
     }
 
 
-def test_the_proxy_is_a_secret_input_and_the_ca_a_plain_one(fake) -> None:
+def test_the_proxy_is_a_secret_input_and_the_ca_a_plain_one(fake, private_ca) -> None:
     mock, _ = fake
 
     @pulumi.runtime.test
     def build() -> pulumi.Output:
-        return _declare(proxy="http://u:pw@proxy:3128", ca_bundle="-----BEGIN CERTIFICATE-----").id
+        return _declare(proxy="http://u:pw@proxy:3128", ca_bundle=private_ca.ca_pem).id
 
     build()
     inputs = mock.inputs["linux"]
     assert inputs["proxy"] == rpc.wrap_rpc_secret("http://u:pw@proxy:3128")
-    assert inputs["ca_bundle"] == "-----BEGIN CERTIFICATE-----"
+    assert inputs["ca_bundle"] == private_ca.ca_pem
 
 
 def test_the_serialised_provider_is_plain_stateless_and_secret_free(fake) -> None:

@@ -66,6 +66,15 @@ def _jobs(assigned: int, running: int) -> list[Series]:
     ]
 
 
+def _idle(warm_runners: int, budget: int) -> list[Series]:
+    """Warm runners held (idle runner-seconds growing by 60 per runner a minute) and the
+    leader's budget."""
+    return [
+        ("gha_listener_idle_runner_seconds_total", SCALE_SET, f"0+{60 * warm_runners}x40"),
+        ("gha_listener_idle_budget_minutes_per_hour", SCALE_SET, f"{budget}x40"),
+    ]
+
+
 def _launch_failures(values: str) -> list[Series]:
     return [("gha_listener_launch_failures_total", SCALE_SET | {"stage": "launch"}, values)]
 
@@ -106,6 +115,19 @@ CASES = {
     ),
     "GhaApiErrorRate": Case(fires=_requests(60, 60), quiet=_requests(600, 6)),  # 50 % vs 1 %
     "GhaJobsWaiting": Case(fires=_jobs(3, 1), quiet=_jobs(3, 3), labels={"name": "linux-x64"}),
+    # 12 warm runners (720 idle runner-minutes per hour) against a budget of 300 (cap) and of
+    # 600 (1.2 x 600 + 10 = 730 is not exceeded).
+    "GhaIdleRunnerCost": Case(
+        fires=_idle(12, 300),
+        quiet=_idle(12, 600),
+        labels={"name": "linux-x64"},
+    ),
+    "GhaCredentialBudgetLow": Case(
+        # 5 % of its hourly budget left (or set aside: 0) vs half of it
+        fires=[("gha_listener_credential_budget_ratio", {"credential": "app:a"}, "0.05x40")],
+        quiet=[("gha_listener_credential_budget_ratio", {"credential": "app:a"}, "0.5x40")],
+        labels={"credential": "app:a"},
+    ),
     "GhaHttpPoolWait": Case(fires=_pool_waits(10), quiet=_pool_waits(0), labels={"lane": "api"}),
     "GhaRunnerLaunchFailures": Case(
         fires=_launch_failures("0+1x40"),  # 10 in the last 10 minutes

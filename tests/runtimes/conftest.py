@@ -1,15 +1,18 @@
-"""Fixtures of the runtime tests: AWS networks and templates in moto, recorded backoff sleeps."""
+"""Fixtures of the runtime tests: AWS networks and templates in moto, recorded backoff sleeps,
+and pacing on virtual time (the documented AWS rate limits, without waiting for them)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from gha_scalesets.listener.config import AwsConfig, Ec2RuntimeConfig
+from gha_scalesets.listener.runtimes._pacing import ApiLimit, Pacer
+from gha_scalesets.listener.runtimes.aws_limits import ec2_limits
 from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
 from gha_scalesets.scaleset.retry import RetryPolicy
 from tests.runtimes._faults import FaultProxy
@@ -37,6 +40,29 @@ def backoffs() -> Backoffs:
             max_attempts=5, backoff_base=0.5, backoff_max=20.0, deadline=None, seed=7, sleep=record
         ),
     )
+
+
+@dataclass
+class VirtualTime:
+    """A clock that only moves when paced code sleeps on it (each sleep is recorded)."""
+
+    now: float = 0.0
+    slept: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def pacer(self, limits: dict[str, ApiLimit]) -> Pacer:
+        return Pacer(limits, clock=self.clock, sleep=self.sleep)
+
+
+@pytest.fixture
+def virtual_time() -> VirtualTime:
+    return VirtualTime()
 
 
 @dataclass
@@ -80,12 +106,15 @@ def template_id(boto_client: Any) -> str:
 
 @pytest.fixture
 async def make_ec2_runtime(
-    network: Network, template_id: str, aws: str, backoffs: Backoffs
+    network: Network, template_id: str, aws: str, backoffs: Backoffs, virtual_time: VirtualTime
 ) -> AsyncIterator[Callable[..., Ec2Runtime]]:
-    """Build Ec2Runtimes on ``network`` (closed after the test); ``overrides`` go to the config."""
+    """Build Ec2Runtimes on ``network`` (closed after the test), paced by the documented limits
+    on ``virtual_time`` (unless not ``paced``); ``overrides`` go to the config."""
     runtimes: list[Ec2Runtime] = []
 
-    def make(endpoint: str = aws, clock: Any = time.time, **overrides: Any) -> Ec2Runtime:
+    def make(
+        endpoint: str = aws, clock: Any = time.time, paced: bool = True, **overrides: Any
+    ) -> Ec2Runtime:
         settings: dict[str, Any] = {
             "launch_template_id": template_id,
             "instance_types": ["m5.large", "c5.large"],
@@ -99,6 +128,7 @@ async def make_ec2_runtime(
             AwsConfig(region="us-east-1", endpoint_url=endpoint),
             retry=backoffs.policy,
             clock=clock,
+            pacer=virtual_time.pacer(ec2_limits() if paced else {}),
         )
         runtimes.append(runtime)
         return runtime

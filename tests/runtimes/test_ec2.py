@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from gha_scalesets.listener.reconcile import Reconciler
+from gha_scalesets.listener.registry.base import RunnerState
+from gha_scalesets.listener.registry.memory import MemoryRegistry
 from gha_scalesets.listener.runtimes import ec2 as ec2_module
 from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
 from tests.runtimes._events import (
@@ -64,7 +67,7 @@ async def test_burst_events_terminate_and_orphans(
     ec2, ssm, sqs = boto_client("ec2"), boto_client("ssm"), boto_client("sqs")
     burst = specs(20)
 
-    # One scaling decision: a burst of 20.
+    # One scaling decision: a burst of 20, in one RunInstances per subnet.
     results = await runtime.launch(burst)
 
     assert [r.runner_name for r in results] == [s.runner_name for s in burst]
@@ -72,10 +75,14 @@ async def test_burst_events_terminate_and_orphans(
     by_id = {r.provider_id: r.runner_name for r in results}
     instances = {i["InstanceId"]: i for i in _instances(ec2, {"tag:gha-scaleset-id": ["7"]})}
     assert set(instances) == set(by_id)
-    for instance_id, instance in instances.items():
-        tags = _tags(instance)
-        assert tags["gha-scaleset-runner"] == by_id[instance_id] == tags["Name"]
-        assert tags["gha-scaleset-name"] == "linux-x64"
+    for instance in instances.values():
+        tags = {k: v for k, v in _tags(instance).items() if not k.startswith("aws:")}
+        # Tags of the batch: which runner an instance is, is in its JIT parameter's tags.
+        assert tags == {
+            "Name": "gha-runner linux-x64",
+            "gha-scaleset-id": "7",
+            "gha-scaleset-name": "linux-x64",
+        }
         assert instance["MetadataOptions"]["HttpTokens"] == "required"  # IMDSv2 only
         assert instance["InstanceLifecycle"] == "spot"
         assert instance["InstanceType"] == "m5.large"
@@ -101,8 +108,9 @@ async def test_burst_events_terminate_and_orphans(
         assert tags["gha-scaleset-runner"] == runner
     # No JIT config in user data or anywhere in the instance description.
     assert all(jit_config(r) not in repr(instances) for r in by_id.values())
-    assert runtime.api_calls["ec2:RunInstances"] == 20
-    assert runtime.api_calls["ssm:PutParameter"] == 20
+    assert runtime.api_calls["ec2:RunInstances"] == 2
+    assert runtime.api_calls["ssm:PutParameter"] == 20  # within Parameter Store's 40 per second
+    assert runtime.pacer.waited_seconds == 0
     assert describe_and_list_calls(runtime.api_calls) == 0
 
     # State changes arrive through the queue: all running, five finished; plus the noise a
@@ -158,14 +166,15 @@ async def test_burst_events_terminate_and_orphans(
         ],
     )["Instances"][0]["InstanceId"]
     ssm.put_parameter(Name=f"{PREFIX}/7/i-00000000000000dead", Value="x", Type="SecureString")
-    monkeypatch.setattr(ec2_module, "_DESCRIBE_PAGE", 5)  # force pagination: 16 instances
+    # Force pagination (moto pages by reservation: the two batches and the orphan).
+    monkeypatch.setattr(ec2_module, "_DESCRIBE_PAGE", 1)
     clock.advance(3600)
     listed = await runtime.list_runners(7)
 
     assert {r.provider_id for r in listed} == set(ids[5:]) | {orphan}
     assert {r.runner_name for r in listed if r.provider_id == orphan} == {"linux-x64-orphan"}
     assert all(r.phase is RunnerPhase.RUNNING and r.scale_set_id == 7 for r in listed)
-    assert runtime.api_calls["ec2:DescribeInstances"] == 4  # 16 instances, pages of 5
+    assert runtime.api_calls["ec2:DescribeInstances"] == 3
     # The unread parameter of a dead instance is swept; live instances keep theirs.
     assert set(_params(ssm, f"{PREFIX}/7")) == {f"{PREFIX}/7/{i}" for i in ids[5:]}
     # The listener cleans the orphan up through terminate.
@@ -205,7 +214,7 @@ async def test_describe_calls_per_scaling_decision(make_ec2_runtime: Any, networ
     assert runtime.api_calls["ec2:DescribeInstances"] == 1
     assert runtime.api_calls["ssm:DescribeParameters"] == 2
     assert describe_and_list_calls(runtime.api_calls) == 3
-    assert runtime.api_calls["ec2:RunInstances"] == sum(decisions)
+    assert runtime.api_calls["ec2:RunInstances"] == 2 + 2 + 2 + 1  # a batch per subnet
     await runtime.close()
 
 
@@ -252,3 +261,48 @@ async def test_events_survive_queue_errors(
 
     assert (event.provider_id, event.phase) == ("i-0aaaabbbbccccdddd", RunnerPhase.RUNNING)
     assert fault_proxy.hits["ReceiveMessage"] == 3
+
+
+class _NoGitHub:
+    """Reconciliation that needs no GitHub lookup must not make one."""
+
+
+async def test_reconciliation_after_a_restart_matches_batched_instances_by_id(
+    make_ec2_runtime: Any, boto_client: Any, network: Any
+) -> None:
+    # Batched instances carry no runner name: after a restart the runtime knows none of them,
+    # and the registry's provider ids are what ties runners to instances.
+    before = make_ec2_runtime()
+    results = await before.launch(specs(6))
+    registry = MemoryRegistry()
+    await registry.reserve(7, [r.runner_name for r in results], 10)
+    for result in results:
+        await registry.update(
+            7, result.runner_name, state=RunnerState.LAUNCHED, provider_id=result.provider_id
+        )
+    # Launched but never recorded (the predecessor died in between): nobody can name it.
+    [unrecorded] = await before.launch(specs(1, start=6))
+    after = make_ec2_runtime()
+    forgotten: list[tuple[str, int | None, str | None]] = []
+
+    async def forget(name: str, runner_id: int | None, provider_id: str | None) -> None:
+        forgotten.append((name, runner_id, provider_id))
+
+    reconciler = Reconciler(
+        7,
+        10,
+        client=_NoGitHub(),  # type: ignore[arg-type]
+        registry=registry,
+        runtime=after,
+        forget=forget,
+        launch_timeout=300,
+    )
+
+    repairs = await reconciler.run(in_flight_after=0)
+
+    assert repairs == {"orphan_stopped": 1}
+    assert forgotten == []
+    assert await registry.count(7) == 6
+    states = {i["InstanceId"]: i["State"]["Name"] for i in _instances(boto_client("ec2"))}
+    assert states[unrecorded.provider_id] in {"shutting-down", "terminated"}
+    assert all(states[r.provider_id] == "running" for r in results)

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from gha_scalesets.listener.config import AwsConfig, EcsRuntimeConfig
+from gha_scalesets.listener.runtimes.aws_limits import ecs_limits
 from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
-from gha_scalesets.listener.runtimes.ecs import EcsRuntime
+from gha_scalesets.listener.runtimes.ecs import EcsRuntime, task_id
 from tests.runtimes._events import (
     describe_and_list_calls,
     ecs_task_event,
@@ -51,9 +52,10 @@ def cluster(aws: str, boto_client: Any) -> str:
 
 @pytest.fixture
 async def make_runtime(
-    network: Any, cluster: str, aws: str, backoffs: Any
+    network: Any, cluster: str, aws: str, backoffs: Any, virtual_time: Any
 ) -> AsyncIterator[Callable[..., EcsRuntime]]:
-    """Build EcsRuntimes for ``cluster`` (closed after the test); ``overrides`` go to the config."""
+    """Build EcsRuntimes for ``cluster`` (closed after the test), paced by Fargate's documented
+    limits on virtual time; ``overrides`` go to the config."""
     runtimes: list[EcsRuntime] = []
 
     def make(endpoint: str = aws, clock: Any = time.time, **overrides: Any) -> EcsRuntime:
@@ -70,6 +72,7 @@ async def make_runtime(
             AwsConfig(region="us-east-1", endpoint_url=endpoint),
             retry=backoffs.policy,
             clock=clock,
+            pacer=virtual_time.pacer(ecs_limits(fargate=True)),
         )
         runtimes.append(runtime)
         return runtime
@@ -104,20 +107,20 @@ async def test_burst_events_terminate_and_orphans(
     by_arn = {r.provider_id: r.runner_name for r in results}
     tasks = _tasks(ecs, list(by_arn))
     assert set(tasks) == set(by_arn)
-    for arn, task in tasks.items():
-        runner = by_arn[arn]
+    for task in tasks.values():
         assert task["startedBy"] == "gha-scaleset-7"
-        assert {t["key"]: t["value"] for t in task["tags"]}["gha-scaleset-runner"] == runner
+        assert {t["key"]: t["value"] for t in task["tags"]} == {"gha-scaleset-id": "7"}
         env = {
             e["name"]: e["value"] for e in task["overrides"]["containerOverrides"][0]["environment"]
         }
-        # The task carries the parameter's name, never the JIT config.
-        assert env == {"GHA_JIT_PARAMETER": f"{PREFIX}/7/{runner}", "GHA_RUNNER_NAME": runner}
-        assert jit_config(runner) not in json.dumps(task, default=str)
+        # The tasks carry where their parameters are, never a JIT config.
+        assert env == {"GHA_JIT_PARAMETER_PATH": f"{PREFIX}/7"}
+        assert all(jit_config(r) not in json.dumps(task, default=str) for r in by_arn.values())
+    # One parameter per task, named by its id (the entrypoint reads the id from the metadata).
     assert _params(ssm, f"{PREFIX}/7") == {
-        f"{PREFIX}/7/{s.runner_name}": s.jit_config for s in burst
+        f"{PREFIX}/7/{task_id(arn)}": jit_config(runner) for arn, runner in by_arn.items()
     }
-    assert runtime.api_calls["ecs:RunTask"] == 12
+    assert runtime.api_calls["ecs:RunTask"] == 2  # 10 tasks, then 2
     assert runtime.api_calls["ssm:PutParameter"] == 12
     assert describe_and_list_calls(runtime.api_calls) == 0
 
@@ -183,7 +186,7 @@ async def test_burst_events_terminate_and_orphans(
     assert {t["desiredStatus"] for t in _tasks(ecs, arns[:4]).values()} == {"STOPPED"}
     assert runtime.api_calls["ecs:StopTask"] == 4
     left = _params(ssm, f"{PREFIX}/7")
-    assert set(left) == {f"{PREFIX}/7/{by_arn[a]}" for a in arns[4:]}
+    assert set(left) == {f"{PREFIX}/7/{task_id(a)}" for a in arns[4:]}
     assert runtime.terminate_errors == Counter()
     assert describe_and_list_calls(runtime.api_calls) == 0
 
@@ -234,7 +237,7 @@ async def test_describe_calls_per_scaling_decision(make_runtime: Any) -> None:
     assert describe_and_list_calls(runtime.api_calls) == 4
 
 
-async def test_capacity_refusal_is_a_retryable_error_and_cleans_up(
+async def test_throttling_is_retried_and_a_denial_is_final(
     make_runtime: Any, fault_proxy: Any, boto_client: Any
 ) -> None:
     runtime = make_runtime(endpoint=fault_proxy.url, capacity_provider="FARGATE_SPOT")
@@ -242,13 +245,34 @@ async def test_capacity_refusal_is_a_retryable_error_and_cleans_up(
     [ok] = await runtime.launch(specs(1))
     assert ok.provider_id
     assert runtime.launch_errors == {"ThrottlingException": 1}
+    assert runtime.pacer.rate("ecs:RunTask") == pytest.approx(20 / 2 + 20 / 20)
     task = _tasks(boto_client("ecs"), [ok.provider_id])[ok.provider_id]
     assert task["capacityProviderName"] == "FARGATE_SPOT"
 
     fault_proxy.faults = [Fault("RunTask", "AccessDeniedException", 400)]
-    [denied] = await runtime.launch(specs(1, start=1))
+    denied = await runtime.launch(specs(3, start=1))
 
-    assert denied.provider_id is None and not denied.retryable
-    assert "RunTask failed: AccessDeniedException" in denied.error
-    # The parameter written for the runner that never started is gone again.
-    assert set(_params(boto_client("ssm"), f"{PREFIX}/7")) == {f"{PREFIX}/7/linux-x64-00000"}
+    assert all(r.provider_id is None and not r.retryable for r in denied)
+    assert all("RunTask failed: AccessDeniedException" in r.error for r in denied)
+    assert fault_proxy.hits["RunTask"] == 2 + 1  # the three shared one request
+    # Only the started runner's parameter exists: the others never had a task to name one.
+    assert set(_params(boto_client("ssm"), f"{PREFIX}/7")) == {
+        f"{PREFIX}/7/{task_id(ok.provider_id)}"
+    }
+
+
+async def test_a_task_whose_config_cannot_be_stored_is_stopped(
+    make_runtime: Any, fault_proxy: Any, boto_client: Any
+) -> None:
+    runtime = make_runtime(endpoint=fault_proxy.url, launch_concurrency=1)
+    fault_proxy.faults = [Fault("PutParameter", "AccessDeniedException", 400, times=1)]
+
+    results = await runtime.launch(specs(3))
+
+    failed = [r for r in results if r.provider_id is None]
+    assert len(failed) == 1 and not failed[0].retryable
+    assert failed[0].error == "could not store the JIT config in SSM: AccessDeniedException"
+    assert fault_proxy.hits["RunTask"] == 1 and fault_proxy.hits["StopTask"] == 1
+    stopped = boto_client("ecs").list_tasks(cluster="runners", desiredStatus="STOPPED")
+    assert len(stopped["taskArns"]) == 1
+    assert stopped["taskArns"][0] not in {r.provider_id for r in results}

@@ -48,7 +48,8 @@ async def test_secrets_stay_out_of_logs_reprs_and_errors(
     sim.set_faults(error_rate=1.0, error_status=500, routes=[JIT])
     failed = await client.generate_jit_configs(scale_set.id, ["doomed"])
 
-    entry = client._auth.cache.entry(client._auth.key)
+    chain = client._chains[client.credentials[0]]
+    entry = chain.cache.entry(chain.key)
     assert entry.admin is not None and entry.registration is not None
     secrets = [
         SIM_PAT,

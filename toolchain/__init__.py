@@ -1,0 +1,1 @@
+"""Tools of the repository itself (not installed): the real toolchain, images and releases."""
