@@ -18,30 +18,21 @@ from tests.listener.test_leadership import FakeClock
 DURATION, RENEW = 10.0, 2.0
 
 
-class Share:
-    """A gate of ``size`` slots (the balancer's contract, without members)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.leading = 0
-        self.pending = 0
-
-    def reserve(self) -> bool:
-        if self.leading + self.pending >= self.size:
-            return False
-        self.pending += 1
-        return True
-
-    def settle(self, won: bool) -> None:
-        self.pending -= 1
-        self.leading += won
-
-    def changed(self, leading: bool) -> None:
-        self.leading += 1 if leading else -1
+def lone_gate(size: int) -> Balancer:
+    """The gate of a replica alone with ``size`` scale sets: ``size`` slots."""
+    return Balancer(
+        MemoryLeaseStore(),
+        "g",
+        "lone#1",
+        size,
+        duration=DURATION,
+        renew_interval=RENEW,
+        shed=lambda count: 0,  # alone: nobody to hand over to
+    )
 
 
 def _elector(
-    store: MemoryLeaseStore, identity: str, clock: FakeClock, gate: Share, ss: int = SS
+    store: MemoryLeaseStore, identity: str, clock: FakeClock, gate: Balancer, ss: int = SS
 ) -> LeaderElector:
     return LeaderElector(
         store,
@@ -61,16 +52,16 @@ async def _acquired_at(elector: LeaderElector, clock: FakeClock) -> float:
 
 
 async def test_a_full_share_leaves_free_leases_to_others_until_nobody_took_them() -> None:
-    store, clock, share = MemoryLeaseStore(), FakeClock(), Share(2)
+    store, clock, share = MemoryLeaseStore(), FakeClock(), lone_gate(2)
     electors = [_elector(store, "a#1", clock, share, ss) for ss in (1, 2, 3)]
     times = await asyncio.gather(*(_acquired_at(e, clock) for e in electors))
     assert times[:2] == [0, 0]  # its share: two at once
     assert times[2] >= DURATION  # the third once nobody else took it for a lease duration
-    assert share.leading == 3 and share.pending == 0
+    assert share.leading == 3
 
 
 async def test_an_expired_lease_is_taken_over_whatever_the_share() -> None:
-    store, clock, share = MemoryLeaseStore(), FakeClock(), Share(0)
+    store, clock, share = MemoryLeaseStore(), FakeClock(), lone_gate(0)
     await store.swap(SS, None, Terms("dead#1", DURATION, "s-dead"))
     takeover = await _elector(store, "b#1", clock, share).acquire()
     assert (takeover.reason, takeover.previous_session_id) == ("expired", "s-dead")
@@ -78,7 +69,7 @@ async def test_an_expired_lease_is_taken_over_whatever_the_share() -> None:
 
 
 async def _handed_over(store: MemoryLeaseStore, clock: FakeClock) -> LeaderElector:
-    a = _elector(store, "a#1", clock, Share(1))
+    a = _elector(store, "a#1", clock, lone_gate(1))
     await a.acquire()
     await a.record_session("s-a")
     await a.release(hand_over=True)
@@ -90,7 +81,7 @@ async def test_a_handover_leaves_the_session_for_the_next_active() -> None:
     await _handed_over(store, clock)
     released = await store.read(SS)
     assert released is not None and released.holder is None and released.session_id == "s-a"
-    share_b = Share(1)
+    share_b = lone_gate(1)
     takeover = await _elector(store, "b#1", clock, share_b).acquire()
     assert (takeover.reason, takeover.previous_session_id) == ("released", "s-a")
     assert clock.now == 0 and share_b.leading == 1

@@ -50,6 +50,21 @@ class LaunchRecorder(NoopRuntime):
         return await super().launch(runners)
 
 
+def by_id(
+    sim: SimulatorServer, state_dir: Path, ids: list[int], max_runners: int = 1, **overrides: Any
+) -> ListenerSettings:
+    """Settings of a test listener serving the scale sets ``ids`` (no metrics endpoint)."""
+    return listener_settings(
+        sim,
+        state_dir,
+        "unused",
+        max_runners=max_runners,
+        scale_sets=[{"scale_set_id": i, "max_runners": max_runners} for i in ids],
+        metrics_port=None,
+        **overrides,
+    )
+
+
 async def create_scale_sets(sim: SimulatorServer, count: int) -> list[int]:
     async with Client(sim.config_url(ORG), PatCredentials(SecretStr(SIM_PAT))) as client:
         group = await client.get_runner_group_by_name("Default")
@@ -67,15 +82,7 @@ async def test_200_scale_sets_one_job_each_all_launched(
     count = 200
     ids = await create_scale_sets(sim, count)
     runtime = LaunchRecorder()
-    settings = listener_settings(
-        sim,
-        state_dir,
-        "unused",
-        max_runners=2,
-        scale_sets=[{"scale_set_id": i, "max_runners": 2} for i in ids],
-        metrics_port=None,
-    )
-    async with running_listener(settings, runtime=runtime):
+    async with running_listener(by_id(sim, state_dir, ids, max_runners=2), runtime=runtime):
         for i in range(count):
             await asyncio.to_thread(sim.queue_jobs, [f"many-{i}"], 1, 60.0)
         await wait_for(
@@ -181,15 +188,7 @@ async def test_first_polls_are_cut_short_so_that_they_return_spread_over_the_hol
 ) -> None:
     sim = sim_factory(long_poll_seconds=HOLD_SECONDS)
     ids = await create_scale_sets(sim, 2)
-    settings = listener_settings(
-        sim,
-        state_dir,
-        "unused",
-        max_runners=1,
-        scale_sets=[{"scale_set_id": i} for i in ids],
-        metrics_port=None,
-        capacity={"poll_stagger_seconds": 0.4},  # phases 0.2 s apart
-    )
+    settings = by_id(sim, state_dir, ids, capacity={"poll_stagger_seconds": 0.4})  # 0.2 s apart
     polls = lambda: sim.stats()["requests"].get("GET /message", 0)  # noqa: E731
     async with running_listener(settings, runtime=LaunchRecorder()):
         # Without the cut each set would poll once in the simulator's 30 s hold.
@@ -201,15 +200,7 @@ async def test_a_stop_says_which_sessions_it_could_not_delete(
     sim: SimulatorServer, state_dir: Path
 ) -> None:
     ids = await create_scale_sets(sim, 3)
-    settings = listener_settings(
-        sim,
-        state_dir,
-        "unused",
-        max_runners=1,
-        scale_sets=[{"scale_set_id": i} for i in ids],
-        metrics_port=None,
-    )
-    listener = Listener(settings, runtime=LaunchRecorder())
+    listener = Listener(by_id(sim, state_dir, ids), runtime=LaunchRecorder())
     await listener.start()
     await wait_for(lambda: all(listener.ready().values()), 10, "three sessions")
     sim.set_faults(error_rate=1.0, error_status=500, routes=[DELETE_SESSION])
@@ -225,15 +216,7 @@ async def test_startup_objects_leave_garbage_collection_once_every_scale_set_is_
     sim: SimulatorServer, state_dir: Path
 ) -> None:
     ids = await create_scale_sets(sim, 2)
-    settings = listener_settings(
-        sim,
-        state_dir,
-        "unused",
-        max_runners=1,
-        scale_sets=[{"scale_set_id": i} for i in ids],
-        metrics_port=None,
-    )
-    async with running_listener(settings, runtime=LaunchRecorder()) as listener:
+    async with running_listener(by_id(sim, state_dir, ids), runtime=LaunchRecorder()) as listener:
         try:
             await asyncio.wait_for(listener.freeze_when_settled(), 10)
             assert all(listener.ready().values())  # it waited for the sessions
