@@ -7,10 +7,24 @@ import secrets
 from botocore.config import Config
 
 from gha_scalesets.listener.config import DynamoDBRegistryConfig, ListenerSettings
-from gha_scalesets.listener.leadership.base import Lease, LeaseStore, MemoryLeaseStore, Terms
+from gha_scalesets.listener.leadership.base import (
+    Lease,
+    LeaseStore,
+    Member,
+    MemoryLeaseStore,
+    Terms,
+)
 from gha_scalesets.listener.leadership.elector import LeaderElector, Takeover
 
-__all__ = ["LeaderElector", "Lease", "LeaseStore", "MemoryLeaseStore", "Takeover", "Terms"]
+__all__ = [
+    "LeaderElector",
+    "Lease",
+    "LeaseStore",
+    "Member",
+    "MemoryLeaseStore",
+    "Takeover",
+    "Terms",
+]
 
 # A lease call that takes longer than this is no use: the elector's deadline fences anyway.
 _LEASE_CALLS = Config(
@@ -51,4 +65,4 @@ def build_lease_store(settings: ListenerSettings) -> LeaseStore:
         assert isinstance(registry, DynamoDBRegistryConfig)
         client = make_dynamodb_client(registry, settings.aws, _LEASE_CALLS)
         return DynamoDBLeaseStore(registry.table_name, client)
-    return MemoryLeaseStore()
+    return MemoryLeaseStore(exclusive=True)  # nobody else can take a lease of this process
