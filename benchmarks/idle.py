@@ -3,9 +3,10 @@
 Time is scaled, not waited for. The simulator holds long polls for ``hold`` seconds instead of
 the service's 50 s; one simulated hour is 3600 / 50 = 72 poll cycles. Measured:
 
-- steady state: over a window of ``cycles`` holds of wall-clock time after startup (timed by
-  the simulator's own clock), GitHub requests per scale set per poll cycle = requests / polls
-  in the window (both modes only long-poll while idle: 1.0 expected), and polls per scale set
+- steady state: over the window in which the scale sets are polled ``cycles`` times each after
+  startup (timed by the simulator's own clock, from one counted poll to another), GitHub
+  requests per scale set per poll cycle = requests / polls in the window (both modes only
+  long-poll while idle: 1.0 expected), and polls per scale set
   per hold = polls / scale sets / (window / hold). A scale set polled less often than its hold
   makes no requests it could be charged for, so that second figure is the check: below
   :data:`MIN_POLLS_PER_HOLD` the run fails (:class:`PollingStalled`). Time scaling magnifies
@@ -86,20 +87,29 @@ async def _polls_reach(sim: SimulatorProcess, target: int, sessions: int = 0) ->
         await asyncio.sleep(0.02)
 
 
-async def _window(sim: SimulatorProcess, seconds: float) -> tuple[dict[str, Any], float, Any]:
-    """Stats before, the seconds between (the simulator's clock: when it counted), and stats
-    after a window."""
-    before = await _stats(sim)
-    await asyncio.sleep(seconds)
-    after = await _stats(sim)
-    return before, after["monotonic"] - before["monotonic"], after
+async def _cycles(
+    sim: SimulatorProcess, before: dict[str, Any], sets: int, cycles: int, hold: float
+) -> tuple[float, dict[str, Any]]:
+    """The seconds (the simulator's clock) until every scale set was polled ``cycles`` more
+    times, and the stats then; a listener too slow for that is stopped at the stall bound.
+
+    The window runs from one counted poll to another, not over fixed wall-clock seconds:
+    scale sets polled in lockstep (one listener each) finish their polls in waves, and a fixed
+    window catches one wave more or less depending on where it starts."""
+    target = before["requests"].get(GET_MESSAGE, 0) + cycles * sets
+    deadline = time.monotonic() + cycles * hold / MIN_POLLS_PER_HOLD + hold
+    while True:
+        after = await _stats(sim)
+        if after["requests"].get(GET_MESSAGE, 0) >= target or time.monotonic() > deadline:
+            return after["monotonic"] - before["monotonic"], after
+        await asyncio.sleep(0.02)
 
 
 async def _measure(
     sim: SimulatorProcess, sets: int, cycles: int, hold: float, started: dict[str, Any], who: str
 ) -> Any:
-    """Startup requests, then requests per scale set per hold over ``cycles`` holds of wall
-    clock, then the cost of one message-queue token refresh."""
+    """Startup requests, then requests per scale set per hold over ``cycles`` polls of each
+    scale set, then the cost of one message-queue token refresh."""
     base = started["requests"]
     # Every scale set has opened its session (a slow starter's startup requests must not land
     # in the steady window) and, on average, is in its second poll.
@@ -107,8 +117,8 @@ async def _measure(
         sim, base.get(GET_MESSAGE, 0) + 2 * sets, base.get(CREATE_SESSION, 0) + sets
     )
     startup = requests_between(started, settled)
-    before, elapsed, ended = await _window(sim, cycles * hold)
-    steady = requests_between(before, ended)
+    elapsed, ended = await _cycles(sim, settled, sets, cycles, hold)
+    steady = requests_between(settled, ended)
     polled = steady.get(GET_MESSAGE, 0)
     polls = polled / (sets * elapsed / hold)  # 1.0: every scale set polled once per hold
     if polls < MIN_POLLS_PER_HOLD:
