@@ -21,13 +21,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import aws_burst, burst, cloud, idle, limits, memory, provider, warm
+from benchmarks import aws_burst, burst, cloud, idle, limits, memory, provider, scale, warm
 from benchmarks.plot import burst_png, warm_png
 from benchmarks.report import summary_rows
 from gha_scalesets.listener.logs import configure_logging
 
 HERE = Path(__file__).parent
-SCENARIOS = ("burst", "idle", "cloud", "aws-burst", "memory", "provider", "warm", "limits")
+SCENARIOS = (
+    "burst",
+    "idle",
+    "cloud",
+    "aws-burst",
+    "memory",
+    "provider",
+    "warm",
+    "limits",
+    "scale",
+)
 WARM_PLOT = HERE.parent / "docs" / "warm.png"
 FULL: dict[str, dict[str, Any]] = {
     "burst": {"jobs": 500, "max_runners": 500},
@@ -39,10 +49,12 @@ FULL: dict[str, dict[str, Any]] = {
     "warm": {},
     # A minute lasts 12 s: 4 credentials ask 60 JIT configs a second of one Python process.
     "limits": {"jobs": 2000, "ceiling_per_minute": 180, "time_scale": 5.0},
+    # GitHub's real 50 s hold, real time: about 20 minutes
+    "scale": {"sizes": (10, 100, 500, 1000, 2000), "window_seconds": 150.0, "probes": 10},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "burst": {"jobs": 50, "max_runners": 50, "latency_ms": 5.0, "jitter_ms": 1.0},
-    "idle": {"scale_sets": 10, "cycles": 4, "hold_seconds": 0.2},
+    "idle": {"scale_sets": 10, "cycles": 4, "hold_seconds": 0.5},
     "cloud": {"jobs": 20},
     "aws-burst": {"runners": 40, "deadline_seconds": 300},
     "memory": {"scale_sets": 3, "jobs_per_set": 5},
@@ -56,6 +68,14 @@ QUICK: dict[str, dict[str, Any]] = {
         "credentials": (1, 2),
         "modes": ("pacing_on", "pacing_learned", "pacing_off"),
     },
+    "scale": {
+        "sizes": (500,),
+        "window_seconds": 6.0,
+        "hold_seconds": 3.0,
+        "probes": 5,
+        "replica_sets": 30,
+        "replica_jobs": 5,
+    },
 }
 RUNNERS: dict[str, Callable[..., Any]] = {
     "burst": lambda **kw: asyncio.run(burst.run(**kw)),
@@ -66,6 +86,7 @@ RUNNERS: dict[str, Callable[..., Any]] = {
     "provider": provider.run,
     "warm": warm.run,
     "limits": lambda **kw: asyncio.run(limits.run(**kw)),
+    "scale": lambda **kw: asyncio.run(scale.run(**kw)),
 }
 
 HELP = """Run the performance scenarios and write their report.

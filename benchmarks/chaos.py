@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import chaos_aws, chaos_ha
+from benchmarks import chaos_aws, chaos_ha, chaos_rebalance
 from benchmarks.chaos_checks import ScenarioResult
 from benchmarks.chaos_process import run_kill9, run_upgrade
 from benchmarks.chaos_scenarios import FULL, REDUCED, Size, run_scenario, scenarios
@@ -75,6 +75,9 @@ async def run_all(size: Size, moto_url: str, only: list[str]) -> list[ScenarioRe
                     results.append(
                         await chaos_ha.run_ha(kind, size, moto_url, Path(workdir), index)
                     )
+    if not only or chaos_rebalance.KIND in only:
+        with tempfile.TemporaryDirectory() as workdir:
+            results.append(await chaos_rebalance.run_rebalance(size, moto_url, Path(workdir)))
     return results
 
 

@@ -110,18 +110,22 @@ def api_statuses(registry: CollectorRegistry) -> dict[str, float]:
 
 
 class FleetPeak:
-    """Samples the runners GitHub sees (registered on the simulator) until stopped."""
+    """Samples the runners GitHub sees (registered on the simulator) until stopped: the peak
+    of the whole fleet and of each scale set (by name)."""
 
     def __init__(self, sim: SimulatorServer, interval: float = 0.05) -> None:
         self._sim = sim
         self._interval = interval
         self.peak = 0
+        self.peak_by_scale_set: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def _sample(self) -> None:
         while True:
-            stats = await asyncio.to_thread(self._sim.stats)
-            self.peak = max(self.peak, stats["runners"]["registered"])
+            runners = (await asyncio.to_thread(self._sim.stats))["runners"]
+            self.peak = max(self.peak, runners["registered"])
+            for name, count in runners["by_scale_set"].items():
+                self.peak_by_scale_set[name] = max(self.peak_by_scale_set.get(name, 0), count)
             await asyncio.sleep(self._interval)
 
     async def __aenter__(self) -> FleetPeak:

@@ -3,11 +3,15 @@
 Time is scaled, not waited for. The simulator holds long polls for ``hold`` seconds instead of
 the service's 50 s; one simulated hour is 3600 / 50 = 72 poll cycles. Measured:
 
-- steady state: GitHub requests per scale set per poll cycle over ``cycles`` full cycles after
-  startup. The simulator holds every poll for the whole cycle, so one poll is one scale set's
-  cycle: requests per cycle = requests in the window / polls in the window (both modes only
-  long-poll while idle: 1.0 expected). Dividing by the polls counted, not the polls awaited,
-  keeps the figure exact however late the stats snapshot lands;
+- steady state: over the window in which the scale sets are polled ``cycles`` times each after
+  startup (timed by the simulator's own clock, from one counted poll to another), GitHub
+  requests per scale set per poll cycle = requests / polls in the window (both modes only
+  long-poll while idle: 1.0 expected), and polls per scale set
+  per hold = polls / scale sets / (window / hold). A scale set polled less often than its hold
+  makes no requests it could be charged for, so that second figure is the check: below
+  :data:`MIN_POLLS_PER_HOLD` the run fails (:class:`PollingStalled`). Time scaling magnifies
+  the few milliseconds between a poll's end and the next one (a few % of a 0.2 s hold, 0.01 %
+  of GitHub's 50 s), hence the margin; a stalled listener polls several times less often;
 - the refresh bill: the requests of one auth chain run (measured at startup, cold caches:
   installation token, registration token, runner-registration with a GitHub App) and the
   requests of one message-queue token refresh (measured by expiring one session's token
@@ -50,6 +54,11 @@ CYCLES_PER_HOUR = HOUR / SERVICE_HOLD_SECONDS
 GET_MESSAGE = "GET /message"
 CREATE_SESSION = "POST /_apis/runtime/runnerscalesets/{id}/sessions"
 _TIMEOUT = 300.0
+MIN_POLLS_PER_HOLD = 0.75
+
+
+class PollingStalled(RuntimeError):
+    """The scale sets were polled less often than once per hold: the listener fell behind."""
 
 
 async def _stats(sim: SimulatorProcess) -> dict[str, Any]:
@@ -78,9 +87,29 @@ async def _polls_reach(sim: SimulatorProcess, target: int, sessions: int = 0) ->
         await asyncio.sleep(0.02)
 
 
-async def _measure(sim: SimulatorProcess, sets: int, cycles: int, started: dict[str, Any]) -> Any:
-    """Startup requests, then requests over ``cycles`` full poll cycles of every scale set,
-    then the cost of one message-queue token refresh."""
+async def _cycles(
+    sim: SimulatorProcess, before: dict[str, Any], sets: int, cycles: int, hold: float
+) -> tuple[float, dict[str, Any]]:
+    """The seconds (the simulator's clock) until every scale set was polled ``cycles`` more
+    times, and the stats then; a listener too slow for that is stopped at the stall bound.
+
+    The window runs from one counted poll to another, not over fixed wall-clock seconds:
+    scale sets polled in lockstep (one listener each) finish their polls in waves, and a fixed
+    window catches one wave more or less depending on where it starts."""
+    target = before["requests"].get(GET_MESSAGE, 0) + cycles * sets
+    deadline = time.monotonic() + cycles * hold / MIN_POLLS_PER_HOLD + hold
+    while True:
+        after = await _stats(sim)
+        if after["requests"].get(GET_MESSAGE, 0) >= target or time.monotonic() > deadline:
+            return after["monotonic"] - before["monotonic"], after
+        await asyncio.sleep(0.02)
+
+
+async def _measure(
+    sim: SimulatorProcess, sets: int, cycles: int, hold: float, started: dict[str, Any], who: str
+) -> Any:
+    """Startup requests, then requests per scale set per hold over ``cycles`` polls of each
+    scale set, then the cost of one message-queue token refresh."""
     base = started["requests"]
     # Every scale set has opened its session (a slow starter's startup requests must not land
     # in the steady window) and, on average, is in its second poll.
@@ -88,9 +117,15 @@ async def _measure(sim: SimulatorProcess, sets: int, cycles: int, started: dict[
         sim, base.get(GET_MESSAGE, 0) + 2 * sets, base.get(CREATE_SESSION, 0) + sets
     )
     startup = requests_between(started, settled)
-    mark = settled["requests"].get(GET_MESSAGE, 0)
-    ended = await _polls_reach(sim, mark + cycles * sets)
+    elapsed, ended = await _cycles(sim, settled, sets, cycles, hold)
     steady = requests_between(settled, ended)
+    polled = steady.get(GET_MESSAGE, 0)
+    polls = polled / (sets * elapsed / hold)  # 1.0: every scale set polled once per hold
+    if polls < MIN_POLLS_PER_HOLD:
+        raise PollingStalled(
+            f"idle ({who}): {sets} scale sets were polled every {hold / max(polls, 1e-9):.2f} s on "
+            f"average, not every {hold:g} s (the hold): the listener cannot keep them polled"
+        )
     await asyncio.to_thread(sim.set_faults, mq_unauthorized_once=True)
     mark = ended["requests"].get(GET_MESSAGE, 0)
     refreshed = await _polls_reach(sim, mark + 2 * sets)
@@ -98,7 +133,7 @@ async def _measure(sim: SimulatorProcess, sets: int, cycles: int, started: dict[
     refresh = requests_between(ended, refreshed)
     # Everything beyond the plain polls of the window is the one refresh's bill.
     mq_refresh = total(refresh) - (refreshed["requests"][GET_MESSAGE] - mark) + 1
-    return startup, steady, mq_refresh
+    return startup, total(steady) / max(polled, 1), polls, mq_refresh
 
 
 def _hourly(
@@ -108,7 +143,7 @@ def _hourly(
 
 
 async def run_ours(
-    sim: SimulatorProcess, sets: int, cycles: int, credentials: AppCredentials
+    sim: SimulatorProcess, sets: int, cycles: int, hold: float, credentials: AppCredentials
 ) -> dict[str, Any]:
     ids = await _create_scale_sets(sim, "idle-ours", sets)
     started = await _stats(sim)
@@ -119,19 +154,20 @@ async def run_ours(
         metrics_port=None,
         owner_name="bench-idle-ours",
         log_level="warning",
+        capacity={"poll_stagger_seconds": hold},  # polls spread over the (scaled) hold
     )
     listener = Listener(settings, runtime=NoopRuntime(run_jobs=False))
     stop = asyncio.Event()
     await listener.start()
     serving = asyncio.create_task(listener.run_until(stop))
     try:
-        startup, steady, mq_refresh = await _measure(sim, sets, cycles, started)
+        measured = await _measure(sim, sets, cycles, hold, started, "ours")
     finally:
         stop.set()
         await serving
         chain_runs = listener.client.auth_chain_runs if listener.client else 0
         await listener.stop()
-    return _result(startup, steady, mq_refresh, sets, chain_runs, chains_per_hour=1.0)
+    return _result(*measured, sets, chain_runs, chains_per_hour=1.0)
 
 
 def _app_config(credentials: AppCredentials) -> dict[str, Any]:
@@ -143,7 +179,7 @@ def _app_config(credentials: AppCredentials) -> dict[str, Any]:
 
 
 async def run_upstream(
-    sim: SimulatorProcess, sets: int, cycles: int, credentials: AppCredentials
+    sim: SimulatorProcess, sets: int, cycles: int, hold: float, credentials: AppCredentials
 ) -> dict[str, Any]:
     ids = await _create_scale_sets(sim, "idle-upstream", sets)
     started = await _stats(sim)
@@ -162,7 +198,7 @@ async def run_upstream(
     await asyncio.gather(*(u.start() for u in listeners))
     loops = [asyncio.create_task(u.run()) for u in listeners]
     try:
-        startup, steady, mq_refresh = await _measure(sim, sets, cycles, started)
+        measured = await _measure(sim, sets, cycles, hold, started, "upstream-equivalent")
     finally:
         for loop in loops:
             loop.cancel()
@@ -171,12 +207,13 @@ async def run_upstream(
                 await loop
         chain_runs = sum(u.client.auth_chain_runs for u in listeners)
         await asyncio.gather(*(u.close() for u in listeners))
-    return _result(startup, steady, mq_refresh, sets, chain_runs, chains_per_hour=float(sets))
+    return _result(*measured, sets, chain_runs, chains_per_hour=float(sets))
 
 
 def _result(
     startup: dict[str, int],
-    steady: dict[str, int],
+    per_cycle: float,
+    polls_per_hold: float,
     mq_refresh: int,
     sets: int,
     chain_runs: int,
@@ -184,9 +221,9 @@ def _result(
     chains_per_hour: float,
 ) -> dict[str, Any]:
     chain = auth_requests(startup) // max(chain_runs, 1)
-    per_cycle = total(steady) / max(steady.get(GET_MESSAGE, 0), 1)
     return {
         "requests_per_scale_set_per_cycle": round(per_cycle, 3),
+        "polls_per_scale_set_per_hold": round(polls_per_hold, 3),
         "requests_per_scale_set_hour": round(
             _hourly(per_cycle, mq_refresh, chain, chains_per_hour, sets, HOUR), 2
         ),
@@ -195,7 +232,6 @@ def _result(
         "requests_per_auth_chain": chain,
         "requests_per_mq_token_refresh": mq_refresh,
         "startup_requests": startup,
-        "steady_requests": steady,
     }
 
 
@@ -206,8 +242,8 @@ async def run(
     pem = app_private_key()
     credentials = AppCredentials(APP_CLIENT_ID, APP_INSTALLATION_ID, pem)
     with SimulatorProcess(long_poll_seconds=hold_seconds, seed=seed, app_pem=pem) as sim:
-        ours = await run_ours(sim, scale_sets, cycles, credentials)
-        upstream = await run_upstream(sim, scale_sets, cycles, credentials)
+        ours = await run_ours(sim, scale_sets, cycles, hold_seconds, credentials)
+        upstream = await run_upstream(sim, scale_sets, cycles, hold_seconds, credentials)
     return {
         "parameters": {
             "scale_sets": scale_sets,

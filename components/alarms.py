@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from gha_scalesets.components.args import AlarmThresholds
-from gha_scalesets.components.naming import ListenerNames
+from gha_scalesets.components.naming import POOL_WAIT_ALARM_SECONDS, ListenerNames
 from gha_scalesets.contract.names import METRICS_DIMENSION, METRICS_NAMESPACE
 
 LISTENER_METRICS = {
@@ -26,6 +26,7 @@ LISTENER_METRICS = {
     "RunnerLaunchFailures": "runners whose JIT config or launch failed (Sum)",
     "SpotFallbacks": "runners launched on-demand although spot is configured (Sum)",
     "ActiveScaleSets": "scale sets the publishing replica serves as the active one (Sum)",
+    "HttpPoolWaitSeconds": "the longest wait for a free connection to GitHub (Maximum)",
     "IdleRunnerMinutes": "warm runner-minutes (beyond the assigned jobs, booting or idle) (Sum)",
     "IdleBudgetMinutes": "what the warm-capacity policies may spend, per minute (Sum: per hour)",
     "CredentialBudgetMinPercent": "the lowest share of its hourly rate limit any GitHub "
@@ -145,6 +146,19 @@ def alarm_specs(
                 "threshold": scale_sets,
                 "evaluation_periods": 3,
                 "treat_missing_data": "breaching",
+            },
+        ),
+        AlarmSpec(
+            "http-pool-wait",
+            f"For 3 minutes requests waited over {POOL_WAIT_ALARM_SECONDS:g} s for a free "
+            "connection to GitHub: raise capacity.api_connections or spread the scale sets "
+            "over more replicas",
+            {
+                **_listener_metric("HttpPoolWaitSeconds", "Maximum", listener_id, _MINUTE),
+                "comparison_operator": "GreaterThanThreshold",
+                "threshold": POOL_WAIT_ALARM_SECONDS,
+                "evaluation_periods": 3,
+                "treat_missing_data": "notBreaching",
             },
         ),
         AlarmSpec(

@@ -33,7 +33,8 @@ def listener_rules() -> list[dict[str, Any]]:
     """The listener's Role: runner pods and their JIT-config secrets, in its namespace only
     (secrets: ``patch`` sets a runner's pod as the owner of its secret), the ConfigMaps that
     keep what the adaptive warm capacity learned (read, created once, patched), and the Leases
-    that say which replica is active (read, created once, renewed by replace)."""
+    that say which replica is active (read, created once, renewed by replace; listed by
+    standbys) and which replicas are alive (a member Lease each: listed, deleted once stale)."""
     return [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "list", "watch"]},
         {
@@ -45,7 +46,7 @@ def listener_rules() -> list[dict[str, Any]]:
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
-            "verbs": ["get", "create", "update"],
+            "verbs": ["get", "list", "create", "update", "delete"],
         },
     ]
 

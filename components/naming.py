@@ -8,6 +8,11 @@ from dataclasses import dataclass
 TAG_KEY = "gha-scalesets:listener"
 """Tag on every AWS resource of a listener; the listener's IAM role is scoped by it."""
 
+POOL_WAIT_ALARM_SECONDS = 5.0
+"""A wait this long for a free connection to GitHub means the connection budget is too small
+for the scale sets served (a right-sized one waits milliseconds): the CloudWatch alarm and the
+Prometheus rule fire on it."""
+
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 

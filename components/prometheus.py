@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from gha_scalesets.components.args import AlarmThresholds
+from gha_scalesets.components.naming import POOL_WAIT_ALARM_SECONDS
 
 RULES_FILE = "gha-scalesets.rules.yaml"
 
@@ -62,6 +63,10 @@ def alert_rules(
 
     requests = f"sum(rate(gha_listener_api_requests_total{{{sel}}}[5m]))"
     failed = f'sum(rate(gha_listener_api_requests_total{{{sel},status=~"5..|429|error"}}[5m]))'
+    pool_wait = (
+        "histogram_quantile(0.99, sum by (le, lane) "
+        f"(rate(gha_listener_http_pool_wait_seconds_bucket{{{sel}}}[5m])))"
+    )
     return {
         "groups": [
             {
@@ -93,6 +98,14 @@ def alert_rules(
                         "10m",
                         f"More than {thresholds.api_error_rate_percent}% of GitHub API"
                         " requests failed",
+                    ),
+                    rule(
+                        "GhaHttpPoolWait",
+                        f"{pool_wait} > {POOL_WAIT_ALARM_SECONDS:g}",
+                        "5m",
+                        "1 % of the listener's {{ $labels.lane }} requests waited over"
+                        f" {POOL_WAIT_ALARM_SECONDS:g} s for a free connection to GitHub: raise"
+                        " capacity.api_connections or spread the scale sets over more replicas",
                     ),
                     rule(
                         "GhaJobsWaiting",

@@ -87,7 +87,11 @@ async def _serve(settings: ListenerSettings) -> None:
                 await starting
             return
         starting.result()
-        await listener.run_until(stop)
+        settling = asyncio.create_task(listener.freeze_when_settled())
+        try:
+            await listener.run_until(stop)
+        finally:
+            settling.cancel()
     finally:
         await listener.stop()
 

@@ -2,11 +2,12 @@
 
 Nothing here sends a request: credentials are read and parsed where they are files or inline
 (a Secrets Manager secret is read at start), the CA bundle is loaded, and the summary names the
-scale sets, runtime, registry and leadership the listener would use.
+scale sets, runtime, registry, leadership and connection budgets the listener would use.
 """
 
 from __future__ import annotations
 
+from gha_scalesets.listener.capacity import CapacityError, plan
 from gha_scalesets.listener.config import (
     CredentialsConfig,
     DynamoDBRegistryConfig,
@@ -33,6 +34,10 @@ def offline_problems(settings: ListenerSettings) -> list[str]:
             ssl_context(NetworkSettings(ca_bundle=settings.ca_bundle, trust_env=False))
         except ValueError as exc:
             problems.append(str(exc))
+    try:
+        plan(settings)
+    except CapacityError as exc:
+        problems.append(str(exc))
     return problems
 
 
@@ -61,6 +66,14 @@ def _runtime(settings: ListenerSettings) -> str:
     return "local: runner processes on this machine"
 
 
+def _connections(settings: ListenerSettings) -> str:
+    budget = plan(settings)  # offline_problems() reported a budget that cannot serve
+    return (
+        f"connections to GitHub: {budget.long_poll_connections} for long polls, "
+        f"{budget.api_connections} for the rest (up to {budget.open_files} open files)"
+    )
+
+
 def summary(settings: ListenerSettings) -> list[str]:
     """What the listener would serve, and how, one line each."""
     url = parse_config_url(settings.github_config_url)
@@ -77,6 +90,7 @@ def summary(settings: ListenerSettings) -> list[str]:
         f"leadership: {store_kind(settings)} lease"
         f" ({settings.leadership.lease_duration_seconds:g} s)",
         f"metrics: {settings.metrics_host}:{settings.metrics_port}",
+        _connections(settings),
         "scale sets:",
     ]
     for s in settings.scale_sets:

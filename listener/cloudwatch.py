@@ -30,6 +30,7 @@ log = structlog.get_logger("listener.cloudwatch")
 # A failed publish is not repeated: its counts go with the next one (a resent PutMetricData
 # whose first answer was lost would count them twice).
 _ONE_ATTEMPT = RetryPolicy(max_attempts=1, deadline=None)
+_UNITS = {"CredentialBudgetMinPercent": "Percent", "HttpPoolWaitSeconds": "Seconds"}
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,11 @@ class CloudWatchPublisher:
     """Sends the alarm metrics every ``config.interval_seconds`` until cancelled.
 
     ``alive`` says whether the listener's loops run (Heartbeat 1, else 0), ``leading`` how many
-    scale sets this replica serves as the active one (``ActiveScaleSets``); ``clock`` stamps the
-    data points and sets the schedule, ``wait`` sleeps between publishes (tests drive both);
-    ``client`` defaults to a CloudWatch client for ``aws``, created on the first publish.
+    scale sets this replica serves as the active one (``ActiveScaleSets``), ``pool_wait`` the
+    longest wait for a connection to GitHub since the last call (``HttpPoolWaitSeconds``);
+    ``clock`` stamps the data points and sets the schedule, ``wait`` sleeps between publishes
+    (tests drive both); ``client`` defaults to a CloudWatch client for ``aws``, created on the
+    first publish.
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class CloudWatchPublisher:
         *,
         alive: Callable[[], bool] = lambda: True,
         leading: Callable[[], int] = lambda: 1,
+        pool_wait: Callable[[], float] = lambda: 0.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         wait: Callable[[float], Awaitable[None]] = asyncio.sleep,
         client: BaseClient | None = None,
@@ -118,6 +122,7 @@ class CloudWatchPublisher:
         self._metrics = metrics
         self._alive = alive
         self._leading = leading
+        self._pool_wait = pool_wait
         self._clock = clock
         self._wait = wait
         self._client = client
@@ -171,6 +176,7 @@ class CloudWatchPublisher:
             "IdleRunnerMinutes": delta.idle_runner_seconds / 60,
             "JobArrivals": delta.job_arrivals,
             "CredentialBudgetMinPercent": credential_budget_percent(self._metrics),
+            "HttpPoolWaitSeconds": self._pool_wait(),
         }
         if leading:  # a standby's statistics are stale or absent: the alarm reads the active's
             m = self._metrics
@@ -187,7 +193,7 @@ class CloudWatchPublisher:
                 "Dimensions": dimensions,
                 "Timestamp": now,
                 "Value": value,
-                "Unit": "Percent" if name.endswith("Percent") else "Count",
+                "Unit": _UNITS.get(name, "Count"),
             }
             for name, value in values.items()
         ]

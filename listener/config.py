@@ -287,6 +287,28 @@ class CloudWatchConfig(_Strict):
     interval_seconds: float = Field(default=60.0, gt=0, le=60)
 
 
+# -- capacity: many scale sets in one process (docs/listener.md: "Capacity") -----------------
+
+
+class CapacityConfig(_Strict):
+    """Connection budgets and pacing for many scale sets (checked at startup by
+    ``listener.capacity``)."""
+
+    # Connections for message-queue long polls, one held per served scale set for the
+    # service's ~50 s hold. None: the number of scale sets plus headroom.
+    long_poll_connections: int | None = Field(default=None, ge=1, le=50_000)
+    # Connections for everything else (sessions, JIT configs, acks, runners, tokens).
+    api_connections: int = Field(default=128, ge=8, le=2_048)
+    # Scale-set lookups and session creations in flight (startup, takeovers, reopen storms).
+    startup_concurrency: int = Field(default=16, ge=1, le=256)
+    # First polls end spread over this window (GitHub's hold), so that the polls of many
+    # scale sets do not all return in the same instant every 50 s. 0: no spreading.
+    poll_stagger_seconds: float = Field(default=50.0, ge=0, le=300)
+
+
+# -- end of capacity --------------------------------------------------------------------------
+
+
 class ListenerSettings(BaseSettings):
     """Everything the listener needs; see docs/listener.md for the YAML form."""
 
@@ -327,6 +349,7 @@ class ListenerSettings(BaseSettings):
     no_proxy: str | None = None
     ca_bundle: str | None = None
     leadership: LeadershipConfig = Field(default_factory=LeadershipConfig)
+    capacity: CapacityConfig = Field(default_factory=CapacityConfig)
     aws: AwsConfig = Field(default_factory=AwsConfig)
     cloudwatch: CloudWatchConfig | None = None  # None: publish no CloudWatch metrics
     local: LocalRuntimeConfig = Field(default_factory=LocalRuntimeConfig)

@@ -9,17 +9,23 @@ spot fallbacks, warm capacity and the rate-limit budget of each credential.
 from __future__ import annotations
 
 from collections import Counter as CallCounter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from gha_scalesets.scaleset.config_url import parse_config_url
 from gha_scalesets.scaleset.messages import JobMessage
 from gha_scalesets.scaleset.models import Statistics
+from gha_scalesets.scaleset.sharding import LaneStats
 
 # ARC's job-duration buckets span 10 ms to an hour.
 _JOB_BUCKETS = (
@@ -28,6 +34,7 @@ _JOB_BUCKETS = (
     1800, 2400, 3000, 3600,
 )  # fmt: skip
 _API_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 _BATCH_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 _SCALE_SET_LABELS = ("enterprise", "organization", "repository", "name")
@@ -50,6 +57,48 @@ class _CounterView(Collector):
         for key, count in sorted(self._source().items()):
             family.add_metric([key], count)
         yield family
+
+
+class _PoolStats(Collector):
+    """Exposes the shared HTTP pool's lanes at scrape time (the transport owns the counts)."""
+
+    def __init__(self, source: Callable[[], Mapping[str, LaneStats]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        lanes = sorted(self._source().items())
+        wait = HistogramMetricFamily(
+            "gha_listener_http_pool_wait_seconds",
+            "Wait for a free connection to GitHub, by lane (api; long_poll: message polls)",
+            labels=("lane",),
+        )
+        capacity = GaugeMetricFamily(
+            "gha_listener_http_connections",
+            "Connection budget of the lane (capacity.* settings)",
+            labels=("lane",),
+        )
+        in_use = GaugeMetricFamily(
+            "gha_listener_http_connections_in_use",
+            "Requests of the lane in flight (each holds a connection)",
+            labels=("lane",),
+        )
+        waiting = GaugeMetricFamily(
+            "gha_listener_http_pool_waiting",
+            "Requests of the lane waiting for a free connection",
+            labels=("lane",),
+        )
+        timeouts = CounterMetricFamily(
+            "gha_listener_http_pool_timeouts",
+            "Requests that gave up waiting for a free connection",
+            labels=("lane",),
+        )
+        for lane, stats in lanes:
+            wait.add_metric([lane], stats.cumulative_buckets(), stats.wait_seconds)
+            capacity.add_metric([lane], stats.capacity)
+            in_use.add_metric([lane], stats.in_use)
+            waiting.add_metric([lane], stats.waiting)
+            timeouts.add_metric([lane], stats.timeouts)
+        yield from (wait, capacity, in_use, waiting, timeouts)
 
 
 def budget_ratio(credential: dict[str, Any]) -> float:
@@ -251,6 +300,26 @@ class ListenerMetrics:
         self.messages = Counter(
             "gha_listener_messages", "Message-queue messages handled", ("name",), registry=r
         )
+        self.lease_handovers = Counter(
+            "gha_listener_lease_handovers",
+            "Scale sets handed over to another replica to balance the load",
+            ("name",),
+            registry=r,
+        )
+        self.loop_lag = Histogram(
+            "gha_listener_event_loop_lag_seconds",
+            "How late the event loop ran a timer (every callback of every scale set waits)",
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
+        self.replicas = Gauge(
+            "gha_listener_replicas", "Live listener replicas this replica sees", registry=r
+        )
+        self.lease_share = Gauge(
+            "gha_listener_lease_share",
+            "Scale sets this replica may lead: ceil(scale sets / live replicas)",
+            registry=r,
+        )
         self._spot_fallbacks: Callable[[], CallCounter[str]] = CallCounter
         # Warm capacity (docs/listener.md, "Warm capacity").
         self.warm_target = gauge(
@@ -315,6 +384,10 @@ class ListenerMetrics:
         """Expose the client's per-credential pacing state (``Client.pacing_snapshot``)."""
         self.credentials = source
         self.registry.register(_Credentials(source))
+
+    def attach_pool(self, source: Callable[[], Mapping[str, LaneStats]]) -> None:
+        """Expose the HTTP pool's connection budgets and waits (read at scrape time)."""
+        self.registry.register(_PoolStats(source))
 
     def scale_set_labels(self, name: str) -> tuple[str, ...]:
         return (*self._scope, name)

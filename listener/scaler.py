@@ -52,6 +52,10 @@ log = structlog.get_logger("listener.scaler")
 
 # Without any trigger the scaler still re-checks this often (retries after failures, grace).
 _IDLE_TICK_SECONDS = 10.0
+# At rest (as many runners as desired, and a warm target that does not move with time)
+# nothing changes without an event that wakes the scaler: the re-check is a safety net only,
+# kept rare so that thousands of idle scale sets cost nothing.
+_REST_TICK_SECONDS = 60.0
 # How long a cleanly stopped runner keeps its slot while its JobCompleted may be in flight.
 _JOB_COMPLETED_WAIT_SECONDS = 10.0
 
@@ -84,7 +88,9 @@ class Scaler:
         self._backoff = backoff or Backoff(cap=settings.max_backoff_seconds)
         self._labels = metrics.scale_set_labels(scale_set.name)
         self._wake = asyncio.Event()
+        self._step = asyncio.Lock()  # held through one step: a handover waits for its end
         self._retry_at = 0.0
+        self._at_rest = False  # the last step found exactly the desired runners
         self._desired: int | None = None
         self._assigned: int | None = None  # the latest statistics' totalAssignedJobs
         self._waiting_jobs = 0  # assigned to the scale set, not started by any runner
@@ -182,30 +188,43 @@ class Scaler:
     async def run(self) -> None:
         """Converge until cancelled; reconcile at start and every ``reconcile_interval``."""
         await self._load_profile()
-        await self._reconcile(startup=True)
+        async with self._step:
+            await self._reconcile(startup=True)
         next_reconcile = self._monotonic() + self._settings.reconcile_interval_seconds
         while True:
             now = self._monotonic()
-            deadlines = [next_reconcile, now + _IDLE_TICK_SECONDS, *self._stopped.values()]
+            tick = _REST_TICK_SECONDS if self._at_rest else _IDLE_TICK_SECONDS
+            deadlines = [next_reconcile, now + tick, *self._stopped.values()]
             if self._retry_at > now:  # a past retry deadline must not turn this into a spin
                 deadlines.append(self._retry_at)
             if self._waiting_jobs:
                 deadlines.append(self._next_stuck_check)
             timeout = max(0.0, min(deadlines) - now)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that arrives as the wake-up does, and a stopped scaler would scale on.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             self._wake.clear()
-            if self._monotonic() >= next_reconcile:
-                await self._reconcile(startup=False)
-                next_reconcile = self._monotonic() + self._settings.reconcile_interval_seconds
-            try:
-                await self._release_stopped()
-                await self._replace_stuck()
-                await self.converge()
-            except Exception:  # keep the daemon up: the next trigger or tick retries
-                log.exception("scaling failed", scale_set=self.scale_set.name)
-                self._retry_at = self._monotonic() + self._backoff.failed()
-            await self._save_profile()
+            async with self._step:
+                if self._monotonic() >= next_reconcile:
+                    await self._reconcile(startup=False)
+                    next_reconcile = self._monotonic() + self._settings.reconcile_interval_seconds
+                try:
+                    await self._release_stopped()
+                    await self._replace_stuck()
+                    await self.converge()
+                except Exception:  # keep the daemon up: the next trigger or tick retries
+                    log.exception("scaling failed", scale_set=self.scale_set.name)
+                    self._retry_at = self._monotonic() + self._backoff.failed()
+                await self._save_profile()
+
+    async def pause(self) -> None:
+        """Wait for the current step to end and start no other until :meth:`resume`."""
+        await self._step.acquire()
+
+    def resume(self) -> None:
+        self._step.release()
 
     async def _load_profile(self) -> None:
         """Continue from the demand profile a predecessor (or an earlier run) saved."""
@@ -267,6 +286,7 @@ class Scaler:
 
     async def converge(self) -> None:
         """One step toward the desired count."""
+        self._at_rest = False
         if self._assigned is None or self._monotonic() < self._retry_at:
             return
         self._update_desired()
@@ -279,6 +299,9 @@ class Scaler:
         if spent:
             self._metrics.idle_runner_seconds.labels(self.scale_set.name).inc(spent)
         wanted = scale_up_count(self._desired, current, self.config.max_runners)
+        # A warm policy with schedules or a forecast moves the target with time: never at rest.
+        timeless = not self.warm.policy.schedules and self.warm.policy.adaptive is None
+        self._at_rest = current == self._desired and not self._stopped and timeless
         if wanted:
             log.info(
                 "scaling up",

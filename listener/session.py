@@ -4,6 +4,7 @@ predecessor's lingering session)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
@@ -60,15 +61,18 @@ async def open_session(
     conflict_timeout: float,
     backoff: Backoff,
     on_event: Callable[[str], None],
+    gate: asyncio.Semaphore | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> MessageSession:
     """Create the scale set's session; on 409 retry with backoff and jitter until
-    ``conflict_timeout`` (a crashed listener's session expires server-side), on outages forever."""
+    ``conflict_timeout`` (a crashed listener's session expires server-side), on outages forever.
+    ``gate`` bounds the creations in flight (each attempt, never the waits between them)."""
     deadline = clock() + conflict_timeout
     while True:
         try:
-            session = await client.create_message_session(scale_set.id, owner)
+            async with gate or contextlib.nullcontext():
+                session = await client.create_message_session(scale_set.id, owner)
         except SessionConflictError as exc:
             on_event("conflict")
             delay = backoff.failed()

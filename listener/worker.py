@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
@@ -34,6 +36,34 @@ from gha_scalesets.scaleset.errors import (
 
 log = structlog.get_logger("listener.worker")
 
+# A handover waits this long for the scaler's current step (a JIT batch, a launch) to end.
+_HANDOVER_QUIESCE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Where in a ``window`` (the service's hold) a scale set's polls should return: at
+    ``at`` (the event loop's time) plus whole windows."""
+
+    at: float
+    window: float
+
+    def cut(self, now: float | None = None) -> float:
+        """After how many seconds to cut the first poll; 0: it is in phase already."""
+        now = asyncio.get_running_loop().time() if now is None else now
+        delay = (self.at - now) % self.window
+        return delay if delay > self.window / 50 else 0.0
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """What the workers of one listener share so that thousands of them start, hand over and
+    stop without storms (docs/listener.md: "Capacity"): session creations and deletions in
+    flight."""
+
+    opens: asyncio.Semaphore
+    closes: asyncio.Semaphore
+
 
 async def _stop(task: asyncio.Task[None] | None) -> None:
     if task is not None:
@@ -55,16 +85,49 @@ class ScaleSetWorker:
         metrics: ListenerMetrics,
         owner: str,
         elector: LeaderElector,
+        pacing: Pacing,
+        on_handed_over: Callable[[], None],
+        phase: Phase | None = None,
     ) -> None:
+        """``phase``: when this scale set's polls should return (its first poll is cut short
+        to get there), so that the polls of many scale sets return spread over the hold
+        instead of all at once."""
         self.scaler = scaler
         self._settings = settings
         self._client = client
         self._metrics = metrics
         self._owner = owner
         self._elector = elector
+        self._pacing = pacing
+        self._phase = phase
+        self._on_handed_over = on_handed_over
         self._name = scaler.scale_set.name
         self._backoff = Backoff(cap=settings.max_backoff_seconds)
+        self._handover = asyncio.Event()
+        self._keep_session = False  # handing over: the successor deletes the session
         self.session: MessageSession | None = None
+        self.undeleted_session: str | None = None  # a session whose deletion did not finish
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def leading(self) -> bool:
+        return self._elector.leading
+
+    @property
+    def handing_over(self) -> bool:
+        return self._handover.is_set()
+
+    def hand_over(self) -> bool:
+        """Ask this worker to hand its scale set over to another replica (balancing): it
+        finishes the scaler's step, stops serving, leaves its session in the released lease
+        for the new active to delete, and stands by. False when not leading."""
+        if not self._elector.leading or self._handover.is_set():
+            return False
+        self._handover.set()
+        return True
 
     @property
     def ready(self) -> bool:
@@ -95,26 +158,67 @@ class ScaleSetWorker:
                 )
                 self._set_leader(True)
                 try:
-                    await self._lead(takeover)
+                    handed_over = await self._lead(takeover)
                 finally:
                     self._set_leader(False)
+                    self._end_handover()
+                if handed_over:
+                    self._metrics.lease_handovers.labels(self._name).inc()
+                    log.info("handed over to balance the replicas", scale_set=self._name)
+                    continue
                 self._metrics.lease_losses.labels(self._name).inc()
                 log.warning("deposed: standing by", scale_set=self._name)
         finally:
             await self._elector.release()
 
-    async def _lead(self, takeover: Takeover) -> None:
-        """Serve until leadership is lost (returns) or serving fails (raises)."""
+    def _end_handover(self) -> None:
+        """A requested handover is over (done, or moot because leadership ended first)."""
+        if self._handover.is_set():
+            self._handover.clear()
+            self._on_handed_over()
+
+    async def _lead(self, takeover: Takeover) -> bool:
+        """Serve until leadership is lost (False) or handed over (True); raises if serving
+        failed."""
         stale = takeover.previous_session_id
-        if stale and await close_session(self._client, self.scaler.ss_id, stale, self._name):
-            self._session_event("taken_over")  # the dead holder's session: no 409 to wait out
+        if stale:
+            # A dead holder's session, or the one a handover left: no 409 to wait out.
+            async with self._pacing.closes:
+                deleted = await close_session(self._client, self.scaler.ss_id, stale, self._name)
+            if deleted:
+                self._session_event("taken_over")
         serve = asyncio.create_task(self._serve(), name=f"serve-{self._name}")
         guard = asyncio.create_task(self._elector.hold(), name=f"lease-{self._name}")
+        handover = asyncio.create_task(self._handover.wait(), name=f"handover-{self._name}")
         try:
-            await asyncio.wait([serve, guard], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([serve, guard, handover], return_when=asyncio.FIRST_COMPLETED)
+            if serve.done() or guard.done():
+                return False
+            await self._stop_serving(serve)
+            await _stop(guard)
+            await self._elector.release(hand_over=True)
+            return True
         finally:
+            await _stop(handover)
             await _stop(guard)
             await _stop(serve)  # fenced: stop scaling at once; raises if serving failed
+            self._keep_session = False
+
+    async def _stop_serving(self, serve: asyncio.Task[None]) -> None:
+        """Stop serving between two scaler steps (a handover must not cut a launch short)."""
+        paused = False
+        try:
+            async with asyncio.timeout(_HANDOVER_QUIESCE_SECONDS):
+                await self.scaler.pause()
+                paused = True
+        except TimeoutError:
+            log.warning("handing over in the middle of a scaling step", scale_set=self._name)
+        try:
+            self._keep_session = True
+            await _stop(serve)
+        finally:
+            if paused:
+                self.scaler.resume()
 
     async def _serve(self) -> None:
         """The session loop; returns when a lost session turns out to be a lost lease.
@@ -197,6 +301,7 @@ class ScaleSetWorker:
             conflict_timeout=self._settings.session_conflict_timeout_seconds,
             backoff=Backoff(cap=self._settings.max_backoff_seconds),
             on_event=self._session_event,
+            gate=self._pacing.opens,
         )
         self._set_session(session)
         if session.statistics is not None:
@@ -206,9 +311,16 @@ class ScaleSetWorker:
     async def _close(self) -> None:
         session = self.session
         self._set_session(None)
-        if session is not None and await close_session(
-            self._client, session.scale_set_id, session.session_id, self._name
-        ):
+        if session is None or self._keep_session:
+            return
+        # Set until the deletion succeeds: a stop that has to cut it short reports it.
+        self.undeleted_session = session.session_id
+        async with self._pacing.closes:
+            deleted = await close_session(
+                self._client, session.scale_set_id, session.session_id, self._name
+            )
+        if deleted:
+            self.undeleted_session = None
             self._session_event("deleted")
 
     async def _poll(self) -> None:
@@ -218,9 +330,19 @@ class ScaleSetWorker:
             session = self.session
             assert session is not None
             try:
-                message = await self._client.get_message(
+                poll = self._client.get_message(
                     session, last_message_id, max_capacity=self.scaler.config.max_runners
                 )
+                cut = self._phase.cut() if self._phase else 0.0
+                self._phase = None
+                if cut:
+                    try:
+                        async with asyncio.timeout(cut):  # never swallows a cancellation
+                            message = await poll
+                    except TimeoutError:
+                        continue  # cut on purpose: the next poll returns at this set's phase
+                else:
+                    message = await poll
                 if message is None:
                     self.scaler.wake()  # re-assert the desired count, as upstream does on 202
                     continue

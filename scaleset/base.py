@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Self
 
 import httpx
@@ -35,6 +35,7 @@ from gha_scalesets.scaleset.network import NetworkSettings, ProxyRouter, ssl_con
 from gha_scalesets.scaleset.pacing import CredentialPacer, Gate, Pacer, PacingSettings, route_class
 from gha_scalesets.scaleset.pool import PoolSettings
 from gha_scalesets.scaleset.retry import RetryPolicy
+from gha_scalesets.scaleset.sharding import LaneStats
 from gha_scalesets.scaleset.transport import Observer, Outcome, Request, Transport
 
 log = logging.getLogger("scaleset")
@@ -156,6 +157,12 @@ class BaseClient:
     def auth_chain_runs(self) -> int:
         """How many times an admin token was acquired for this config URL (all credentials)."""
         return sum(chain.chain_runs for chain in self._chains.values())
+
+    @property
+    def pool_stats(self) -> Mapping[str, LaneStats]:
+        """Per lane of the shared HTTP pool (``api``, ``long_poll``): connection budget, use
+        and waits for a free connection; empty before the first request or with your ``http``."""
+        return pool.lane_stats(self._http) if self._leased and self._http is not None else {}
 
     @property
     def cache_hits(self) -> int:

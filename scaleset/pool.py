@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
 
 from gha_scalesets.scaleset.network import NetworkSettings
-from gha_scalesets.scaleset.sharding import ShardedTransport
+from gha_scalesets.scaleset.sharding import LaneStats, ShardedTransport
 
 
 @dataclass(frozen=True)
 class PoolSettings:
     """Connection-pool tuning; sized so a JIT batch of up to 100 requests never queues.
 
+    ``max_connections`` is the budget of every request but the message-queue long polls,
+    which have their own ``long_poll_connections`` (a poll holds its connection ~50 s: a
+    process needs one per scale set it serves). Connections open when first needed.
     Keep-alive equals the connection limit: httpcore closes an idle connection whenever the
     pool holds more connections than that, which would reconnect on every burst.
     """
@@ -29,6 +33,7 @@ class PoolSettings:
     max_connections: int = 128
     max_keepalive_connections: int = 128
     keepalive_expiry: float = 60.0
+    long_poll_connections: int = 256
 
 
 @dataclass
@@ -42,6 +47,9 @@ _Key = tuple[PoolSettings, NetworkSettings]
 _leases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_Key, _Lease]] = (
     weakref.WeakKeyDictionary()
 )
+_transports: weakref.WeakKeyDictionary[httpx.AsyncClient, ShardedTransport] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _new_client(settings: PoolSettings, network: NetworkSettings) -> httpx.AsyncClient:
@@ -50,14 +58,26 @@ def _new_client(settings: PoolSettings, network: NetworkSettings) -> httpx.Async
         max_keepalive_connections=settings.max_keepalive_connections,
         keepalive_expiry=settings.keepalive_expiry,
     )
+    transport = ShardedTransport(
+        limits,
+        http2=settings.http2,
+        network=network,
+        long_poll_connections=settings.long_poll_connections,
+    )
     client = httpx.AsyncClient(
-        transport=ShardedTransport(limits, http2=settings.http2, network=network),
-        follow_redirects=False,
-        trust_env=network.trust_env,
+        transport=transport, follow_redirects=False, trust_env=network.trust_env
     )
     # The service expects no Accept header except on the message queue, which sets its own.
     del client.headers["Accept"]
+    _transports[client] = transport
     return client
+
+
+def lane_stats(client: httpx.AsyncClient) -> Mapping[str, LaneStats]:
+    """Per lane of a shared client: budget, use and waits for a connection (empty for a
+    client this module did not create)."""
+    transport = _transports.get(client)
+    return transport.stats if transport is not None else {}
 
 
 def lease(settings: PoolSettings, network: NetworkSettings) -> httpx.AsyncClient:

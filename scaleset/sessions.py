@@ -24,6 +24,7 @@ from gha_scalesets.scaleset.errors import (
 )
 from gha_scalesets.scaleset.messages import ScaleSetMessage, parse_message
 from gha_scalesets.scaleset.models import MessageSession, Page
+from gha_scalesets.scaleset.sharding import LONG_POLL_LANE
 from gha_scalesets.scaleset.transport import Outcome, Request
 
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
@@ -151,7 +152,14 @@ class SessionMethods(BaseClient):
                 token, Accept=MQ_ACCEPT, **{"X-ScaleSetMaxCapacity": str(max(0, max_capacity))}
             )
             url = message_url(session.message_queue_url, last_message_id)
-            return Request("GET", url, "{messageQueueUrl}", headers, timeout=self._poll_timeout)
+            return Request(
+                "GET",
+                url,
+                "{messageQueueUrl}",
+                headers,
+                timeout=self._poll_timeout,
+                pool_lane=LONG_POLL_LANE,
+            )
 
         outcome = await self._with_queue_token(session, build)
         if outcome.status == 202:

@@ -17,6 +17,7 @@ from gha_scalesets.scaleset.retry import (
     server_requested_delay,
     untrusted_certificate,
 )
+from gha_scalesets.scaleset.sharding import API_LANE, LANE_EXTENSION
 
 if TYPE_CHECKING:
     from gha_scalesets.scaleset.pacing import Gate
@@ -38,6 +39,7 @@ class Request:
     content: bytes | None = None
     timeout: httpx.Timeout | None = None
     retry_statuses: frozenset[int] = frozenset()
+    pool_lane: str = API_LANE  # the connection budget it draws on (scaleset.sharding)
     gate: Gate | None = None
 
     @property
@@ -123,6 +125,7 @@ class Transport:
                     headers=request.headers,
                     content=request.content,
                     timeout=request.timeout or httpx.USE_CLIENT_DEFAULT,
+                    extensions={LANE_EXTENSION: request.pool_lane},
                 )
             except BaseException as exc:
                 if gate is not None:

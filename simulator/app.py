@@ -92,6 +92,8 @@ class Simulator:
             "connections": len(self.peers),
             "limits": self.limits.stats(),
             "revoked_credentials": self.world.auth.revoked,
+            # When the counts were read (monotonic seconds): request rates over a window.
+            "monotonic": self.loop_time(),
             **self.world.stats(),
         }
 

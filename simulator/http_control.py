@@ -4,8 +4,9 @@
   "repository": "owner/repo", "result": "succeeded"}`` -> ``{"job_ids": [...]}``
 - ``GET /_sim/jobs`` -> ``{"jobs": [{"job_id", "state", "scale_set_id", ...}]}``
 - ``GET /_sim/stats`` -> ``{"requests", "runner_requests", "limits", "revoked_credentials",
-  "jobs", "runners"}``; ``limits`` counts per credential and route class: ``requests``
-  admitted, ``refused``, ``refused_in_block`` (sent while already limited), ``blocked_seconds``
+  "jobs", "runners", "monotonic"}`` (``monotonic``: when the counts were read); ``limits``
+  counts per credential and route class: ``requests`` admitted, ``refused``,
+  ``refused_in_block`` (sent while already limited), ``blocked_seconds``
 - ``POST /_sim/reset`` -> a fresh world (faults are kept, their random stream restarts)
 - ``GET|POST /_sim/faults`` -> the current :class:`~simulator.faults.FaultSettings`;
   POST replaces them all (``{}`` clears)

@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import random
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -411,6 +412,8 @@ class World:
                 "online": sum(1 for r in self.runners.values() if r.online),
                 "busy": sum(1 for r in self.runners.values() if r.job is not None),
                 "duplicate_names": self.duplicate_names,
+                # registered runners per scale set (name): "never over max" per scale set
+                "by_scale_set": dict(Counter(r.scale_set.name for r in self.runners.values())),
             },
         }
 

@@ -6,10 +6,24 @@ import secrets
 from collections import Counter
 
 from gha_scalesets.listener.config import DynamoDBRegistryConfig, ListenerSettings
-from gha_scalesets.listener.leadership.base import Lease, LeaseStore, MemoryLeaseStore, Terms
+from gha_scalesets.listener.leadership.base import (
+    Lease,
+    LeaseStore,
+    Member,
+    MemoryLeaseStore,
+    Terms,
+)
 from gha_scalesets.listener.leadership.elector import LeaderElector, Takeover
 
-__all__ = ["LeaderElector", "Lease", "LeaseStore", "MemoryLeaseStore", "Takeover", "Terms"]
+__all__ = [
+    "LeaderElector",
+    "Lease",
+    "LeaseStore",
+    "Member",
+    "MemoryLeaseStore",
+    "Takeover",
+    "Terms",
+]
 
 # A lease call that takes longer than this is no use: the elector's deadline fences anyway.
 _LEASE_READ_TIMEOUT_SECONDS = 3.0
@@ -52,4 +66,4 @@ def build_lease_store(
             registry, settings.aws, api_calls, read_timeout=_LEASE_READ_TIMEOUT_SECONDS
         )
         return DynamoDBLeaseStore(registry.table_name, client)
-    return MemoryLeaseStore()
+    return MemoryLeaseStore(exclusive=True)  # nobody else can take a lease of this process

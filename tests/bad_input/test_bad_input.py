@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from benchmarks.chaos_checks import CANARY_PAT
 from gha_scalesets.listener.__main__ import cli
-from gha_scalesets.listener.app import StartupError, resolve_scale_set
 from gha_scalesets.listener.config import ScaleSetConfig
+from gha_scalesets.listener.startup import StartupError, resolve_scale_sets
 from gha_scalesets.providers.inputs import check_inputs
 from gha_scalesets.scaleset import AppCredentials, Client, PatCredentials
 from gha_scalesets.scaleset.errors import CredentialsError, UnauthorizedError
@@ -92,7 +92,7 @@ def test_app_on_an_enterprise_is_refused_with_the_fix(
 async def test_unknown_scale_set_names_the_fix(sim: SimulatorServer) -> None:
     async with Client(sim.config_url("acme"), PatCredentials(SecretStr(SIM_PAT))) as client:
         with pytest.raises(StartupError) as error:
-            await resolve_scale_set(client, ScaleSetConfig(name="ghost"))
+            await resolve_scale_sets(client, [ScaleSetConfig(name="ghost")])
     message = str(error.value)
     assert "'ghost' not found in runner group 'Default'" in message and "pulumi up" in message
 

@@ -14,6 +14,7 @@ import pytest
 from benchmarks.chaos_checks import ScenarioResult
 from benchmarks.chaos_ha import HA_KINDS, SESSION_TTL_SECONDS, run_ha
 from benchmarks.chaos_process import run_kill9, run_upgrade
+from benchmarks.chaos_rebalance import run_rebalance
 from benchmarks.chaos_scenarios import REDUCED, Scenario, run_scenario, scenarios
 
 pytestmark = pytest.mark.timeout(240)
@@ -49,3 +50,9 @@ async def test_standby_takes_over_from_a_failed_active(kind: str, aws: str, tmp_
     _check(result)
     # Within the lease and a few polls, never by waiting for GitHub to expire a session.
     assert result.extra["takeover_seconds"] < SESSION_TTL_SECONDS / 4
+
+
+async def test_a_replica_joins_and_another_leaves_mid_burst(aws: str, tmp_path: Path) -> None:
+    result = await run_rebalance(REDUCED, aws, tmp_path)
+    _check(result)
+    assert result.extra["handovers"] > 0  # the joining replica got its share by handover

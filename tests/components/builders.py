@@ -111,5 +111,6 @@ def assert_publishes_what_the_alarms_read(settings: Any, recorder: Any) -> None:
         "IdleRunnerMinutes",
         "IdleBudgetMinutes",
         "CredentialBudgetMinPercent",
+        "HttpPoolWaitSeconds",
     } | spot
     assert all(m["dimensions"] == {"Listener": published.listener_name} for m in read)

@@ -176,6 +176,7 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
             "dead-letters",
             "idle-runner-minutes",
             "credential-budget-low",
+            "http-pool-wait",
         }
         | spot
     )
@@ -196,6 +197,12 @@ def test_alarms_watch_listener_table_and_dlq_and_notify_the_actions(
         len(scale_sets()),  # every configured scale set needs an active replica
     )
     assert no_leader["treatMissingData"] == "breaching"
+    pool = alarms["http-pool-wait"].inputs
+    assert (pool["metricName"], pool["statistic"], pool["threshold"]) == (
+        "HttpPoolWaitSeconds",
+        "Maximum",
+        5.0,
+    )
     budget = alarms["credential-budget-low"].inputs
     assert (budget["metricName"], budget["statistic"]) == ("CredentialBudgetMinPercent", "Minimum")
     assert (budget["comparisonOperator"], budget["threshold"]) == ("LessThanThreshold", 10.0)

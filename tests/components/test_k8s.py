@@ -76,11 +76,11 @@ def test_listener_role_is_namespaced_and_limited_to_pods_secrets_profiles_and_le
         },
         # the adaptive warm capacity's learned profile: read, create once, patch
         {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "patch"]},
-        # leadership: read, create once, renew by replace; never delete or list
+        # leadership: read, create once, renew by replace; standbys list; stale members deleted
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
-            "verbs": ["get", "create", "update"],
+            "verbs": ["get", "list", "create", "update", "delete"],
         },
     ]
     binding = recorder.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").inputs
@@ -254,6 +254,7 @@ def test_prometheus_alert_rules_cover_the_listener_and_use_its_metrics(deploy, r
         "GhaIdleRunnerCost",
         "GhaCredentialBudgetLow",
         "GhaRunnerLaunchFailures",
+        "GhaHttpPoolWait",
     }
     # Per-pod scraping labels series with namespace and pod (no service label).
     pods = 'pod=~"ci-listener-[a-z0-9]{1,10}-?[a-z0-9]{5}"'
@@ -272,6 +273,7 @@ def test_prometheus_alert_rules_cover_the_listener_and_use_its_metrics(deploy, r
         "min by (credential) (gha_listener_credential_budget_ratio{"
     )
     assert rules["GhaCredentialBudgetLow"]["expr"].endswith(") < 0.1")
+    assert rules["GhaHttpPoolWait"]["expr"].startswith("histogram_quantile(0.99, sum by (le, lane)")
     assert all(f'namespace="ci-runners",{pods}' in r["expr"] for r in rules.values())
 
 

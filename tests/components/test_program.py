@@ -69,7 +69,7 @@ def test_example_stack_deploys_its_scale_sets_and_listener(runtime) -> None:
     else:
         assert exports["tableName"] and exports["queueUrl"]
         # The example EC2 stack runs its runners on spot: one alarm more.
-        assert len(exports["alarmArns"]) == (10 if runtime == "ec2" else 9)
+        assert len(exports["alarmArns"]) == (11 if runtime == "ec2" else 10)
 
 
 @pytest.mark.parametrize("runtime", sorted(EXAMPLES))

@@ -52,6 +52,7 @@ def test_benchmark_table_is_the_one_generated_from_the_results() -> None:
     results = json.loads(report.RESULTS.read_text())
     committed = report.DOC.read_text()
     assert report.render(committed, results) == committed
+    assert report.SCALE_START in committed and "scale" in results  # the scale table is there
 
 
 def test_benchmark_report_rewrites_a_stale_table(tmp_path: Path) -> None:

@@ -40,3 +40,32 @@ async def check_release(store: LeaseStore) -> None:
     assert released is not None
     read = await store.read(SS)
     assert read is not None and read.holder is None and read.session_id is None
+
+
+async def check_read_many(store: LeaseStore) -> None:
+    """Several leases in one read: the stored ones, absent ones left out."""
+    held = await swap(store, None, "a#1", session_id="s-1")
+    other = await store.swap(SS + 1, None, Terms("b#1", 10))
+    assert await store.read_many([SS, SS + 1, SS + 2]) == {SS: held, SS + 1: other}
+    assert await store.read_many([]) == {}
+
+
+async def check_members(store: LeaseStore) -> None:
+    """Member records: a new version per beat, per group, removed on request."""
+    assert await store.members("g1") == []
+    await store.beat("g1", "m-a#1", 0)
+    await store.beat("g1", "m-b#1", 3)
+    await store.beat("g2", "m-c#1", 1)  # another listener's replicas: another group
+    first = {m.identity: m for m in await store.members("g1")}
+    assert {i: m.leading for i, m in first.items()} == {"m-a#1": 0, "m-b#1": 3}
+    await store.beat("g1", "m-a#1", 5)
+    again = {m.identity: m for m in await store.members("g1")}
+    assert again["m-a#1"].leading == 5 and again["m-a#1"].version != first["m-a#1"].version
+    assert again["m-b#1"].version == first["m-b#1"].version  # unchanged without a beat
+    await store.remove_member("g1", "m-b#1")
+    await store.remove_member("g1", "gone#1")  # already gone: no error
+    assert [m.identity for m in await store.members("g1")] == ["m-a#1"]
+    assert [m.identity for m in await store.members("g2")] == ["m-c#1"]
+    # Members are not scale sets' leases.
+    leases = await store.read_many(range(1000))
+    assert not any((lease.holder or "").startswith("m-") for lease in leases.values())

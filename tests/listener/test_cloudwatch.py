@@ -34,6 +34,7 @@ NAMES = (
     "WarmRunners",
     "ForecastArrivals",
     "CredentialBudgetMinPercent",
+    "HttpPoolWaitSeconds",
 )
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
 
@@ -84,10 +85,12 @@ def cloudwatch(boto_client):
 async def running(
     metrics: ListenerMetrics, intervals: Intervals, cloudwatch
 ) -> AsyncIterator[CloudWatchPublisher]:
+    pool_waits = iter([2.5])  # the longest wait for a connection, per interval
     publisher = CloudWatchPublisher(
         CloudWatchConfig(listener_name=LISTENER),
         AwsConfig(region=AWS_REGION),
         metrics,
+        pool_wait=lambda: next(pool_waits, 0.0),
         clock=intervals.clock,
         wait=intervals.wait,
         client=cloudwatch,
@@ -185,6 +188,7 @@ async def test_each_interval_publishes_what_the_alarms_read(
     assert _sums(cloudwatch, "JobArrivals") == [7, 0]
     # the credential lowest on budget: 400 of 5,000 left, then none in rotation
     assert _sums(cloudwatch, "CredentialBudgetMinPercent") == [8, 0]
+    assert _sums(cloudwatch, "HttpPoolWaitSeconds") == [2.5, 0]
     waiting = _series(cloudwatch, "JobsWaiting")
     assert [(minimum, when.replace(tzinfo=UTC)) for when, _, minimum in waiting] == [
         (3, START + timedelta(minutes=1)),

@@ -170,6 +170,7 @@ async def test_check_prints_what_it_would_serve_without_a_request(
         "  registry: DynamoDB table runners",
         "  leadership: dynamodb lease (10 s)",
         "  metrics: 0.0.0.0:9102",
+        "  connections to GitHub: 10 for long polls, 128 for the rest (up to 394 open files)",
         "  scale sets:",
         "    fine: 0..3 runners (runner group Default)",
         "    id 7: 0..10 runners (runner group Default)",
@@ -181,6 +182,14 @@ async def test_check_prints_what_it_would_serve_without_a_request(
     missing = CliRunner().invoke(cli, ["check", "--config", str(path)])
     assert missing.exit_code == 2
     assert f"  - credentials: cannot read the token file {token}: No such file" in missing.output
+
+    token.write_text(SIM_PAT)
+    path.write_text(yaml.safe_dump({**settings, "capacity": {"long_poll_connections": 1}}))
+    short = CliRunner().invoke(cli, ["check", "--config", str(path)])
+    assert short.exit_code == 2
+    assert "capacity.long_poll_connections (1) is below the number of scale sets (2)" in (
+        short.output
+    )
 
 
 async def load_credentials_one(config: CredentialsConfig, aws: AwsConfig) -> Credentials:

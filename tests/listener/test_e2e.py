@@ -196,7 +196,13 @@ async def test_min_runners_keep_a_warm_pool(sim: SimulatorServer, state_dir: Pat
         await wait_for(
             lambda: (
                 sim.stats()["runners"]
-                == {"registered": 2, "online": 2, "busy": 0, "duplicate_names": 0}
+                == {
+                    "registered": 2,
+                    "online": 2,
+                    "busy": 0,
+                    "duplicate_names": 0,
+                    "by_scale_set": {"warm": 2},
+                }
             ),
             10,
             "the pool back at 2 idle runners",

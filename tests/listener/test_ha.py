@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from gha_scalesets.listener.app import Listener
-from gha_scalesets.listener.leadership import Lease, LeaseStore, MemoryLeaseStore, Terms
+from gha_scalesets.listener.leadership import Lease, LeaseStore, Member, MemoryLeaseStore, Terms
 from gha_scalesets.listener.registry.memory import MemoryRegistry
 from gha_scalesets.scaleset import Client, PatCredentials
 from gha_scalesets.simulator.testing import SimulatorServer
@@ -55,6 +55,22 @@ class Partition:
     async def swap(self, scale_set_id: int, expected: Lease | None, new: Terms) -> Lease | None:
         self._check()
         return await self._shared.swap(scale_set_id, expected, new)
+
+    async def read_many(self, scale_set_ids: Sequence[int]) -> dict[int, Lease]:
+        self._check()
+        return await self._shared.read_many(scale_set_ids)
+
+    async def beat(self, group: str, identity: str, leading: int) -> None:
+        self._check()
+        await self._shared.beat(group, identity, leading)
+
+    async def members(self, group: str) -> list[Member]:
+        self._check()
+        return await self._shared.members(group)
+
+    async def remove_member(self, group: str, identity: str) -> None:
+        self._check()
+        await self._shared.remove_member(group, identity)
 
     async def close(self) -> None:
         pass

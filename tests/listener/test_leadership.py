@@ -21,7 +21,14 @@ from gha_scalesets.listener.leadership.dynamodb import DynamoDBLeaseStore
 from gha_scalesets.listener.leadership.kubernetes import ANNOTATION_SESSION_ID, KubernetesLeaseStore
 from gha_scalesets.listener.registry.dynamodb import create_table, make_dynamodb_client
 from tests.fixtures.k8s import FakeApiServer
-from tests.listener.lease_contract import SS, check_compare_and_swap, check_release, swap
+from tests.listener.lease_contract import (
+    SS,
+    check_compare_and_swap,
+    check_members,
+    check_read_many,
+    check_release,
+    swap,
+)
 
 NAMESPACE = "runners"
 
@@ -53,6 +60,14 @@ async def test_compare_and_swap_lets_exactly_one_writer_win(store: LeaseStore) -
 
 async def test_release_clears_the_holder(store: LeaseStore) -> None:
     await check_release(store)
+
+
+async def test_read_many_reads_several_leases_at_once(store: LeaseStore) -> None:
+    await check_read_many(store)
+
+
+async def test_member_records_of_the_replicas(store: LeaseStore) -> None:
+    await check_members(store)
 
 
 async def test_kubernetes_lease_is_a_real_lease_object(k8s_api: FakeApiServer) -> None:
@@ -231,3 +246,18 @@ async def test_a_renewal_whose_answer_was_lost_does_not_depose_the_active() -> N
     await store.swap(SS, current, Terms("a#1", 10))  # applied, answer lost
     assert await leader.confirm()
     assert leader.leading and (await store.read(SS)).holder == "a#1"  # type: ignore[union-attr]
+
+
+async def test_a_lone_process_never_renews_and_never_loses_its_leases() -> None:
+    """A store only this process uses (no replicas): renewing could only cost CPU."""
+    store, clock = MemoryLeaseStore(exclusive=True), FakeClock()
+    leader = _elector(store, "a#1", clock)
+    await leader.acquire()
+    held = await store.read(SS)
+    guard = asyncio.create_task(leader.hold())
+    clock.now += 3600  # an hour without a renewal
+    await asyncio.sleep(0.01)
+    assert not guard.done() and await store.read(SS) == held
+    assert await leader.record_session("s-1")  # a write an hour later still leads
+    assert leader.leading and (await store.read(SS)).session_id == "s-1"  # type: ignore[union-attr]
+    guard.cancel()

@@ -79,6 +79,21 @@ def _launch_failures(values: str) -> list[Series]:
     return [("gha_listener_launch_failures_total", SCALE_SET | {"stage": "launch"}, values)]
 
 
+def _pool_waits(slow_per_minute: int) -> list[Series]:
+    """Wait-for-a-connection histogram of the api lane: 100 requests a minute, of which
+    ``slow_per_minute`` waited between 5 and 10 s and the others under a millisecond."""
+    fast = 100 - slow_per_minute
+    bounds = ("0.001", "0.01", "0.1", "0.5", "1", "5", "10", "30", "+Inf")
+    return [
+        (
+            "gha_listener_http_pool_wait_seconds_bucket",
+            {"lane": "api", "le": le},
+            f"0+{fast if float(le) <= 5 else 100}x40",
+        )
+        for le in bounds
+    ]
+
+
 CASES = {
     "GhaListenerDown": Case(
         # Its scrape fails while another listener's pod in the namespace is up.
@@ -113,6 +128,7 @@ CASES = {
         quiet=[("gha_listener_credential_budget_ratio", {"credential": "app:a"}, "0.5x40")],
         labels={"credential": "app:a"},
     ),
+    "GhaHttpPoolWait": Case(fires=_pool_waits(10), quiet=_pool_waits(0), labels={"lane": "api"}),
     "GhaRunnerLaunchFailures": Case(
         fires=_launch_failures("0+1x40"),  # 10 in the last 10 minutes
         quiet=_launch_failures("0x20 1x5 2x14"),  # 2 in the last 10 minutes

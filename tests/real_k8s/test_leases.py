@@ -29,7 +29,14 @@ from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeError, KubeRest
 from tests.fixtures.kubelet import kubelet_stand_in, runner_objects
 from tests.listener.conftest import create_scale_set, jobs_done, wait_for
-from tests.listener.lease_contract import SS, check_compare_and_swap, check_release, swap
+from tests.listener.lease_contract import (
+    SS,
+    check_compare_and_swap,
+    check_members,
+    check_read_many,
+    check_release,
+    swap,
+)
 from tests.listener.test_process import ListenerProcess, write_config
 
 ROUNDS = 20
@@ -73,6 +80,7 @@ async def test_lease_store_contract_on_the_real_server(
 ) -> None:
     mark = control_plane.audit_mark()
     await check_compare_and_swap(make_store())
+    await check_members(make_store())
 
     stored = admin.get(f"{_LEASES.format(namespace)}/{lease_name(SS)}")
     assert stored["spec"]["leaseDurationSeconds"] == 10 and stored["spec"]["renewTime"]
@@ -87,7 +95,14 @@ async def test_lease_store_contract_on_the_real_server(
     requests = control_plane.requests(mark, namespace)
     used = {verb for verb, resource in requests if resource == "leases"}
     [granted] = [r["verbs"] for r in listener_rules() if r["resources"] == ["leases"]]
-    assert used == {"get", "create", "update"} == set(granted)
+    assert used == {"get", "list", "create", "update", "delete"} == set(granted)
+
+
+async def test_read_many_on_the_real_server(
+    make_store: Callable[[], KubernetesLeaseStore], admin: KubeRest, namespace: str
+) -> None:
+    admin.create(_LEASES.format(namespace), _lease_body("someone-elses-lease"))
+    await check_read_many(make_store())  # Leases that are not the listener's are left out
 
 
 async def test_release_on_the_real_server(
@@ -109,11 +124,10 @@ def test_the_role_allows_nothing_else_on_leases(
     leases = _LEASES.format(namespace)
     admin.create(leases, _lease_body("someone-else"))
     refused = [
-        ("GET", leases, None),  # list
         ("GET", f"{leases}?watch=true&timeoutSeconds=1", None),
         ("PATCH", f"{leases}/someone-else", {"spec": {"holderIdentity": "x"}}),
-        ("DELETE", f"{leases}/someone-else", None),
         ("DELETE", leases, None),  # deletecollection
+        ("GET", _LEASES.format("default"), None),  # list elsewhere
         ("GET", f"{_LEASES.format('default')}/someone-else", None),
         ("POST", _LEASES.format("default"), _lease_body("elsewhere")),
     ]

@@ -238,13 +238,14 @@ async def test_the_role_is_sufficient_and_minimal(
     assert "gone-jit" not in _secrets(admin, namespace)
     assert runtime.launch_errors == {} and runtime.terminate_errors == {}
     used = set(control_plane.requests(mark, namespace))
-    # Every rule of the Role but the one on leases, which the leadership store uses.
+    # Every rule of the Role but those of the leadership store (leases) and of the demand
+    # profile store (configmaps), each checked with its own store.
     granted = {
         (verb, resource)
         for rule in listener_rules()
         for resource in rule["resources"]
         for verb in rule["verbs"]
-        if resource != "leases"
+        if resource not in ("leases", "configmaps")
     }
     assert used == granted
 
@@ -260,7 +261,7 @@ async def test_the_role_is_sufficient_and_minimal(
         ("GET", "/api/v1/namespaces/default/pods", None),  # other namespaces
         ("GET", "/api/v1/pods", None),
         ("GET", "/api/v1/nodes", None),
-        ("POST", f"{ns}/configmaps", {"metadata": {"name": "x"}}),
+        ("DELETE", f"{ns}/configmaps/x", None),  # profiles are kept, never deleted
         ("POST", f"{ns}/serviceaccounts/default/token", {"spec": {}}),
         (
             "DELETE",

@@ -103,7 +103,7 @@ async def test_ca_bundle_as_a_file_keeps_the_tuned_pool(
     group = await client.get_runner_group_by_name("Default")
     assert group.id == 1
     transport = client._http._transport  # type: ignore[union-attr]
-    assert isinstance(transport, ShardedTransport) and transport.shards > 1
+    assert isinstance(transport, ShardedTransport) and len(transport.shards()) > 1
 
 
 def test_bad_network_settings_fail_at_construction_without_the_password(

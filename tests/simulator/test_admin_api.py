@@ -198,7 +198,13 @@ def test_row10_delete_agent_and_busy_runner(
     busy = admin.call("DELETE", f"{AGENTS}/{jit.runner_id}")
     assert busy.status_code == 400
     assert "JobStillRunningException" in _type_name(busy)
-    assert sim.stats()["runners"] == {"registered": 1, "online": 1, "busy": 1, "duplicate_names": 0}
+    assert sim.stats()["runners"] == {
+        "registered": 1,
+        "online": 1,
+        "busy": 1,
+        "duplicate_names": 0,
+        "by_scale_set": {"busy-set": 1},
+    }
     statistics = admin.call("GET", f"{SETS}/{ss['id']}").json()["statistics"]
     assert statistics == {
         "totalAvailableJobs": 0,

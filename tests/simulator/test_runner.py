@@ -145,7 +145,13 @@ async def test_200_jobs_flow_through_jit_runners(sim: SimulatorServer, admin: Ad
         "canceled": 0,
         "reassigned": 0,
     }
-    assert stats["runners"] == {"registered": 0, "online": 0, "busy": 0, "duplicate_names": 0}
+    assert stats["runners"] == {
+        "registered": 0,
+        "online": 0,
+        "busy": 0,
+        "duplicate_names": 0,
+        "by_scale_set": {},
+    }
     assert stats["requests"][JIT_ROUTE] == total
     assert stats["requests"]["GET /message"] == polls
     assert stats["requests"]["DELETE /message/{id}"] == polls - idle_polls
