@@ -408,7 +408,9 @@ class Scaler:
             log.info("scaled down", scale_set=self.scale_set.name, removed=removed)
 
     async def _forget(self, name: str, runner_id: int | None, provider_id: str | None) -> None:
-        """Drop a runner: deregister it on GitHub (if given an id), free its slot, stop it."""
+        """Drop a runner: deregister it on GitHub (if given an id), free its slot and, if this
+        call freed it, stop it: whoever freed the slot first (a JobCompleted racing a scale-down
+        that read the runner before) already asked the runtime, one delete per runner."""
         if runner_id is not None:
             try:
                 await self._client.remove_runner(runner_id)
@@ -416,8 +418,9 @@ class Scaler:
                 pass  # already gone, or GitHub ends it with its job
             except ScaleSetError as exc:
                 log.warning("could not remove runner on GitHub", runner=name, error=str(exc))
-        if await self._registry.release(self.ss_id, name):
-            self._wake.set()
+        if not await self._registry.release(self.ss_id, name):
+            return
+        self._wake.set()
         if provider_id is not None:
             await self._runtime.terminate([provider_id])
 

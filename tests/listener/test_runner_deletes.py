@@ -29,17 +29,17 @@ JOBS = 6
 
 
 class DeleteCountingRuntime(InProcessRuntime):
-    """Counts ``terminate`` per provider id; ``exits_after`` holds back the runners' exit
+    """Counts ``terminate`` per provider id (``deleted``); ``exits_after`` holds back the runners' exit
     events until it is set (so that JobCompleted is handled first)."""
 
     def __init__(self, exits_after: asyncio.Event | None = None) -> None:
         super().__init__()
-        self.deletes: Counter[str] = Counter()
+        self.deleted: Counter[str] = Counter()
         self.exits_handled = 0
         self._exits_after = exits_after
 
     async def terminate(self, provider_ids: Sequence[str]) -> None:
-        self.deletes.update(provider_ids)
+        self.deleted.update(provider_ids)
         await super().terminate(provider_ids)
 
     async def events(self) -> AsyncIterator[RuntimeEvent]:
@@ -75,7 +75,7 @@ async def test_each_finished_runner_is_deleted_once(
         await wait_for(
             lambda: runtime.exits_handled == len(launched), 10, "every exit to be handled"
         )
-        deletes = dict(runtime.deletes)
+        deletes = dict(runtime.deleted)
     assert len(launched) >= JOBS
     # One delete request per runner: the one that freed its slot.
     assert deletes == dict.fromkeys(launched, 1), deletes
