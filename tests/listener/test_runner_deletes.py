@@ -29,8 +29,8 @@ JOBS = 6
 
 
 class DeleteCountingRuntime(InProcessRuntime):
-    """Counts ``terminate`` per provider id (``deleted``); ``exits_after`` holds back the runners' exit
-    events until it is set (so that JobCompleted is handled first)."""
+    """Counts ``terminate`` per provider id (``deleted``); ``exits_after`` holds back the
+    runners' exit events until it is set (so that JobCompleted is handled first)."""
 
     def __init__(self, exits_after: asyncio.Event | None = None) -> None:
         super().__init__()
