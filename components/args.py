@@ -180,7 +180,9 @@ class ScaleSetListenerArgs:
         """Every credential given, whichever field holds it (tokens and Apps)."""
         if self.github_credentials:
             return list(self.github_credentials)
-        return [self.github_app if self.github_app is not None else self.github_token]
+        if self.github_app is not None:
+            return [self.github_app]
+        return [] if self.github_token is None else [self.github_token]
 
     def bounded_scale_sets(self) -> list[ListenerScaleSet]:
         """Every scale set with its bounds (bare resources get the defaults)."""

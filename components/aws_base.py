@@ -19,7 +19,7 @@ from gha_scalesets.components.secrets import AwsCredential
 from gha_scalesets.components.settings import resolve_env, setting_variable
 from gha_scalesets.contract.names import METRICS_NAMESPACE
 
-_ANYWHERE = {"cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
+_ANYWHERE: dict[str, Any] = {"cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
 
 
 @dataclass

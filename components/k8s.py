@@ -109,7 +109,7 @@ def listener_pod_spec(
         # variable wins over the Secret's.
         exempt = f"$(KUBERNETES_SERVICE_HOST),{no_proxy}"
         env = env | {"NO_PROXY": exempt, "no_proxy": exempt}
-    spec = {
+    spec: dict[str, Any] = {
         "serviceAccountName": service_account,
         "affinity": affinity,
         "securityContext": {

@@ -46,15 +46,16 @@ def k8s_network(
     secret = config_map = None
     no_proxy = no_proxy_list(args.no_proxy, (*BASE_NO_PROXY, *K8S_NO_PROXY))
     if args.proxy is not None:
+        variables: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+            pulumi.Output.from_input(args.proxy).apply(
+                lambda proxy: proxy_environment(proxy, no_proxy)
+            )
+        )
         secret = k8s.core.v1.Secret(
             names.child("proxy"),
             metadata=metadata("proxy"),
             type="Opaque",
-            string_data=pulumi.Output.secret(
-                pulumi.Output.from_input(args.proxy).apply(
-                    lambda proxy: proxy_environment(proxy, no_proxy)
-                )
-            ),
+            string_data=variables,
             opts=opts,
         ).metadata.name
     if args.ca_bundle:

@@ -478,6 +478,6 @@ def has_provider(opts: pulumi.ResourceOptions | None, package: str) -> bool:
     if isinstance(opts.provider, pulumi.ProviderResource) and opts.provider.package == package:
         return True
     providers = opts.providers
-    if isinstance(providers, dict):
+    if isinstance(providers, Mapping):
         return package in providers
     return any(provider.package == package for provider in providers or ())

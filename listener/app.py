@@ -301,7 +301,7 @@ class Listener:
             stopper.cancel()
         for task in self._tasks:
             if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+                raise task.exception()  # type: ignore[misc]  # not None: checked above
 
     async def _route_events(self) -> None:
         async for event in self.runtime.events():

@@ -101,7 +101,7 @@ def make_client(
             ),
         )
 
-    def count(event_name: str, **_: Any) -> None:
+    def count(event_name: str, **_details: Any) -> None:
         _, service_id, operation = event_name.split(".", 2)
         api_calls[f"{service_id}:{operation}"] += 1
 

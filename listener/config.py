@@ -92,7 +92,7 @@ class PacingConfig(_Strict):
     def settings(self) -> PacingSettings:
         return PacingSettings(
             enabled=self.enabled,
-            ceilings=dict(self.ceilings),
+            ceilings={cls: ceiling for cls, ceiling in self.ceilings.items()},
             window_seconds=self.window_seconds,
             max_concurrency=self.max_concurrency,
             learn=self.learn,
@@ -405,7 +405,7 @@ class ListenerSettings(BaseSettings):
 def load_settings(path: Path | None) -> ListenerSettings:
     """Read settings from ``path`` (YAML) layered over ``LISTENER_*`` variables."""
     if path is None:
-        return ListenerSettings()  # type: ignore[call-arg]  # all from the environment
+        return ListenerSettings()  # all from the environment
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: the top level must be a mapping of settings")

@@ -90,7 +90,11 @@ def local_credentials(config: CredentialsConfig) -> Credentials | None:
         return PatCredentials(_read_file(config.token_file, "token"))
     if config.app is not None:
         app = config.app
-        key = app.private_key or _read_file(app.private_key_file, "GitHub App private key")  # type: ignore[arg-type]
+        if app.private_key_file is not None:
+            key = _read_file(app.private_key_file, "GitHub App private key")
+        else:
+            assert app.private_key is not None  # AppConfig holds exactly one of the two
+            key = app.private_key
         return AppCredentials(app.client_id, app.installation_id, key)
     return None
 

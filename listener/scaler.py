@@ -353,11 +353,11 @@ class Scaler:
             if r.ok and r.runner is not None and r.config is not None
         ]
         jit_failed = [r for r in results if not r.ok]
-        for result in jit_failed:
+        for failure in jit_failed:
             log.warning(
                 "jit config failed",
-                runner=result.name,
-                error=str(result.error),
+                runner=failure.name,
+                error=str(failure.error),
                 scale_set=self.scale_set.name,
             )
         await asyncio.gather(*(self._registry.release(self.ss_id, r.name) for r in jit_failed))

@@ -119,7 +119,9 @@ class ProxyRouter:
             if (
                 proxy
                 and self._bypass
-                and urllib.request.proxy_bypass_environment(netloc, self._bypass)
+                and urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]  # undocumented: not in typeshed
+                    netloc, self._bypass
+                )
             ):
                 proxy = None
             self._decided[key] = proxy

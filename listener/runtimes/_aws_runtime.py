@@ -98,7 +98,7 @@ class AwsRuntime(Generic[ConfigT]):
         self.api_calls: Counter[str] = Counter()
         self.launch_errors: Counter[str] = Counter()
         self.terminate_errors: Counter[str] = Counter()
-        self._config = config
+        self._config: ConfigT = config
         self._aws = aws
         self._max_connections = config.launch_concurrency + 2
         self._retry = retry or default_retry()
@@ -146,9 +146,8 @@ class AwsRuntime(Generic[ConfigT]):
         """Every page of a paginated call, following the ``token_key`` continuation."""
         token: str | None = None
         while True:
-            page = await call(
-                self._api, operation, self._retry, **params, **({token_key: token} if token else {})
-            )
+            more: dict[str, Any] = {token_key: token} if token else {}
+            page = await call(self._api, operation, self._retry, **params, **more)
             yield page
             token = page.get(token_key)
             if not token:

@@ -13,6 +13,7 @@ import functools
 from collections import Counter
 from collections.abc import Collection, Iterable
 from datetime import datetime
+from typing import Any
 
 import structlog
 from botocore.client import BaseClient
@@ -56,7 +57,7 @@ class JitParameters:
         self, name: str, jit_config: str, tags: dict[str, str], errors: Counter[str]
     ) -> None:
         """Store ``jit_config`` as a SecureString; raises the AWS error when it cannot."""
-        params: dict[str, object] = {
+        params: dict[str, Any] = {
             "Name": name,
             "Value": jit_config,
             "Type": "SecureString",
@@ -97,13 +98,14 @@ class JitParameters:
         stale: list[str] = []
         token: str | None = None
         while True:
+            more: dict[str, Any] = {"NextToken": token} if token else {}
             page = await call(
                 self._client,
                 "describe_parameters",
                 self._retry,
                 ParameterFilters=[{"Key": "Path", "Option": "OneLevel", "Values": [path]}],
                 MaxResults=50,
-                **({"NextToken": token} if token else {}),
+                **more,
             )
             for param in page.get("Parameters", []):
                 key = param["Name"].rsplit("/", 1)[-1]

@@ -58,7 +58,7 @@ def parse_ec2_event(event: Mapping[str, Any]) -> RuntimeEvent | None:
     if event.get("detail-type") != EC2_STATE_CHANGE:
         return None
     state = detail.get("state")
-    phase = _EC2_PHASES.get(state)
+    phase = _EC2_PHASES.get(state) if isinstance(state, str) else None
     return None if phase is None else RuntimeEvent(instance_id, phase, reason=f"instance {state}")
 
 
@@ -165,7 +165,8 @@ class EventQueue:
             # The abandoned long poll ends in its thread; what it got becomes visible again.
             receive.cancel()
             return []
-        return receive.result().get("Messages", [])
+        messages: list[dict[str, Any]] = receive.result().get("Messages", [])
+        return messages
 
     async def _delete(self, messages: list[dict[str, Any]]) -> None:
         if not messages:

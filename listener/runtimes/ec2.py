@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -429,3 +429,11 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
     def _parse(self, raw: Mapping[str, Any]) -> RuntimeEvent | None:
         event = parse_ec2_event(raw)
         return None if event is None else self._with_owner(event)
+
+
+if TYPE_CHECKING:
+    from gha_scalesets.listener.runtimes.base import Runtime
+
+    def _satisfies_runtime(runtime: Ec2Runtime) -> Runtime:
+        """Never called: mypy checks here that Ec2Runtime has all the Runtime protocol asks."""
+        return runtime

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from itertools import zip_longest
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -246,3 +246,11 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
             return None  # another cluster's runners, same queue
         event = parse_ecs_event(raw, ECS_STARTED_BY_PREFIX)
         return None if event is None else self._with_owner(event)
+
+
+if TYPE_CHECKING:
+    from gha_scalesets.listener.runtimes.base import Runtime
+
+    def _satisfies_runtime(runtime: EcsRuntime) -> Runtime:
+        """Never called: mypy checks here that EcsRuntime has all the Runtime protocol asks."""
+        return runtime

@@ -19,7 +19,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import structlog
@@ -389,13 +389,14 @@ class K8sRuntime:
         items: list[Any] = []
         token: str | None = None
         while True:
+            more: dict[str, Any] = {"_continue": token} if token else {}
             page = await self._call(
                 operation,
                 request,
                 self._namespace,
                 label_selector=selector,
                 limit=_PAGE,
-                **({"_continue": token} if token else {}),
+                **more,
             )
             items.extend(page.items)
             token = page.metadata._continue
@@ -513,3 +514,11 @@ def _termination(status: Any) -> str | None:
         if container.name == CONTAINER_NAME and terminated:
             return f"{terminated.reason or 'terminated'} (exit {terminated.exit_code})"
     return None
+
+
+if TYPE_CHECKING:
+    from gha_scalesets.listener.runtimes.base import Runtime
+
+    def _satisfies_runtime(runtime: K8sRuntime) -> Runtime:
+        """Never called: mypy checks here that K8sRuntime has all the Runtime protocol asks."""
+        return runtime

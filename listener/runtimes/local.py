@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -288,3 +289,11 @@ class LocalRuntime:
             if runner.watcher is not None:
                 runner.watcher.cancel()
         await self._events.put(None)
+
+
+if TYPE_CHECKING:
+    from gha_scalesets.listener.runtimes.base import Runtime
+
+    def _satisfies_runtime(runtime: LocalRuntime) -> Runtime:
+        """Never called: mypy checks here that LocalRuntime has all the Runtime protocol asks."""
+        return runtime
