@@ -8,6 +8,7 @@ a broken copy rechecks only its module and what depends on it.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,17 @@ CHECKED = {
 
 def test_the_package_type_checks_clean() -> None:
     assert typecheck.check() == []
+
+
+def test_every_type_ignore_names_its_error_code_and_why() -> None:
+    explained = re.compile(r"# type: ignore\[[a-z-]+(, [a-z-]+)*\]  # \S")
+    unexplained = [
+        f"{path.relative_to(typecheck.ROOT)}:{number}"
+        for path in typecheck.modules().values()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "type: ignore" in line and not explained.search(line)
+    ]
+    assert unexplained == []
 
 
 def test_a_runtime_missing_a_protocol_method_is_reported(tmp_path: Path) -> None:
