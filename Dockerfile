@@ -15,6 +15,7 @@ COPY providers/ providers/
 COPY components/ components/
 COPY listener/ listener/
 COPY simulator/ simulator/
+COPY contract/ contract/
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install -c constraints.txt ".[listener]"
 # From /, where the source tree is not importable: what runs is what the wheel installed. Every

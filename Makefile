@@ -21,14 +21,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-# Python (ruff) and the GitHub workflows (actionlint, built from the Go module proxy once).
+# Python (ruff, mypy) and the GitHub workflows (actionlint, built from the Go module proxy once).
 lint: lint-python
 	toolchain/build.sh actionlint
 	$(TOOLBIN)/actionlint
 
+# mypy: strict over the whole package (pyproject's [tool.mypy]); incremental in .mypy_cache.
 lint-python: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m toolchain.typecheck
 
 format: install
 	$(VENV)/bin/ruff check --fix .
@@ -76,4 +78,4 @@ bench-ci: install
 	$(PY) -m pytest -q tests/benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache dist
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache dist

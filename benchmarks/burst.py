@@ -9,7 +9,10 @@ own scale set, with the no-op runtime. Ours is the real :class:`~listener.app.Li
 - ``api_calls_per_job``: GitHub requests from queueing the burst until every runner is
   launched, per job (the later JobStarted/JobCompleted messages cost both modes the same: one
   GET + one ack per envelope of <= 50 events);
-- ``job_wait_p50/p95``: job queued -> a runner finished it (jobs last 0 s, so: picked up).
+- ``job_wait_p50/p95``: job queued -> a runner finished it (jobs last 0 s, so: picked up);
+- ``runtime_deletes_per_runner`` (ours): the runtime's delete requests per launched runner,
+  once every runner's slot is free (each runner ends twice, by its exit and by JobCompleted:
+  one delete is what it needs).
 """
 
 from __future__ import annotations
@@ -172,6 +175,13 @@ async def run_ours(
     prober = asyncio.create_task(probe())
     try:
         result = await _measure(sim, name, jobs, runtime, first, started)
+        ss_id = next(iter(listener.workers))
+
+        async def all_freed() -> bool:
+            return await listener.registry.count(ss_id) == 0
+
+        await wait_until(all_freed, "every runner's slot to be freed")
+        result["runtime_deletes_per_runner"] = round(runtime.deletes / runtime.launched, 3)
     finally:
         prober.cancel()
         stop.set()

@@ -24,6 +24,9 @@ class EmulatorTaskRuntime:
 
     def __init__(self) -> None:
         self.api_calls: Counter[str] = Counter()
+        # Runners the listener asked to delete, once per ask: a cloud request each on EC2,
+        # ECS or Kubernetes (TerminateInstances, StopTask, a pod delete).
+        self.deletes = 0
         self.peak_running = 0
         self._tasks: dict[str, tuple[asyncio.Task[None], RunnerSpec]] = {}
         self._events: asyncio.Queue[RuntimeEvent | None] = asyncio.Queue()
@@ -58,6 +61,7 @@ class EmulatorTaskRuntime:
             )
 
     async def terminate(self, provider_ids: Sequence[str]) -> None:
+        self.deletes += len(provider_ids)
         for provider_id in provider_ids:
             entry = self._tasks.get(provider_id)
             if entry is not None:

@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from benchmarks.replay import Window, run_replay
-from gha_scalesets.listener.warm import BOOT_SECONDS
+from gha_scalesets.contract.warm import BOOT_SECONDS
 from gha_scalesets.simulator.workload import Workload, trace
 
 MONDAY = 1_772_409_600.0  # 2026-03-02 00:00 UTC

@@ -15,12 +15,8 @@ import pulumi
 import pulumi_aws as aws
 
 from gha_scalesets.components.args import AlarmThresholds
-from gha_scalesets.components.naming import (
-    METRICS_DIMENSION,
-    METRICS_NAMESPACE,
-    POOL_WAIT_ALARM_SECONDS,
-    ListenerNames,
-)
+from gha_scalesets.components.naming import POOL_WAIT_ALARM_SECONDS, ListenerNames
+from gha_scalesets.contract.names import METRICS_DIMENSION, METRICS_NAMESPACE
 
 LISTENER_METRICS = {
     "Heartbeat": "1 per minute while the listener's poll loop runs (Sum)",
@@ -255,7 +251,8 @@ def _spot_unavailable(listener_id: str) -> AlarmSpec:
     return AlarmSpec(
         "spot-unavailable",
         "Runners have been launched on-demand instead of spot for 30 minutes: spot keeps"
-        " refusing (the listener logs why: spot_unavailable, runner_launch_fallback)",
+        " refusing (the listener logs why: 'spot closed to this account', 'launch refused,"
+        " trying the next candidate')",
         {
             **_listener_metric("SpotFallbacks", "Sum", listener_id, 10 * _MINUTE),
             "comparison_operator": "GreaterThanThreshold",

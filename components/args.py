@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import pulumi
 
 from gha_scalesets.components.platforms import DEFAULT_PLATFORM
-from gha_scalesets.listener.warm.config import WarmPolicy
+from gha_scalesets.contract.warm import WarmPolicy
 from gha_scalesets.providers import GitHubAppArgs
 
 RUNTIMES = ("ec2", "ecs", "k8s")
@@ -39,7 +39,7 @@ class ListenerScaleSet:
     min_runners: int = 0
     max_runners: int = 10
     # -- warm capacity (issue 28): runners kept ready ahead of demand (min_idle, schedules,
-    # adaptive). A WarmPolicy or its dict form; the rules are listener/warm/config.py's
+    # adaptive). A WarmPolicy or its dict form; the rules are contract/warm.py's
     # (docs/listener.md: "Warm capacity").
     warm: WarmPolicy | Mapping[str, Any] | None = None
 
@@ -180,7 +180,9 @@ class ScaleSetListenerArgs:
         """Every credential given, whichever field holds it (tokens and Apps)."""
         if self.github_credentials:
             return list(self.github_credentials)
-        return [self.github_app if self.github_app is not None else self.github_token]
+        if self.github_app is not None:
+            return [self.github_app]
+        return [] if self.github_token is None else [self.github_token]
 
     def bounded_scale_sets(self) -> list[ListenerScaleSet]:
         """Every scale set with its bounds (bare resources get the defaults)."""

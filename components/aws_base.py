@@ -13,12 +13,13 @@ from gha_scalesets.components import iam
 from gha_scalesets.components.args import ScaleSetListenerArgs
 from gha_scalesets.components.aws_scope import AwsScope
 from gha_scalesets.components.cache import RunnerCache
-from gha_scalesets.components.naming import METRICS_NAMESPACE, ListenerNames
+from gha_scalesets.components.naming import ListenerNames
 from gha_scalesets.components.network import aws_proxy_env
 from gha_scalesets.components.secrets import AwsCredential
-from gha_scalesets.components.settings import resolve_env
+from gha_scalesets.components.settings import resolve_env, setting_variable
+from gha_scalesets.contract.names import METRICS_NAMESPACE
 
-_ANYWHERE = {"cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
+_ANYWHERE: dict[str, Any] = {"cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
 
 
 @dataclass
@@ -71,7 +72,7 @@ class AwsBase:
         """The ``LISTENER_*`` variables of this listener, given its runtime section, plus the
         proxy variables and ``LISTENER_CA_BUNDLE`` = ``ca_bundle`` (PEM text or a file)."""
         region = self.region
-        ca = {"LISTENER_CA_BUNDLE": ca_bundle} if ca_bundle else {}
+        ca = {setting_variable("ca_bundle"): ca_bundle} if ca_bundle else {}
         return resolve_env(
             github_config_url=self.args.github_config_url,
             runtime=self.args.runtime,

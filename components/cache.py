@@ -14,17 +14,15 @@ import pulumi
 import pulumi_aws as aws
 
 from gha_scalesets.components.naming import ListenerNames
-
-# The listener's registry schema (listener/registry): items keyed (pk, sk), expired by TTL.
-PARTITION_KEY = "pk"
-SORT_KEY = "sk"
-TTL_ATTRIBUTE = "expires_at"
-
-EC2_EVENT_TYPES = (
-    "EC2 Instance State-change Notification",
-    "EC2 Spot Instance Interruption Warning",
+from gha_scalesets.contract.names import (
+    EC2_EVENT_SOURCE,
+    EC2_EVENT_TYPES,
+    ECS_EVENT_SOURCE,
+    ECS_EVENT_TYPES,
+    PARTITION_KEY,
+    SORT_KEY,
+    TTL_ATTRIBUTE,
 )
-ECS_EVENT_TYPES = ("ECS Task State Change",)
 
 _MAX_RECEIVES = 5  # then a message goes to the dead-letter queue (and the DLQ alarm fires)
 
@@ -33,9 +31,9 @@ def state_event_pattern(runtime: str, cluster_arn: str | None = None) -> dict[st
     """The EventBridge pattern of the runner state changes a runtime listens to."""
     if runtime == "ec2":
         # Instance events carry no tags: the listener ignores instances it does not know.
-        return {"source": ["aws.ec2"], "detail-type": list(EC2_EVENT_TYPES)}
+        return {"source": [EC2_EVENT_SOURCE], "detail-type": list(EC2_EVENT_TYPES)}
     return {
-        "source": ["aws.ecs"],
+        "source": [ECS_EVENT_SOURCE],
         "detail-type": list(ECS_EVENT_TYPES),
         "detail": {"clusterArn": [cluster_arn]},
     }
@@ -81,7 +79,10 @@ def create_runner_cache(
     tags: dict[str, str],
     parent: pulumi.Resource,
 ) -> RunnerCache:
-    """Table (on demand, KMS, PITR, TTL), queue + DLQ (SSE) and the EventBridge rule feeding it."""
+    """Table (on demand, KMS, PITR, TTL), queue + DLQ (SSE) and the EventBridge rule feeding it.
+
+    The table's keys are the listener registry's (``listener/registry/dynamodb.py``): items
+    keyed (partition, sort), expired by TTL."""
     opts = pulumi.ResourceOptions(parent=parent)
     table = aws.dynamodb.Table(
         names.child("runners"),

@@ -161,7 +161,8 @@ class ConfigSchema:
                 classes = self.entry
                 continue
             bare = name.removesuffix("[]")
-            classes = tuple(_dataclass(_hints(c)[bare]) for c in classes if bare in _hints(c))  # type: ignore[misc]
+            found = (_dataclass(_hints(c)[bare]) for c in classes if bare in _hints(c))
+            classes = tuple(found)  # type: ignore[arg-type]  # a path names dataclass fields only
         return classes[0]
 
     def fields(self, path: str) -> Iterator[tuple[type, dataclasses.Field[Any], Any, str]]:
@@ -251,7 +252,7 @@ class ConfigSchema:
     def _type(self, tp: Any, path: str) -> Any:
         """The type a config value of Args type ``tp`` must have."""
         if path == SCALE_SETS:
-            return Annotated[list[self.model(ENTRY)], BeforeValidator(_one_or_more)]  # type: ignore[misc]
+            return Annotated[list[self.model(ENTRY)], BeforeValidator(_one_or_more)]  # type: ignore[misc]  # a type built at run time
         if tp is Any or tp in (str, int, float, bool, type(None)) or get_origin(tp) is Literal:
             return tp
         if isinstance(tp, type) and issubclass(tp, Enum):
@@ -269,9 +270,9 @@ class ConfigSchema:
                 return Union[tuple(kept)]  # noqa: UP007 (a union built at run time)
         elif origin in (list, tuple, collections.abc.Sequence):
             item = self._type(args[0] if args else Any, f"{path}[]")
-            return Annotated[list[item], BeforeValidator(_one_or_more)]  # type: ignore[valid-type]
+            return Annotated[list[item], BeforeValidator(_one_or_more)]  # type: ignore[valid-type]  # built at run time
         elif origin in (dict, collections.abc.Mapping):
-            return dict[self._type(args[0], path), self._type(args[1], path)]  # type: ignore[misc]
+            return dict[self._type(args[0], path), self._type(args[1], path)]  # type: ignore[misc]  # built at run time
         raise UnmappedField(f"{path}: {tp!r} has no stack config form; map it in {__name__}")
 
     # -- values --------------------------------------------------------------------------
@@ -305,9 +306,10 @@ class ConfigSchema:
         if path is None or value is None:
             return value
         cls = _dataclass(tp)
+        assert cls is not None  # an object path is a dataclass's (_object_path)
         if isinstance(value, list):
-            return [cls(**self.values(cls, v, path, secrets)) for v in value]  # type: ignore[misc]
-        return cls(**self.values(cls, value, path, secrets))  # type: ignore[misc]
+            return [cls(**self.values(cls, v, path, secrets)) for v in value]
+        return cls(**self.values(cls, value, path, secrets))
 
 
 SCHEMA = ConfigSchema()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -14,7 +15,7 @@ from gha_scalesets.components.aws_base import AwsBase
 from gha_scalesets.components.network import LISTENER_CA_FILE, aws_proxy_env
 from gha_scalesets.components.platforms import al2023_ami
 from gha_scalesets.components.user_data import listener_user_data
-from gha_scalesets.listener.runtimes.ec2 import runner_user_data
+from gha_scalesets.contract.boot import runner_user_data
 
 
 @dataclass
@@ -27,9 +28,7 @@ def _b64(script: str) -> str:
     return base64.b64encode(script.encode()).decode()
 
 
-def _network(
-    security_group_id: pulumi.Input[str], *, launched_by_listener: bool
-) -> dict[str, object]:
+def _network(security_group_id: pulumi.Input[str], *, launched_by_listener: bool) -> dict[str, Any]:
     """No public address. RunInstances refuses an instance-level subnet (the listener picks one
     per launch) together with a template network interface, so the runner template names only
     its security group; the listener's role may not launch with a public address at all."""
@@ -46,7 +45,7 @@ def _network(
     }
 
 
-def _hardening(volume_gb: int, root_device: str, *, metadata_tags: bool) -> dict[str, object]:
+def _hardening(volume_gb: int, root_device: str, *, metadata_tags: bool) -> dict[str, Any]:
     """Shared by both templates: IMDSv2 only with hop limit 1 (containers on the host cannot
     reach the instance role) and an encrypted root volume."""
     return {

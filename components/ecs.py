@@ -16,7 +16,7 @@ from gha_scalesets.components.aws_base import AwsBase
 from gha_scalesets.components.naming import ListenerNames
 from gha_scalesets.components.network import ecs_runner_env
 from gha_scalesets.components.platforms import ecs_cpu_architecture
-from gha_scalesets.listener.runtimes.ecs import runner_entrypoint
+from gha_scalesets.contract.boot import runner_entrypoint
 
 RUNNER_CONTAINER = "runner"
 LISTENER_CONTAINER = "listener"
@@ -112,6 +112,8 @@ def _fargate(family: str, cpu: int, memory: int, platform: str) -> dict[str, Any
 def deploy(base: AwsBase, cluster: pulumi.Output[str]) -> EcsDeployment:
     """Log groups, execution/task roles, both task definitions and the listener service."""
     names, args, opts, options = base.names, base.args, base.opts, base.args.ecs
+    runner_image = options.runner_image
+    assert runner_image is not None  # validation requires it on ECS
     region = base.region
     listener_logs = base.log_group("listener")
     runner_logs = base.log_group("runners")
@@ -121,7 +123,7 @@ def deploy(base: AwsBase, cluster: pulumi.Output[str]) -> EcsDeployment:
         "ecs-tasks.amazonaws.com",
         pulumi.Output.all(base.scope, listener_logs.arn, runner_logs.arn).apply(
             lambda v: iam.task_execution(
-                v[0], log_group_arns=v[1:], images=[args.listener_image, options.runner_image]
+                v[0], log_group_arns=v[1:], images=[args.listener_image, runner_image]
             )
         ),
     )
@@ -135,7 +137,7 @@ def deploy(base: AwsBase, cluster: pulumi.Output[str]) -> EcsDeployment:
         task_role_arn=runner_role.arn,
         container_definitions=pulumi.Output.all(
             runner_logs.name, region, ecs_runner_env(args)
-        ).apply(lambda v: json.dumps([runner_container(options.runner_image, *v)])),
+        ).apply(lambda v: json.dumps([runner_container(runner_image, *v)])),
         tags=base.tags,
         opts=opts,
         **_fargate(runner_family, options.runner_cpu, options.runner_memory, args.platform),

@@ -94,7 +94,7 @@ def fargate_memory_problem(cpu: object, memory: object) -> str | None:
         return (
             f"{cpu!r} CPU units is no Fargate size: use one of {', '.join(map(str, FARGATE_SIZES))}"
         )
-    allowed = FARGATE_SIZES[cpu]  # type: ignore[index]
+    allowed = FARGATE_SIZES[cpu]
     if memory in allowed:
         return None
     return (

@@ -12,8 +12,7 @@ from typing import Any
 
 from gha_scalesets.components.aws_scope import AwsScope
 from gha_scalesets.components.images import parse_ecr_image
-from gha_scalesets.components.naming import METRICS_NAMESPACE
-from gha_scalesets.listener.runtimes.ec2 import TAG_INSTANCE_ARN, TAG_SCALE_SET_ID
+from gha_scalesets.contract.names import METRICS_NAMESPACE, TAG_INSTANCE_ARN, TAG_SCALE_SET_ID
 
 Statement = dict[str, Any]
 

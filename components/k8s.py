@@ -20,8 +20,8 @@ from gha_scalesets.components.k8s_secret import K8S_SECRET_MOUNT, k8s_credential
 from gha_scalesets.components.naming import ListenerNames
 from gha_scalesets.components.network import LISTENER_CA_FILE
 from gha_scalesets.components.prometheus import RULES_FILE, alert_rules, rules_file
-from gha_scalesets.components.settings import resolve_env
-from gha_scalesets.listener.network import RUNNER_CA_DIR
+from gha_scalesets.components.settings import resolve_env, setting_variable
+from gha_scalesets.contract.names import RUNNER_CA_DIR
 
 LISTENER_UID = 10001  # the Dockerfile's user
 _TMP = "tmp"
@@ -102,14 +102,14 @@ def listener_pod_spec(
     mounted where ``LISTENER_CA_BUNDLE`` points.
     """
     if ca_config_map:
-        env = env | {"LISTENER_CA_BUNDLE": LISTENER_CA_FILE}
+        env = env | {setting_variable("ca_bundle"): LISTENER_CA_FILE}
     if proxy_secret:
         # The Kubernetes client honours the proxy variables too, and reaches the API server by
         # the address in KUBERNETES_SERVICE_HOST: the kubelet expands $(...) here, and a plain
         # variable wins over the Secret's.
         exempt = f"$(KUBERNETES_SERVICE_HOST),{no_proxy}"
         env = env | {"NO_PROXY": exempt, "no_proxy": exempt}
-    spec = {
+    spec: dict[str, Any] = {
         "serviceAccountName": service_account,
         "affinity": affinity,
         "securityContext": {

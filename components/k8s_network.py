@@ -16,10 +16,9 @@ import pulumi_kubernetes as k8s
 
 from gha_scalesets.components.args import ScaleSetListenerArgs
 from gha_scalesets.components.naming import ListenerNames
-from gha_scalesets.listener.network import (
+from gha_scalesets.contract.names import BUNDLE_FILE, CA_FILE
+from gha_scalesets.contract.network import (
     BASE_NO_PROXY,
-    BUNDLE_FILE,
-    CA_FILE,
     K8S_NO_PROXY,
     no_proxy_list,
     proxy_environment,
@@ -47,15 +46,16 @@ def k8s_network(
     secret = config_map = None
     no_proxy = no_proxy_list(args.no_proxy, (*BASE_NO_PROXY, *K8S_NO_PROXY))
     if args.proxy is not None:
+        variables: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+            pulumi.Output.from_input(args.proxy).apply(
+                lambda proxy: proxy_environment(proxy, no_proxy)
+            )
+        )
         secret = k8s.core.v1.Secret(
             names.child("proxy"),
             metadata=metadata("proxy"),
             type="Opaque",
-            string_data=pulumi.Output.secret(
-                pulumi.Output.from_input(args.proxy).apply(
-                    lambda proxy: proxy_environment(proxy, no_proxy)
-                )
-            ),
+            string_data=variables,
             opts=opts,
         ).metadata.name
     if args.ca_bundle:

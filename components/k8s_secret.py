@@ -67,7 +67,7 @@ def k8s_credential(
         _mounted(c, f"-{index}" if several else "")
         for index, c in enumerate(args.credential_list())
     ]
-    data: pulumi.Input[dict[str, str]] = {key: value for key, value, _ in mounted}  # type: ignore[misc]
+    data: dict[str, pulumi.Input[str]] = {key: value for key, value, _ in mounted}
     sources = pulumi.Output.all(*(source for _, _, source in mounted))
     credentials = sources if several else sources.apply(lambda found: found[0])
     secret = k8s.core.v1.Secret(

@@ -8,11 +8,6 @@ from dataclasses import dataclass
 TAG_KEY = "gha-scalesets:listener"
 """Tag on every AWS resource of a listener; the listener's IAM role is scoped by it."""
 
-METRICS_NAMESPACE = "GHAScaleSets"
-"""CloudWatch namespace of the listener's own metrics (docs/components.md: "Alarms and ...")."""
-
-METRICS_DIMENSION = "Listener"
-
 POOL_WAIT_ALARM_SECONDS = 5.0
 """A wait this long for a free connection to GitHub means the connection budget is too small
 for the scale sets served (a right-sized one waits milliseconds): the CloudWatch alarm and the

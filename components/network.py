@@ -15,14 +15,8 @@ from urllib.parse import urlsplit
 import pulumi
 
 from gha_scalesets.components.args import ListenerConfigError, ScaleSetListenerArgs
-from gha_scalesets.listener.network import (
-    BASE_NO_PROXY,
-    CA_FILE,
-    CA_PEM_ENV,
-    RUNNER_CA_DIR,
-    no_proxy_list,
-    proxy_environment,
-)
+from gha_scalesets.contract.names import CA_FILE, CA_PEM_ENV, RUNNER_CA_DIR
+from gha_scalesets.contract.network import BASE_NO_PROXY, no_proxy_list, proxy_environment
 
 LISTENER_CA_FILE = f"{RUNNER_CA_DIR}/{CA_FILE}"  # where the listener finds the CA
 

@@ -75,10 +75,11 @@ def aws_credential(
         tags=tags,
         opts=opts,
     )
+    value: pulumi.Output[str] = pulumi.Output.secret(secrets_manager_value(args))
     aws.secretsmanager.SecretVersion(
         names.child("github"),
         secret_id=secret.id,
-        secret_string=pulumi.Output.secret(secrets_manager_value(args)),
+        secret_string=value,
         opts=opts,
     )
     return AwsCredential(key_arn=key_arn, secret=secret)

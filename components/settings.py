@@ -14,6 +14,7 @@ import pulumi
 
 from gha_scalesets.components.args import ListenerScaleSet
 from gha_scalesets.components.validation import check_unique_names
+from gha_scalesets.contract.names import LISTENER_ENV_PREFIX
 
 
 def listener_env(
@@ -32,23 +33,29 @@ def listener_env(
 ) -> dict[str, str]:
     """Environment variables configuring one listener; ``network`` adds the proxy variables and
     ``LISTENER_CA_BUNDLE``."""
-    env = {
-        "LISTENER_GITHUB_CONFIG_URL": github_config_url,
-        "LISTENER_CREDENTIALS": json.dumps(credentials),
-        "LISTENER_RUNTIME": runtime,
-        "LISTENER_SCALE_SETS": json.dumps(scale_sets),
-        f"LISTENER_{runtime.upper()}": json.dumps(runtime_config),
-        "LISTENER_METRICS_PORT": str(metrics_port),
+    settings: dict[str, Any] = {
+        "github_config_url": github_config_url,
+        "credentials": credentials,
+        "runtime": runtime,
+        "scale_sets": scale_sets,
+        runtime: runtime_config,
+        "metrics_port": metrics_port,
+        "registry": registry,
+        "aws": aws,
+        "cloudwatch": cloudwatch,
+        "pacing": pacing,
     }
-    if registry is not None:
-        env["LISTENER_REGISTRY"] = json.dumps(registry)
-    if aws is not None:
-        env["LISTENER_AWS"] = json.dumps(aws)
-    if cloudwatch is not None:
-        env["LISTENER_CLOUDWATCH"] = json.dumps(cloudwatch)
-    if pacing is not None:
-        env["LISTENER_PACING"] = json.dumps(pacing)
+    env = {
+        setting_variable(key): value if isinstance(value, str) else json.dumps(value)
+        for key, value in settings.items()
+        if value is not None
+    }
     return env | (network or {})
+
+
+def setting_variable(key: str) -> str:
+    """The environment variable of the listener's top-level setting ``key``."""
+    return f"{LISTENER_ENV_PREFIX}{key.upper()}"
 
 
 def resolve_env(**parts: pulumi.Input[Any]) -> pulumi.Output[dict[str, str]]:

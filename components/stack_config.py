@@ -114,7 +114,7 @@ def _drop(raw: dict[str, Any], loc: config_errors.Location) -> config_errors.Loc
             parent = parent[part]
         del parent[loc[-1]]
     except (KeyError, IndexError, TypeError):
-        raw.pop(loc[0], None)  # type: ignore[call-overload]
+        raw.pop(loc[0], None)  # type: ignore[arg-type]  # an index (int) pops nothing
         return loc[:1]
     return loc
 
@@ -185,7 +185,7 @@ def load_stack_config(config: pulumi.Config) -> StackConfig:
 def _rule_problems(stack: StackConfig) -> list[tuple[str, str]]:
     """The component's rules and each ScaleSet's, naming config keys."""
     entries = [
-        ListenerScaleSet(_Declared(e.resource_name, e.inputs.get("name")), **e.bounds)  # type: ignore[arg-type]
+        ListenerScaleSet(_Declared(e.resource_name, e.inputs.get("name")), **e.bounds)  # type: ignore[arg-type]  # the rules read its names only
         for e in stack.scale_sets
     ]
     args = dataclasses.replace(stack.args, scale_sets=entries)

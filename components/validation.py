@@ -27,7 +27,7 @@ from gha_scalesets.components.naming import TAG_KEY, is_safe_name
 from gha_scalesets.components.network import aws_proxy_problem
 from gha_scalesets.components.platforms import PLATFORMS, instance_type_platform
 from gha_scalesets.config_errors import report
-from gha_scalesets.listener.warm.config import warm_problems
+from gha_scalesets.contract.warm import warm_problems
 from gha_scalesets.providers import GitHubAppArgs
 from gha_scalesets.providers import props as p
 from gha_scalesets.providers.inputs import (
@@ -237,7 +237,7 @@ def _platform(args: ScaleSetListenerArgs, out: Problems) -> None:
 
 
 def _warm(out: Problems, path: str, entry: ListenerScaleSet) -> None:
-    """The warm-capacity policy, by the listener's own rules (listener/warm/config.py)."""
+    """The warm-capacity policy, by the listener's own rules (contract/warm.py)."""
     try:
         policy = entry.warm_policy()
     except ValidationError as exc:
@@ -478,6 +478,6 @@ def has_provider(opts: pulumi.ResourceOptions | None, package: str) -> bool:
     if isinstance(opts.provider, pulumi.ProviderResource) and opts.provider.package == package:
         return True
     providers = opts.providers
-    if isinstance(providers, dict):
+    if isinstance(providers, Mapping):
         return package in providers
     return any(provider.package == package for provider in providers or ())

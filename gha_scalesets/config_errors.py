@@ -57,7 +57,8 @@ def _key(name: str, field: Any) -> str:
 
 def _walk(model: type[BaseModel], loc: Location) -> tuple[list[str | int], set[str]]:
     """``loc`` without the tags of discriminated unions, and the keys accepted there."""
-    models, clean = [model], []
+    models = [model]
+    clean: list[str | int] = []
     for part in loc:
         fields = {_key(n, f): f for m in models for n, f in m.model_fields.items()}
         if isinstance(part, int):
@@ -82,7 +83,7 @@ def problems(
     exc: ValidationError, model: type[BaseModel], *, also_known: Iterable[str] = ()
 ) -> list[tuple[Location, str]]:
     """(location, message) of every error; ``also_known`` adds top-level keys read elsewhere."""
-    found = []
+    found: list[tuple[Location, str]] = []
     for error in exc.errors(include_url=False, include_input=False):
         loc, _ = _walk(model, error["loc"])
         if error["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import structlog
@@ -81,21 +82,24 @@ class Listener:
     ) -> None:
         self.settings = settings
         self.metrics = ListenerMetrics(settings.github_config_url)
+        # Requests of the DynamoDB registry and leases (the runtime counts its own).
+        self.store_calls: Counter[str] = Counter()
         self.registry: Registry = registry or build_registry(
             settings,
             on_cache_lookup=lambda hit: self.metrics.registry_cache.labels(
                 "hit" if hit else "miss"
             ).inc(),
+            api_calls=self.store_calls,
         )
         self.profiles = build_profile_store(settings, self.registry)
         self.runtime: Runtime = runtime or build_runtime(settings)
-        self.metrics.attach_runtime_calls(lambda: self.runtime.api_calls)
+        self.metrics.attach_cloud_calls(lambda: self.runtime.api_calls + self.store_calls)
         if isinstance(self.runtime, SpotMarket):
             spot = self.runtime
             self.metrics.attach_spot_fallbacks(lambda: spot.spot_fallbacks)
         self.owner = settings.owner_name or socket.gethostname()
         self.identity = lease_identity(self.owner)
-        self.leases: LeaseStore = leases or build_lease_store(settings)
+        self.leases: LeaseStore = leases or build_lease_store(settings, self.store_calls)
         self.client: Client | None = client
         self._clock = clock
         self.balancer: Balancer | None = None
@@ -297,7 +301,7 @@ class Listener:
             stopper.cancel()
         for task in self._tasks:
             if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+                raise task.exception()  # type: ignore[misc]  # not None: checked above
 
     async def _route_events(self) -> None:
         async for event in self.runtime.events():

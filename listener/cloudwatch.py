@@ -19,14 +19,17 @@ from botocore.client import BaseClient
 from prometheus_client import Counter, Gauge
 from prometheus_client.samples import Sample
 
+from gha_scalesets.contract.names import METRICS_DIMENSION
+from gha_scalesets.listener.aws import call, error_message, make_client
 from gha_scalesets.listener.config import AwsConfig, CloudWatchConfig
 from gha_scalesets.listener.metrics import ListenerMetrics, budget_ratio
-from gha_scalesets.listener.runtimes._aws import error_message, make_client
+from gha_scalesets.scaleset.retry import RetryPolicy
 
 log = structlog.get_logger("listener.cloudwatch")
 
-DIMENSION = "Listener"
-"""The dimension every data point carries; its value is ``CloudWatchConfig.listener_name``."""
+# A failed publish is not repeated: its counts go with the next one (a resent PutMetricData
+# whose first answer was lost would count them twice).
+_ONE_ATTEMPT = RetryPolicy(max_attempts=1, deadline=None)
 _UNITS = {"CredentialBudgetMinPercent": "Percent", "HttpPoolWaitSeconds": "Seconds"}
 
 
@@ -147,7 +150,7 @@ class CloudWatchPublisher:
         totals = read_totals(self._metrics)
         data = self.metric_data(totals.since(self._published), self._clock())
         try:
-            await asyncio.to_thread(self._put, data)
+            await self._put(data)
         except Exception as exc:  # any SDK or network failure: the listener must keep scaling
             self.publishes.labels("failed").inc()
             log.warning(
@@ -182,7 +185,8 @@ class CloudWatchPublisher:
             values["ForecastArrivals"] = _gauge_sum(m.forecast_arrivals)
             # per hour as exported; per minute here, so that an hour's Sum is the budget
             values["IdleBudgetMinutes"] = _gauge_sum(m.idle_budget) / 60
-        dimensions = [{"Name": DIMENSION, "Value": self.config.listener_name}]
+        # Every data point carries the one dimension, valued ``CloudWatchConfig.listener_name``.
+        dimensions = [{"Name": METRICS_DIMENSION, "Value": self.config.listener_name}]
         return [
             {
                 "MetricName": name,
@@ -194,8 +198,14 @@ class CloudWatchPublisher:
             for name, value in values.items()
         ]
 
-    def _put(self, data: list[dict[str, Any]]) -> None:
+    async def _put(self, data: list[dict[str, Any]]) -> None:
         if self._client is None:
             # Its call counter stays unread: the publishes counter above already counts them.
             self._client = make_client("cloudwatch", self._aws, CallCounter())
-        self._client.put_metric_data(Namespace=self.config.namespace, MetricData=data)
+        await call(
+            self._client,
+            "put_metric_data",
+            _ONE_ATTEMPT,
+            Namespace=self.config.namespace,
+            MetricData=data,
+        )

@@ -22,7 +22,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gha_scalesets import config_errors
-from gha_scalesets.listener.warm.config import WarmPolicy, warm_problems
+from gha_scalesets.contract.names import LISTENER_ENV_PREFIX, METRICS_NAMESPACE
+from gha_scalesets.contract.warm import WarmPolicy, warm_problems
 from gha_scalesets.scaleset.config_url import parse_config_url
 from gha_scalesets.scaleset.pacing import PacingSettings
 
@@ -91,7 +92,7 @@ class PacingConfig(_Strict):
     def settings(self) -> PacingSettings:
         return PacingSettings(
             enabled=self.enabled,
-            ceilings=dict(self.ceilings),
+            ceilings={cls: ceiling for cls, ceiling in self.ceilings.items()},
             window_seconds=self.window_seconds,
             max_concurrency=self.max_concurrency,
             learn=self.learn,
@@ -126,7 +127,7 @@ class ScaleSetConfig(_Strict):
     min_runners: int = Field(default=0, ge=0)
     max_runners: int = Field(default=10, ge=0)
     # -- warm capacity (issue 28): runners kept ready ahead of demand; its rules live in
-    # listener/warm/config.py (docs/listener.md: "Warm capacity").
+    # contract/warm.py (docs/listener.md: "Warm capacity").
     warm: WarmPolicy = Field(default_factory=WarmPolicy)
 
     @model_validator(mode="after")
@@ -220,7 +221,7 @@ class K8sRuntimeConfig(_Strict):
 
     namespace: str
     # A Secret of HTTPS_PROXY/HTTP_PROXY/NO_PROXY variables (``envFrom`` of every runner) and a
-    # ConfigMap holding ca.pem and bundle.pem (mounted at listener.network.RUNNER_CA_DIR).
+    # ConfigMap holding ca.pem and bundle.pem (mounted at contract.names.RUNNER_CA_DIR).
     proxy_secret: str | None = None
     ca_config_map: str | None = None
     image: str = "ghcr.io/actions/actions-runner:latest"
@@ -280,7 +281,7 @@ class CloudWatchConfig(_Strict):
     Region and endpoint come from ``aws``.
     """
 
-    namespace: str = "GHAScaleSets"
+    namespace: str = METRICS_NAMESPACE
     listener_name: str = Field(min_length=1)  # the ``Listener`` dimension: ``<stack>.<name>``
     # At most a minute: the alarms read one-minute periods and treat a missing Heartbeat as down.
     interval_seconds: float = Field(default=60.0, gt=0, le=60)
@@ -311,7 +312,7 @@ class CapacityConfig(_Strict):
 class ListenerSettings(BaseSettings):
     """Everything the listener needs; see docs/listener.md for the YAML form."""
 
-    model_config = SettingsConfigDict(env_prefix="LISTENER_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix=LISTENER_ENV_PREFIX, extra="forbid")
 
     github_config_url: str
     # One credential, or a list of several of one org/enterprise: requests go to the one with
@@ -404,7 +405,7 @@ class ListenerSettings(BaseSettings):
 def load_settings(path: Path | None) -> ListenerSettings:
     """Read settings from ``path`` (YAML) layered over ``LISTENER_*`` variables."""
     if path is None:
-        return ListenerSettings()  # type: ignore[call-arg]  # all from the environment
+        return ListenerSettings()  # all from the environment
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: the top level must be a mapping of settings")

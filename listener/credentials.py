@@ -5,17 +5,18 @@ One source or several; a Secrets Manager secret may itself hold several credenti
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
+from gha_scalesets.listener.aws import AWS_ERRORS, call, error_code, make_client
 from gha_scalesets.listener.config import AwsConfig, CredentialsConfig
+from gha_scalesets.listener.retries import default_retry
 from gha_scalesets.scaleset.credentials import AppCredentials, Credentials, PatCredentials
 
 
@@ -65,17 +66,17 @@ def _from_secret_value(arn: str, raw: str) -> list[Credentials]:
     )
 
 
-def _fetch_secret(arn: str, aws: AwsConfig) -> str:
-    client = boto3.client("secretsmanager", region_name=aws.region, endpoint_url=aws.endpoint_url)
+async def _fetch_secret(arn: str, aws: AwsConfig) -> str:
+    client = make_client("secretsmanager", aws, Counter())  # one call at start-up: not exported
     try:
-        return client.get_secret_value(SecretId=arn)["SecretString"]
+        reply = await call(client, "get_secret_value", default_retry(), SecretId=arn)
+        return str(reply["SecretString"])
     except ClientError as exc:
-        code = exc.response["Error"]["Code"]
         raise CredentialsLoadError(
-            f"cannot read secret {arn} ({code}): does it exist, and may this role call "
-            "secretsmanager:GetSecretValue (and kms:Decrypt on its key)?"
+            f"cannot read secret {arn} ({error_code(exc)}): does it exist, and may this role "
+            "call secretsmanager:GetSecretValue (and kms:Decrypt on its key)?"
         ) from None
-    except (BotoCoreError, KeyError) as exc:
+    except (*AWS_ERRORS, KeyError) as exc:
         raise CredentialsLoadError(f"cannot read secret {arn}: {type(exc).__name__}") from None
     finally:
         client.close()
@@ -89,7 +90,11 @@ def local_credentials(config: CredentialsConfig) -> Credentials | None:
         return PatCredentials(_read_file(config.token_file, "token"))
     if config.app is not None:
         app = config.app
-        key = app.private_key or _read_file(app.private_key_file, "GitHub App private key")  # type: ignore[arg-type]
+        if app.private_key_file is not None:
+            key = _read_file(app.private_key_file, "GitHub App private key")
+        else:
+            assert app.private_key is not None  # AppConfig holds exactly one of the two
+            key = app.private_key
         return AppCredentials(app.client_id, app.installation_id, key)
     return None
 
@@ -98,7 +103,7 @@ async def _load_source(config: CredentialsConfig, aws: AwsConfig) -> list[Creden
     if (local := local_credentials(config)) is not None:
         return [local]
     arn = str(config.secret_arn)
-    return _from_secret_value(arn, await asyncio.to_thread(_fetch_secret, arn, aws))
+    return _from_secret_value(arn, await _fetch_secret(arn, aws))
 
 
 async def load_credentials(sources: list[CredentialsConfig], aws: AwsConfig) -> list[Credentials]:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import httpx
 import yaml
@@ -93,7 +94,8 @@ def _wait_for_text(log: Path, pattern: re.Pattern[str], process: subprocess.Pope
         if process.poll() is not None:
             break
         time.sleep(0.05)
-    raise RuntimeError(f"{' '.join(process.args[1:4])} did not start; its output:\n{_tail(log)}")  # type: ignore[index]
+    command = cast(list[str], process.args)  # what _spawn passed
+    raise RuntimeError(f"{' '.join(command[1:4])} did not start; its output:\n{_tail(log)}")
 
 
 def _tail(log: Path, lines: int = 20) -> str:

@@ -350,12 +350,14 @@ class ListenerMetrics:
             "Job arrivals per minute the adaptive policy expects over the next boot time",
         )
 
-    def attach_runtime_calls(self, source: Callable[[], CallCounter[str]]) -> None:
-        """Expose the runtime's cloud API call counter (read at scrape time)."""
+    def attach_cloud_calls(self, source: Callable[[], CallCounter[str]]) -> None:
+        """Expose the cloud API calls of the runtime, the registry and the leases, by
+        ``service:Operation`` (read at scrape time)."""
         self.registry.register(
             _CounterView(
                 "gha_listener_cloud_api_calls",
-                "Cloud API calls made by the runtime (describe/list only during reconciliation)",
+                "Cloud API calls of the runtime (describe/list only during reconciliation),"
+                " the registry and the leases",
                 "runtime_call",
                 source,
             )

@@ -98,7 +98,7 @@ class Reconciler:
         repairs = +repairs  # drop zero counts
         repairs.pop("ok", None)
         if repairs:
-            log.info("reconciled", scale_set_id=self._ss, **repairs)
+            log.info("reconciliation repaired the registry", scale_set_id=self._ss, **repairs)
         return repairs
 
     async def _github_id(self, name: str) -> int | None:

@@ -353,11 +353,11 @@ class Scaler:
             if r.ok and r.runner is not None and r.config is not None
         ]
         jit_failed = [r for r in results if not r.ok]
-        for result in jit_failed:
+        for failure in jit_failed:
             log.warning(
                 "jit config failed",
-                runner=result.name,
-                error=str(result.error),
+                runner=failure.name,
+                error=str(failure.error),
                 scale_set=self.scale_set.name,
             )
         await asyncio.gather(*(self._registry.release(self.ss_id, r.name) for r in jit_failed))
@@ -408,7 +408,9 @@ class Scaler:
             log.info("scaled down", scale_set=self.scale_set.name, removed=removed)
 
     async def _forget(self, name: str, runner_id: int | None, provider_id: str | None) -> None:
-        """Drop a runner: deregister it on GitHub (if given an id), free its slot, stop it."""
+        """Drop a runner: deregister it on GitHub (if given an id), free its slot and, if this
+        call freed it, stop it: whoever freed the slot first (a JobCompleted racing a scale-down
+        that read the runner before) already asked the runtime, one delete per runner."""
         if runner_id is not None:
             try:
                 await self._client.remove_runner(runner_id)
@@ -416,8 +418,9 @@ class Scaler:
                 pass  # already gone, or GitHub ends it with its job
             except ScaleSetError as exc:
                 log.warning("could not remove runner on GitHub", runner=name, error=str(exc))
-        if await self._registry.release(self.ss_id, name):
-            self._wake.set()
+        if not await self._registry.release(self.ss_id, name):
+            return
+        self._wake.set()
         if provider_id is not None:
             await self._runtime.terminate([provider_id])
 
@@ -461,11 +464,12 @@ class Scaler:
             # An ephemeral runner exits cleanly after its job (or once deregistered). The
             # statistics count that job until JobCompleted arrives (possibly after its
             # JobStarted): freeing the slot now would start a runner for a job that is done.
-            with contextlib.suppress(UnknownRunnerError):
+            # Whoever frees the slot (JobCompleted, or the deadline) also deletes what is left
+            # of the runner: one delete per runner, whichever comes first.
+            with contextlib.suppress(UnknownRunnerError):  # JobCompleted freed it meanwhile
                 await self._registry.update(self.ss_id, record.runner_name, state=RunnerState.DONE)
                 self._stopped[record.runner_name] = self._monotonic() + _JOB_COMPLETED_WAIT_SECONDS
                 self._wake.set()
-            await self._runtime.terminate([event.provider_id])
             return
         # A crashed runner (or one that ended before its launch was even recorded, so
         # without a job) may still be registered and would attract a job.
@@ -479,4 +483,4 @@ class Scaler:
             del self._stopped[name]
             record = await self._registry.get(self.ss_id, name)
             if record is not None and record.state is RunnerState.DONE:
-                await self._forget(name, record.runner_id, None)
+                await self._forget(name, record.runner_id, record.provider_id)

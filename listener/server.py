@@ -72,7 +72,8 @@ class MetricsServer:
                     "(set metrics_port, or 0 for any free port)"
                 )
             await asyncio.sleep(0.01)
-        return self._server.servers[0].sockets[0].getsockname()[1]
+        port: int = self._server.servers[0].sockets[0].getsockname()[1]
+        return port
 
     async def stop(self) -> None:
         if self._task is None:

@@ -41,14 +41,17 @@ def is_transient(exc: ScaleSetError) -> bool:
     return isinstance(exc, ApiError) and (exc.status >= 500 or exc.status == 429)
 
 
-async def find_scale_set(client: Client, config: ScaleSetConfig) -> ScaleSet | None:
+async def find_scale_set(
+    client: Client, config: ScaleSetConfig, group_id: int | None = None
+) -> ScaleSet | None:
     """The configured scale set, by id or by (runner group, name); ``None`` if it does not
-    exist (or its runner group does not)."""
+    exist (or its runner group does not). ``group_id``: the runner group, when already known."""
     try:
         if config.scale_set_id is not None:
             return await client.get_scale_set(config.scale_set_id)
-        group = await client.get_runner_group_by_name(config.runner_group)
-        return await client.get_scale_set_by_name(group.id, str(config.name))
+        if group_id is None:
+            group_id = (await client.get_runner_group_by_name(config.runner_group)).id
+        return await client.get_scale_set_by_name(group_id, str(config.name))
     except (ScaleSetNotFoundError, RunnerGroupNotFoundError):
         return None
 

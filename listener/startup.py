@@ -16,12 +16,11 @@ import structlog
 
 from gha_scalesets.listener.config import ScaleSetConfig
 from gha_scalesets.listener.scaling import Backoff
-from gha_scalesets.listener.session import is_transient
+from gha_scalesets.listener.session import find_scale_set, is_transient
 from gha_scalesets.scaleset import Client, ScaleSet
 from gha_scalesets.scaleset.errors import (
     RunnerGroupNotFoundError,
     ScaleSetError,
-    ScaleSetNotFoundError,
 )
 from gha_scalesets.scaleset.models import RunnerGroup
 
@@ -85,23 +84,13 @@ class _Lookups:
         return self._groups[name]
 
     async def scale_set(self, config: ScaleSetConfig) -> ScaleSet:
-        found: ScaleSet | None = None
-        if config.scale_set_id is not None:
-            ss_id = config.scale_set_id
-
-            async def by_id() -> ScaleSet | None:
-                try:
-                    return await self.client.get_scale_set(ss_id)
-                except ScaleSetNotFoundError:
-                    return None
-
-            found = await self.call(by_id)
-        else:
+        group_id = None
+        if config.scale_set_id is None:
             group = await self.group(config.runner_group)
-            if group is not None:
-                found = await self.call(
-                    lambda: self.client.get_scale_set_by_name(group.id, str(config.name))
-                )
+            if group is None:
+                raise _missing(config, self.client.config.url)
+            group_id = group.id
+        found = await self.call(lambda: find_scale_set(self.client, config, group_id))
         if found is None:
             raise _missing(config, self.client.config.url)
         return found

@@ -35,7 +35,7 @@ def _same(key: str, old: Any, new: Any) -> bool:
     if key == p.LABELS:
         # GitHub does not keep label order, so order is no change.
         return isinstance(old, list) and isinstance(new, list) and Counter(old) == Counter(new)
-    return old == new
+    return bool(old == new)
 
 
 def changed_keys(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:

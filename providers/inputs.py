@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import SecretStr
+
 from gha_scalesets.providers import props as p
 from gha_scalesets.scaleset import (
     AppCredentials,
@@ -180,7 +182,7 @@ def _app_problems(app: dict[str, Any], key: KeyName) -> list[tuple[str, str]]:
     if not isinstance(private_key, str):
         return [(paths[p.APP_PRIVATE_KEY], "must be the PEM text of the App's private key")]
     try:
-        AppCredentials(client_id, installation_id, private_key)
+        AppCredentials(client_id, installation_id, SecretStr(private_key))
     except CredentialsError as exc:
         return [(paths[p.APP_PRIVATE_KEY], str(exc))]
     return []

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -24,12 +25,22 @@ from pulumi.dynamic import (
 )
 
 from gha_scalesets.providers import props as p
-from gha_scalesets.providers.clients import client_for, runner_group_id
 from gha_scalesets.providers.diffing import changed_keys, diff_scale_set
 from gha_scalesets.providers.errors import ScaleSetProviderError
 from gha_scalesets.providers.inputs import check_inputs
-from gha_scalesets.scaleset import ScaleSet as LiveScaleSet
-from gha_scalesets.scaleset import ScaleSetError, ScaleSetNotFoundError, SyncClient
+from gha_scalesets.scaleset.errors import ScaleSetError, ScaleSetNotFoundError
+
+if TYPE_CHECKING:
+    from gha_scalesets.scaleset import ScaleSet as LiveScaleSet
+    from gha_scalesets.scaleset import SyncClient
+
+
+def _clients() -> ModuleType:
+    """:mod:`providers.clients`, loaded by the first CRUD call: only the provider host talks to
+    GitHub, so a program declaring ScaleSets (``pulumi preview``) never loads the HTTP client."""
+    from gha_scalesets.providers import clients
+
+    return clients
 
 
 @contextmanager
@@ -119,8 +130,8 @@ class ScaleSetProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = p.plain(props)
         with _explained(f"creating {_where(props)}"):
-            client = client_for(props)
-            group_id = runner_group_id(client, props[p.RUNNER_GROUP])
+            client = _clients().client_for(props)
+            group_id = _clients().runner_group_id(client, props[p.RUNNER_GROUP])
             existing = client.get_scale_set_by_name(group_id, props[p.NAME])
             if existing is None:
                 live = client.create_scale_set(
@@ -145,7 +156,7 @@ class ScaleSetProvider(ResourceProvider):
         props = p.plain(props)
         with _explained(f"reading scale set {id_} at {props.get(p.GITHUB_CONFIG_URL)}"):
             try:
-                live = client_for(props).get_scale_set(_scale_set_id(id_))
+                live = _clients().client_for(props).get_scale_set(_scale_set_id(id_))
             except ScaleSetNotFoundError:
                 # Gone on GitHub: the engine drops it from state and the next `up` recreates it.
                 return ReadResult(None, {})
@@ -161,14 +172,14 @@ class ScaleSetProvider(ResourceProvider):
             kept = {k: v for k, v in olds.items() if k not in p.CONNECTION_KEYS}
             return UpdateResult(kept | {k: news[k] for k in p.CONNECTION_KEYS if k in news})
         with _explained(f"updating scale set {id_} ({_where(news)})"):
-            client = client_for(news)
+            client = _clients().client_for(news)
             # The whole desired scale set, as upstream's controller sends it.
             live = client.update_scale_set(
                 _scale_set_id(id_),
                 name=news[p.NAME],
                 labels=news[p.LABELS],
                 disable_update=news[p.DISABLE_UPDATE],
-                runner_group_id=runner_group_id(client, news[p.RUNNER_GROUP]),
+                runner_group_id=_clients().runner_group_id(client, news[p.RUNNER_GROUP]),
             )
         return UpdateResult(_outputs(news, live))
 
@@ -179,4 +190,4 @@ class ScaleSetProvider(ResourceProvider):
             _explained(f"deleting scale set {id_} at {props.get(p.GITHUB_CONFIG_URL)}"),
             suppress(ScaleSetNotFoundError),
         ):
-            client_for(props).delete_scale_set(_scale_set_id(id_))
+            _clients().client_for(props).delete_scale_set(_scale_set_id(id_))

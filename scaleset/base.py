@@ -18,7 +18,7 @@ import httpx
 
 from gha_scalesets.scaleset import pool
 from gha_scalesets.scaleset.auth import AdminConnection, AuthChain, TokenCache, default_token_cache
-from gha_scalesets.scaleset.cache import ReadCache
+from gha_scalesets.scaleset.cache import M, ReadCache
 from gha_scalesets.scaleset.config_url import ConfigUrl, Scope, parse_config_url
 from gha_scalesets.scaleset.conventions import JSON, UserAgent, admin_url
 from gha_scalesets.scaleset.credentials import AppCredentials, Credentials, PatCredentials
@@ -315,5 +315,5 @@ class BaseClient:
             error = outcome.error(not_found)
         raise error
 
-    async def _cached(self, key: tuple[Any, ...], load: Callable[[], Awaitable[Any]]) -> Any:
+    async def _cached(self, key: tuple[Any, ...], load: Callable[[], Awaitable[M]]) -> M:
         return await self._cache.get(key, load) if self._cache else await load()

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from cachetools import TTLCache
 from pydantic import BaseModel
 
 from gha_scalesets.scaleset.singleflight import SingleFlight
 
-M = TypeVar("M", bound=BaseModel)
+# a model, or None when the loader may find nothing (``None`` is never cached)
+M = TypeVar("M", bound=BaseModel | None)
 
 _MAX_ENTRIES = 4096
 
@@ -27,12 +28,12 @@ class ReadCache:
         self._flights: SingleFlight[BaseModel | None] = SingleFlight()
         self.hits = 0
 
-    async def get(self, key: Hashable, load: Callable[[], Awaitable[M | None]]) -> M | None:
+    async def get(self, key: Hashable, load: Callable[[], Awaitable[M]]) -> M:
         """The cached value of ``key``, else ``load()``'s result (``None`` is not cached)."""
         cached = self._values.get(key)
         if cached is not None:
             self.hits += 1
-            return cached.model_copy(deep=True)  # type: ignore[return-value]
+            return cast(M, cached.model_copy(deep=True))  # stored by the loader of ``key``
 
         async def load_and_store() -> BaseModel | None:
             value = await load()
@@ -41,7 +42,7 @@ class ReadCache:
             return value
 
         value = await self._flights.run(key, load_and_store)
-        return None if value is None else value.model_copy(deep=True)  # type: ignore[return-value]
+        return cast(M, None if value is None else value.model_copy(deep=True))
 
     def put(self, key: Hashable, value: BaseModel) -> None:
         """Store a value a write returned (saves the next read)."""

@@ -8,10 +8,10 @@ never a URL with tokens, a credential or a JIT config.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-import httpx
-
-from gha_scalesets.scaleset.retry import rate_limit_signal
+if TYPE_CHECKING:  # config URL and credential errors are raised without the HTTP stack loaded
+    import httpx
 
 _MAX_MESSAGE = 500
 
@@ -210,6 +210,19 @@ def _parse_body(response: httpx.Response) -> tuple[str, str]:
     type_name = str(lowered.get("typename") or "")
     message = str(lowered.get("message") or "") or type_name.split(",")[0] or "unknown error"
     return type_name, message[:_MAX_MESSAGE]
+
+
+def rate_limit_signal(response: httpx.Response) -> bool:
+    """Whether GitHub says a rate limit was hit: 429, or 403 with ``Retry-After``, with
+    ``X-RateLimit-Remaining: 0`` or naming a (secondary) rate limit in its message."""
+    if response.status_code == 429:
+        return True
+    if response.status_code != 403:
+        return False
+    headers = response.headers
+    if "Retry-After" in headers or headers.get("X-RateLimit-Remaining") == "0":
+        return True
+    return b"rate limit" in response.content.lower()
 
 
 def error_class(status: int, type_name: str) -> type[ApiError]:

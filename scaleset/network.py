@@ -8,13 +8,18 @@ and through which proxy to connect, with the standard library's reading of the e
 
 from __future__ import annotations
 
+import os
 import ssl
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import certifi
+
+if TYPE_CHECKING:  # the provider's offline checks use this module without the HTTP stack
+    import httpx
 
 _PEM_MARKER = "-----BEGIN CERTIFICATE-----"
 
@@ -65,9 +70,19 @@ def ca_pem(ca_bundle: str) -> str:
     return text
 
 
+def _default_trust(trust_env: bool) -> ssl.SSLContext:
+    """httpx's default trust store: ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` when the environment
+    is trusted and sets one, else certifi's roots."""
+    if trust_env and os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if trust_env and os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def ssl_context(settings: NetworkSettings) -> ssl.SSLContext:
     """The default trust store (certifi, or ``SSL_CERT_FILE``) plus ``settings.ca_bundle``."""
-    context = httpx.create_ssl_context(trust_env=settings.trust_env)
+    context = _default_trust(settings.trust_env)
     if settings.ca_bundle:
         try:
             context.load_verify_locations(cadata=ca_pem(settings.ca_bundle))
@@ -104,7 +119,9 @@ class ProxyRouter:
             if (
                 proxy
                 and self._bypass
-                and urllib.request.proxy_bypass_environment(netloc, self._bypass)
+                and urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]  # undocumented: not in typeshed
+                    netloc, self._bypass
+                )
             ):
                 proxy = None
             self._decided[key] = proxy

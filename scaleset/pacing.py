@@ -40,8 +40,8 @@ from typing import Any, Literal
 
 import httpx
 
-from gha_scalesets.scaleset.errors import RateLimitedError
-from gha_scalesets.scaleset.retry import rate_limit_signal, server_requested_delay
+from gha_scalesets.scaleset.errors import RateLimitedError, rate_limit_signal
+from gha_scalesets.scaleset.retry import server_requested_delay
 
 RouteClass = Literal["rest", "admin", "jit", "queue"]
 ROUTE_CLASSES: tuple[RouteClass, ...] = ("rest", "admin", "jit", "queue")
@@ -403,7 +403,7 @@ class Pacer:
         if self._changed is None:
             self._changed = asyncio.Event()
         self._changed.clear()
-        waits = [asyncio.ensure_future(self._changed.wait())]
+        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._changed.wait())]
         if at_most:
             waits.append(asyncio.ensure_future(self._sleep(at_most)))
         try:

@@ -12,6 +12,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from gha_scalesets.scaleset.errors import rate_limit_signal
+
 # Failures that happen before the request can have reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Transport failures that no retry can fix.
@@ -46,19 +48,6 @@ def server_requested_delay(response: httpx.Response, now: float) -> float | None
         except (KeyError, ValueError):
             return None
     return None
-
-
-def rate_limit_signal(response: httpx.Response) -> bool:
-    """Whether GitHub says a rate limit was hit: 429, or 403 with ``Retry-After``, with
-    ``X-RateLimit-Remaining: 0`` or naming a (secondary) rate limit in its message."""
-    if response.status_code == 429:
-        return True
-    if response.status_code != 403:
-        return False
-    headers = response.headers
-    if "Retry-After" in headers or headers.get("X-RateLimit-Remaining") == "0":
-        return True
-    return b"rate limit" in response.content.lower()
 
 
 def may_have_reached_server(exc: httpx.TransportError) -> bool:

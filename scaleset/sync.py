@@ -11,7 +11,7 @@ import asyncio
 import functools
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from gha_scalesets.scaleset.client import Client
 from gha_scalesets.scaleset.config_url import ConfigUrl
@@ -43,13 +43,14 @@ class _LoopThread:
         self.loop.close()
 
 
-def _mirror(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
+def _mirror(
+    method: Callable[Concatenate[Client, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[SyncClient, P], R]:
     """A blocking twin of an async :class:`Client` method."""
 
     @functools.wraps(method)
-    def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        self: SyncClient = args[0]  # type: ignore[assignment]
-        return self._run(lambda client: method(client, *args[1:], **kwargs))  # type: ignore[arg-type]
+    def call(self: SyncClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._run(lambda client: method(client, *args, **kwargs))
 
     return call
 

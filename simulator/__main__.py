@@ -137,7 +137,7 @@ def serve(**values: Any) -> None:
 
 
 serve.__doc__ = HELP
-serve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+serve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]  # what typer reads
     [_parameter(name, *spec) for name, spec in SERVER.items()]
     + [
         _parameter(

@@ -19,6 +19,7 @@ import string
 from typing import Any
 
 import jwt
+import jwt.types
 
 from gha_scalesets.simulator.clock import Clock
 from gha_scalesets.simulator.config import AppCredential, SimulatorConfig
@@ -33,7 +34,11 @@ _ISSUER = "gha-scalesets-simulator"
 _ALNUM = string.ascii_letters + string.digits
 # pyjwt checks times against the real clock; the simulator clock may be advanced, so time
 # claims are checked by hand against it
-_CLOCK_CHECKS_OFF = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
+_CLOCK_CHECKS_OFF: jwt.types.Options = {
+    "verify_exp": False,
+    "verify_iat": False,
+    "verify_nbf": False,
+}
 
 
 class Authority:

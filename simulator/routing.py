@@ -27,6 +27,7 @@ from gha_scalesets.simulator.errors import ApiError, PlainError
 
 if TYPE_CHECKING:
     from gha_scalesets.simulator.app import Simulator
+    from gha_scalesets.simulator.limits import Admission
 
 Handler = Callable[["Simulator", Request], Awaitable[Response]]
 RouteKind = Literal["github", "runner", "control"]
@@ -56,16 +57,17 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         sim: Simulator = request.app.state.sim
         if kind != "control":
             sim.observe_caller(request)
-        admission = None
+        admission: Admission | None = None
         if kind == "github":
             sim.requests[key] += 1
             if sim.limits.active:
                 caller = sim.world.auth.identify(request.headers.get("authorization", ""))
-                admission = sim.limits.admit(key, endpoint.method, caller)
-                if isinstance(admission, Response):  # refused: the handler never runs
+                admitted = sim.limits.admit(key, endpoint.method, caller)
+                if isinstance(admitted, Response):  # refused: the handler never runs
                     await sim.faults.delay(key)  # but the answer takes a round trip
-                    _tag_request_id(sim, endpoint, admission)
-                    return admission
+                    _tag_request_id(sim, endpoint, admitted)
+                    return admitted
+                admission = admitted
         elif kind == "runner":
             sim.runner_requests[key] += 1
         started = sim.loop_time()

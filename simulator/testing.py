@@ -17,10 +17,11 @@ import threading
 import time
 import weakref
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import httpx
 import uvicorn
+from starlette.applications import Starlette
 
 from gha_scalesets.simulator.config import SimulatorConfig
 from gha_scalesets.simulator.ledger import SecretLedger
@@ -70,7 +71,7 @@ class SimulatorServer:
         server = self._server = build_server(
             self.config, log_level=self._log_level, tls=self._tls[:2] if self._tls else None
         )
-        self._ledger = server.config.app.state.sim.ledger
+        self._ledger = cast(Starlette, server.config.app).state.sim.ledger
         _STARTED.add(self)
         self._thread = threading.Thread(
             target=server.run,
@@ -141,7 +142,7 @@ class SimulatorServer:
         return response
 
     def stats(self) -> dict[str, Any]:
-        return self._call("GET", "/stats").json()
+        return cast(dict[str, Any], self._call("GET", "/stats").json())
 
     def api_calls(self) -> int:
         """Total GitHub-facing requests (REST, admin, message queue) since the last reset."""
@@ -167,10 +168,10 @@ class SimulatorServer:
             "repository": repository,
             "result": result,
         }
-        return self._call("POST", "/jobs", body).json()["job_ids"]
+        return cast(list[int], self._call("POST", "/jobs", body).json()["job_ids"])
 
     def jobs(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/jobs").json()["jobs"]
+        return cast(list[dict[str, Any]], self._call("GET", "/jobs").json()["jobs"])
 
     def set_faults(self, **knobs: Any) -> None:
         """Replace the fault settings (see :class:`~simulator.faults.FaultSettings`)."""
@@ -189,7 +190,7 @@ class SimulatorServer:
 
     def limit_stats(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Per credential and route class: requests, refused, refused_in_block, blocked_seconds."""
-        return self.stats()["limits"]
+        return cast(dict[str, dict[str, dict[str, Any]]], self.stats()["limits"])
 
     def revoke(self, credential: str) -> None:
         """Revoke a credential (``pat_credential(token)`` or ``app_credential(client_id)``)."""
@@ -197,8 +198,8 @@ class SimulatorServer:
 
     def now(self) -> float:
         """The simulator clock (epoch seconds, including any advance)."""
-        return self._call("GET", "/clock").json()["now"]
+        return cast(float, self._call("GET", "/clock").json()["now"])
 
     def advance_clock(self, seconds: float) -> float:
         """Move the simulator clock forward (tokens, sessions and deadlines expire)."""
-        return self._call("POST", "/clock", {"advance_seconds": seconds}).json()["now"]
+        return cast(float, self._call("POST", "/clock", {"advance_seconds": seconds}).json()["now"])

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import secrets
-
-from botocore.config import Config
+from collections import Counter
 
 from gha_scalesets.listener.config import DynamoDBRegistryConfig, ListenerSettings
 from gha_scalesets.listener.leadership.base import (
@@ -27,9 +26,7 @@ __all__ = [
 ]
 
 # A lease call that takes longer than this is no use: the elector's deadline fences anyway.
-_LEASE_CALLS = Config(
-    retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=3
-)
+_LEASE_READ_TIMEOUT_SECONDS = 3.0
 
 
 def lease_identity(owner: str) -> str:
@@ -49,8 +46,10 @@ def store_kind(settings: ListenerSettings) -> str:
     return "memory"
 
 
-def build_lease_store(settings: ListenerSettings) -> LeaseStore:
-    """The store of :func:`store_kind`."""
+def build_lease_store(
+    settings: ListenerSettings, api_calls: Counter[str] | None = None
+) -> LeaseStore:
+    """The store of :func:`store_kind`; a DynamoDB one counts its requests in ``api_calls``."""
     registry = settings.registry
     kind = store_kind(settings)
     if kind == "kubernetes":
@@ -63,6 +62,8 @@ def build_lease_store(settings: ListenerSettings) -> LeaseStore:
         from gha_scalesets.listener.registry.dynamodb import make_dynamodb_client
 
         assert isinstance(registry, DynamoDBRegistryConfig)
-        client = make_dynamodb_client(registry, settings.aws, _LEASE_CALLS)
+        client = make_dynamodb_client(
+            registry, settings.aws, api_calls, read_timeout=_LEASE_READ_TIMEOUT_SECONDS
+        )
         return DynamoDBLeaseStore(registry.table_name, client)
     return MemoryLeaseStore(exclusive=True)  # nobody else can take a lease of this process

@@ -22,7 +22,12 @@ from typing import Any
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
+from gha_scalesets.listener.aws import call
 from gha_scalesets.listener.leadership.base import Lease, Member, Terms
+from gha_scalesets.scaleset.retry import RetryPolicy
+
+# One quick retry at most: the elector's deadline fences a slow lease call anyway.
+LEASE_RETRY = RetryPolicy(max_attempts=2, backoff_base=0.2, backoff_max=1.0, deadline=None)
 
 _LEASE_SK = "lease"
 _BATCH_KEYS = 100  # BatchGetItem's limit
@@ -50,12 +55,16 @@ class DynamoDBLeaseStore:
 
     name = "dynamodb"
 
-    def __init__(self, table_name: str, client: BaseClient) -> None:
+    def __init__(
+        self, table_name: str, client: BaseClient, retry: RetryPolicy = LEASE_RETRY
+    ) -> None:
         self._table = table_name
         self._client = client  # its own: short timeouts, closed with the store
+        self._retry = retry
 
     async def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        return await asyncio.to_thread(getattr(self._client, operation), **kwargs)
+        reply: dict[str, Any] = await call(self._client, operation, self._retry, **kwargs)
+        return reply
 
     async def read(self, scale_set_id: int) -> Lease | None:
         response = await self._call(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from gha_scalesets.listener.config import DynamoDBRegistryConfig, ListenerSettings
@@ -11,9 +12,11 @@ from gha_scalesets.listener.warm.profile import ProfileStore
 
 
 def build_registry(
-    settings: ListenerSettings, on_cache_lookup: Callable[[bool], None] | None = None
+    settings: ListenerSettings,
+    on_cache_lookup: Callable[[bool], None] | None = None,
+    api_calls: Counter[str] | None = None,
 ) -> Registry:
-    """The registry the settings ask for."""
+    """The registry the settings ask for; a DynamoDB one counts its requests in ``api_calls``."""
     config = settings.registry
     if isinstance(config, DynamoDBRegistryConfig):
         from gha_scalesets.listener.registry.cache import CachedCountRegistry
@@ -21,7 +24,7 @@ def build_registry(
 
         store = DynamoDBRegistry(
             config.table_name,
-            make_dynamodb_client(config, settings.aws),
+            make_dynamodb_client(config, settings.aws, api_calls),
             max_concurrency=config.max_concurrency,
         )
         return CachedCountRegistry(store, config.cache_ttl_seconds, on_lookup=on_cache_lookup)

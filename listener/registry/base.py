@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 
 class RunnerState(enum.StrEnum):
@@ -46,7 +46,7 @@ def check_changes(changes: dict[str, object]) -> None:
     if unknown:
         raise ValueError(f"registry.update cannot change {', '.join(sorted(unknown))}")
     if "state" in changes:
-        changes["state"] = RunnerState(changes["state"])
+        changes["state"] = RunnerState(cast(str, changes["state"]))
 
 
 @runtime_checkable

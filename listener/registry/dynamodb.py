@@ -1,6 +1,7 @@
 """Registry in one DynamoDB table, so a restarted listener knows its runners and its count.
 
-Table schema (the Pulumi component creates the same table; keep them in step):
+Table schema (the Pulumi component creates the same table from the same names,
+:mod:`~gha_scalesets.contract.names`):
 
 - partition key ``pk`` (S), sort key ``sk`` (S), on-demand billing, TTL on ``expires_at`` (N).
 - count item: ``pk = "scaleset#<id>"``, ``sk = "count"``; ``count`` (N) = counted runners, moved
@@ -18,7 +19,8 @@ Table schema (the Pulumi component creates the same table; keep them in step):
 Runner and provider items expire (TTL, refreshed on every update) only as a safety net against
 garbage; reconciliation releases runners long before that.
 
-boto3 is synchronous: each call runs in a worker thread.
+Calls go through :func:`~listener.aws.call` (a worker thread each, throttling and 5xx retried
+with backoff, every request counted).
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import boto3
 from botocore.client import BaseClient
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from gha_scalesets.contract.names import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from gha_scalesets.listener.aws import call, error_code, make_client
 from gha_scalesets.listener.config import AwsConfig, DynamoDBRegistryConfig
 from gha_scalesets.listener.registry.base import (
     RunnerRecord,
@@ -41,6 +44,8 @@ from gha_scalesets.listener.registry.base import (
     UnknownRunnerError,
     check_changes,
 )
+from gha_scalesets.listener.retries import default_retry
+from gha_scalesets.scaleset.retry import RetryPolicy
 
 DEFAULT_ITEM_TTL_SECONDS = 7 * 24 * 3600  # self-hosted jobs may run up to 5 days
 _COUNT_SK = "count"
@@ -54,16 +59,20 @@ def _pk(scale_set_id: int) -> dict[str, str]:
     return {"S": f"scaleset#{scale_set_id}"}
 
 
+def _key(partition: dict[str, str], sort: str) -> dict[str, dict[str, str]]:
+    return {PARTITION_KEY: partition, SORT_KEY: {"S": sort}}
+
+
 def _runner_key(scale_set_id: int, name: str) -> dict[str, dict[str, str]]:
-    return {"pk": _pk(scale_set_id), "sk": {"S": f"runner#{name}"}}
+    return _key(_pk(scale_set_id), f"runner#{name}")
 
 
 def _count_key(scale_set_id: int) -> dict[str, dict[str, str]]:
-    return {"pk": _pk(scale_set_id), "sk": {"S": _COUNT_SK}}
+    return _key(_pk(scale_set_id), _COUNT_SK)
 
 
 def _provider_key(provider_id: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": f"provider#{provider_id}"}, "sk": {"S": _PROVIDER_SK}}
+    return _key({"S": f"provider#{provider_id}"}, _PROVIDER_SK)
 
 
 def _num(value: float | int) -> dict[str, str]:
@@ -87,15 +96,15 @@ def _record(item: dict[str, Any]) -> RunnerRecord:
 
     runner_id = number("runner_id")
     return RunnerRecord(
-        scale_set_id=int(item["pk"]["S"].removeprefix("scaleset#")),
-        runner_name=item["sk"]["S"].removeprefix("runner#"),
+        scale_set_id=int(item[PARTITION_KEY]["S"].removeprefix("scaleset#")),
+        runner_name=item[SORT_KEY]["S"].removeprefix("runner#"),
         state=RunnerState(item["state"]["S"]),
         runner_id=int(runner_id) if runner_id is not None else None,
         provider_id=text("provider_id"),
         job_id=text("job_id"),
         created_at=number("created_at") or 0.0,
         updated_at=number("updated_at") or 0.0,
-        expires_at=number("expires_at"),
+        expires_at=number(TTL_ATTRIBUTE),
     )
 
 
@@ -108,21 +117,28 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
         yield list(items[start : start + size])
 
 
-# DynamoDB answers in milliseconds: a hung connection must not stall the scaler.
-REGISTRY_CALLS = Config(
-    retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=10
-)
-
-
 def make_dynamodb_client(
-    config: DynamoDBRegistryConfig, aws: AwsConfig, calls: Config = REGISTRY_CALLS
+    config: DynamoDBRegistryConfig,
+    aws: AwsConfig,
+    api_calls: Counter[str] | None = None,
+    *,
+    read_timeout: float = 10,
 ) -> BaseClient:
-    """A DynamoDB client; endpoint from the registry section, else ``aws``, else the SDK default."""
-    return boto3.client(
+    """A DynamoDB client for the registry's table (region and endpoint from the registry
+    section, else ``aws``, else the SDK default), counting its requests in ``api_calls``.
+
+    DynamoDB answers in milliseconds: a hung connection must not stall the scaler.
+    """
+    where = AwsConfig(
+        region=config.region or aws.region, endpoint_url=config.endpoint_url or aws.endpoint_url
+    )
+    return make_client(
         "dynamodb",
-        region_name=config.region or aws.region,
-        endpoint_url=config.endpoint_url or aws.endpoint_url,
-        config=calls,
+        where,
+        Counter() if api_calls is None else api_calls,
+        max_connections=config.max_concurrency,
+        connect_timeout=min(5, read_timeout),
+        read_timeout=read_timeout,
     )
 
 
@@ -131,19 +147,19 @@ def create_table(client: BaseClient, table_name: str) -> None:
     client.create_table(
         TableName=table_name,
         AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": SORT_KEY, "AttributeType": "S"},
         ],
         KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
         ],
         BillingMode="PAY_PER_REQUEST",
     )
     client.get_waiter("table_exists").wait(TableName=table_name)
     client.update_time_to_live(
         TableName=table_name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
     )
 
 
@@ -162,6 +178,7 @@ class DynamoDBRegistry:
         clock: Callable[[], float] = time.time,
         item_ttl_seconds: float = DEFAULT_ITEM_TTL_SECONDS,
         max_concurrency: int = 16,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._table = table_name
         self._client = client
@@ -169,15 +186,17 @@ class DynamoDBRegistry:
         self._item_ttl = item_ttl_seconds
         self._locks: dict[int, asyncio.Lock] = {}
         self._requests = asyncio.Semaphore(max_concurrency)
+        self._retry = retry or default_retry()
 
     async def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        async with self._requests:
-            return await asyncio.to_thread(getattr(self._client, operation), **kwargs)
+        async with self._requests:  # each request holds a worker thread
+            reply: dict[str, Any] = await call(self._client, operation, self._retry, **kwargs)
+            return reply
 
     def _expiry(self, now: float) -> dict[str, str]:
         return _num(int(now + self._item_ttl))
 
-    async def _stored_count(self, scale_set_id: int) -> int:
+    async def count(self, scale_set_id: int) -> int:
         response = await self._call(
             "get_item", TableName=self._table, Key=_count_key(scale_set_id), ConsistentRead=True
         )
@@ -204,7 +223,7 @@ class DynamoDBRegistry:
         """Count and put as many of ``names`` as fit, in one transaction (retried on races)."""
         candidates = list(names)
         for _ in range(_RESERVE_ATTEMPTS):
-            room = max_runners - await self._stored_count(scale_set_id)
+            room = max_runners - await self.count(scale_set_id)
             take = candidates[: max(0, room)]
             if not take:
                 return []
@@ -218,9 +237,9 @@ class DynamoDBRegistry:
                             "state": {"S": RunnerState.RESERVED.value},
                             "created_at": _num(now),
                             "updated_at": _num(now),
-                            "expires_at": self._expiry(now),
+                            TTL_ATTRIBUTE: self._expiry(now),
                         },
-                        "ConditionExpression": "attribute_not_exists(sk)",
+                        "ConditionExpression": f"attribute_not_exists({SORT_KEY})",
                     }
                 }
                 for name in take
@@ -242,7 +261,7 @@ class DynamoDBRegistry:
             try:
                 await self._call("transact_write_items", TransactItems=[count_update, *puts])
             except ClientError as exc:
-                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                if error_code(exc) != "TransactionCanceledException":
                     raise
                 reasons = _cancel_reasons(exc)
                 existing = {
@@ -260,7 +279,7 @@ class DynamoDBRegistry:
         now = self._clock()
         values: dict[str, dict[str, str]] = {":now": _num(now), ":exp": self._expiry(now)}
         names: dict[str, str] = {}
-        sets = ["updated_at = :now", "expires_at = :exp"]
+        sets = ["updated_at = :now", f"{TTL_ATTRIBUTE} = :exp"]
         removes = []
         for i, (field, value) in enumerate(changes.items()):
             names[f"#f{i}"] = field
@@ -276,7 +295,7 @@ class DynamoDBRegistry:
                     "TableName": self._table,
                     "Key": _runner_key(scale_set_id, runner_name),
                     "UpdateExpression": expression,
-                    "ConditionExpression": "attribute_exists(sk)",
+                    "ConditionExpression": f"attribute_exists({SORT_KEY})",
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
                 }
@@ -292,7 +311,7 @@ class DynamoDBRegistry:
                             **_provider_key(str(provider_id)),
                             "scale_set_id": _num(scale_set_id),
                             "runner_name": {"S": runner_name},
-                            "expires_at": self._expiry(now),
+                            TTL_ATTRIBUTE: self._expiry(now),
                         },
                     }
                 }
@@ -312,7 +331,7 @@ class DynamoDBRegistry:
             "Delete": {
                 "TableName": self._table,
                 "Key": _runner_key(scale_set_id, runner_name),
-                "ConditionExpression": "attribute_exists(sk)",
+                "ConditionExpression": f"attribute_exists({SORT_KEY})",
             }
         }
         uncount = {
@@ -378,7 +397,7 @@ class DynamoDBRegistry:
         records: list[RunnerRecord] = []
         query: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :runner)",
+            "KeyConditionExpression": f"{PARTITION_KEY} = :pk AND begins_with({SORT_KEY}, :runner)",
             "ExpressionAttributeValues": {":pk": _pk(scale_set_id), ":runner": {"S": "runner#"}},
             "ConsistentRead": True,
         }
@@ -389,13 +408,10 @@ class DynamoDBRegistry:
                 return records
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    async def count(self, scale_set_id: int) -> int:
-        return await self._stored_count(scale_set_id)
-
     async def repair_count(self, scale_set_id: int) -> int:
         async with self._count_lock(scale_set_id):
             items = len(await self.list(scale_set_id))
-            stored = await self._stored_count(scale_set_id)
+            stored = await self.count(scale_set_id)
             if items == stored:
                 return 0
             try:
@@ -409,7 +425,7 @@ class DynamoDBRegistry:
                     ExpressionAttributeValues={":items": _num(items), ":stored": _num(stored)},
                 )
             except ClientError as exc:
-                if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                if error_code(exc) == "ConditionalCheckFailedException":
                     return 0  # another writer moved it meanwhile: the next round looks again
                 raise
             return items - stored
@@ -427,15 +443,14 @@ class DynamoDBRegistry:
         return int(response["Attributes"]["sequence"]["N"]) - n + 1
 
     async def load_profile(self, scale_set_id: int) -> dict[str, Any] | None:
-        key = {"pk": _pk(scale_set_id), "sk": {"S": _PROFILE_SK}}
+        key = _key(_pk(scale_set_id), _PROFILE_SK)
         response = await self._call("get_item", TableName=self._table, Key=key)
         item = response.get("Item")
         return json.loads(item["profile"]["S"]) if item else None
 
     async def save_profile(self, scale_set_id: int, profile: dict[str, Any]) -> None:
         item = {
-            "pk": _pk(scale_set_id),
-            "sk": {"S": _PROFILE_SK},
+            **_key(_pk(scale_set_id), _PROFILE_SK),
             "profile": {"S": json.dumps(profile, separators=(",", ":"))},
             "updated_at": _num(int(self._clock())),
         }

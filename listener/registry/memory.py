@@ -44,7 +44,7 @@ class MemoryRegistry:
                 )
             return granted
 
-    async def update(self, scale_set_id: int, runner_name: str, **changes: object) -> None:
+    async def update(self, scale_set_id: int, runner_name: str, **changes: Any) -> None:
         check_changes(changes)
         async with self._lock:
             runners = self._set(scale_set_id)

@@ -21,14 +21,17 @@ def build_runtime(settings: ListenerSettings) -> Runtime:
     if settings.runtime == "ec2":
         from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
 
+        assert settings.ec2 is not None  # ListenerSettings requires the runtime's section
         return Ec2Runtime(settings.ec2, settings.aws)
     if settings.runtime == "ecs":
         from gha_scalesets.listener.runtimes.ecs import EcsRuntime
 
+        assert settings.ecs is not None
         return EcsRuntime(settings.ecs, settings.aws)
     if settings.runtime == "k8s":
         from gha_scalesets.listener.runtimes.k8s import K8sRuntime
 
+        assert settings.k8s is not None
         return K8sRuntime(settings.k8s)
     from gha_scalesets.listener.runtimes.local import LocalRuntime
 

@@ -8,24 +8,22 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import structlog
 from botocore.client import BaseClient
-from botocore.exceptions import BotoCoreError, ClientError
 
+from gha_scalesets.listener.aws import AWS_ERRORS, call, error_code, is_transient, make_client
 from gha_scalesets.listener.config import (
     ApiRateLimit,
     AwsConfig,
     Ec2RuntimeConfig,
     EcsRuntimeConfig,
 )
-from gha_scalesets.listener.runtimes._aws import call, error_code, is_transient, make_client
+from gha_scalesets.listener.retries import default_retry
 from gha_scalesets.listener.runtimes._launch import bounded_map, launch_batches
 from gha_scalesets.listener.runtimes._pacing import ApiLimit, Pacer, Rate
 from gha_scalesets.listener.runtimes._phases import PhaseTracker
-from gha_scalesets.listener.runtimes._retry import default_retry
 from gha_scalesets.listener.runtimes._ssm import JitParameters
 from gha_scalesets.listener.runtimes.aws_events import EventQueue
 from gha_scalesets.listener.runtimes.base import (
@@ -33,14 +31,11 @@ from gha_scalesets.listener.runtimes.base import (
     RunnerSpec,
     RuntimeEvent,
     RuntimeRunner,
+    sweep_cutoff,
 )
 from gha_scalesets.scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
-
-# A JIT parameter younger than this may belong to a launch whose instance or task the
-# (eventually consistent) reconciliation listing does not show yet: never swept.
-SWEEP_GRACE_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -103,7 +98,7 @@ class AwsRuntime(Generic[ConfigT]):
         self.api_calls: Counter[str] = Counter()
         self.launch_errors: Counter[str] = Counter()
         self.terminate_errors: Counter[str] = Counter()
-        self._config = config
+        self._config: ConfigT = config
         self._aws = aws
         self._max_connections = config.launch_concurrency + 2
         self._retry = retry or default_retry()
@@ -151,9 +146,8 @@ class AwsRuntime(Generic[ConfigT]):
         """Every page of a paginated call, following the ``token_key`` continuation."""
         token: str | None = None
         while True:
-            page = await call(
-                self._api, operation, self._retry, **params, **({token_key: token} if token else {})
-            )
+            more: dict[str, Any] = {token_key: token} if token else {}
+            page = await call(self._api, operation, self._retry, **params, **more)
             yield page
             token = page.get(token_key)
             if not token:
@@ -187,9 +181,9 @@ class AwsRuntime(Generic[ConfigT]):
                 await self._params.put(
                     name, spec.jit_config, tags(spec, provider_id), self.launch_errors
                 )
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 code = error_code(exc)
-                log.warning("jit_parameter_write_failed", runner=spec.runner_name, error=code)
+                log.warning("could not store the JIT config", runner=spec.runner_name, error=code)
                 return LaunchResult(
                     spec.runner_name,
                     # The code only: a validation message may quote the value.
@@ -217,15 +211,11 @@ class AwsRuntime(Generic[ConfigT]):
             for i, o in owners.items()
         )
 
-    def _sweep_cutoff(self) -> datetime:
-        """JIT parameters last written before this may be swept."""
-        return datetime.fromtimestamp(self._clock() - SWEEP_GRACE_SECONDS, UTC)
-
     async def events(self) -> AsyncIterator[RuntimeEvent]:
         """State changes from the events queue, each provider id moving only forward."""
         if self._queue is None:
             log.warning(
-                "no_events_queue",
+                "no events queue configured",
                 runtime=self.name,
                 hint="set events_queue_url: without it runner ends are seen only by reconciliation",
             )
@@ -263,15 +253,12 @@ class AwsRuntime(Generic[ConfigT]):
             self._remember(provider_id, runner_name, scale_set_id)
 
     async def _reconciled(
-        self,
-        scale_set_id: int,
-        runners: Sequence[RuntimeRunner],
-        listed_at: float,
-        cutoff: datetime,
+        self, scale_set_id: int, runners: Sequence[RuntimeRunner], listed_at: float
     ) -> None:
         """After a listing started at ``listed_at``: drop cached owners of the scale set's
         runners it no longer shows (launches that finished during the listing stay), then
-        sweep JIT parameters last written before ``cutoff`` that no listed runner will read."""
+        sweep JIT parameters that no listed runner will read and that were last written a
+        grace period before the listing (:func:`~listener.runtimes.base.sweep_cutoff`)."""
         present = {r.provider_id for r in runners}
         for provider_id, owner in list(self._known.items()):
             if (
@@ -281,7 +268,9 @@ class AwsRuntime(Generic[ConfigT]):
             ):
                 del self._known[provider_id]
         await self._params.sweep(
-            scale_set_id, {self._param_key(r.provider_id, r.runner_name) for r in runners}, cutoff
+            scale_set_id,
+            {self._param_key(r.provider_id, r.runner_name) for r in runners},
+            sweep_cutoff(listed_at),
         )
 
     async def close(self) -> None:

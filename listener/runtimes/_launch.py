@@ -43,7 +43,7 @@ async def launch_batches(
                 # The type only: a message could quote request parameters.
                 kind = type(exc).__name__
                 errors[kind] += 1
-                log.error("runner_launch_crashed", runners=len(batch), error=kind)
+                log.error("launch batch crashed", runners=len(batch), error=kind)
                 launched = [
                     LaunchResult(s.runner_name, error=f"unexpected {kind}", retryable=True)
                     for s in batch

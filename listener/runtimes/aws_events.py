@@ -1,9 +1,10 @@
 """EC2 and ECS state changes from EventBridge, drained from an SQS queue.
 
-An EventBridge rule (made by the component) sends "EC2 Instance State-change Notification",
-"EC2 Spot Instance Interruption Warning" and "ECS Task State Change" events to an SQS queue; each
-message body is the event itself. The runtimes learn that runners started, finished, crashed or
-were interrupted from these events, so they never poll the cloud between reconciliations.
+An EventBridge rule (made by the component) sends the event types of
+:mod:`~gha_scalesets.contract.names` (EC2 instance state changes and spot interruption warnings,
+ECS task state changes) to an SQS queue; each message body is the event itself. The runtimes
+learn that runners started, finished, crashed or were interrupted from these events, so they
+never poll the cloud between reconciliations.
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ from typing import Any
 
 import structlog
 from botocore.client import BaseClient
-from botocore.exceptions import BotoCoreError, ClientError
 
-from gha_scalesets.listener.runtimes._aws import call, error_code
+from gha_scalesets.contract.names import (
+    EC2_SPOT_INTERRUPTION,
+    EC2_STATE_CHANGE,
+    ECS_TASK_STATE_CHANGE,
+)
+from gha_scalesets.listener.aws import AWS_ERRORS, call, error_code
 from gha_scalesets.listener.runtimes.base import RunnerPhase, RuntimeEvent
 from gha_scalesets.scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
-
-EC2_STATE_CHANGE = "EC2 Instance State-change Notification"
-EC2_SPOT_INTERRUPTION = "EC2 Spot Instance Interruption Warning"
-ECS_TASK_STATE_CHANGE = "ECS Task State Change"
 
 # Transitional states (shutting-down, stopping) carry no news the final state does not.
 _EC2_PHASES = {
@@ -57,7 +58,7 @@ def parse_ec2_event(event: Mapping[str, Any]) -> RuntimeEvent | None:
     if event.get("detail-type") != EC2_STATE_CHANGE:
         return None
     state = detail.get("state")
-    phase = _EC2_PHASES.get(state)
+    phase = _EC2_PHASES.get(state) if isinstance(state, str) else None
     return None if phase is None else RuntimeEvent(instance_id, phase, reason=f"instance {state}")
 
 
@@ -126,10 +127,10 @@ class EventQueue:
         while not closed.is_set():
             try:
                 messages = await self._receive(closed)
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 failures += 1
                 log.error(
-                    "event_queue_receive_failed",
+                    "could not receive events from the queue",
                     queue_url=self._queue_url,
                     error=error_code(exc),
                     hint="check that the queue exists and the listener may sqs:ReceiveMessage",
@@ -164,7 +165,8 @@ class EventQueue:
             # The abandoned long poll ends in its thread; what it got becomes visible again.
             receive.cancel()
             return []
-        return receive.result().get("Messages", [])
+        messages: list[dict[str, Any]] = receive.result().get("Messages", [])
+        return messages
 
     async def _delete(self, messages: list[dict[str, Any]]) -> None:
         if not messages:
@@ -180,9 +182,11 @@ class EventQueue:
                 QueueUrl=self._queue_url,
                 Entries=entries,
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             # Undeleted messages come back after the visibility timeout: repeats, not losses.
-            log.warning("event_queue_delete_failed", count=len(entries), error=error_code(exc))
+            log.warning(
+                "could not delete events from the queue", count=len(entries), error=error_code(exc)
+            )
 
 
 def _decode(body: str) -> Mapping[str, Any] | None:

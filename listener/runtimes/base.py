@@ -11,7 +11,18 @@ import enum
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
+
+# A JIT secret or parameter younger than this may belong to a launch whose instance, task or pod
+# the (eventually consistent) reconciliation listing does not show yet: never swept.
+SWEEP_GRACE_SECONDS = 300.0
+
+
+def sweep_cutoff(now: float) -> datetime:
+    """JIT secrets and parameters last written before this (``now`` in epoch seconds) may be
+    swept."""
+    return datetime.fromtimestamp(now - SWEEP_GRACE_SECONDS, UTC)
 
 
 class RunnerPhase(enum.StrEnum):

@@ -10,27 +10,32 @@ permission to create the spot service-linked role in a fresh account) falls thro
 on-demand in the same launch, and is counted in ``spot_fallbacks``. Calls are paced within
 AWS's rate limits (``aws_limits``). Each runner's JIT config goes to a SecureString
 ``<ssm_prefix>/<scale set id>/<instance id>`` that only that instance may read (IAM condition
-on the ``gha-scaleset-instance-arn`` tag); the bootstrap from ``runner_user_data`` reads and
-deletes it, then runs the runner and powers the instance off.
+on the ``gha-scaleset-instance-arn`` tag); the bootstrap from
+:func:`~gha_scalesets.contract.boot.runner_user_data` reads and deletes it, then runs the
+runner and powers the instance off.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import shlex
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from botocore.exceptions import BotoCoreError, ClientError
 
-from gha_scalesets.listener.config import AwsConfig, Ec2RuntimeConfig
-from gha_scalesets.listener.network import RUNNER_CA_DIR, runner_boot_lines
-from gha_scalesets.listener.runtimes._aws import (
+from gha_scalesets.contract.names import (
+    TAG_INSTANCE_ARN,
+    TAG_INSTANCE_ID,
+    TAG_RUNNER_NAME,
+    TAG_SCALE_SET_ID,
+    TAG_SCALE_SET_NAME,
+)
+from gha_scalesets.listener.aws import (
+    AWS_ERRORS,
     call,
     chunks,
     error_code,
@@ -38,9 +43,9 @@ from gha_scalesets.listener.runtimes._aws import (
     is_transient,
     session,
 )
+from gha_scalesets.listener.config import AwsConfig, Ec2RuntimeConfig
 from gha_scalesets.listener.runtimes._aws_runtime import AwsRuntime, batches
 from gha_scalesets.listener.runtimes._pacing import ApiLimit, Pacer
-from gha_scalesets.listener.runtimes._ssm import jit_fetch_script
 from gha_scalesets.listener.runtimes.aws_events import parse_ec2_event
 from gha_scalesets.listener.runtimes.aws_limits import ec2_limits
 from gha_scalesets.listener.runtimes.base import (
@@ -53,12 +58,6 @@ from gha_scalesets.listener.runtimes.base import (
 from gha_scalesets.scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
-
-TAG_SCALE_SET_ID = "gha-scaleset-id"
-TAG_SCALE_SET_NAME = "gha-scaleset-name"
-TAG_RUNNER_NAME = "gha-scaleset-runner"
-TAG_INSTANCE_ID = "gha-scaleset-instance-id"
-TAG_INSTANCE_ARN = "gha-scaleset-instance-arn"
 
 SPOT = "spot"
 ON_DEMAND = "on-demand"
@@ -215,7 +214,7 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
         closed = plan.market_refused.get(SPOT) == 0 and plan.spot_refusal in _SPOT_CLOSED_CODES
         if closed and self._spot_closed is None:
             log.warning(
-                "spot_unavailable",
+                "spot closed to this account",
                 error=plan.spot_refusal,
                 retry_in_seconds=SPOT_RETRY_SECONDS,
                 hint="let the listener role create the spot service-linked role"
@@ -260,17 +259,17 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
                     resources=size,
                     **self._run_params(group, candidate),
                 )
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 code = error_code(exc)
                 if not plan.refuse(candidate, size, code):
-                    log.warning("runner_launch_failed", runners=size, error=code)
+                    log.warning("launch request failed", runners=size, error=code)
                     failure = f"RunInstances failed: {error_message(exc)}"
                     return [
                         LaunchResult(s.runner_name, error=failure, retryable=is_transient(code))
                         for s in group
                     ]
                 log.info(
-                    "runner_launch_fallback",
+                    "launch refused, trying the next candidate",
                     runners=size,
                     error=code,
                     market=candidate.market,
@@ -302,7 +301,7 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
         return tags
 
     def _no_capacity(self, plan: _Plan, spec: RunnerSpec) -> LaunchResult:
-        log.warning("runner_launch_no_capacity", runner=spec.runner_name, error=plan.last_error)
+        log.warning("no capacity for the runner", runner=spec.runner_name, error=plan.last_error)
         return LaunchResult(
             spec.runner_name,
             error=(
@@ -383,7 +382,7 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
                 resources=len(ids),
                 InstanceIds=ids,
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             code = error_code(exc)
             if code in _NOT_FOUND_CODES and len(ids) > 1:
                 # One bad id fails the whole call: isolate it.
@@ -391,7 +390,7 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
                     await self._terminate_chunk([instance_id])
             elif code not in _NOT_FOUND_CODES:
                 self.terminate_errors[code] += 1
-                log.warning("instance_terminate_failed", count=len(ids), error=code)
+                log.warning("could not terminate instances", count=len(ids), error=code)
 
     async def list_runners(self, scale_set_id: int) -> list[RuntimeRunner]:
         """The scale set's live instances (tag-filtered, paginated ``DescribeInstances``).
@@ -400,7 +399,6 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
         instance will read.
         """
         listed_at = self._clock()
-        cutoff = self._sweep_cutoff()
         runners: list[RuntimeRunner] = []
         async for page in self._pages(
             "describe_instances",
@@ -413,7 +411,7 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
         ):
             for reservation in page.get("Reservations", []):
                 runners.extend(self._runner(scale_set_id, i) for i in reservation["Instances"])
-        await self._reconciled(scale_set_id, runners, listed_at, cutoff)
+        await self._reconciled(scale_set_id, runners, listed_at)
         return runners
 
     def _runner(self, scale_set_id: int, instance: Mapping[str, Any]) -> RuntimeRunner:
@@ -433,42 +431,9 @@ class Ec2Runtime(AwsRuntime[Ec2RuntimeConfig]):
         return None if event is None else self._with_owner(event)
 
 
-def runner_user_data(
-    ssm_prefix: str,
-    region: str,
-    *,
-    runner_dir: str = "/opt/actions-runner",
-    runner_user: str = "runner",
-    network_env: Mapping[str, str] | None = None,
-    ca_pem: str | None = None,
-    ca_dir: str = RUNNER_CA_DIR,
-) -> str:
-    """The instance bootstrap for the runner launch template (cloud-init runs it as root).
+if TYPE_CHECKING:
+    from gha_scalesets.listener.runtimes.base import Runtime
 
-    It reads the instance id and the ``gha-scaleset-id`` tag from IMDSv2, fetches and deletes
-    ``<ssm_prefix>/<scale set id>/<instance id>``, runs one ephemeral runner as
-    ``runner_user`` from ``runner_dir`` and powers off (the instance then terminates), also
-    when any step fails. Tracing is off, so the JIT config never reaches the console log.
-    Needs curl, the AWS CLI and an unpacked actions-runner in the image. ``network_env`` (the
-    proxy variables) and ``ca_pem`` (a private CA, written to ``ca_dir``) apply to every step
-    and to the runner.
-    """
-    prefix = shlex.quote(ssm_prefix.rstrip("/"))
-    return (
-        "#!/bin/bash\n"
-        "# gha-scalesets runner bootstrap: one ephemeral runner, then power off.\n"
-        "set +x\n"
-        "set -euo pipefail\n"
-        "trap 'shutdown -h now' EXIT\n"
-        + runner_boot_lines(network_env or {}, ca_pem, ca_dir)
-        + "IMDS=http://169.254.169.254/latest\n"
-        'TOKEN=$(curl -sSf -X PUT "$IMDS/api/token"'
-        ' -H "X-aws-ec2-metadata-token-ttl-seconds: 300")\n'
-        'imds() { curl -sSf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/$1"; }\n'
-        "INSTANCE_ID=$(imds instance-id)\n"
-        f"SCALE_SET_ID=$(imds tags/instance/{TAG_SCALE_SET_ID})\n"
-        f'PARAM={prefix}/"$SCALE_SET_ID/$INSTANCE_ID"\n'
-        + jit_fetch_script("$PARAM", region)
-        + f"cd {shlex.quote(runner_dir)}\n"
-        f"runuser -u {shlex.quote(runner_user)} -- ./run.sh\n"
-    )
+    def _satisfies_runtime(runtime: Ec2Runtime) -> Runtime:
+        """Never called: mypy checks here that Ec2Runtime has all the Runtime protocol asks."""
+        return runtime

@@ -6,34 +6,39 @@ reconciliation filter on) and the scale set's tag, paced within ECS's and Fargat
 (``aws_limits``). The container override carries only where the JIT configs are
 (``GHA_JIT_PARAMETER_PATH``), never a config: whoever can describe a task never sees one. Once
 the tasks exist, each runner's JIT config goes to a SecureString
-``<ssm_prefix>/<scale set id>/<task id>``; the container entrypoint from ``runner_entrypoint``
-finds its task id in the task metadata, reads (retrying until the listener wrote it) and
-deletes the parameter, drops the task-role credentials and execs the runner.
+``<ssm_prefix>/<scale set id>/<task id>``; the container entrypoint from
+:func:`~gha_scalesets.contract.boot.runner_entrypoint` finds its task id in the task metadata,
+reads (retrying until the listener wrote it) and deletes the parameter, drops the task-role
+credentials and execs the runner.
 """
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping, Sequence
 from itertools import zip_longest
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from botocore.exceptions import BotoCoreError, ClientError
 
-from gha_scalesets.listener.config import EcsRuntimeConfig
-from gha_scalesets.listener.network import ca_setup_script
-from gha_scalesets.listener.runtimes._aws import (
+from gha_scalesets.contract.names import (
+    ECS_STARTED_BY_PREFIX,
+    JIT_PARAMETER_PATH_ENV,
+    TAG_RUNNER_NAME,
+    TAG_SCALE_SET_ID,
+    TAG_TASK_ARN,
+)
+from gha_scalesets.listener.aws import (
+    AWS_ERRORS,
     call,
     chunks,
     error_code,
     error_message,
     is_transient,
 )
+from gha_scalesets.listener.config import EcsRuntimeConfig
 from gha_scalesets.listener.runtimes._aws_runtime import AwsRuntime, batches
 from gha_scalesets.listener.runtimes._launch import for_each
 from gha_scalesets.listener.runtimes._pacing import ApiLimit
-from gha_scalesets.listener.runtimes._ssm import jit_fetch_script
 from gha_scalesets.listener.runtimes.aws_events import ECS_PHASES, parse_ecs_event
 from gha_scalesets.listener.runtimes.aws_limits import ecs_limits
 from gha_scalesets.listener.runtimes.base import (
@@ -45,12 +50,6 @@ from gha_scalesets.listener.runtimes.base import (
 )
 
 log = structlog.get_logger(__name__)
-
-STARTED_BY_PREFIX = "gha-scaleset-"
-TAG_SCALE_SET_ID = "gha-scaleset-id"
-TAG_RUNNER_NAME = "gha-scaleset-runner"
-TAG_TASK_ARN = "gha-scaleset-task-arn"
-ENV_PARAMETER_PATH = "GHA_JIT_PARAMETER_PATH"
 
 _STATUS_PHASES = {
     **ECS_PHASES,
@@ -98,9 +97,9 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
                 resources=len(runners),
                 **self._run_params(scale_set_id, len(runners)),
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             code = error_code(exc)
-            log.warning("runner_launch_failed", runners=len(runners), error=code)
+            log.warning("launch request failed", runners=len(runners), error=code)
             failure = f"RunTask failed: {error_message(exc)}"
             return [
                 LaunchResult(s.runner_name, error=failure, retryable=is_transient(code))
@@ -115,7 +114,7 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
                 launched.append((spec, arn))
                 continue
             self.launch_errors[f"RunTask:{reason or 'no task'}"] += 1
-            log.warning("runner_launch_refused", runner=spec.runner_name, reason=reason)
+            log.warning("no task started for the runner", runner=spec.runner_name, reason=reason)
             refused[spec.runner_name] = LaunchResult(
                 spec.runner_name,
                 error=f"RunTask started no task: {reason or 'no reason given'}",
@@ -138,7 +137,7 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
             "cluster": config.cluster,
             "taskDefinition": config.task_definition,
             "count": count,
-            "startedBy": f"{STARTED_BY_PREFIX}{scale_set_id}",
+            "startedBy": f"{ECS_STARTED_BY_PREFIX}{scale_set_id}",
             "networkConfiguration": {
                 "awsvpcConfiguration": {
                     "subnets": config.subnet_ids,  # ECS places the task in one with room
@@ -152,7 +151,7 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
                         "name": config.container_name,
                         "environment": [
                             {
-                                "name": ENV_PARAMETER_PATH,
+                                "name": JIT_PARAMETER_PATH_ENV,
                                 "value": self._params.path(scale_set_id),
                             }
                         ],
@@ -194,25 +193,24 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
                 task=arn,
                 reason="gha-scalesets: runner no longer needed",
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             code = error_code(exc)
             # AWS answers an unknown task with "InvalidParameterException: The
             # referenced task was not found."
             if code != "InvalidParameterException":
                 self.terminate_errors[code] += 1
-                log.warning("task_stop_failed", task=arn, error=code)
+                log.warning("could not stop the task", task=arn, error=code)
 
     async def list_runners(self, scale_set_id: int) -> list[RuntimeRunner]:
         """The scale set's tasks (``ListTasks`` by ``startedBy``, then ``DescribeTasks`` per
         100); also sweeps JIT parameters that no live task will read."""
         listed_at = self._clock()
-        cutoff = self._sweep_cutoff()
         arns: list[str] = []
         async for page in self._pages(
             "list_tasks",
             "nextToken",
             cluster=self._config.cluster,
-            startedBy=f"{STARTED_BY_PREFIX}{scale_set_id}",
+            startedBy=f"{ECS_STARTED_BY_PREFIX}{scale_set_id}",
             desiredStatus="RUNNING",
             maxResults=100,
         ):
@@ -228,7 +226,7 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
                 include=["TAGS"],
             )
             runners.extend(self._runner(scale_set_id, task) for task in reply.get("tasks", []))
-        await self._reconciled(scale_set_id, runners, listed_at, cutoff)
+        await self._reconciled(scale_set_id, runners, listed_at)
         return runners
 
     def _runner(self, scale_set_id: int, task: Mapping[str, Any]) -> RuntimeRunner:
@@ -246,38 +244,13 @@ class EcsRuntime(AwsRuntime[EcsRuntimeConfig]):
         cluster = (raw.get("detail") or {}).get("clusterArn", "")
         if cluster != self._config.cluster and not cluster.endswith(f"/{self._config.cluster}"):
             return None  # another cluster's runners, same queue
-        event = parse_ecs_event(raw, STARTED_BY_PREFIX)
+        event = parse_ecs_event(raw, ECS_STARTED_BY_PREFIX)
         return None if event is None else self._with_owner(event)
 
 
-def runner_entrypoint(
-    region: str | None = None, *, runner_command: str = "/home/runner/run.sh"
-) -> str:
-    """The runner container's entrypoint script (for the task definition's command).
+if TYPE_CHECKING:
+    from gha_scalesets.listener.runtimes.base import Runtime
 
-    It reads its task ARN from the task metadata endpoint (``ECS_CONTAINER_METADATA_URI_V4``,
-    set by ECS), reads the parameter ``$GHA_JIT_PARAMETER_PATH/<task id>`` with the task role
-    (retrying until the listener has written it), deletes it, unsets the task-role credential
-    variables (job steps cannot fetch task-role credentials, so they cannot read other
-    runners' parameters either) and execs the runner. Tracing is off, so the JIT config never
-    reaches the logs. Needs curl and the AWS CLI in the image. A private CA given as
-    ``GHA_SCALESETS_CA_PEM`` (the task definition's environment) is trusted before any request
-    (``AWS_CA_BUNDLE`` for the AWS CLI).
-    """
-    return (
-        "#!/bin/bash\n"
-        "# gha-scalesets runner entrypoint: fetch the one-time JIT config, then run.\n"
-        "set +x\n"
-        "set -euo pipefail\n"
-        f': "${{{ENV_PARAMETER_PATH}:?the listener sets it when it starts the task}}"\n'
-        ': "${ECS_CONTAINER_METADATA_URI_V4:?ECS sets it in every task}"\n'
-        + ca_setup_script('"$HOME/.gha-scalesets-ca"')  # before any request: a proxy may need it
-        + 'TASK_ARN=$(curl -sSf --retry 5 "$ECS_CONTAINER_METADATA_URI_V4/task"'
-        """ | sed -n 's/.*"TaskARN": *"\\([^"]*\\)".*/\\1/p')\n"""
-        '[ -n "$TASK_ARN" ] || { echo "error: no TaskARN in the task metadata" >&2; exit 1; }\n'
-        f'PARAM="${ENV_PARAMETER_PATH}/${{TASK_ARN##*/}}"\n'
-        + jit_fetch_script("$PARAM", region)
-        + f"unset {ENV_PARAMETER_PATH} PARAM TASK_ARN AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
-        " AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_AUTHORIZATION_TOKEN\n"
-        f"exec {shlex.quote(runner_command)}\n"
-    )
+    def _satisfies_runtime(runtime: EcsRuntime) -> Runtime:
+        """Never called: mypy checks here that EcsRuntime has all the Runtime protocol asks."""
+        return runtime

@@ -19,8 +19,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import structlog
@@ -29,30 +28,32 @@ from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.watch import Watch
 
+from gha_scalesets.contract.names import (
+    ANNOTATION_RUNNER_NAME,
+    JIT_CONFIG_ENV,
+    LABEL_RUNNER_NAME,
+    LABEL_SCALE_SET_ID,
+    RUNNER_CA_DIR,
+)
+from gha_scalesets.contract.network import ca_environment
 from gha_scalesets.listener.config import K8sRuntimeConfig
-from gha_scalesets.listener.network import RUNNER_CA_DIR, ca_environment
+from gha_scalesets.listener.retries import default_retry, with_retries
 from gha_scalesets.listener.runtimes._launch import for_each, launch_all
 from gha_scalesets.listener.runtimes._phases import PhaseTracker
-from gha_scalesets.listener.runtimes._retry import default_retry, with_retries
-from gha_scalesets.listener.runtimes._ssm import JIT_ENV
 from gha_scalesets.listener.runtimes.base import (
     LaunchResult,
     RunnerPhase,
     RunnerSpec,
     RuntimeEvent,
     RuntimeRunner,
+    sweep_cutoff,
 )
 from gha_scalesets.scaleset.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 
-LABEL_SCALE_SET_ID = "gha-scaleset/id"
-LABEL_RUNNER_NAME = "gha-scaleset/runner-name"
-ANNOTATION_RUNNER_NAME = "gha-scaleset/runner-name"  # exact; the label is DNS-safe
 JIT_FIELD = "jitconfig"  # the data key in the runner Secret
 CONTAINER_NAME = "runner"
-# An unowned Secret younger than this may belong to a launch in flight: never swept.
-SWEEP_GRACE_SECONDS = 300.0
 
 _POD_PHASES = {
     "Pending": RunnerPhase.PENDING,
@@ -247,13 +248,17 @@ class K8sRuntime:
         except _Errors as exc:
             # The runner works; only the Secret's cleanup falls to terminate/reconciliation.
             self._unowned.add(secret_name)
-            log.warning("jit_secret_owner_failed", runner=spec.runner_name, error=_error_code(exc))
+            log.warning(
+                "could not make the pod own its JIT secret",
+                runner=spec.runner_name,
+                error=_error_code(exc),
+            )
         return LaunchResult(spec.runner_name, provider_id=pod_name)
 
     def _failed(
         self, spec: RunnerSpec, what: str, exc: BaseException, *, detail: bool = True
     ) -> LaunchResult:
-        log.warning("runner_launch_failed", runner=spec.runner_name, error=_error_code(exc))
+        log.warning("launch request failed", runner=spec.runner_name, error=_error_code(exc))
         text = _error_text(exc) if detail else _error_code(exc)
         return LaunchResult(spec.runner_name, error=f"{what}: {text}", retryable=_retryable(exc))
 
@@ -271,7 +276,7 @@ class K8sRuntime:
             "command": cfg.command,
             "env": [
                 {
-                    "name": JIT_ENV,
+                    "name": JIT_CONFIG_ENV,
                     "valueFrom": {"secretKeyRef": {"name": secret_name, "key": JIT_FIELD}},
                 }
             ],
@@ -347,7 +352,10 @@ class K8sRuntime:
             if not (isinstance(exc, ApiException) and exc.status == 404):
                 self.terminate_errors[_error_code(exc)] += 1
                 log.warning(
-                    "k8s_delete_failed", operation=operation, name=name, error=_error_code(exc)
+                    "could not delete a Kubernetes object",
+                    operation=operation,
+                    name=name,
+                    error=_error_code(exc),
                 )
 
     # -- reconciliation ----------------------------------------------------------------------
@@ -355,7 +363,7 @@ class K8sRuntime:
         """The scale set's Pods (label-selected, paginated). Also deletes JIT Secrets left
         without an owner whose Pod is gone."""
         core = await self._client()
-        cutoff = datetime.fromtimestamp(self._clock() - SWEEP_GRACE_SECONDS, UTC)
+        cutoff = sweep_cutoff(self._clock())
         selector = f"{LABEL_SCALE_SET_ID}={scale_set_id}"
         pods, _ = await self._list("ListPods", core.list_namespaced_pod, selector)
         runners = []
@@ -381,13 +389,14 @@ class K8sRuntime:
         items: list[Any] = []
         token: str | None = None
         while True:
+            more: dict[str, Any] = {"_continue": token} if token else {}
             page = await self._call(
                 operation,
                 request,
                 self._namespace,
                 label_selector=selector,
                 limit=_PAGE,
-                **({"_continue": token} if token else {}),
+                **more,
             )
             items.extend(page.items)
             token = page.metadata._continue
@@ -408,7 +417,7 @@ class K8sRuntime:
             queue.put_nowait(None)
             if not task.cancelled() and task.exception() is not None:
                 # Only setup can get here (loading the kubeconfig); the watch loop retries.
-                log.error("pod_watch_stopped", error=type(task.exception()).__name__)
+                log.error("pod watch stopped", error=type(task.exception()).__name__)
 
         pump.add_done_callback(ended)
         try:
@@ -451,7 +460,7 @@ class K8sRuntime:
                     resource_version = None  # history compacted: list again
                     continue
                 failures += 1
-                log.warning("pod_watch_failed", error=_error_code(exc), failures=failures)
+                log.warning("pod watch failed", error=_error_code(exc), failures=failures)
                 await self._retry.sleep(self._retry.backoff(min(failures, 10)))
 
     def _emit_vanished(self, emit: Callable[[RuntimeEvent], None], listed: set[str]) -> None:
@@ -505,3 +514,11 @@ def _termination(status: Any) -> str | None:
         if container.name == CONTAINER_NAME and terminated:
             return f"{terminated.reason or 'terminated'} (exit {terminated.exit_code})"
     return None
+
+
+if TYPE_CHECKING:
+    from gha_scalesets.listener.runtimes.base import Runtime
+
+    def _satisfies_runtime(runtime: K8sRuntime) -> Runtime:
+        """Never called: mypy checks here that K8sRuntime has all the Runtime protocol asks."""
+        return runtime

@@ -22,11 +22,13 @@ from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
+from gha_scalesets.contract.names import JIT_CONFIG_ENV
+from gha_scalesets.contract.network import no_proxy_list, proxy_environment, write_ca_files
 from gha_scalesets.listener.config import LocalRuntimeConfig
-from gha_scalesets.listener.network import no_proxy_list, proxy_environment, write_ca_files
 from gha_scalesets.listener.runtimes.base import (
     LaunchResult,
     RunnerPhase,
@@ -38,7 +40,6 @@ from gha_scalesets.scaleset.network import ca_pem
 
 log = structlog.get_logger("listener.runtime.local")
 
-JIT_ENV = "ACTIONS_RUNNER_INPUT_JITCONFIG"
 EMULATOR_MODULE = "gha_scalesets.simulator.runner"
 SIMULATOR_JIT_KIND = "gha-scalesets-simulator/"
 _ADOPTED_POLL_SECONDS = 1.0
@@ -85,7 +86,7 @@ def _child_env(jit_config: str, network: Mapping[str, str]) -> dict[str, str]:
     # The listener's own settings may carry credentials: runners must not inherit them.
     env = {k: v for k, v in os.environ.items() if not k.startswith("LISTENER_")}
     env.update(network)
-    env[JIT_ENV] = jit_config
+    env[JIT_CONFIG_ENV] = jit_config
     return env
 
 
@@ -288,3 +289,11 @@ class LocalRuntime:
             if runner.watcher is not None:
                 runner.watcher.cancel()
         await self._events.put(None)
+
+
+if TYPE_CHECKING:
+    from gha_scalesets.listener.runtimes.base import Runtime
+
+    def _satisfies_runtime(runtime: LocalRuntime) -> Runtime:
+        """Never called: mypy checks here that LocalRuntime has all the Runtime protocol asks."""
+        return runtime

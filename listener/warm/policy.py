@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gha_scalesets.listener.warm.config import BOOT_SECONDS, WarmPolicy
+from gha_scalesets.contract.warm import BOOT_SECONDS, WarmPolicy
 from gha_scalesets.listener.warm.forecast import DemandForecast, Forecast, poisson_quantile
 from gha_scalesets.listener.warm.profile import DemandProfile
 

@@ -1,4 +1,5 @@
-"""CI guard: API calls per burst job and per idle scale set-hour may not rise >20 % over baseline.
+"""CI guard: API calls per burst job and per idle scale set-hour may not rise >20 % over baseline,
+nor runtime deletes per runner above it.
 
 Runs the reduced scenarios (50-job burst, 10 idle scale sets) against the simulator on
 127.0.0.1 and compares counts only, never time, with ``benchmarks/baseline.json``.
@@ -35,6 +36,8 @@ async def test_burst_api_calls_per_job_within_baseline() -> None:
     # No over-launch: one runner per job until every job completed.
     assert ours["runners_launched_total"] == ours["jit_requests_total"] == jobs
     assert ours["api_calls_per_job"] <= BASELINE["burst_api_calls_per_job"] * MARGIN
+    # A count, not a rate: each finished runner costs exactly one delete request, no margin.
+    assert ours["runtime_deletes_per_runner"] <= BASELINE["burst_runtime_deletes_per_runner"]
     assert ours["auth_chain_runs"] == 1
     assert upstream["jit_requests"] == jobs
 

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from gha_scalesets.components import iam
 from gha_scalesets.components.aws_scope import AwsScope
 from gha_scalesets.components.cache import queue_policy
-from gha_scalesets.components.naming import METRICS_NAMESPACE
+from gha_scalesets.contract.names import METRICS_NAMESPACE
 
 SCOPE = AwsScope(partition="aws", region="eu-west-1", account_id="123456789012")
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/k"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 from typing import Any
 
 import pulumi
@@ -20,6 +21,7 @@ from gha_scalesets.components import (
     ScaleSetListener,
 )
 from gha_scalesets.components.listener import TYPE
+from gha_scalesets.components.validation import has_provider
 from gha_scalesets.providers import GitHubAppArgs, ScaleSet, ScaleSetArgs
 from tests.components.builders import listener_args
 from tests.components.mocks import run
@@ -202,3 +204,10 @@ def test_scale_sets_are_typed_loosely(recorder, settings_from_env) -> None:
         (7, "one", 0, 10),
         (8, "two", 2, 3),
     ]
+
+
+@pytest.mark.parametrize("mapping", [dict, types.MappingProxyType], ids=["dict", "mapping"])
+def test_providers_given_as_any_mapping_are_found_by_package(mapping) -> None:
+    opts = pulumi.ResourceOptions(providers=mapping({"kubernetes": object()}))
+    assert has_provider(opts, "kubernetes")
+    assert not has_provider(opts, "aws")

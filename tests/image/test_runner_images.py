@@ -24,8 +24,8 @@ import boto3
 import pytest
 
 from gha_scalesets.components.ecs import runner_container
-from gha_scalesets.listener.runtimes._ssm import JIT_READ_ATTEMPTS
-from gha_scalesets.listener.runtimes.ecs import ENV_PARAMETER_PATH, runner_entrypoint
+from gha_scalesets.contract.boot import JIT_READ_ATTEMPTS, runner_entrypoint
+from gha_scalesets.contract.names import JIT_PARAMETER_PATH_ENV
 from tests.fixtures.aws import AWS_REGION
 from tests.fixtures.secret_scan import declare_secret
 from tests.image.aws_proxy import AwsTlsProxy
@@ -138,7 +138,7 @@ def _entrypoint_run(
         e.split("=", 1)[1] for e in buildah.config(image)["Env"] if e.startswith("PATH=")
     )
     env = {
-        ENV_PARAMETER_PATH: PARAMETER_PATH,
+        JIT_PARAMETER_PATH_ENV: PARAMETER_PATH,
         "ECS_CONTAINER_METADATA_URI_V4": metadata.url,
         "NO_PROXY": "127.0.0.1",
         "PATH": f"/shim:{image_path}",

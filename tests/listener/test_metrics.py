@@ -23,7 +23,7 @@ def sample(metric: str, value: float, **labels: str) -> str:
 def test_metrics_follow_arc_names_and_count_our_calls() -> None:
     metrics = ListenerMetrics("https://github.com/acme/app")
     calls: Counter[str] = Counter({"ec2:DescribeInstances": 2})
-    metrics.attach_runtime_calls(lambda: calls)
+    metrics.attach_cloud_calls(lambda: calls)
     calls["ec2:RunInstances"] += 1  # read at scrape time, not at registration
     spot: Counter[str] = Counter()
     metrics.attach_spot_fallbacks(lambda: spot)

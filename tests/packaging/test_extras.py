@@ -25,8 +25,9 @@ GENERIC_NAMES = ("components", "providers", "scaleset", "listener", "simulator")
 ABSENT = {
     None: ("pulumi", "boto3", "starlette"),
     "pulumi": ("pulumi_aws", "pulumi_kubernetes", "boto3"),
-    "aws": ("pulumi_kubernetes", "kubernetes_asyncio"),
-    "k8s": ("pulumi_aws", "boto3"),
+    # The component shares only gha_scalesets.contract with the listener: none of its SDKs.
+    "aws": ("pulumi_kubernetes", "kubernetes_asyncio", "boto3", "structlog", "pydantic_settings"),
+    "k8s": ("pulumi_aws", "boto3", "kubernetes_asyncio", "structlog", "pydantic_settings"),
     "listener": ("pulumi",),
     "simulator": ("pulumi", "boto3"),
 }

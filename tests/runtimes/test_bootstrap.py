@@ -22,10 +22,13 @@ from typing import Any
 import httpx
 import pytest
 
-from gha_scalesets.listener.network import no_proxy_list, proxy_environment
-from gha_scalesets.listener.runtimes._ssm import JIT_READ_ATTEMPTS, JIT_READ_MAX_WAIT_SECONDS
-from gha_scalesets.listener.runtimes.ec2 import runner_user_data
-from gha_scalesets.listener.runtimes.ecs import runner_entrypoint
+from gha_scalesets.contract.boot import (
+    JIT_READ_ATTEMPTS,
+    JIT_READ_MAX_WAIT_SECONDS,
+    runner_entrypoint,
+    runner_user_data,
+)
+from gha_scalesets.contract.network import no_proxy_list, proxy_environment
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.network import PrivateCa
 from tests.runtimes._specs import jit_config

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from gha_scalesets.contract.cron import CronError, CronWindow
+from gha_scalesets.contract.warm import WarmPolicy
 from gha_scalesets.listener.config import ListenerSettings, ScaleSetConfig
 from gha_scalesets.listener.metrics import ListenerMetrics
 from gha_scalesets.listener.registry.memory import MemoryRegistry
 from gha_scalesets.listener.scaler import Scaler
-from gha_scalesets.listener.warm import WarmCapacity, WarmPolicy
-from gha_scalesets.listener.warm.cron import CronError, CronWindow
+from gha_scalesets.listener.warm import WarmCapacity
 from gha_scalesets.listener.warm.forecast import poisson_quantile
 from gha_scalesets.scaleset import ScaleSet, Statistics
 

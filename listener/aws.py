@@ -1,8 +1,11 @@
-"""boto3 plumbing shared by the EC2 and ECS runtimes: clients that count calls, pacing, retries.
+"""The listener's one way to AWS: clients, the call wrapper and what AWS's errors mean.
 
-boto3 is synchronous: every call runs in a worker thread. SDK retries are off so that each HTTP
-request is counted once in ``api_calls`` and throttling is retried here, with full-jitter backoff
-and, given a :class:`~listener.runtimes._pacing.Pacer`, within AWS's rate limits.
+Every AWS client of the listener (runtimes, DynamoDB registry and leases, Secrets Manager
+credentials, CloudWatch metrics) comes from :func:`make_client`: SDK retries are off, so each
+HTTP request is counted once (``service:Operation`` in the caller's counter), and :func:`call`
+retries throttling, 5xx and lost connections itself, with full-jitter backoff and, given a
+:class:`~listener.runtimes._pacing.Pacer`, within AWS's rate limits. boto3 is synchronous:
+every call runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.client import BaseClient
@@ -22,9 +25,14 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointError
 
 from gha_scalesets.listener.config import AwsConfig
-from gha_scalesets.listener.runtimes._pacing import Pacer
-from gha_scalesets.listener.runtimes._retry import with_retries
+from gha_scalesets.listener.retries import with_retries
 from gha_scalesets.scaleset.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from gha_scalesets.listener.runtimes._pacing import Pacer
+
+AWS_ERRORS = (ClientError, BotoCoreError)
+"""What a failed :func:`call` raises: an AWS answer, or no answer at all."""
 
 # Error codes that a later attempt of the same request may not get.
 THROTTLING_CODES = frozenset(
@@ -37,6 +45,8 @@ THROTTLING_CODES = frozenset(
         "RequestThrottled",
         "RequestThrottledException",
         "TooManyUpdates",
+        "ProvisionedThroughputExceededException",  # DynamoDB
+        "SlowDown",
     }
 )
 _SERVER_ERROR_CODES = frozenset(
@@ -48,12 +58,13 @@ _SERVER_ERROR_CODES = frozenset(
         "ServiceUnavailable",
         "ServiceUnavailableException",
         "Unavailable",
+        "RequestTimeout",
+        "RequestTimeoutException",
     }
 )
 CONNECTION_ERROR = "ConnectionError"
 
 T = TypeVar("T")
-
 
 _session_lock = threading.Lock()
 
@@ -66,9 +77,17 @@ def session() -> boto3.session.Session:
 
 
 def make_client(
-    service: str, aws: AwsConfig, api_calls: Counter[str], *, max_connections: int = 10
+    service: str,
+    aws: AwsConfig,
+    api_calls: Counter[str],
+    *,
+    max_connections: int = 10,
+    connect_timeout: float = 60,
+    read_timeout: float = 60,
 ) -> BaseClient:
-    """A client for ``service`` whose every HTTP request is counted as ``service:Operation``."""
+    """A client for ``service`` without SDK retries whose every HTTP request is counted in
+    ``api_calls`` as ``service:Operation``. Short timeouts suit services that answer in
+    milliseconds (DynamoDB), where a hung connection must not stall the caller."""
     with _session_lock:  # creating clients from one session is not thread-safe
         client = session().client(
             service,
@@ -77,10 +96,12 @@ def make_client(
             config=Config(
                 retries={"mode": "standard", "total_max_attempts": 1},
                 max_pool_connections=max_connections,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
             ),
         )
 
-    def count(event_name: str, **_: Any) -> None:
+    def count(event_name: str, **_details: Any) -> None:
         _, service_id, operation = event_name.split(".", 2)
         api_calls[f"{service_id}:{operation}"] += 1
 
@@ -106,9 +127,14 @@ def error_message(exc: BaseException) -> str:
     return code
 
 
+def is_throttling(code: str) -> bool:
+    """Whether AWS refused the request for a rate limit (the caller should slow down)."""
+    return code in THROTTLING_CODES
+
+
 def is_transient(code: str) -> bool:
     """Whether the same request may succeed when sent again later."""
-    return code in THROTTLING_CODES or code in _SERVER_ERROR_CODES or code == CONNECTION_ERROR
+    return is_throttling(code) or code in _SERVER_ERROR_CODES or code == CONNECTION_ERROR
 
 
 def _worth_retrying(exc: BaseException) -> bool:
@@ -146,7 +172,7 @@ async def call(
     With a ``pacer`` every attempt first waits for the operation's rate limit (``resources``:
     the instances or tasks it starts or stops), and throttling answers slow the pacer down.
     Every failed attempt is counted by error code in ``errors`` when given. Raises the last
-    ``ClientError``/``BotoCoreError`` when the attempts run out or the error is not transient.
+    error of :data:`AWS_ERRORS` when the attempts run out or the error is not transient.
     """
     method = getattr(client, operation)
     name = api_name(client, operation)
@@ -163,13 +189,9 @@ async def call(
         code = error_code(exc)
         if errors is not None:
             errors[code] += 1
-        if pacer is not None and code in THROTTLING_CODES:
+        if pacer is not None and is_throttling(code):
             pacer.on_throttled(name)
 
     return await with_retries(
-        send,
-        retry,
-        failures=(ClientError, BotoCoreError),
-        transient=_worth_retrying,
-        on_failure=count,
+        send, retry, failures=AWS_ERRORS, transient=_worth_retrying, on_failure=count
     )

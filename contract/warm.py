@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from gha_scalesets.listener.warm.cron import CronError, CronWindow
+from gha_scalesets.contract.cron import CronError, CronWindow
 
 # How long a runner takes from launch to taking a job, by runtime, when the adaptive policy is
 # not told (docs/listener.md, "Warm capacity"): EC2 1.5-4 min from queue to job start

@@ -105,11 +105,14 @@ class CronWindow:
                 "minute hour day-of-month month day-of-week (e.g. '* 8-18 * * mon-fri')"
             )
         parsed = [_parse_field(text, spec) for text, spec in zip(fields, _FIELDS, strict=True)]
-        weekdays = frozenset(d % 7 for d in parsed[4])
+        minutes, hours, days, months, weekdays = parsed
         return cls(
             expression,
-            *parsed[:4],
-            weekdays,
+            minutes,
+            hours,
+            days,
+            months,
+            frozenset(d % 7 for d in weekdays),
             any_day=fields[2] == "*",
             any_weekday=fields[4] == "*",
         )

@@ -1,0 +1,18 @@
+"""The listener image copies every directory the package installs from (a fast check: the image
+tier builds it, under `make test-real`, minutes later)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_dockerfile_copies_every_package_directory() -> None:
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    sources = {path.rstrip("/") for path in setuptools["package-dir"].values()}
+    copied = set(re.findall(r"^COPY (\S+?)/? \S+$", (ROOT / "Dockerfile").read_text(), re.M))
+    missing = sorted(sources - copied)
+    assert not missing, f"the Dockerfile does not COPY {missing}"
