@@ -8,7 +8,7 @@ import subprocess
 
 from gha_scalesets.components import Ec2Options
 from gha_scalesets.components.user_data import ENV_FILE
-from tests.components.builders import (
+from tests.support.components import (
     RUNNER_AMI,
     SUBNETS,
     TOKEN,
@@ -16,7 +16,7 @@ from tests.components.builders import (
     policy,
     statements_by_sid,
 )
-from tests.components.mocks import ACCOUNT, REGION, SCALE_SET_TYPE
+from tests.support.pulumi_mocks import ACCOUNT, REGION, SCALE_SET_TYPE
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"

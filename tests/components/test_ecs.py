@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from gha_scalesets.components import EcsOptions
-from tests.components.builders import (
+from tests.support.components import (
     ECS_RUNNER_IMAGE,
     SUBNETS,
     TOKEN,
@@ -13,7 +13,7 @@ from tests.components.builders import (
     policy,
     statements_by_sid,
 )
-from tests.components.mocks import ACCOUNT, REGION, SCALE_SET_TYPE
+from tests.support.pulumi_mocks import ACCOUNT, REGION, SCALE_SET_TYPE
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"

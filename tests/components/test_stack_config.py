@@ -22,10 +22,10 @@ from gha_scalesets.components.args import ScaleSetListenerArgs
 from gha_scalesets.components.config_keys import SCHEMA, SKIPPED, ConfigSchema, UnmappedField
 from gha_scalesets.components.listener import TYPE
 from gha_scalesets.providers import ScaleSetArgs
-from tests.components.builders import TOKEN
-from tests.components.mocks import SCALE_SET_TYPE, Recorder
-from tests.components.program_run import example_config, run_program
 from tests.fixtures.docs import doc_section
+from tests.support.components import TOKEN
+from tests.support.programs import example_config, run_program
+from tests.support.pulumi_mocks import SCALE_SET_TYPE, Recorder
 
 TITLE = "invalid stack configuration; fix each key below with `pulumi config set"
 
@@ -222,7 +222,7 @@ def test_kubernetes_runner_options_reach_the_runner_pods(settings_from_env) -> N
 
 def test_a_user_program_under_mocks_refuses_a_bad_scale_set(recorder) -> None:
     from gha_scalesets.providers import ScaleSet, ScaleSetInputError
-    from tests.components.mocks import run
+    from tests.support.pulumi_mocks import run
 
     def build() -> dict[str, Any]:
         args = ScaleSetArgs(

@@ -12,7 +12,7 @@ import pytest
 from gha_scalesets.listener.config import LocalRuntimeConfig
 from gha_scalesets.listener.runtimes.base import RunnerPhase, RunnerSpec, RuntimeEvent
 from gha_scalesets.listener.runtimes.local import LocalRuntime
-from tests.listener.conftest import wait_for
+from tests.support.waits import wait_for
 
 SS = 3
 # The JIT config tells the stand-in runner what to do; it also records what it inherited.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,6 +16,7 @@ from gha_scalesets.scaleset.retry import RetryPolicy
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeRest
 from tests.fixtures.secret_scan import declare_secret_input
+from tests.support.runtimes import WatchGate
 
 
 @pytest.fixture
@@ -39,24 +39,6 @@ def listener_kubeconfig(control_plane: ControlPlane, tmp_path: Path) -> Path:
     """A kubeconfig file of the listener user (no rights but the Role's)."""
     path = declare_secret_input(tmp_path / "listener.kubeconfig")
     return control_plane.write_kubeconfig(path, control_plane.listener_token)
-
-
-class WatchGate:
-    """A retry policy whose waits can be held: a test stops the runtime's re-watch while it
-    changes the world, then lets it go on. Unheld, it waits 0.2 s at most."""
-
-    def __init__(self) -> None:
-        self.open = asyncio.Event()
-        self.open.set()
-        self.waiting = asyncio.Event()
-        self.policy = RetryPolicy(
-            max_attempts=5, backoff_base=0.05, backoff_max=0.2, deadline=None, sleep=self._sleep
-        )
-
-    async def _sleep(self, seconds: float) -> None:
-        self.waiting.set()
-        await self.open.wait()
-        await asyncio.sleep(seconds)
 
 
 @pytest.fixture

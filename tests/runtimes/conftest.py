@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from gha_scalesets.listener.config import AwsConfig, Ec2RuntimeConfig
-from gha_scalesets.listener.runtimes._pacing import ApiLimit, Pacer
 from gha_scalesets.listener.runtimes.aws_limits import ec2_limits
 from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
 from gha_scalesets.scaleset.retry import RetryPolicy
-from tests.runtimes._faults import FaultProxy
+from tests.support import aws as aws_support
+from tests.support.aws_errors import FaultProxy
+from tests.support.clocks import FakeClock
+from tests.support.runtimes import paced as paced_by
 
 
 @dataclass
@@ -42,71 +44,44 @@ def backoffs() -> Backoffs:
     )
 
 
-@dataclass
-class VirtualTime:
-    """A clock that only moves when paced code sleeps on it (each sleep is recorded)."""
-
-    now: float = 0.0
-    slept: list[float] = field(default_factory=list)
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-    def pacer(self, limits: dict[str, ApiLimit]) -> Pacer:
-        return Pacer(limits, clock=self.clock, sleep=self.sleep)
-
-
 @pytest.fixture
-def virtual_time() -> VirtualTime:
-    return VirtualTime()
+def virtual_time() -> FakeClock:
+    """Time for the pacers: it moves only when they wait."""
+    return FakeClock()
 
 
-@dataclass
-class Network:
+@dataclass(frozen=True)
+class RunnerNetwork:
     """Where runners go in moto, and the queue their state events arrive in."""
 
-    vpc_id: str
     subnet_ids: list[str]
     security_group_id: str
     queue_url: str
 
 
 @pytest.fixture
-def network(boto_client: Any) -> Network:
-    """A VPC with two subnets in two zones, a security group and the state-events queue."""
-    ec2 = boto_client("ec2")
-    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    # ECS tasks in moto need DNS hostnames on the VPC (it names their ENIs).
-    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
-    subnets = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)[
-            "Subnet"
-        ]["SubnetId"]
-        for i, zone in enumerate(["us-east-1a", "us-east-1b"])
-    ]
-    group = ec2.create_security_group(GroupName="runners", Description="runners", VpcId=vpc_id)[
-        "GroupId"
-    ]
-    queue_url = boto_client("sqs").create_queue(QueueName="runner-state-events")["QueueUrl"]
-    return Network(vpc_id, subnets, group, queue_url)
+def network(aws: str) -> RunnerNetwork:
+    """Two subnets in two zones, a security group and the state-events queue."""
+    created = aws_support.create_network(aws)
+    return RunnerNetwork(
+        created.subnet_ids, created.security_group_id, aws_support.create_queue(aws)
+    )
 
 
 @pytest.fixture
-def template_id(boto_client: Any) -> str:
-    """A runner launch template (moto accepts any AMI id)."""
-    return boto_client("ec2").create_launch_template(
-        LaunchTemplateName="runner",
-        LaunchTemplateData={"ImageId": "ami-12345678", "InstanceType": "t3.micro"},
-    )["LaunchTemplate"]["LaunchTemplateId"]
+def template_id(aws: str) -> str:
+    return aws_support.create_launch_template(aws)
+
+
+@pytest.fixture
+def cluster(aws: str) -> str:
+    """A cluster and a Fargate runner task definition; task states only move when told."""
+    return aws_support.create_ecs_cluster(aws)
 
 
 @pytest.fixture
 async def make_ec2_runtime(
-    network: Network, template_id: str, aws: str, backoffs: Backoffs, virtual_time: VirtualTime
+    network: RunnerNetwork, template_id: str, aws: str, backoffs: Backoffs, virtual_time: FakeClock
 ) -> AsyncIterator[Callable[..., Ec2Runtime]]:
     """Build Ec2Runtimes on ``network`` (closed after the test), paced by the documented limits
     on ``virtual_time`` (unless not ``paced``); ``overrides`` go to the config."""
@@ -128,7 +103,7 @@ async def make_ec2_runtime(
             AwsConfig(region="us-east-1", endpoint_url=endpoint),
             retry=backoffs.policy,
             clock=clock,
-            pacer=virtual_time.pacer(ec2_limits() if paced else {}),
+            pacer=paced_by(ec2_limits() if paced else {}, virtual_time),
         )
         runtimes.append(runtime)
         return runtime

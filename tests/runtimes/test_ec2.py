@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +13,8 @@ from gha_scalesets.listener.registry.base import RunnerState
 from gha_scalesets.listener.registry.memory import MemoryRegistry
 from gha_scalesets.listener.runtimes import ec2 as ec2_module
 from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
-from tests.runtimes._events import (
+from tests.support.aws_errors import Fault
+from tests.support.aws_events import (
     describe_and_list_calls,
     ec2_spot_warning,
     ec2_state_event,
@@ -22,23 +22,10 @@ from tests.runtimes._events import (
     send_events,
     take,
 )
-from tests.runtimes._faults import Fault
-from tests.runtimes._specs import jit_config, specs
+from tests.support.clocks import OffsetClock
+from tests.support.runtimes import jit_config, specs
 
 PREFIX = "/gha-scalesets/jit"
-
-
-class Clock:
-    """Wall time plus an offset the test moves forward."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 def _instances(ec2: Any, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
@@ -61,7 +48,7 @@ def _params(ssm: Any, path: str) -> dict[str, dict[str, Any]]:
 async def test_burst_events_terminate_and_orphans(
     make_ec2_runtime: Any, boto_client: Any, network: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = Clock()
+    clock = OffsetClock()
     runtime = make_ec2_runtime(clock=clock)
     assert isinstance(runtime, Runtime)
     ec2, ssm, sqs = boto_client("ec2"), boto_client("ssm"), boto_client("sqs")

@@ -15,15 +15,15 @@ from gha_scalesets.listener.config import AwsConfig, EcsRuntimeConfig
 from gha_scalesets.listener.runtimes.aws_limits import ecs_limits
 from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
 from gha_scalesets.listener.runtimes.ecs import EcsRuntime, task_id
-from tests.runtimes._events import (
+from tests.support.aws_errors import Fault
+from tests.support.aws_events import (
     describe_and_list_calls,
     ecs_task_event,
     queue_depth,
     send_events,
     take,
 )
-from tests.runtimes._faults import Fault
-from tests.runtimes._specs import jit_config, specs
+from tests.support.runtimes import jit_config, paced, specs
 
 PREFIX = "/gha-scalesets/jit"
 
@@ -72,7 +72,7 @@ async def make_runtime(
             AwsConfig(region="us-east-1", endpoint_url=endpoint),
             retry=backoffs.policy,
             clock=clock,
-            pacer=virtual_time.pacer(ecs_limits(fargate=True)),
+            pacer=paced(ecs_limits(fargate=True), virtual_time),
         )
         runtimes.append(runtime)
         return runtime

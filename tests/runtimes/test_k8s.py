@@ -25,9 +25,9 @@ from gha_scalesets.listener.config import K8sRuntimeConfig
 from gha_scalesets.listener.runtimes import k8s as k8s_module
 from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
 from gha_scalesets.listener.runtimes.k8s import K8sRuntime, dns_label
-from tests.runtimes._events import describe_and_list_calls, take
-from tests.runtimes._k8s_objects import check_runner_objects, oom_killed
-from tests.runtimes._specs import jit_config, specs
+from tests.support.aws_events import describe_and_list_calls, take
+from tests.support.k8s_objects import check_runner_objects, oom_killed
+from tests.support.runtimes import jit_config, specs
 
 NS = "runners"
 

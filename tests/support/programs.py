@@ -12,11 +12,17 @@ import pulumi
 import yaml
 
 from gha_scalesets.components.config_keys import secret_keys
-from tests.components.builders import TOKEN
-from tests.components.mocks import Recorder, run
+from tests.support.components import TOKEN
+from tests.support.pulumi_mocks import Recorder, run
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
+EXAMPLES = ROOT / "examples"
+
+
+def project_of(example: str) -> str:
+    """The project name of ``examples/<example>/Pulumi.yaml`` (the namespace of its config)."""
+    return yaml.safe_load((EXAMPLES / example / "Pulumi.yaml").read_text())["name"]
 
 
 def example_values(example: str) -> dict[str, Any]:
