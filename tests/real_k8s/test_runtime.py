@@ -20,9 +20,8 @@ from gha_scalesets.listener.runtimes import k8s as k8s_module
 from gha_scalesets.listener.runtimes.base import RunnerPhase
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeError, KubeRest, poll
-from tests.support.aws_events import describe_and_list_calls, take
 from tests.support.k8s_objects import check_runner_objects, oom_killed
-from tests.support.runtimes import WatchGate, specs
+from tests.support.runtimes import WatchGate, describe_and_list_calls, specs, take
 
 _TOKEN_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 

@@ -1,5 +1,6 @@
-"""Fixtures of the runtime tests: AWS networks and templates in moto, recorded backoff sleeps,
-and pacing on virtual time (the documented AWS rate limits, without waiting for them)."""
+"""Fixtures of the runtime tests: each runtime on its local cloud (moto, the fake Kubernetes API
+server), recorded backoff sleeps, and pacing on virtual time (the documented AWS rate limits,
+without waiting for them)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,21 @@ from typing import Any
 
 import pytest
 
-from gha_scalesets.listener.config import AwsConfig, Ec2RuntimeConfig
-from gha_scalesets.listener.runtimes.aws_limits import ec2_limits
+from gha_scalesets.listener.config import (
+    AwsConfig,
+    Ec2RuntimeConfig,
+    EcsRuntimeConfig,
+    K8sRuntimeConfig,
+)
+from gha_scalesets.listener.runtimes.aws_limits import ec2_limits, ecs_limits
 from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
+from gha_scalesets.listener.runtimes.ecs import EcsRuntime
+from gha_scalesets.listener.runtimes.k8s import K8sRuntime
 from gha_scalesets.scaleset.retry import RetryPolicy
 from tests.support import aws as aws_support
 from tests.support.aws_errors import FaultProxy
 from tests.support.clocks import FakeClock
+from tests.support.runtimes import K8S_NAMESPACE
 from tests.support.runtimes import paced as paced_by
 
 
@@ -104,6 +113,63 @@ async def make_ec2_runtime(
             retry=backoffs.policy,
             clock=clock,
             pacer=paced_by(ec2_limits() if paced else {}, virtual_time),
+        )
+        runtimes.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in runtimes:
+        await runtime.close()
+
+
+@pytest.fixture
+async def make_ecs_runtime(
+    network: Any, cluster: str, aws: str, backoffs: Any, virtual_time: Any
+) -> AsyncIterator[Callable[..., EcsRuntime]]:
+    """Build EcsRuntimes for ``cluster`` (closed after the test), paced by Fargate's documented
+    limits on virtual time; ``overrides`` go to the config."""
+    runtimes: list[EcsRuntime] = []
+
+    def make(endpoint: str = aws, clock: Any = time.time, **overrides: Any) -> EcsRuntime:
+        settings: dict[str, Any] = {
+            "cluster": cluster,
+            "task_definition": "runner",
+            "subnet_ids": network.subnet_ids,
+            "security_group_ids": [network.security_group_id],
+            "events_queue_url": network.queue_url,
+            "events_wait_seconds": 1,
+        }
+        runtime = EcsRuntime(
+            EcsRuntimeConfig(**(settings | overrides)),
+            AwsConfig(region="us-east-1", endpoint_url=endpoint),
+            retry=backoffs.policy,
+            clock=clock,
+            pacer=paced_by(ecs_limits(fargate=True), virtual_time),
+        )
+        runtimes.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in runtimes:
+        await runtime.close()
+
+
+@pytest.fixture
+async def make_k8s_runtime(k8s_api: Any, backoffs: Any) -> AsyncIterator[Callable[..., K8sRuntime]]:
+    """Build K8sRuntimes on the fake API server (closed after the test)."""
+    runtimes: list[K8sRuntime] = []
+
+    def make(clock: Any = time.time, **overrides: Any) -> K8sRuntime:
+        settings: dict[str, Any] = {
+            "namespace": K8S_NAMESPACE,
+            "api_url": k8s_api.url,
+            "image": "ghcr.io/actions/actions-runner:2.320.0",
+            "resources": {"requests": {"cpu": "1", "memory": "2Gi"}},
+            "node_selector": {"kubernetes.io/os": "linux"},
+            "tolerations": [{"key": "runners", "operator": "Exists", "effect": "NoSchedule"}],
+        }
+        runtime = K8sRuntime(
+            K8sRuntimeConfig(**(settings | overrides)), retry=backoffs.policy, clock=clock
         )
         runtimes.append(runtime)
         return runtime

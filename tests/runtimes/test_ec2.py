@@ -14,16 +14,9 @@ from gha_scalesets.listener.registry.memory import MemoryRegistry
 from gha_scalesets.listener.runtimes import ec2 as ec2_module
 from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
 from tests.support.aws_errors import Fault
-from tests.support.aws_events import (
-    describe_and_list_calls,
-    ec2_spot_warning,
-    ec2_state_event,
-    queue_depth,
-    send_events,
-    take,
-)
+from tests.support.aws_events import ec2_spot_warning, ec2_state_event, queue_depth, send_events
 from tests.support.clocks import OffsetClock
-from tests.support.runtimes import jit_config, specs
+from tests.support.runtimes import describe_and_list_calls, jit_config, specs, take
 
 PREFIX = "/gha-scalesets/jit"
 

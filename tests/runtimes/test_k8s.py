@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,17 @@ from pydantic import ValidationError
 from gha_scalesets.listener.config import K8sRuntimeConfig
 from gha_scalesets.listener.runtimes import k8s as k8s_module
 from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
-from gha_scalesets.listener.runtimes.k8s import K8sRuntime, dns_label
-from tests.support.aws_events import describe_and_list_calls, take
+from gha_scalesets.listener.runtimes.k8s import dns_label
 from tests.support.k8s_objects import check_runner_objects, oom_killed
-from tests.support.runtimes import jit_config, specs
+from tests.support.runtimes import (
+    K8S_NAMESPACE,
+    describe_and_list_calls,
+    jit_config,
+    specs,
+    take,
+)
 
-NS = "runners"
+NS = K8S_NAMESPACE
 
 
 def _pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -40,33 +45,8 @@ def _pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def make_runtime(k8s_api: Any, backoffs: Any) -> AsyncIterator[Callable[..., K8sRuntime]]:
-    """Build K8sRuntimes on the fake API server (closed after the test)."""
-    runtimes: list[K8sRuntime] = []
-
-    def make(clock: Any = time.time, **overrides: Any) -> K8sRuntime:
-        settings: dict[str, Any] = {
-            "namespace": NS,
-            "api_url": k8s_api.url,
-            "image": "ghcr.io/actions/actions-runner:2.320.0",
-            "resources": {"requests": {"cpu": "1", "memory": "2Gi"}},
-            "node_selector": {"kubernetes.io/os": "linux"},
-            "tolerations": [{"key": "runners", "operator": "Exists", "effect": "NoSchedule"}],
-        }
-        runtime = K8sRuntime(
-            K8sRuntimeConfig(**(settings | overrides)), retry=backoffs.policy, clock=clock
-        )
-        runtimes.append(runtime)
-        return runtime
-
-    yield make
-    for runtime in runtimes:
-        await runtime.close()
-
-
-async def test_burst_creates_pods_with_owned_secrets(make_runtime: Any, k8s_api: Any) -> None:
-    runtime = make_runtime()
+async def test_burst_creates_pods_with_owned_secrets(make_k8s_runtime: Any, k8s_api: Any) -> None:
+    runtime = make_k8s_runtime()
     assert isinstance(runtime, Runtime)
     fake = k8s_api.state
     burst = specs(15)
@@ -103,8 +83,10 @@ async def test_burst_creates_pods_with_owned_secrets(make_runtime: Any, k8s_api:
     assert runtime.terminate_errors == {}
 
 
-async def test_runner_pods_get_the_proxy_secret_and_the_ca(make_runtime: Any, k8s_api: Any) -> None:
-    runtime = make_runtime(proxy_secret="listener-proxy", ca_config_map="listener-ca")
+async def test_runner_pods_get_the_proxy_secret_and_the_ca(
+    make_k8s_runtime: Any, k8s_api: Any
+) -> None:
+    runtime = make_k8s_runtime(proxy_secret="listener-proxy", ca_config_map="listener-ca")
     [spec] = specs(1)
     await runtime.launch([spec])
     pod = k8s_api.state.get("pods", NS, spec.runner_name)
@@ -122,9 +104,9 @@ async def test_runner_pods_get_the_proxy_secret_and_the_ca(make_runtime: Any, k8
 
 @pytest.mark.parametrize("token", [False, True], ids=["default", "opted-in"])
 async def test_runner_pods_get_an_api_token_only_when_asked(
-    token: bool, make_runtime: Any, k8s_api: Any
+    token: bool, make_k8s_runtime: Any, k8s_api: Any
 ) -> None:
-    runtime = make_runtime(service_account="ci-runner", automount_service_account_token=token)
+    runtime = make_k8s_runtime(service_account="ci-runner", automount_service_account_token=token)
 
     [result] = await runtime.launch(specs(1))
 
@@ -134,7 +116,7 @@ async def test_runner_pods_get_an_api_token_only_when_asked(
 
 
 async def test_a_kubeconfig_file_gives_server_and_credentials(
-    make_runtime: Any, k8s_api: Any, tmp_path: Path, secret_input: Callable[[Path], Path]
+    make_k8s_runtime: Any, k8s_api: Any, tmp_path: Path, secret_input: Callable[[Path], Path]
 ) -> None:
     kubeconfig = secret_input(tmp_path / "kubeconfig")
     kubeconfig.write_text(
@@ -149,7 +131,7 @@ async def test_a_kubeconfig_file_gives_server_and_credentials(
             }
         )
     )
-    runtime = make_runtime(api_url=None, kubeconfig=kubeconfig)
+    runtime = make_k8s_runtime(api_url=None, kubeconfig=kubeconfig)
 
     [result] = await runtime.launch(specs(1))
 
@@ -163,9 +145,9 @@ def test_kubeconfig_and_api_url_exclude_each_other() -> None:
 
 
 async def test_watch_reports_phases_and_survives_dropped_watches(
-    make_runtime: Any, k8s_api: Any
+    make_k8s_runtime: Any, k8s_api: Any
 ) -> None:
-    runtime = make_runtime()
+    runtime = make_k8s_runtime()
     fake = k8s_api.state
     stream = runtime.events()
     a, b, c = specs(3)
@@ -212,8 +194,8 @@ async def test_watch_reports_phases_and_survives_dropped_watches(
     assert [e async for e in stream] == []
 
 
-async def test_describe_calls_per_scaling_decision(make_runtime: Any, k8s_api: Any) -> None:
-    runtime = make_runtime()
+async def test_describe_calls_per_scaling_decision(make_k8s_runtime: Any, k8s_api: Any) -> None:
+    runtime = make_k8s_runtime()
     stream = runtime.events()
     per_decision = []
     start = 0
@@ -230,10 +212,10 @@ async def test_describe_calls_per_scaling_decision(make_runtime: Any, k8s_api: A
 
 
 async def test_reconciliation_lists_by_label_and_sweeps_unowned_secrets(
-    make_runtime: Any, k8s_api: Any, monkeypatch: pytest.MonkeyPatch
+    make_k8s_runtime: Any, k8s_api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = k8s_api.state
-    runtime = make_runtime(clock=lambda: time.time() + 3600)
+    runtime = make_k8s_runtime(clock=lambda: time.time() + 3600)
     await runtime.launch(specs(5))
     await runtime.launch(specs(2, scale_set_id=8, prefix="other"))
     labels = {"gha-scaleset/id": "7", "gha-scaleset/runner-name": "orphan"}
@@ -243,7 +225,7 @@ async def test_reconciliation_lists_by_label_and_sweeps_unowned_secrets(
     fake.put("secrets", NS, {"metadata": {"name": "gone-jit", "labels": stray}, "data": {}})
     monkeypatch.setattr(k8s_module, "_PAGE", 2)
     # Right now the stray Secret may still belong to a launch in flight: it stays.
-    await make_runtime().list_runners(7)
+    await make_k8s_runtime().list_runners(7)
     assert "gone-jit" in fake.names("secrets", NS)
 
     listed = await runtime.list_runners(7)  # an hour later
@@ -258,9 +240,9 @@ async def test_reconciliation_lists_by_label_and_sweeps_unowned_secrets(
     assert len(fake.names("secrets", NS)) == 7  # every owned Secret stays
 
 
-async def test_launch_errors(make_runtime: Any, k8s_api: Any, backoffs: Any) -> None:
+async def test_launch_errors(make_k8s_runtime: Any, k8s_api: Any, backoffs: Any) -> None:
     fake = k8s_api.state
-    runtime = make_runtime()
+    runtime = make_k8s_runtime()
 
     fake.fail_next("create", "secrets", 500)
     [retried] = await runtime.launch(specs(1))

@@ -18,6 +18,7 @@ from gha_scalesets.providers import props as p
 from gha_scalesets.scaleset import AppCredentials, Client, PatCredentials
 from gha_scalesets.scaleset.errors import ScaleSetError
 from gha_scalesets.simulator.testing import SimulatorServer
+from tests.support import aws as aws_support
 from tests.support.canaries import CANARY_APP_ID, CANARY_INSTALLATION, CANARY_PAT, Canaries
 from tests.support.observe import captured_logs
 from tests.support.provider_host import Host, without_provider

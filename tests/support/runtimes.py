@@ -1,14 +1,17 @@
-"""Runner specs for the runtime tests."""
+"""Runner specs, event reading and pacing for the runtime tests."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import AsyncIterator, Mapping
 
 from gha_scalesets.listener.runtimes._pacing import ApiLimit, Pacer
-from gha_scalesets.listener.runtimes.base import RunnerSpec
+from gha_scalesets.listener.runtimes.base import RunnerSpec, RuntimeEvent
 from gha_scalesets.scaleset.retry import RetryPolicy
 from tests.support.clocks import FakeClock
+
+K8S_NAMESPACE = "runners"  # where the runtime tests' Kubernetes runtimes put runners
 
 
 def jit_config(name: str) -> str:
@@ -52,3 +55,23 @@ class WatchGate:
         self.waiting.set()
         await self.open.wait()
         await asyncio.sleep(seconds)
+
+
+async def take(
+    events: AsyncIterator[RuntimeEvent], n: int, timeout: float = 15.0
+) -> list[RuntimeEvent]:
+    """The next ``n`` events; fails the test when they do not come within ``timeout``."""
+    got: list[RuntimeEvent] = []
+    async with asyncio.timeout(timeout):
+        while len(got) < n:
+            got.append(await anext(events))
+    return got
+
+
+def describe_and_list_calls(api_calls: Mapping[str, int]) -> int:
+    """Calls that read cloud state (Describe*/List*): what reconciliation alone may spend."""
+    return sum(
+        count
+        for op, count in api_calls.items()
+        if op.split(":", 1)[1].startswith(("Describe", "List"))
+    )

@@ -1,0 +1,138 @@
+"""The world around each runtime, for the runtime contract (:mod:`tests.support.runtime_contract`):
+how its cloud reports a runner running, done or crashed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gha_scalesets.listener.runtimes.base import LaunchResult, RunnerPhase, Runtime
+from tests.support.aws_events import ec2_spot_warning, ec2_state_event, ecs_task_event, send_events
+from tests.support.k8s_objects import oom_killed
+
+_EXITED = {"exitCode": 0, "stopCode": "EssentialContainerExited"}
+_CRASHED = _EXITED | {"exitCode": 1}
+_SIGNALS = {RunnerPhase.STOPPED: signal.SIGUSR1, RunnerPhase.FAILED: signal.SIGUSR2}
+
+
+@dataclass
+class Ec2Driver:
+    """EventBridge's instance state changes and spot warnings, put into the runtime's queue."""
+
+    runtime: Runtime
+    sqs: Any
+    queue_url: str
+    unknown_id: str = "i-0123456789abcdef0"
+    reports_running: bool = True
+
+    async def report(self, runner: LaunchResult, phase: RunnerPhase) -> None:
+        instance = str(runner.provider_id)
+        event = {
+            RunnerPhase.RUNNING: lambda: ec2_state_event(instance, "running"),
+            RunnerPhase.STOPPED: lambda: ec2_state_event(instance, "terminated"),
+            RunnerPhase.FAILED: lambda: ec2_spot_warning(instance),
+        }[phase]()
+        await asyncio.to_thread(send_events, self.sqs, self.queue_url, [event])
+
+    async def report_terminated(self, runners: Sequence[LaunchResult]) -> None:
+        for runner in runners:
+            await self.report(runner, RunnerPhase.STOPPED)
+
+
+@dataclass
+class EcsDriver:
+    """EventBridge's task state changes (of the task as ECS describes it), put into the queue."""
+
+    runtime: Runtime
+    ecs: Any
+    cluster: str
+    sqs: Any
+    queue_url: str
+    unknown_id: str = "arn:aws:ecs:us-east-1:123456789012:task/runners/0123456789abcdef0"
+    reports_running: bool = True
+
+    async def report(self, runner: LaunchResult, phase: RunnerPhase) -> None:
+        task = self.ecs.describe_tasks(cluster=self.cluster, tasks=[runner.provider_id])["tasks"][0]
+        event = {
+            RunnerPhase.RUNNING: lambda: ecs_task_event(task, "RUNNING"),
+            RunnerPhase.STOPPED: lambda: ecs_task_event(task, "STOPPED", **_EXITED),
+            RunnerPhase.FAILED: lambda: ecs_task_event(
+                task, "STOPPED", **_EXITED | {"exitCode": 1}
+            ),
+        }[phase]()
+        await asyncio.to_thread(send_events, self.sqs, self.queue_url, [event])
+
+    async def report_terminated(self, runners: Sequence[LaunchResult]) -> None:
+        for runner in runners:
+            task = self.ecs.describe_tasks(cluster=self.cluster, tasks=[runner.provider_id])
+            event = ecs_task_event(task["tasks"][0], "STOPPED", stopCode="UserInitiated")
+            await asyncio.to_thread(send_events, self.sqs, self.queue_url, [event])
+
+
+_POD_PHASES = {
+    RunnerPhase.RUNNING: ("Running", {}),
+    RunnerPhase.STOPPED: ("Succeeded", {}),
+    RunnerPhase.FAILED: ("Failed", {"containerStatuses": oom_killed("runner")}),
+}
+
+
+@dataclass
+class K8sDriver:
+    """The kubelet: a runner pod's phase, set by ``set_phase(pod name, phase, **status)``
+    (the fake API server's state, or a real apiserver's status subresource). The runtime
+    sees deletions itself, through its watch."""
+
+    runtime: Runtime
+    set_phase: Callable[..., None]
+    unknown_id: str = "never-launched"
+    reports_running: bool = True
+
+    async def report(self, runner: LaunchResult, phase: RunnerPhase) -> None:
+        pod_phase, status = _POD_PHASES[phase]
+        await asyncio.to_thread(self.set_phase, runner.provider_id, pod_phase, **status)
+
+    async def report_terminated(self, runners: Sequence[LaunchResult]) -> None:
+        """A deleted pod is the runtime's own news."""
+
+
+# The stand-in runner of the local runtime: running until a signal says how it ends.
+RUN_SH = """#!/bin/sh
+trap 'exit 0' USR1
+trap 'exit 3' USR2
+trap 'exit 0' TERM
+while :; do sleep 1 & wait $!; done
+"""
+
+
+def stand_in_runner(directory: Path) -> Path:
+    """An actions-runner directory whose ``run.sh`` is :data:`RUN_SH`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    script = directory / "run.sh"
+    script.write_text(RUN_SH)
+    script.chmod(0o755)
+    return directory
+
+
+@dataclass
+class LocalDriver:
+    """Runner processes that end when signalled: SIGUSR1 with exit code 0, SIGUSR2 with 3.
+    The runtime sees exits itself, and a process runs from its launch (no RUNNING event)."""
+
+    runtime: Runtime
+    unknown_id: str = "local-999999999"
+    reports_running: bool = False
+
+    async def report(self, runner: LaunchResult, phase: RunnerPhase) -> None:
+        signum = {RunnerPhase.STOPPED: signal.SIGUSR1, RunnerPhase.FAILED: signal.SIGUSR2}.get(
+            phase
+        )
+        if signum is not None:
+            os.kill(int(str(runner.provider_id).removeprefix("local-")), signum)
+
+    async def report_terminated(self, runners: Sequence[LaunchResult]) -> None:
+        """An exit is the runtime's own news."""
