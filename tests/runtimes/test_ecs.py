@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
+from gha_scalesets.listener.runtimes.base import RunnerPhase
 from gha_scalesets.listener.runtimes.ecs import task_id
 from tests.support.aws_errors import Fault
 from tests.support.aws_events import ecs_task_event, queue_depth, send_events
@@ -33,7 +33,6 @@ async def test_burst_events_terminate_and_orphans(
 ) -> None:
     now = [time.time()]
     runtime = make_ecs_runtime(clock=lambda: now[0])
-    assert isinstance(runtime, Runtime)
     ecs, ssm, sqs = boto_client("ecs"), boto_client("ssm"), boto_client("sqs")
     burst = specs(12)
 
@@ -157,20 +156,6 @@ async def test_burst_events_terminate_and_orphans(
     await runtime.close()
     assert [e async for e in stream] == []
     assert queue_depth(sqs, network.queue_url) == 0
-
-
-async def test_describe_calls_per_scaling_decision(make_ecs_runtime: Any) -> None:
-    runtime = make_ecs_runtime()
-    per_decision = []
-    for start, n in [(0, 4), (4, 8), (12, 2)]:
-        before = describe_and_list_calls(runtime.api_calls)
-        results = await runtime.launch(specs(n, start=start))
-        assert all(r.provider_id for r in results)
-        per_decision.append(describe_and_list_calls(runtime.api_calls) - before)
-    assert per_decision == [0, 0, 0]
-    await runtime.list_runners(7)
-    # ListTasks 1 + DescribeTasks 1 + DescribeParameters 2 (moto pages it by 10).
-    assert describe_and_list_calls(runtime.api_calls) == 4
 
 
 async def test_throttling_is_retried_and_a_denial_is_final(

@@ -100,6 +100,19 @@ class K8sDriver:
         """A deleted pod is the runtime's own news."""
 
 
+def kubelet(admin: Any, namespace: str) -> Callable[..., None]:
+    """``set_phase(pod name, phase, **status)`` as a kubelet does it on a real apiserver: through
+    the pod's status subresource (``admin``: a :class:`tests.fixtures.kube_rest.KubeRest`)."""
+
+    def set_phase(pod: str, phase: str, **status: Any) -> None:
+        admin.patch(
+            f"/api/v1/namespaces/{namespace}/pods/{pod}/status",
+            {"status": {"phase": phase, **status}},
+        )
+
+    return set_phase
+
+
 # The stand-in runner of the local runtime: running until a signal says how it ends.
 RUN_SH = """#!/bin/sh
 trap 'exit 0' USR1
