@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.harness import ORG, PAT, percentile, requests_between, total, wait_until
-from benchmarks.noop_runtime import NoopRuntime
 from benchmarks.upstream import UpstreamListener, serving
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import ListenerSettings
 from gha_scalesets.scaleset import PatCredentials
 from tests.support.github import create_scale_set
+from tests.support.noop_runtime import NoopRuntime
 from tests.support.processes import SimulatorProcess
 
 _SAMPLE_SECONDS = 0.1

@@ -39,13 +39,13 @@ from benchmarks.harness import (
     requests_between,
     total,
 )
-from benchmarks.noop_runtime import NoopRuntime
 from benchmarks.upstream import UpstreamListener
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import ListenerSettings
 from gha_scalesets.scaleset import AppCredentials, Client, PatCredentials
 from gha_scalesets.scaleset.auth import TokenCache
 from tests.support.keys import rsa_pem
+from tests.support.noop_runtime import NoopRuntime
 from tests.support.processes import SimulatorProcess
 
 SERVICE_HOLD_SECONDS = 50.0

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.harness import ORG, PAT, wait_until
-from benchmarks.noop_runtime import NoopRuntime
 from benchmarks.upstream import UpstreamListener, serving
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import ListenerSettings
 from gha_scalesets.scaleset import Client, PatCredentials
 from tests.support.github import create_scale_set
+from tests.support.noop_runtime import NoopRuntime
 from tests.support.processes import SimulatorProcess
 from tests.support.waits import eventually as within
 

@@ -10,6 +10,7 @@ from tests.support.components import (
     SUBNETS,
     TOKEN,
     assert_publishes_what_the_alarms_read,
+    containers,
     policy,
     statements_by_sid,
 )
@@ -38,10 +39,6 @@ ECS_TYPES = {
     SCALE_SET_TYPE,
 }
 EXISTING_CLUSTER = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/shared"
-
-
-def _containers(recorder, name: str) -> list[dict]:
-    return json.loads(recorder.one(TASK_DEFINITION, name).inputs["containerDefinitions"])
 
 
 def test_declares_exactly_the_ecs_resources(deploy, recorder) -> None:
@@ -100,7 +97,7 @@ def test_listener_container_is_hardened_and_configured_for_ecs(
     assert (
         task.inputs["taskRoleArn"] == recorder.one("aws:iam/role:Role", "ci-listener").state["arn"]
     )
-    (container,) = _containers(recorder, "ci-listener")
+    (container,) = containers(recorder, "ci-listener")
     assert container["user"] == "10001"
     assert container["readonlyRootFilesystem"] is True
     assert container["linuxParameters"]["capabilities"] == {"drop": ["ALL"]}
@@ -139,7 +136,7 @@ def test_runner_task_uses_the_runner_role_and_its_own_log_group(deploy, recorder
     assert task["taskRoleArn"] == recorder.one("aws:iam/role:Role", "ci-runner").state["arn"]
     execution = recorder.one("aws:iam/role:Role", "ci-task-execution").state["arn"]
     assert task["executionRoleArn"] == execution
-    (container,) = _containers(recorder, "ci-runner")
+    (container,) = containers(recorder, "ci-runner")
     assert container["name"] == "runner"
     assert container["image"] == ECS_RUNNER_IMAGE
     assert container["entryPoint"] == ["/bin/bash", "-c"]

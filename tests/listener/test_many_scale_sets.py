@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from benchmarks.noop_runtime import NoopRuntime
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.capacity import CapacityError, ensure_open_files, plan
 from gha_scalesets.listener.config import ListenerSettings, ScaleSetConfig
@@ -32,6 +31,7 @@ from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.support.github import ORG, create_scale_sets
 from tests.support.listener import listener_settings, running_listener
+from tests.support.noop_runtime import NoopRuntime
 from tests.support.observe import captured_logs
 from tests.support.waits import wait_for
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.aws_throttle_proxy import (
+from tests.support.aws_throttle import (
     ThrottleModel,
     ThrottlingProxy,
     documented_buckets,

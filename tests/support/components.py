@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -114,3 +115,23 @@ def assert_publishes_what_the_alarms_read(settings: Any, recorder: Any) -> None:
         "HttpPoolWaitSeconds",
     } | spot
     assert all(m["dimensions"] == {"Listener": published.listener_name} for m in read)
+
+
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+
+
+def user_data(template: Any) -> str:
+    """The decoded boot script of a recorded launch template."""
+    return base64.b64decode(template.inputs["userData"]).decode()
+
+
+def env_file(script: str) -> dict[str, str]:
+    """The listener's environment file a boot script writes."""
+    body = script.split("<<'GHA_SCALESETS_ENV'\n", 1)[1].split("\nGHA_SCALESETS_ENV\n", 1)[0]
+    return dict(line.split("=", 1) for line in body.splitlines())
+
+
+def containers(recorder: Any, name: str) -> list[dict[str, Any]]:
+    """The container definitions of the recorded ECS task definition ``name``."""
+    return json.loads(recorder.one(TASK_DEFINITION, name).inputs["containerDefinitions"])
