@@ -16,6 +16,7 @@ from gha_scalesets.scaleset.retry import RetryPolicy
 from tests.fixtures.control_plane import ControlPlane
 from tests.fixtures.kube_rest import KubeRest
 from tests.fixtures.secret_scan import declare_secret_input
+from tests.support.factories import closing_factory
 from tests.support.runtimes import WatchGate
 
 
@@ -47,9 +48,8 @@ async def make_runtime(
 ) -> AsyncIterator[Callable[..., K8sRuntime]]:
     """Build K8sRuntimes in ``namespace`` authenticated as the listener user (closed after
     the test); ``overrides`` go to the config, ``retry`` and ``clock`` to the runtime."""
-    runtimes: list[K8sRuntime] = []
 
-    def make(retry: RetryPolicy | None = None, **overrides: Any) -> K8sRuntime:
+    def build(retry: RetryPolicy | None = None, **overrides: Any) -> K8sRuntime:
         clock = overrides.pop("clock", None)
         settings: dict[str, Any] = {
             "namespace": namespace,
@@ -57,14 +57,11 @@ async def make_runtime(
             "image": "ghcr.io/actions/actions-runner:2.320.0",
             "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
         }
-        runtime = K8sRuntime(
+        return K8sRuntime(
             K8sRuntimeConfig(**(settings | overrides)),
             retry=retry or WatchGate().policy,
             **({"clock": clock} if clock else {}),
         )
-        runtimes.append(runtime)
-        return runtime
 
-    yield make
-    for runtime in runtimes:
-        await runtime.close()
+    async with closing_factory(build, K8sRuntime.close) as make:
+        yield make

@@ -17,7 +17,9 @@ from gha_scalesets.listener.config import (
     EcsRuntimeConfig,
     K8sRuntimeConfig,
 )
+from gha_scalesets.listener.runtimes._pacing import ApiLimit
 from gha_scalesets.listener.runtimes.aws_limits import ec2_limits, ecs_limits
+from gha_scalesets.listener.runtimes.base import Runtime
 from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
 from gha_scalesets.listener.runtimes.ecs import EcsRuntime
 from gha_scalesets.listener.runtimes.k8s import K8sRuntime
@@ -25,6 +27,7 @@ from gha_scalesets.scaleset.retry import RetryPolicy
 from tests.support import aws as aws_support
 from tests.support.aws_errors import FaultProxy
 from tests.support.clocks import FakeClock
+from tests.support.factories import closing_factory
 from tests.support.runtimes import K8S_NAMESPACE
 from tests.support.runtimes import paced as paced_by
 
@@ -88,78 +91,87 @@ def cluster(aws: str) -> str:
     return aws_support.create_ecs_cluster(aws)
 
 
+async def _close_runtime(runtime: Runtime) -> None:
+    await runtime.close()
+
+
+@pytest.fixture
+def on_moto(
+    aws: str, network: RunnerNetwork, backoffs: Backoffs, virtual_time: FakeClock
+) -> Callable[..., Runtime]:
+    """``on_moto(runtime class, config class, settings, limits, endpoint, clock, **overrides)``:
+    an AWS runtime on ``network`` reporting to its queue, with recorded backoffs and pacing by
+    ``limits`` on virtual time."""
+
+    def build(
+        runtime_class: Callable[..., Runtime],
+        config_class: Callable[..., Any],
+        settings: dict[str, Any],
+        limits: dict[str, ApiLimit],
+        endpoint: str = aws,
+        clock: Any = time.time,
+        **overrides: Any,
+    ) -> Runtime:
+        common = {"events_queue_url": network.queue_url, "events_wait_seconds": 1}
+        return runtime_class(
+            config_class(**(common | settings | overrides)),
+            AwsConfig(region=aws_support.REGION, endpoint_url=endpoint),
+            retry=backoffs.policy,
+            clock=clock,
+            pacer=paced_by(limits, virtual_time),
+        )
+
+    return build
+
+
 @pytest.fixture
 async def make_ec2_runtime(
-    network: RunnerNetwork, template_id: str, aws: str, backoffs: Backoffs, virtual_time: FakeClock
+    on_moto: Callable[..., Runtime], network: RunnerNetwork, template_id: str
 ) -> AsyncIterator[Callable[..., Ec2Runtime]]:
     """Build Ec2Runtimes on ``network`` (closed after the test), paced by the documented limits
-    on ``virtual_time`` (unless not ``paced``); ``overrides`` go to the config."""
-    runtimes: list[Ec2Runtime] = []
+    on virtual time (unless not ``paced``); ``overrides`` go to the config."""
 
-    def make(
-        endpoint: str = aws, clock: Any = time.time, paced: bool = True, **overrides: Any
-    ) -> Ec2Runtime:
-        settings: dict[str, Any] = {
+    def build(*, paced: bool = True, **overrides: Any) -> Runtime:
+        settings = {
             "launch_template_id": template_id,
             "instance_types": ["m5.large", "c5.large"],
             "subnet_ids": network.subnet_ids,
-            "events_queue_url": network.queue_url,
-            "events_wait_seconds": 1,
         }
-        config = Ec2RuntimeConfig(**(settings | overrides))
-        runtime = Ec2Runtime(
-            config,
-            AwsConfig(region="us-east-1", endpoint_url=endpoint),
-            retry=backoffs.policy,
-            clock=clock,
-            pacer=paced_by(ec2_limits() if paced else {}, virtual_time),
-        )
-        runtimes.append(runtime)
-        return runtime
+        limits = ec2_limits() if paced else {}
+        return on_moto(Ec2Runtime, Ec2RuntimeConfig, settings, limits, **overrides)
 
-    yield make
-    for runtime in runtimes:
-        await runtime.close()
+    async with closing_factory(build, _close_runtime) as make:
+        yield make
 
 
 @pytest.fixture
 async def make_ecs_runtime(
-    network: Any, cluster: str, aws: str, backoffs: Any, virtual_time: Any
+    on_moto: Callable[..., Runtime], network: RunnerNetwork, cluster: str
 ) -> AsyncIterator[Callable[..., EcsRuntime]]:
     """Build EcsRuntimes for ``cluster`` (closed after the test), paced by Fargate's documented
     limits on virtual time; ``overrides`` go to the config."""
-    runtimes: list[EcsRuntime] = []
 
-    def make(endpoint: str = aws, clock: Any = time.time, **overrides: Any) -> EcsRuntime:
-        settings: dict[str, Any] = {
+    def build(**overrides: Any) -> Runtime:
+        settings = {
             "cluster": cluster,
-            "task_definition": "runner",
+            "task_definition": aws_support.TASK_DEFINITION,
             "subnet_ids": network.subnet_ids,
             "security_group_ids": [network.security_group_id],
-            "events_queue_url": network.queue_url,
-            "events_wait_seconds": 1,
         }
-        runtime = EcsRuntime(
-            EcsRuntimeConfig(**(settings | overrides)),
-            AwsConfig(region="us-east-1", endpoint_url=endpoint),
-            retry=backoffs.policy,
-            clock=clock,
-            pacer=paced_by(ecs_limits(fargate=True), virtual_time),
-        )
-        runtimes.append(runtime)
-        return runtime
+        limits = ecs_limits(fargate=True)
+        return on_moto(EcsRuntime, EcsRuntimeConfig, settings, limits, **overrides)
 
-    yield make
-    for runtime in runtimes:
-        await runtime.close()
+    async with closing_factory(build, _close_runtime) as make:
+        yield make
 
 
 @pytest.fixture
-async def make_k8s_runtime(k8s_api: Any, backoffs: Any) -> AsyncIterator[Callable[..., K8sRuntime]]:
+async def make_k8s_runtime(
+    k8s_api: Any, backoffs: Backoffs
+) -> AsyncIterator[Callable[..., K8sRuntime]]:
     """Build K8sRuntimes on the fake API server (closed after the test)."""
-    runtimes: list[K8sRuntime] = []
 
-    def make(clock: Any = time.time, **overrides: Any) -> K8sRuntime:
+    def build(clock: Any = time.time, **overrides: Any) -> K8sRuntime:
         settings: dict[str, Any] = {
             "namespace": K8S_NAMESPACE,
             "api_url": k8s_api.url,
@@ -168,15 +180,12 @@ async def make_k8s_runtime(k8s_api: Any, backoffs: Any) -> AsyncIterator[Callabl
             "node_selector": {"kubernetes.io/os": "linux"},
             "tolerations": [{"key": "runners", "operator": "Exists", "effect": "NoSchedule"}],
         }
-        runtime = K8sRuntime(
+        return K8sRuntime(
             K8sRuntimeConfig(**(settings | overrides)), retry=backoffs.policy, clock=clock
         )
-        runtimes.append(runtime)
-        return runtime
 
-    yield make
-    for runtime in runtimes:
-        await runtime.close()
+    async with closing_factory(build, _close_runtime) as make:
+        yield make
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ def _ecs(request: pytest.FixtureRequest) -> Driver:
     runtime = request.getfixturevalue("make_ecs_runtime")()
     client = request.getfixturevalue("boto_client")
     cluster = request.getfixturevalue("cluster")
-    return EcsDriver(runtime, client("ecs"), cluster, client("sqs"), network.queue_url)
+    return EcsDriver(runtime, client("sqs"), network.queue_url, client("ecs"), cluster)
 
 
 def _k8s(request: pytest.FixtureRequest) -> Driver:

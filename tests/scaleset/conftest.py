@@ -12,6 +12,7 @@ from gha_scalesets.scaleset.auth import TokenCache
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
 from tests.support import keys
+from tests.support.factories import closing_factory
 from tests.support.github import ClientFactory, SleepRecorder
 
 
@@ -37,21 +38,17 @@ async def make_client(
     sim: SimulatorServer, fast_retry: RetryPolicy
 ) -> AsyncIterator[ClientFactory]:
     """Build Clients on the ``sim`` org ``acme`` with a private token cache; closed at the end."""
-    clients: list[Client] = []
 
-    def make(**options: Any) -> Client:
+    def build(**options: Any) -> Client:
         server = options.pop("server", sim)
         url = options.pop("url", None) or server.config_url(options.pop("path", "acme"))
         credentials = options.pop("credentials", PatCredentials(SIM_PAT))
         options.setdefault("retry", fast_retry)
         options.setdefault("token_cache", TokenCache())
-        client = Client(url, credentials, **options)
-        clients.append(client)
-        return client
+        return Client(url, credentials, **options)
 
-    yield make
-    for client in clients:
-        await client.aclose()
+    async with closing_factory(build, Client.aclose) as make:
+        yield make
 
 
 @pytest.fixture

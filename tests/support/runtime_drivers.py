@@ -21,57 +21,67 @@ _SIGNALS = {RunnerPhase.STOPPED: signal.SIGUSR1, RunnerPhase.FAILED: signal.SIGU
 
 
 @dataclass
-class Ec2Driver:
-    """EventBridge's instance state changes and spot warnings, put into the runtime's queue."""
+class _QueueDriver:
+    """EventBridge's events about runners, put into the runtime's SQS queue as its rule would."""
 
     runtime: Runtime
     sqs: Any
     queue_url: str
-    unknown_id: str = "i-0123456789abcdef0"
-    reports_running: bool = True
+
+    def event(self, runner: LaunchResult, phase: RunnerPhase) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def terminated(self, runner: LaunchResult) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _send(self, events: list[dict[str, Any]]) -> None:
+        await asyncio.to_thread(send_events, self.sqs, self.queue_url, events)
 
     async def report(self, runner: LaunchResult, phase: RunnerPhase) -> None:
-        instance = str(runner.provider_id)
-        event = {
-            RunnerPhase.RUNNING: lambda: ec2_state_event(instance, "running"),
-            RunnerPhase.STOPPED: lambda: ec2_state_event(instance, "terminated"),
-            RunnerPhase.FAILED: lambda: ec2_spot_warning(instance),
-        }[phase]()
-        await asyncio.to_thread(send_events, self.sqs, self.queue_url, [event])
+        await self._send([self.event(runner, phase)])
 
     async def report_terminated(self, runners: Sequence[LaunchResult]) -> None:
-        for runner in runners:
-            await self.report(runner, RunnerPhase.STOPPED)
+        await self._send([self.terminated(runner) for runner in runners])
+
+
+class Ec2Driver(_QueueDriver):
+    """Instance state changes and spot interruption warnings."""
+
+    unknown_id = "i-0123456789abcdef0"
+    reports_running = True
+
+    def event(self, runner: LaunchResult, phase: RunnerPhase) -> dict[str, Any]:
+        instance = str(runner.provider_id)
+        if phase is RunnerPhase.FAILED:
+            return ec2_spot_warning(instance)
+        return ec2_state_event(
+            instance, "running" if phase is RunnerPhase.RUNNING else "terminated"
+        )
+
+    def terminated(self, runner: LaunchResult) -> dict[str, Any]:
+        return self.event(runner, RunnerPhase.STOPPED)
 
 
 @dataclass
-class EcsDriver:
-    """EventBridge's task state changes (of the task as ECS describes it), put into the queue."""
+class EcsDriver(_QueueDriver):
+    """Task state changes, of the task as ECS describes it."""
 
-    runtime: Runtime
-    ecs: Any
-    cluster: str
-    sqs: Any
-    queue_url: str
-    unknown_id: str = "arn:aws:ecs:us-east-1:123456789012:task/runners/0123456789abcdef0"
-    reports_running: bool = True
+    ecs: Any = None
+    cluster: str = ""
+    unknown_id = "arn:aws:ecs:us-east-1:123456789012:task/runners/0123456789abcdef0"
+    reports_running = True
 
-    async def report(self, runner: LaunchResult, phase: RunnerPhase) -> None:
-        task = self.ecs.describe_tasks(cluster=self.cluster, tasks=[runner.provider_id])["tasks"][0]
-        event = {
-            RunnerPhase.RUNNING: lambda: ecs_task_event(task, "RUNNING"),
-            RunnerPhase.STOPPED: lambda: ecs_task_event(task, "STOPPED", **_EXITED),
-            RunnerPhase.FAILED: lambda: ecs_task_event(
-                task, "STOPPED", **_EXITED | {"exitCode": 1}
-            ),
-        }[phase]()
-        await asyncio.to_thread(send_events, self.sqs, self.queue_url, [event])
+    def _task(self, runner: LaunchResult) -> dict[str, Any]:
+        return self.ecs.describe_tasks(cluster=self.cluster, tasks=[runner.provider_id])["tasks"][0]
 
-    async def report_terminated(self, runners: Sequence[LaunchResult]) -> None:
-        for runner in runners:
-            task = self.ecs.describe_tasks(cluster=self.cluster, tasks=[runner.provider_id])
-            event = ecs_task_event(task["tasks"][0], "STOPPED", stopCode="UserInitiated")
-            await asyncio.to_thread(send_events, self.sqs, self.queue_url, [event])
+    def event(self, runner: LaunchResult, phase: RunnerPhase) -> dict[str, Any]:
+        if phase is RunnerPhase.RUNNING:
+            return ecs_task_event(self._task(runner), "RUNNING")
+        ended = _CRASHED if phase is RunnerPhase.FAILED else _EXITED
+        return ecs_task_event(self._task(runner), "STOPPED", **ended)
+
+    def terminated(self, runner: LaunchResult) -> dict[str, Any]:
+        return ecs_task_event(self._task(runner), "STOPPED", stopCode="UserInitiated")
 
 
 _POD_PHASES = {
