@@ -12,7 +12,7 @@ import pytest
 from gha_scalesets.listener.runtimes.base import RunnerPhase
 from gha_scalesets.listener.runtimes.ecs import task_id
 from tests.support.aws_errors import Fault
-from tests.support.aws_events import ecs_task_event, queue_depth, send_events
+from tests.support.aws_events import ecs_task_event, ecs_task_exited, queue_depth, send_events
 from tests.support.runtimes import describe_and_list_calls, jit_config, specs, take
 
 PREFIX = "/gha-scalesets/jit"
@@ -69,36 +69,16 @@ async def test_burst_events_terminate_and_orphans(
         sqs,
         network.queue_url,
         [
-            ecs_task_event(
-                tasks[arns[0]],
-                "STOPPED",
-                stopCode="EssentialContainerExited",
-                stoppedReason="Essential container in task exited",
-                exitCode=0,
-            ),
-            ecs_task_event(
-                tasks[arns[1]],
-                "STOPPED",
-                stopCode="EssentialContainerExited",
-                stoppedReason="Essential container in task exited",
-                exitCode=0,
-            ),
-            ecs_task_event(
-                tasks[arns[2]],
-                "STOPPED",
-                stopCode="EssentialContainerExited",
-                stoppedReason="Essential container in task exited",
-                exitCode=137,
-            ),
+            ecs_task_exited(tasks[arns[0]], 0),
+            ecs_task_exited(tasks[arns[1]], 0),
+            ecs_task_exited(tasks[arns[2]], 137),
             ecs_task_event(
                 tasks[arns[3]],
                 "STOPPED",
                 stopCode="SpotInterruption",
                 stoppedReason="Your Spot Task was interrupted.",
             ),
-            ecs_task_event(
-                tasks[arns[0]], "STOPPED", stopCode="EssentialContainerExited", exitCode=0
-            ),
+            ecs_task_exited(tasks[arns[0]], 0),
             ecs_task_event(stranger, "RUNNING"),
             ecs_task_event(elsewhere, "STOPPED", stopCode="UserInitiated"),
         ],

@@ -88,6 +88,17 @@ def ecs_task_event(task: Mapping[str, Any], last_status: str, **stop: Any) -> di
     return _envelope("ECS Task State Change", "aws.ecs", [task["taskArn"]], detail)
 
 
+def ecs_task_exited(task: Mapping[str, Any], exit_code: int) -> dict[str, Any]:
+    """A STOPPED event of ``task`` whose runner container exited with ``exit_code``."""
+    return ecs_task_event(
+        task,
+        "STOPPED",
+        stopCode="EssentialContainerExited",
+        stoppedReason="Essential container in task exited",
+        exitCode=exit_code,
+    )
+
+
 def send_events(sqs: Any, queue_url: str, events: Iterable[Mapping[str, Any] | str]) -> None:
     """Queue events (a str is sent as is: a malformed body)."""
     bodies = [e if isinstance(e, str) else json.dumps(e) for e in events]

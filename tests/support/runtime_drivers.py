@@ -12,11 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from gha_scalesets.listener.runtimes.base import LaunchResult, RunnerPhase, Runtime
-from tests.support.aws_events import ec2_spot_warning, ec2_state_event, ecs_task_event, send_events
+from tests.support.aws_events import (
+    ec2_spot_warning,
+    ec2_state_event,
+    ecs_task_event,
+    ecs_task_exited,
+    send_events,
+)
 from tests.support.k8s_objects import oom_killed
 
-_EXITED = {"exitCode": 0, "stopCode": "EssentialContainerExited"}
-_CRASHED = _EXITED | {"exitCode": 1}
 _SIGNALS = {RunnerPhase.STOPPED: signal.SIGUSR1, RunnerPhase.FAILED: signal.SIGUSR2}
 
 
@@ -77,8 +81,7 @@ class EcsDriver(_QueueDriver):
     def event(self, runner: LaunchResult, phase: RunnerPhase) -> dict[str, Any]:
         if phase is RunnerPhase.RUNNING:
             return ecs_task_event(self._task(runner), "RUNNING")
-        ended = _CRASHED if phase is RunnerPhase.FAILED else _EXITED
-        return ecs_task_event(self._task(runner), "STOPPED", **ended)
+        return ecs_task_exited(self._task(runner), 1 if phase is RunnerPhase.FAILED else 0)
 
     def terminated(self, runner: LaunchResult) -> dict[str, Any]:
         return ecs_task_event(self._task(runner), "STOPPED", stopCode="UserInitiated")
