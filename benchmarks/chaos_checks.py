@@ -7,6 +7,7 @@ metrics, exception text or files counts as a leak.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.support.observe import metric_samples
+from tests.support.waits import eventually
 
 
 def api_statuses(registry: CollectorRegistry) -> dict[str, float]:
@@ -81,6 +83,14 @@ class ScenarioResult:
             (self.leaks, f"secrets leaked: {self.leaks}"),
         ]
         return [message for failed, message in checks if failed] + self.notes
+
+    async def time_recovery(
+        self, sim: SimulatorServer, since: float, jobs: int, deadline: float
+    ) -> None:
+        """Once all ``jobs`` are done on ``sim`` (within ``deadline`` seconds), the seconds it
+        took from ``since`` (a monotonic time) are the recovery time."""
+        if await eventually(lambda: sim.stats()["jobs"]["completed"] >= jobs, deadline):
+            self.recovery_seconds = round(time.monotonic() - since, 2)
 
     def record_simulator(self, sim: SimulatorServer) -> None:
         """The burst's outcome as GitHub (the simulator) saw it."""

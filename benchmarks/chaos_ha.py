@@ -153,10 +153,7 @@ async def run_ha(
                 if kind == "ha-partition":
                     await _heal(proxy, faulted + size.lease_seconds * 1.5)
                     result.extra["faults_answered"] = sum(proxy.injected.values())
-                if await eventually(
-                    lambda: sim.stats()["jobs"]["completed"] >= size.jobs, size.deadline_seconds
-                ):
-                    result.recovery_seconds = round(time.monotonic() - faulted, 2)
+                await result.time_recovery(sim, faulted, size.jobs, size.deadline_seconds)
             if kind == "ha-partition":
                 await _check_deposed(active, result)
             result.peak_runners = peak.peak

@@ -116,6 +116,23 @@ def _process_settings(sim: SimulatorServer, name: str, size: Size, workdir: Path
     )
 
 
+async def _close_run(
+    result: ScenarioResult,
+    peak: FleetPeak,
+    sim: SimulatorServer,
+    survivor: ListenerProcess,
+    world: tuple[str, int, Path, Size],
+) -> int | None:
+    """Record the run, settle the world (``moto_url, scale set id, workdir, size``), check the
+    surviving listener recovered and stop it; its exit code."""
+    result.peak_runners = peak.peak
+    result.record_simulator(sim)
+    result.orphans, result.registry_consistent = await _settle(sim, *world)
+    result.recovered = await survivor.ready(1.0)
+    survivor.signal(signal.SIGTERM)
+    return await survivor.wait()
+
+
 async def _settle(
     sim: SimulatorServer, moto_url: str, ss_id: int, workdir: Path, size: Size
 ) -> tuple[dict[str, int], bool]:
@@ -157,18 +174,9 @@ async def run_kill9(size: Size, moto_url: str, workdir: Path, run_index: int) ->
             killed = time.monotonic()
             await first.wait()
             second.start(moto_url)
-            if await eventually(
-                lambda: sim.stats()["jobs"]["completed"] >= size.jobs, size.deadline_seconds
-            ):
-                result.recovery_seconds = round(time.monotonic() - killed, 2)
-        result.peak_runners = peak.peak
-        result.record_simulator(sim)
-        result.orphans, result.registry_consistent = await _settle(
-            sim, moto_url, scale_set.id, workdir, size
-        )
-        result.recovered = await second.ready(1.0)
-        second.signal(signal.SIGTERM)
-        if await second.wait() != 0:
+            await result.time_recovery(sim, killed, size.jobs, size.deadline_seconds)
+        code = await _close_run(result, peak, sim, second, (moto_url, scale_set.id, workdir, size))
+        if code != 0:
             result.notes.append("the restarted listener did not exit cleanly on SIGTERM")
     result.leaks = Canaries().leaks(files_text(workdir))
     return result
@@ -196,23 +204,13 @@ async def run_upgrade(size: Size, moto_url: str, workdir: Path) -> ScenarioResul
             new.start(moto_url)
             await new.ready(size.deadline_seconds)
             handover = time.monotonic() - stopped
-            if await eventually(
-                lambda: sim.stats()["jobs"]["completed"] >= size.jobs, size.deadline_seconds
-            ):
-                result.recovery_seconds = round(time.monotonic() - stopped, 2)
+            await result.time_recovery(sim, stopped, size.jobs, size.deadline_seconds)
         conflicts = exposition_sum(
             await new.metrics(), "gha_listener_session_events_total", event="conflict"
         )
         if conflicts:
             result.notes.append("the new version had to wait out a session conflict")
         result.extra["handover_seconds"] = round(handover, 2)
-        result.peak_runners = peak.peak
-        result.record_simulator(sim)
-        result.orphans, result.registry_consistent = await _settle(
-            sim, moto_url, scale_set.id, workdir, size
-        )
-        result.recovered = await new.ready(1.0)
-        new.signal(signal.SIGTERM)
-        await new.wait()
+        await _close_run(result, peak, sim, new, (moto_url, scale_set.id, workdir, size))
     result.leaks = Canaries().leaks(files_text(workdir))
     return result

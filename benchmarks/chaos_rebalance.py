@@ -121,10 +121,7 @@ async def run_rebalance(
                     result.notes.append("the leaving replica's scale sets were not taken over")
                 else:
                     result.extra["leave_rebalance_seconds"] = left
-                if await eventually(
-                    lambda: sim.stats()["jobs"]["completed"] >= size.jobs, size.deadline_seconds
-                ):
-                    result.recovery_seconds = round(time.monotonic() - started, 2)
+                await result.time_recovery(sim, started, size.jobs, size.deadline_seconds)
             result.peak_runners = max(peak.peak_by_scale_set.values(), default=0)
             result.extra["handovers"] = sum(
                 [await _scrape(r, "gha_listener_lease_handovers_total") for r in (a, c)]

@@ -515,10 +515,7 @@ async def run_scenario(
                 await asyncio.sleep(size.hold_seconds)  # the fault window
                 await scenario.fault.end(run)
                 cleared = time.monotonic()
-                if await eventually(
-                    lambda: sim.stats()["jobs"]["completed"] >= size.jobs, size.deadline_seconds
-                ):
-                    result.recovery_seconds = round(time.monotonic() - cleared, 2)
+                await result.time_recovery(sim, cleared, size.jobs, size.deadline_seconds)
             result.peak_runners = peak.peak
             result.record_simulator(sim)
             result.orphans, result.registry_consistent = await _settle(

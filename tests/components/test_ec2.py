@@ -8,7 +8,9 @@ import subprocess
 from gha_scalesets.components import Ec2Options
 from gha_scalesets.components.user_data import ENV_FILE
 from tests.support.components import (
+    AWS_LISTENER_TYPES,
     LT,
+    ROLE_POLICY,
     RUNNER_AMI,
     SUBNETS,
     TOKEN,
@@ -20,26 +22,10 @@ from tests.support.components import (
 )
 from tests.support.pulumi_mocks import ACCOUNT, REGION, SCALE_SET_TYPE
 
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-EC2_TYPES = {
+EC2_TYPES = AWS_LISTENER_TYPES | {
     "aws:autoscaling/group:Group",
-    "aws:cloudwatch/eventRule:EventRule",
-    "aws:cloudwatch/eventTarget:EventTarget",
-    "aws:cloudwatch/logGroup:LogGroup",
-    "aws:cloudwatch/metricAlarm:MetricAlarm",
-    "aws:dynamodb/table:Table",
-    LT,
-    "aws:ec2/securityGroup:SecurityGroup",
     "aws:iam/instanceProfile:InstanceProfile",
-    "aws:iam/role:Role",
-    ROLE_POLICY,
-    "aws:kms/key:Key",
-    "aws:secretsmanager/secret:Secret",
-    "aws:secretsmanager/secretVersion:SecretVersion",
-    "aws:sqs/queue:Queue",
-    "aws:sqs/queuePolicy:QueuePolicy",
-    "gha-scalesets:index:ScaleSetListener",
-    SCALE_SET_TYPE,
+    LT,
 }
 
 

@@ -6,37 +6,23 @@ import json
 
 from gha_scalesets.components import EcsOptions
 from tests.support.components import (
+    AWS_LISTENER_TYPES,
     ECS_RUNNER_IMAGE,
+    ROLE_POLICY,
     SUBNETS,
+    TASK_DEFINITION,
     TOKEN,
     assert_publishes_what_the_alarms_read,
     containers,
     policy,
     statements_by_sid,
 )
-from tests.support.pulumi_mocks import ACCOUNT, REGION, SCALE_SET_TYPE
+from tests.support.pulumi_mocks import ACCOUNT, REGION
 
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ECS_TYPES = {
-    "aws:cloudwatch/eventRule:EventRule",
-    "aws:cloudwatch/eventTarget:EventTarget",
-    "aws:cloudwatch/logGroup:LogGroup",
-    "aws:cloudwatch/metricAlarm:MetricAlarm",
-    "aws:dynamodb/table:Table",
-    "aws:ec2/securityGroup:SecurityGroup",
+ECS_TYPES = AWS_LISTENER_TYPES | {
     "aws:ecs/cluster:Cluster",
     "aws:ecs/service:Service",
     TASK_DEFINITION,
-    "aws:iam/role:Role",
-    ROLE_POLICY,
-    "aws:kms/key:Key",
-    "aws:secretsmanager/secret:Secret",
-    "aws:secretsmanager/secretVersion:SecretVersion",
-    "aws:sqs/queue:Queue",
-    "aws:sqs/queuePolicy:QueuePolicy",
-    "gha-scalesets:index:ScaleSetListener",
-    SCALE_SET_TYPE,
 }
 EXISTING_CLUSTER = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/shared"
 

@@ -17,6 +17,7 @@ from gha_scalesets.components import (
     ScaleSetListenerArgs,
 )
 from gha_scalesets.providers import ScaleSet, ScaleSetArgs
+from tests.support.pulumi_mocks import SCALE_SET_TYPE
 
 TOKEN = "ghp_TOPSECRETTOKENVALUE0123456789"
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:ci-alerts"
@@ -119,6 +120,25 @@ def assert_publishes_what_the_alarms_read(settings: Any, recorder: Any) -> None:
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+# What a listener declares on AWS whatever its platform (EC2 or ECS adds its own).
+AWS_LISTENER_TYPES = {
+    "aws:cloudwatch/eventRule:EventRule",
+    "aws:cloudwatch/eventTarget:EventTarget",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:dynamodb/table:Table",
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:iam/role:Role",
+    ROLE_POLICY,
+    "aws:kms/key:Key",
+    "aws:secretsmanager/secret:Secret",
+    "aws:secretsmanager/secretVersion:SecretVersion",
+    "aws:sqs/queue:Queue",
+    "aws:sqs/queuePolicy:QueuePolicy",
+    "gha-scalesets:index:ScaleSetListener",
+    SCALE_SET_TYPE,
+}
 
 
 def user_data(template: Any) -> str:
