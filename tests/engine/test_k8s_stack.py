@@ -29,12 +29,12 @@ from gha_scalesets.scaleset import SyncClient
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.engine.cli import ProjectCli, root_example_stack
 from tests.fixtures.control_plane import ControlPlane
-from tests.fixtures.kube_rest import KubeError, KubeRest, poll
-from tests.fixtures.kubelet import kubelet_stand_in, runner_objects
 from tests.fixtures.secret_scan import declare_secret_input
 from tests.fixtures.sim import SIM_PAT
 from tests.fixtures.toolchain import require_tool
 from tests.support.github import jobs_done
+from tests.support.kube_rest import KubeError, KubeRest, poll
+from tests.support.kubelet import kubelet_stand_in, runner_objects
 from tests.support.listener import ListenerProcess
 from tests.support.observe import FleetPeak
 from tests.support.waits import wait_for

@@ -14,9 +14,9 @@ from gha_scalesets.listener.config import K8sRuntimeConfig
 from gha_scalesets.listener.runtimes.k8s import K8sRuntime
 from gha_scalesets.scaleset.retry import RetryPolicy
 from tests.fixtures.control_plane import ControlPlane
-from tests.fixtures.kube_rest import KubeRest
 from tests.fixtures.secret_scan import declare_secret_input
 from tests.support.factories import closing_factory
+from tests.support.kube_rest import KubeRest
 from tests.support.runtimes import WatchGate
 
 

@@ -25,9 +25,9 @@ from gha_scalesets.listener.leadership.kubernetes import (
 )
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.control_plane import ControlPlane
-from tests.fixtures.kube_rest import KubeError, KubeRest
-from tests.fixtures.kubelet import kubelet_stand_in, runner_objects
 from tests.support.github import create_scale_set, jobs_done
+from tests.support.kube_rest import KubeError, KubeRest
+from tests.support.kubelet import kubelet_stand_in, runner_objects
 from tests.support.lease_contract import (
     SS,
     check_compare_and_swap,

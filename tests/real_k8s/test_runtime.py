@@ -19,8 +19,8 @@ from gha_scalesets.components.k8s import listener_rules
 from gha_scalesets.listener.runtimes import k8s as k8s_module
 from gha_scalesets.listener.runtimes.base import RunnerPhase
 from tests.fixtures.control_plane import ControlPlane
-from tests.fixtures.kube_rest import KubeError, KubeRest, poll
 from tests.support.k8s_objects import check_runner_objects
+from tests.support.kube_rest import KubeError, KubeRest, poll
 from tests.support.runtime_drivers import kubelet
 from tests.support.runtimes import WatchGate, specs, take
 

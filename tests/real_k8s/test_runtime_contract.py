@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.kube_rest import KubeRest
+from tests.support.kube_rest import KubeRest
 from tests.support.runtime_contract import CHECKS
 from tests.support.runtime_drivers import K8sDriver, kubelet
 

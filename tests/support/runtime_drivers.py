@@ -115,7 +115,7 @@ class K8sDriver:
 
 def kubelet(admin: Any, namespace: str) -> Callable[..., None]:
     """``set_phase(pod name, phase, **status)`` as a kubelet does it on a real apiserver: through
-    the pod's status subresource (``admin``: a :class:`tests.fixtures.kube_rest.KubeRest`)."""
+    the pod's status subresource (``admin``: a :class:`tests.support.kube_rest.KubeRest`)."""
 
     def set_phase(pod: str, phase: str, **status: Any) -> None:
         admin.patch(
