@@ -13,9 +13,10 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from tests.support.canaries import BENCHMARK_PAT
 from tests.support.waits import wait_for
 
-PAT = "ghp_benchmark_token"
+PAT = BENCHMARK_PAT  # the secret scan knows it as a test credential
 ORG = "acme"
 APP_CLIENT_ID = "Iv1.benchmarkapp"
 APP_INSTALLATION_ID = 4711

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+BENCHMARK_PAT = "ghp_benchmark_token"  # what the benchmarks' simulators trust
 CANARY_PAT = "ghp_CANARYchaos0000000000000000000000000"
 CANARY_PAT_2 = "ghp_CANARYchaos0000000000000000000000002"  # a listener's second credential
 CANARY_APP_ID = "Iv1.canaryapp"

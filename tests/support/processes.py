@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
@@ -28,7 +28,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+def stop_process(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
     """SIGTERM, then SIGKILL if ``process`` is still running after ``grace`` seconds."""
     process.terminate()
     try:
@@ -109,7 +109,7 @@ class SimulatorProcess(SimulatorServer):
             self._control.close()
             self._control = None
         if self._process is not None:
-            stop_process(self._process)  # type: ignore[arg-type]
+            stop_process(self._process)
             self._process = None
         if self._key_dir is not None:
             self._key_dir.cleanup()
