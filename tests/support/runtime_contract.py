@@ -25,8 +25,13 @@ from tests.support.runtimes import describe_and_list_calls, specs
 SS = 7
 ALIVE = frozenset({RunnerPhase.PENDING, RunnerPhase.RUNNING})
 ENDED = frozenset({RunnerPhase.STOPPED, RunnerPhase.FAILED})
-_ORDER = {RunnerPhase.PENDING: 0, RunnerPhase.RUNNING: 1, RunnerPhase.STOPPED: 2}
-_ORDER[RunnerPhase.FAILED] = 2
+# Phases only move forward; both ends rank alike.
+_RANK = {
+    RunnerPhase.PENDING: 0,
+    RunnerPhase.RUNNING: 1,
+    RunnerPhase.STOPPED: 2,
+    RunnerPhase.FAILED: 2,
+}
 _EVENT_TIMEOUT = 30.0
 
 
@@ -109,7 +114,7 @@ def _check_life(
     for event in events:
         if named or event.runner_name is not None:
             assert (event.runner_name, event.scale_set_id) == (runner.runner_name, SS), event
-    ranks = [_ORDER[e.phase] for e in events]
+    ranks = [_RANK[e.phase] for e in events]
     assert ranks == sorted(ranks), [e.phase for e in events]
     assert [e.phase for e in events if e.phase in ENDED] == [ended]
 
