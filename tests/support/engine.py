@@ -22,6 +22,8 @@ from pulumi import automation as auto
 
 PROJECT = "gha-scalesets-engine"
 PASSPHRASE = "local-engine-passphrase"
+ROTATED_PAT = "ghp_engine_tests_rotated_token"  # the engine tests' simulator trusts it too
+Declared = dict[str, dict[str, Any]]  # resource name -> ScaleSetArgs fields
 
 
 class ToolchainMissing(RuntimeError):
