@@ -29,6 +29,7 @@ from benchmarks.upstream import UpstreamListener, serving
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import ListenerSettings
 from gha_scalesets.scaleset import PatCredentials
+from gha_scalesets.scaleset.auth import TokenCache
 from tests.support.github import create_scale_set
 from tests.support.noop_runtime import NoopRuntime
 from tests.support.processes import SimulatorProcess
@@ -136,7 +137,7 @@ async def run_ours(
     sim: SimulatorProcess, jobs: int, max_runners: int, jit_concurrency: int, boot: float
 ) -> dict[str, Any]:
     name = "burst-ours"
-    await create_scale_set(sim, name, PAT)
+    await create_scale_set(sim, name, PAT, token_cache=TokenCache())
     started = await _stats(sim)
     runtime = NoopRuntime(boot_seconds=boot)
     settings = ListenerSettings(
@@ -189,7 +190,7 @@ async def run_upstream(
     sim: SimulatorProcess, jobs: int, max_runners: int, boot: float
 ) -> dict[str, Any]:
     name = "burst-upstream"
-    ss_id = (await create_scale_set(sim, name, PAT)).id
+    ss_id = (await create_scale_set(sim, name, PAT, token_cache=TokenCache())).id
     started = await _stats(sim)
     runtime = NoopRuntime(boot_seconds=boot)
     first: list[float] = []

@@ -38,6 +38,7 @@ from benchmarks.upstream import UpstreamListener, serving
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import ListenerSettings
 from gha_scalesets.scaleset import Client, PatCredentials
+from gha_scalesets.scaleset.auth import TokenCache
 from tests.support.github import create_scale_set
 from tests.support.noop_runtime import NoopRuntime
 from tests.support.processes import SimulatorProcess
@@ -181,7 +182,7 @@ async def run_mode(burst: Burst, mode: Mode) -> dict[str, Any]:
             jitter_ms=burst.jitter_ms / burst.time_scale,
         )
         sim.set_limits(**burst.limits())
-        ss_id = (await create_scale_set(sim, NAME, PAT)).id
+        ss_id = (await create_scale_set(sim, NAME, PAT, token_cache=TokenCache())).id
         runtime = NoopRuntime(run_jobs=False)
         listening = (
             _upstream(sim, burst, runtime, ss_id)

@@ -27,12 +27,19 @@ ClientFactory = Callable[..., Client]
 
 
 async def create_scale_sets(
-    sim: SimulatorServer, names: Sequence[str], pat: str = SIM_PAT, concurrency: int = 32
+    sim: SimulatorServer,
+    names: Sequence[str],
+    pat: str = SIM_PAT,
+    *,
+    token_cache: TokenCache | None = None,
+    concurrency: int = 32,
 ) -> list[ScaleSet]:
     """Scale sets in the Default group of ``ORG`` (created with ``pat``, ``concurrency`` at a
-    time), in the order of ``names``."""
+    time), in the order of ``names``. Without ``token_cache`` the client shares the process's
+    default cache, as a listener in this process does."""
     gate = asyncio.Semaphore(concurrency)
-    async with Client(sim.config_url(ORG), PatCredentials(pat), token_cache=TokenCache()) as c:
+    credentials = PatCredentials(pat)
+    async with Client(sim.config_url(ORG), credentials, token_cache=token_cache) as c:
         group = await c.get_runner_group_by_name("Default")
 
         async def one(name: str) -> ScaleSet:
@@ -42,9 +49,11 @@ async def create_scale_sets(
         return list(await asyncio.gather(*(one(name) for name in names)))
 
 
-async def create_scale_set(sim: SimulatorServer, name: str, pat: str = SIM_PAT) -> ScaleSet:
+async def create_scale_set(
+    sim: SimulatorServer, name: str, pat: str = SIM_PAT, *, token_cache: TokenCache | None = None
+) -> ScaleSet:
     """A scale set in the Default group of ``ORG``, created with ``pat``."""
-    [created] = await create_scale_sets(sim, [name], pat)
+    [created] = await create_scale_sets(sim, [name], pat, token_cache=token_cache)
     return created
 
 
