@@ -1,7 +1,7 @@
 """AWS launch throughput within AWS's own API limits: a burst of runners on EC2 and on ECS.
 
 The real listener scales a burst of jobs onto the real EC2 and ECS runtimes; between them and
-moto's server sits :class:`~benchmarks.aws_throttle_proxy.ThrottlingProxy` with AWS's
+moto's server sits :class:`~tests.support.aws_throttle.ThrottlingProxy` with AWS's
 documented token buckets for one account and Region (docs/runtimes.md, "API limits"). Each
 runtime runs the burst twice, one run each:
 
@@ -25,9 +25,8 @@ from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from benchmarks.aws_throttle_proxy import ThrottleModel, ThrottlingProxy, documented_buckets
-from benchmarks.cloud import REGION, aws_fixtures, listening, moto_server
-from benchmarks.harness import SimulatorProcess
+from benchmarks.cloud import aws_fixtures, listening
+from benchmarks.harness import PAT
 from gha_scalesets.listener.config import AwsConfig, Ec2RuntimeConfig, EcsRuntimeConfig
 from gha_scalesets.listener.runtimes._aws_runtime import AwsRuntime
 from gha_scalesets.listener.runtimes._pacing import Pacer
@@ -39,6 +38,9 @@ from gha_scalesets.listener.runtimes.base import (
 )
 from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
 from gha_scalesets.listener.runtimes.ecs import EcsRuntime
+from tests.support.aws import REGION, default_to_dummy_credentials, moto_server
+from tests.support.aws_throttle import ThrottleModel, ThrottlingProxy, documented_buckets
+from tests.support.processes import SimulatorProcess
 
 PATHS = ("today", "new")
 LAUNCHES = {"ec2": "ec2:RunInstances", "ecs": "ecs:RunTask"}
@@ -146,7 +148,8 @@ async def run(*, runners: int = 500, deadline_seconds: float = 900.0) -> dict[st
             },
         }
     }
-    with moto_server() as moto, SimulatorProcess(long_poll_seconds=5.0) as sim:
+    default_to_dummy_credentials()
+    with moto_server(serialized=False) as moto, SimulatorProcess(PAT, long_poll_seconds=5.0) as sim:
         for kind in ("ec2", "ecs"):
             paths: dict[str, Any] = {}
             for path in PATHS:

@@ -24,21 +24,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.harness import (
-    ORG,
-    PAT,
-    SimulatorProcess,
-    create_scale_set,
-    percentile,
-    requests_between,
-    total,
-    wait_until,
-)
-from benchmarks.noop_runtime import NoopRuntime
+from benchmarks.harness import ORG, PAT, percentile, requests_between, total, wait_until
 from benchmarks.upstream import UpstreamListener, serving
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import ListenerSettings
 from gha_scalesets.scaleset import PatCredentials
+from gha_scalesets.scaleset.auth import TokenCache
+from tests.support.github import create_scale_set
+from tests.support.noop_runtime import NoopRuntime
+from tests.support.processes import SimulatorProcess
 
 _SAMPLE_SECONDS = 0.1
 _PROBE_SECONDS = 0.005
@@ -143,7 +137,7 @@ async def run_ours(
     sim: SimulatorProcess, jobs: int, max_runners: int, jit_concurrency: int, boot: float
 ) -> dict[str, Any]:
     name = "burst-ours"
-    await create_scale_set(sim, name)
+    await create_scale_set(sim, name, PAT, token_cache=TokenCache())
     started = await _stats(sim)
     runtime = NoopRuntime(boot_seconds=boot)
     settings = ListenerSettings(
@@ -196,7 +190,7 @@ async def run_upstream(
     sim: SimulatorProcess, jobs: int, max_runners: int, boot: float
 ) -> dict[str, Any]:
     name = "burst-upstream"
-    ss_id = await create_scale_set(sim, name)
+    ss_id = (await create_scale_set(sim, name, PAT, token_cache=TokenCache())).id
     started = await _stats(sim)
     runtime = NoopRuntime(boot_seconds=boot)
     first: list[float] = []
@@ -230,7 +224,7 @@ async def run(
     ``runner_boot_seconds`` is how long a launched runner takes to start (a pre-pulled pod or a
     warm instance pool is about that fast); both modes pay it.
     """
-    with SimulatorProcess(long_poll_seconds=10.0, seed=seed) as sim:
+    with SimulatorProcess(PAT, long_poll_seconds=10.0, seed=seed) as sim:
         sim.set_faults(latency_ms=latency_ms, jitter_ms=jitter_ms)
         ours = await run_ours(sim, jobs, max_runners, jit_concurrency, runner_boot_seconds)
         upstream = await run_upstream(sim, jobs, max_runners, runner_boot_seconds)

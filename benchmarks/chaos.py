@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from moto.server import ThreadedMotoServer
 from rich.console import Console
 from rich.table import Table
 
@@ -25,6 +24,7 @@ from benchmarks import chaos_aws, chaos_ha, chaos_rebalance
 from benchmarks.chaos_checks import ScenarioResult
 from benchmarks.chaos_process import run_kill9, run_upgrade
 from benchmarks.chaos_scenarios import FULL, REDUCED, Size, run_scenario, scenarios
+from tests.support import aws
 
 RESULTS = Path(__file__).with_name("chaos-results.json")
 
@@ -130,15 +130,10 @@ def main(
 ) -> None:
     """Run the fault matrix and report jobs lost, runners over max, orphans, leaks, recovery."""
     size = REDUCED if reduced else FULL
-    os.environ.update(chaos_aws.env())
+    os.environ.update(aws.DUMMY_CREDENTIALS)
     chaos_aws.serialise_dynamodb()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    try:
-        results = asyncio.run(run_all(size, f"http://{host}:{port}", only or []))
-    finally:
-        moto.stop()
+    with aws.moto_server(serialized=False) as moto:
+        results = asyncio.run(run_all(size, moto, only or []))
     if only:
         results = _with_earlier(results, output, size)
     report = {

@@ -1,7 +1,7 @@
-"""AWS for the chaos scenarios: moto's server, a fault-injecting proxy in front of it, fixtures.
+"""AWS for the chaos scenarios: a fault-injecting proxy in front of moto, runtimes' fixtures.
 
 :class:`AwsFaultProxy` answers a seeded share of chosen operations with the error AWS sends
-(see :mod:`benchmarks.aws_error_proxy`), so the SDK's own retry mode (DynamoDB's throttling
+(see :mod:`tests.support.aws_errors`), so the SDK's own retry mode (DynamoDB's throttling
 retries) takes part.
 """
 
@@ -14,20 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-import httpx
-from botocore.client import BaseClient
-from botocore.config import Config
-
-from benchmarks.aws_error_proxy import AwsError, AwsErrorProxy
-
-REGION = "us-east-1"
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-}
+from tests.support import aws
+from tests.support.aws_errors import AwsError, AwsErrorProxy
 
 
 @dataclass(frozen=True)
@@ -64,69 +52,26 @@ class AwsFaultProxy(AwsErrorProxy):
         return None
 
 
-def client(service: str, endpoint: str) -> BaseClient:
-    """A boto3 client on ``endpoint`` (moto or the proxy) with SDK retries off."""
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        config=Config(retries={"max_attempts": 1}),
-    )
-
-
 @dataclass(frozen=True)
 class Ec2Setup:
     launch_template_id: str
     subnet_ids: list[str]
 
 
-def create_network(endpoint: str) -> tuple[str, list[str]]:
-    """A VPC with DNS hostnames (ECS needs them) and two subnets in two zones."""
-    ec2 = client("ec2", endpoint)
-    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
-    subnets = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)[
-            "Subnet"
-        ]["SubnetId"]
-        for i, zone in enumerate(["us-east-1a", "us-east-1b"])
-    ]
-    return vpc_id, subnets
-
-
 def create_ec2(endpoint: str) -> Ec2Setup:
-    _, subnets = create_network(endpoint)
-    template = client("ec2", endpoint).create_launch_template(
-        LaunchTemplateName="chaos-runner",
-        LaunchTemplateData={"ImageId": "ami-12345678", "InstanceType": "t3.micro"},
-    )["LaunchTemplate"]["LaunchTemplateId"]
-    return Ec2Setup(template, subnets)
+    template = aws.create_launch_template(endpoint, "chaos-runner")
+    return Ec2Setup(template, aws.create_network(endpoint).subnet_ids)
 
 
 def create_ecs(endpoint: str) -> tuple[str, list[str]]:
     """A cluster with a Fargate runner task definition; returns (cluster, subnets)."""
-    _, subnets = create_network(endpoint)
-    # moto advances a task's status on every DescribeTasks unless pinned.
-    httpx.post(
-        f"{endpoint}/moto-api/state-manager/set-transition",
-        json={"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}},
-    ).raise_for_status()
-    ecs = client("ecs", endpoint)
-    ecs.create_cluster(clusterName="chaos")
-    ecs.register_task_definition(
-        family="runner",
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="1024",
-        memory="2048",
-        containerDefinitions=[{"name": "runner", "image": "runner:latest", "memory": 2048}],
-    )
-    return "chaos", subnets
+    subnets = aws.create_network(endpoint).subnet_ids
+    return aws.create_ecs_cluster(endpoint, "chaos"), subnets
 
 
 def jit_parameters(endpoint: str, prefix: str) -> int:
     """JIT configs still stored in SSM under ``prefix`` (each one a leaked secret if idle)."""
-    ssm = client("ssm", endpoint)
+    ssm = aws.client("ssm", endpoint)
     pages = ssm.get_paginator("get_parameters_by_path").paginate(Path=prefix, Recursive=True)
     return sum(len(page["Parameters"]) for page in pages)
 
@@ -157,12 +102,3 @@ def serialise_dynamodb() -> None:
 
     serialised.serialised = True  # type: ignore[attr-defined]
     DynamoHandler.call_action = serialised  # type: ignore[method-assign]
-
-
-def reset(endpoint: str) -> None:
-    httpx.post(f"{endpoint}/moto-api/reset").raise_for_status()
-
-
-def env() -> dict[str, Any]:
-    """Environment variables an SDK client or a listener process needs to reach moto."""
-    return dict(DUMMY_CREDENTIALS)

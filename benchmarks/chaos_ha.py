@@ -24,17 +24,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks import chaos_aws
-from benchmarks.chaos_checks import (
-    Canaries,
-    FleetPeak,
-    ScenarioResult,
-    exposition_sum,
-    files_text,
-    wait_until,
-)
+from benchmarks.chaos_checks import ScenarioResult
 from benchmarks.chaos_process import ListenerProcess, _process_settings, _settle, _world
 from benchmarks.chaos_scenarios import Size, _create_scale_set
 from gha_scalesets.simulator.testing import SimulatorServer
+from tests.support.canaries import Canaries, files_text
+from tests.support.observe import FleetPeak, exposition_sum
+from tests.support.waits import eventually
 
 SESSION_TTL_SECONDS = 120.0  # the simulator's default, GitHub's order of magnitude
 _DYNAMODB_OPERATIONS = (
@@ -118,7 +114,7 @@ async def run_ha(
         replicas = _Replicas(sim, name, size, workdir, moto_url)
         try:
             active = replicas.start("a", proxy.url if kind == "ha-partition" else None)
-            if not await wait_until(lambda: _leads(active), size.deadline_seconds):
+            if not await eventually(lambda: _leads(active), size.deadline_seconds):
                 result.notes.append("the first replica never led")
             standby = replicas.start("b")
             if not await standby.ready(size.deadline_seconds):
@@ -157,10 +153,7 @@ async def run_ha(
                 if kind == "ha-partition":
                     await _heal(proxy, faulted + size.lease_seconds * 1.5)
                     result.extra["faults_answered"] = sum(proxy.injected.values())
-                if await wait_until(
-                    lambda: sim.stats()["jobs"]["completed"] >= size.jobs, size.deadline_seconds
-                ):
-                    result.recovery_seconds = round(time.monotonic() - faulted, 2)
+                await result.time_recovery(sim, faulted, size.jobs, size.deadline_seconds)
             if kind == "ha-partition":
                 await _check_deposed(active, result)
             result.peak_runners = peak.peak
@@ -183,7 +176,7 @@ async def _first_served(replicas: list[ListenerProcess], within: float) -> Liste
         served.extend([r for r in replicas if await _served(r)])
         return bool(served)
 
-    return served[0] if await wait_until(any_served, within, interval=0.05) else None
+    return served[0] if await eventually(any_served, within, interval=0.05) else None
 
 
 async def _check_successor(successor: ListenerProcess, kind: str, result: ScenarioResult) -> None:

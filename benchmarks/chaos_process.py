@@ -24,25 +24,15 @@ from typing import Any
 import httpx
 import yaml
 
-from benchmarks import chaos_aws
-from benchmarks.chaos_checks import (
-    Canaries,
-    FleetPeak,
-    ScenarioResult,
-    exposition_sum,
-    files_text,
-    wait_until,
-)
-from benchmarks.chaos_scenarios import (
-    TABLE,
-    Size,
-    _create_scale_set,
-    listener_settings,
-    simulator,
-)
-from benchmarks.harness import free_port
+from benchmarks.chaos_checks import ScenarioResult
+from benchmarks.chaos_scenarios import TABLE, Size, _create_scale_set, listener_settings, simulator
 from gha_scalesets.listener.registry.dynamodb import DynamoDBRegistry, create_table
 from gha_scalesets.simulator.testing import SimulatorServer
+from tests.support import aws
+from tests.support.canaries import Canaries, files_text
+from tests.support.observe import FleetPeak, exposition_sum
+from tests.support.processes import free_port
+from tests.support.waits import eventually
 
 _STOP_TIMEOUT_SECONDS = 15.0
 
@@ -67,7 +57,7 @@ class ListenerProcess:
         # The token travels in the environment, as from a Kubernetes/ECS secret: never on disk.
         settings = {k: v for k, v in self.settings.items() if k != "credentials"}
         config.write_text(yaml.safe_dump(settings))
-        env = {**os.environ, **chaos_aws.env(), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **aws.DUMMY_CREDENTIALS, "PYTHONUNBUFFERED": "1"}
         env["LISTENER_CREDENTIALS"] = json.dumps(self.settings["credentials"])
         env["AWS_ENDPOINT_URL"] = moto_url
         with (self.workdir / f"{self.label}.out").open("wb") as out:
@@ -87,7 +77,7 @@ class ListenerProcess:
             except httpx.HTTPError:
                 return False
 
-        return await wait_until(check, within, interval=0.1)
+        return await eventually(check, within, interval=0.1)
 
     async def metrics(self) -> str:
         async with httpx.AsyncClient(timeout=5) as http:
@@ -108,8 +98,8 @@ class ListenerProcess:
 
 @contextlib.contextmanager
 def _world(seed: int, moto_url: str, **sim_options: Any) -> Iterator[SimulatorServer]:
-    chaos_aws.reset(moto_url)
-    create_table(chaos_aws.client("dynamodb", moto_url), TABLE)
+    aws.reset(moto_url)
+    create_table(aws.client("dynamodb", moto_url), TABLE)
     with simulator(seed, **sim_options) as sim:
         yield sim
 
@@ -121,15 +111,32 @@ def _process_settings(sim: SimulatorServer, name: str, size: Size, workdir: Path
         size,
         metrics_port=free_port(),
         registry={"type": "dynamodb", "table_name": TABLE, "cache_ttl_seconds": 1},
-        aws={"region": chaos_aws.REGION},
+        aws={"region": aws.REGION},
         local={"state_dir": str(workdir / "runners"), "stop_grace_seconds": 2, **extra},
     )
+
+
+async def _close_run(
+    result: ScenarioResult,
+    peak: FleetPeak,
+    sim: SimulatorServer,
+    survivor: ListenerProcess,
+    world: tuple[str, int, Path, Size],
+) -> int | None:
+    """Record the run, settle the world (``moto_url, scale set id, workdir, size``), check the
+    surviving listener recovered and stop it; its exit code."""
+    result.peak_runners = peak.peak
+    result.record_simulator(sim)
+    result.orphans, result.registry_consistent = await _settle(sim, *world)
+    result.recovered = await survivor.ready(1.0)
+    survivor.signal(signal.SIGTERM)
+    return await survivor.wait()
 
 
 async def _settle(
     sim: SimulatorServer, moto_url: str, ss_id: int, workdir: Path, size: Size
 ) -> tuple[dict[str, int], bool]:
-    registry = DynamoDBRegistry(TABLE, chaos_aws.client("dynamodb", moto_url))
+    registry = DynamoDBRegistry(TABLE, aws.client("dynamodb", moto_url))
 
     async def leftovers() -> dict[str, int]:
         return {
@@ -141,7 +148,7 @@ async def _settle(
     async def idle() -> bool:
         return not any((await leftovers()).values())
 
-    await wait_until(idle, size.idle_seconds, interval=0.25)
+    await eventually(idle, size.idle_seconds, interval=0.25)
     left = {k: v for k, v in (await leftovers()).items() if v}
     consistent = len(await registry.list(ss_id)) == await registry.count(ss_id) == 0
     return left, consistent
@@ -167,18 +174,9 @@ async def run_kill9(size: Size, moto_url: str, workdir: Path, run_index: int) ->
             killed = time.monotonic()
             await first.wait()
             second.start(moto_url)
-            if await wait_until(
-                lambda: sim.stats()["jobs"]["completed"] >= size.jobs, size.deadline_seconds
-            ):
-                result.recovery_seconds = round(time.monotonic() - killed, 2)
-        result.peak_runners = peak.peak
-        result.record_simulator(sim)
-        result.orphans, result.registry_consistent = await _settle(
-            sim, moto_url, scale_set.id, workdir, size
-        )
-        result.recovered = await second.ready(1.0)
-        second.signal(signal.SIGTERM)
-        if await second.wait() != 0:
+            await result.time_recovery(sim, killed, size.jobs, size.deadline_seconds)
+        code = await _close_run(result, peak, sim, second, (moto_url, scale_set.id, workdir, size))
+        if code != 0:
             result.notes.append("the restarted listener did not exit cleanly on SIGTERM")
     result.leaks = Canaries().leaks(files_text(workdir))
     return result
@@ -206,23 +204,13 @@ async def run_upgrade(size: Size, moto_url: str, workdir: Path) -> ScenarioResul
             new.start(moto_url)
             await new.ready(size.deadline_seconds)
             handover = time.monotonic() - stopped
-            if await wait_until(
-                lambda: sim.stats()["jobs"]["completed"] >= size.jobs, size.deadline_seconds
-            ):
-                result.recovery_seconds = round(time.monotonic() - stopped, 2)
+            await result.time_recovery(sim, stopped, size.jobs, size.deadline_seconds)
         conflicts = exposition_sum(
             await new.metrics(), "gha_listener_session_events_total", event="conflict"
         )
         if conflicts:
             result.notes.append("the new version had to wait out a session conflict")
         result.extra["handover_seconds"] = round(handover, 2)
-        result.peak_runners = peak.peak
-        result.record_simulator(sim)
-        result.orphans, result.registry_consistent = await _settle(
-            sim, moto_url, scale_set.id, workdir, size
-        )
-        result.recovered = await new.ready(1.0)
-        new.signal(signal.SIGTERM)
-        await new.wait()
+        await _close_run(result, peak, sim, new, (moto_url, scale_set.id, workdir, size))
     result.leaks = Canaries().leaks(files_text(workdir))
     return result

@@ -17,12 +17,15 @@ import signal
 import time
 from pathlib import Path
 
-from benchmarks import chaos_aws
-from benchmarks.chaos_checks import Canaries, FleetPeak, ScenarioResult, files_text, wait_until
+from benchmarks.chaos_checks import ScenarioResult
 from benchmarks.chaos_ha import _scrape
 from benchmarks.chaos_process import ListenerProcess, _process_settings, _world
 from benchmarks.chaos_scenarios import TABLE, Size, _create_scale_set
 from gha_scalesets.listener.registry.dynamodb import DynamoDBRegistry
+from tests.support import aws
+from tests.support.canaries import Canaries, files_text
+from tests.support.observe import FleetPeak
+from tests.support.waits import eventually
 
 KIND = "ha-rebalance"
 SETS = 4
@@ -40,7 +43,7 @@ async def _even(replicas: list[ListenerProcess], within: float) -> float | None:
         counts = await _leading(replicas)
         return sum(counts) == SETS and max(counts) - min(counts) <= 1
 
-    if await wait_until(even, within, interval=0.1):
+    if await eventually(even, within, interval=0.1):
         return round(time.monotonic() - started, 2)
     return None
 
@@ -49,7 +52,7 @@ async def _settle(
     sim: object, moto_url: str, ids: list[int], workdir: Path, size: Size
 ) -> tuple[dict[str, int], bool]:
     """Wait for the fleet to go idle; what is left (GitHub, processes, registry) if anything."""
-    registry = DynamoDBRegistry(TABLE, chaos_aws.client("dynamodb", moto_url))
+    registry = DynamoDBRegistry(TABLE, aws.client("dynamodb", moto_url))
 
     async def leftovers() -> dict[str, int]:
         counts = [await registry.count(i) for i in ids]
@@ -62,7 +65,7 @@ async def _settle(
     async def idle() -> bool:
         return not any((await leftovers()).values())
 
-    await wait_until(idle, size.idle_seconds, interval=0.25)
+    await eventually(idle, size.idle_seconds, interval=0.25)
     left = {k: v for k, v in (await leftovers()).items() if v}
     listed = [len(await registry.list(i)) for i in ids]
     return left, sum(listed) == 0
@@ -118,10 +121,7 @@ async def run_rebalance(
                     result.notes.append("the leaving replica's scale sets were not taken over")
                 else:
                     result.extra["leave_rebalance_seconds"] = left
-                if await wait_until(
-                    lambda: sim.stats()["jobs"]["completed"] >= size.jobs, size.deadline_seconds
-                ):
-                    result.recovery_seconds = round(time.monotonic() - started, 2)
+                await result.time_recovery(sim, started, size.jobs, size.deadline_seconds)
             result.peak_runners = max(peak.peak_by_scale_set.values(), default=0)
             result.extra["handovers"] = sum(
                 [await _scrape(r, "gha_listener_lease_handovers_total") for r in (a, c)]

@@ -15,9 +15,9 @@ import itertools
 import random
 from collections.abc import Sequence
 
-from benchmarks.emulated_runners import EmulatorTaskRuntime
 from gha_scalesets.listener.runtimes.base import LaunchResult, RunnerSpec, Runtime, RuntimeRunner
 from gha_scalesets.simulator.runner import run_runner
+from tests.support.inprocess import EmulatorTaskRuntime
 
 
 class EmulatedRuntime(EmulatorTaskRuntime):

@@ -20,16 +20,7 @@ import httpx
 from pydantic import SecretStr
 
 from benchmarks import chaos_aws
-from benchmarks.chaos_checks import (
-    CANARY_PAT,
-    CANARY_PAT_2,
-    Canaries,
-    FleetPeak,
-    ScenarioResult,
-    api_statuses,
-    captured_logs,
-    wait_until,
-)
+from benchmarks.chaos_checks import ScenarioResult, api_statuses
 from benchmarks.chaos_runtime import EmulatedRuntime
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import (
@@ -44,6 +35,10 @@ from gha_scalesets.listener.runtimes.ec2 import SPOT_SERVICE_LINKED_ROLE_DENIED
 from gha_scalesets.scaleset import Client, PatCredentials, ScaleSet
 from gha_scalesets.simulator.limits import pat_credential
 from gha_scalesets.simulator.testing import SimulatorServer
+from tests.support import aws
+from tests.support.canaries import CANARY_PAT, CANARY_PAT_2, Canaries
+from tests.support.observe import FleetPeak, captured_logs
+from tests.support.waits import eventually
 
 ORG = "acme"
 TABLE = "chaos-runners"
@@ -439,14 +434,14 @@ def _aws(scenario: Scenario, moto_url: str | None, seed: int) -> Iterator[Any]:
         return
     if moto_url is None:
         raise RuntimeError(f"scenario {scenario.name} needs the moto server")
-    chaos_aws.reset(moto_url)
-    create_table(chaos_aws.client("dynamodb", moto_url), TABLE)
+    aws.reset(moto_url)
+    create_table(aws.client("dynamodb", moto_url), TABLE)
     with chaos_aws.AwsFaultProxy(moto_url, [], seed).running() as proxy:
         yield proxy
 
 
 def _cloud_runtime(scenario: Scenario, moto_url: str, proxy_url: str) -> Runtime | None:
-    aws = AwsConfig(region=chaos_aws.REGION, endpoint_url=proxy_url)
+    aws_config = AwsConfig(region=aws.REGION, endpoint_url=proxy_url)
     if scenario.cloud == "ec2":
         from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
 
@@ -457,7 +452,7 @@ def _cloud_runtime(scenario: Scenario, moto_url: str, proxy_url: str) -> Runtime
             subnet_ids=ec2.subnet_ids,
             ssm_prefix=SSM_PREFIX,
         )
-        return Ec2Runtime(config, aws)
+        return Ec2Runtime(config, aws_config)
     if scenario.cloud == "ecs":
         from gha_scalesets.listener.runtimes.ecs import EcsRuntime
 
@@ -465,7 +460,7 @@ def _cloud_runtime(scenario: Scenario, moto_url: str, proxy_url: str) -> Runtime
         config = EcsRuntimeConfig(
             cluster=cluster, task_definition="runner", subnet_ids=subnets, ssm_prefix=SSM_PREFIX
         )
-        return EcsRuntime(config, aws)
+        return EcsRuntime(config, aws_config)
     return None
 
 
@@ -491,7 +486,7 @@ async def run_scenario(
         cloud = None
         if proxy is not None:
             assert moto_url is not None
-            overrides["aws"] = {"region": chaos_aws.REGION, "endpoint_url": proxy.url}
+            overrides["aws"] = {"region": aws.REGION, "endpoint_url": proxy.url}
             overrides["registry"] = {
                 "type": "dynamodb",
                 "table_name": TABLE,
@@ -510,7 +505,7 @@ async def run_scenario(
         await listener.start()
         serving = asyncio.create_task(listener.run_until(stop))
         try:
-            await wait_until(lambda: all(listener.ready().values()), size.deadline_seconds)
+            await eventually(lambda: all(listener.ready().values()), size.deadline_seconds)
             if not scenario.fault.before_listener:
                 await scenario.fault.start(run)
             async with FleetPeak(sim) as peak:
@@ -520,10 +515,7 @@ async def run_scenario(
                 await asyncio.sleep(size.hold_seconds)  # the fault window
                 await scenario.fault.end(run)
                 cleared = time.monotonic()
-                if await wait_until(
-                    lambda: sim.stats()["jobs"]["completed"] >= size.jobs, size.deadline_seconds
-                ):
-                    result.recovery_seconds = round(time.monotonic() - cleared, 2)
+                await result.time_recovery(sim, cleared, size.jobs, size.deadline_seconds)
             result.peak_runners = peak.peak
             result.record_simulator(sim)
             result.orphans, result.registry_consistent = await _settle(
@@ -581,7 +573,7 @@ async def _settle(
     async def idle() -> bool:
         return not any((await leftovers()).values())
 
-    await wait_until(idle, size.idle_seconds, interval=0.25)
+    await eventually(idle, size.idle_seconds, interval=0.25)
     left = {k: v for k, v in (await leftovers()).items() if v}
     consistent = True
     if ss_id is not None:

@@ -12,18 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import os
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
-import boto3
-import httpx
-from moto.server import ThreadedMotoServer
-
-from benchmarks.harness import ORG, PAT, SimulatorProcess, wait_until
+from benchmarks.harness import ORG, PAT, wait_until
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import (
     AwsConfig,
@@ -38,13 +31,9 @@ from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
 from gha_scalesets.listener.runtimes.ecs import EcsRuntime
 from gha_scalesets.scaleset import Client, PatCredentials
 from gha_scalesets.scaleset.auth import TokenCache
+from tests.support import aws
+from tests.support.processes import SimulatorProcess
 
-REGION = "us-east-1"
-_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "benchmark",
-    "AWS_SECRET_ACCESS_KEY": "benchmark",
-    "AWS_DEFAULT_REGION": REGION,
-}
 _ALIVE = frozenset({RunnerPhase.PENDING, RunnerPhase.RUNNING})
 _TIMEOUT = 300.0
 _WAVES = 10
@@ -86,66 +75,34 @@ class DescribeEveryDecision(CountingRegistry):
         return sum(1 for r in listed if r.phase in _ALIVE)
 
 
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """moto in server mode on 127.0.0.1 (dummy credentials in the environment)."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    for key, value in _AWS_ENV.items():
-        os.environ.setdefault(key, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 def aws_fixtures(endpoint: str) -> dict[str, Any]:
-    """A VPC with two subnets, a runner launch template, an ECS cluster and task definition."""
-    httpx.post(f"{endpoint}/moto-api/reset").raise_for_status()
-    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=REGION)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
-    subnets = [
-        # /20: room for a burst of 500 instances over two zones (a /24 holds 251).
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{16 * i}.0/20", AvailabilityZone=zone)[
-            "Subnet"
-        ]["SubnetId"]
-        for i, zone in enumerate(["us-east-1a", "us-east-1b"])
-    ]
-    template = ec2.create_launch_template(
-        LaunchTemplateName="runner",
-        LaunchTemplateData={"ImageId": "ami-12345678", "InstanceType": "t3.micro"},
-    )["LaunchTemplate"]["LaunchTemplateId"]
-    ecs = boto3.client("ecs", endpoint_url=endpoint, region_name=REGION)
-    ecs.create_cluster(clusterName="runners")
-    ecs.register_task_definition(
-        family="runner",
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="1024",
-        memory="2048",
-        containerDefinitions=[{"name": "runner", "image": "runner:latest", "memory": 2048}],
-    )
-    return {"subnets": subnets, "template": template, "cluster": "runners"}
+    """A fresh moto: a VPC with two subnets, a runner launch template, an ECS cluster and task
+    definition."""
+    aws.reset(endpoint)
+    return {
+        "subnets": aws.create_network(endpoint).subnet_ids,
+        "template": aws.create_launch_template(endpoint),
+        "cluster": aws.create_ecs_cluster(endpoint, pin_tasks=False),
+    }
 
 
 def build_runtime(kind: str, endpoint: str, fixtures: dict[str, Any]) -> Runtime:
-    aws = AwsConfig(region=REGION, endpoint_url=endpoint)
+    config = AwsConfig(region=aws.REGION, endpoint_url=endpoint)
     if kind == "ec2":
-        config = Ec2RuntimeConfig(
+        runtime_config = Ec2RuntimeConfig(
             launch_template_id=fixtures["template"],
             instance_types=["m5.large"],
             subnet_ids=fixtures["subnets"],
             spot=False,
         )
-        return Ec2Runtime(config, aws)
+        return Ec2Runtime(runtime_config, config)
     return EcsRuntime(
         EcsRuntimeConfig(
-            cluster=fixtures["cluster"], task_definition="runner", subnet_ids=fixtures["subnets"]
+            cluster=fixtures["cluster"],
+            task_definition=aws.TASK_DEFINITION,
+            subnet_ids=fixtures["subnets"],
         ),
-        aws,
+        config,
     )
 
 
@@ -217,7 +174,11 @@ async def _burst(
 async def run(*, jobs: int = 100, seed: int = 1) -> dict[str, Any]:
     """Both runtimes, both modes; the simulator without latency (counts only)."""
     results: dict[str, Any] = {"parameters": {"jobs": jobs, "seed": seed}}
-    with moto_server() as endpoint, SimulatorProcess(long_poll_seconds=5.0, seed=seed) as sim:
+    aws.default_to_dummy_credentials()
+    with (
+        aws.moto_server(serialized=False) as endpoint,
+        SimulatorProcess(PAT, long_poll_seconds=5.0, seed=seed) as sim,
+    ):
         for kind in ("ec2", "ecs"):
             modes = {}
             for mode in ("registry", "describe_every_decision"):

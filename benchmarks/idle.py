@@ -35,18 +35,18 @@ from benchmarks.harness import (
     APP_INSTALLATION_ID,
     ORG,
     PAT,
-    SimulatorProcess,
-    app_private_key,
     auth_requests,
     requests_between,
     total,
 )
-from benchmarks.noop_runtime import NoopRuntime
 from benchmarks.upstream import UpstreamListener
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import ListenerSettings
 from gha_scalesets.scaleset import AppCredentials, Client, PatCredentials
 from gha_scalesets.scaleset.auth import TokenCache
+from tests.support.keys import rsa_pem
+from tests.support.noop_runtime import NoopRuntime
+from tests.support.processes import SimulatorProcess
 
 SERVICE_HOLD_SECONDS = 50.0
 HOUR = 3600.0
@@ -239,9 +239,14 @@ async def run(
     *, scale_sets: int = 100, cycles: int = 3, hold_seconds: float = 0.5, seed: int = 1
 ) -> dict[str, Any]:
     """Both modes against one simulator (GitHub App credentials, the full auth chain)."""
-    pem = app_private_key()
+    pem = rsa_pem()
     credentials = AppCredentials(APP_CLIENT_ID, APP_INSTALLATION_ID, pem)
-    with SimulatorProcess(long_poll_seconds=hold_seconds, seed=seed, app_pem=pem) as sim:
+    with SimulatorProcess(
+        PAT,
+        long_poll_seconds=hold_seconds,
+        seed=seed,
+        app=(APP_CLIENT_ID, APP_INSTALLATION_ID, pem),
+    ) as sim:
         ours = await run_ours(sim, scale_sets, cycles, hold_seconds, credentials)
         upstream = await run_upstream(sim, scale_sets, cycles, hold_seconds, credentials)
     return {

@@ -33,13 +33,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.chaos_checks import wait_until as within
-from benchmarks.harness import ORG, PAT, SimulatorProcess, create_scale_set, wait_until
-from benchmarks.noop_runtime import NoopRuntime
+from benchmarks.harness import ORG, PAT, wait_until
 from benchmarks.upstream import UpstreamListener, serving
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import ListenerSettings
 from gha_scalesets.scaleset import Client, PatCredentials
+from gha_scalesets.scaleset.auth import TokenCache
+from tests.support.github import create_scale_set
+from tests.support.noop_runtime import NoopRuntime
+from tests.support.processes import SimulatorProcess
+from tests.support.waits import eventually as within
 
 POINTS_PER_JIT = 5
 MINUTE = 60.0
@@ -169,14 +172,17 @@ async def run_mode(burst: Burst, mode: Mode) -> dict[str, Any]:
     # listener polls nothing while its serial JIT calls wait out Retry-After.
     ttl = f"--session-ttl-seconds={3600 / burst.time_scale}"
     with SimulatorProcess(
-        long_poll_seconds=5.0, seed=burst.seed, extra_args=[ttl, *(f"--pat={p}" for p in pats[1:])]
+        PAT,
+        long_poll_seconds=5.0,
+        seed=burst.seed,
+        extra_args=[ttl, *(f"--pat={p}" for p in pats[1:])],
     ) as sim:
         sim.set_faults(
             latency_ms=burst.latency_ms / burst.time_scale,
             jitter_ms=burst.jitter_ms / burst.time_scale,
         )
         sim.set_limits(**burst.limits())
-        ss_id = await create_scale_set(sim, NAME)
+        ss_id = (await create_scale_set(sim, NAME, PAT, token_cache=TokenCache())).id
         runtime = NoopRuntime(run_jobs=False)
         listening = (
             _upstream(sim, burst, runtime, ss_id)

@@ -21,10 +21,12 @@ from typing import Any
 import psutil
 import yaml
 
-from benchmarks.cloud import REGION, aws_fixtures, moto_server
-from benchmarks.harness import ORG, PAT, PROJECT_ROOT, SimulatorProcess
+from benchmarks.cloud import aws_fixtures
+from benchmarks.harness import ORG, PAT
 from gha_scalesets.scaleset import Client, PatCredentials
 from gha_scalesets.scaleset.auth import TokenCache
+from tests.support.aws import REGION, default_to_dummy_credentials, moto_server
+from tests.support.processes import PROJECT_ROOT, SimulatorProcess
 
 _SAMPLE_SECONDS = 0.1
 _TIMEOUT = 300.0
@@ -77,9 +79,10 @@ def _sample_until(process: psutil.Process, done: Any, what: str) -> list[float]:
 
 def run(*, scale_sets: int = 10, jobs_per_set: int = 50, seed: int = 1) -> dict[str, Any]:
     names = [f"mem-{i}" for i in range(scale_sets)]
+    default_to_dummy_credentials()
     with (
-        moto_server() as endpoint,
-        SimulatorProcess(long_poll_seconds=5.0, seed=seed) as sim,
+        moto_server(serialized=False) as endpoint,
+        SimulatorProcess(PAT, long_poll_seconds=5.0, seed=seed) as sim,
         tempfile.TemporaryDirectory() as tmp,
     ):
         fixtures = aws_fixtures(endpoint)

@@ -23,9 +23,10 @@ from typing import Any
 import pulumi
 from pulumi import automation as auto
 
-from benchmarks.engine import Engine, ToolchainMissing
-from benchmarks.harness import ORG, PAT, SimulatorProcess, auth_requests, requests_between, total
+from benchmarks.harness import ORG, PAT, auth_requests, requests_between, total
 from gha_scalesets.providers import ScaleSet, ScaleSetArgs
+from tests.support.engine import Engine, ToolchainMissing
+from tests.support.processes import SimulatorProcess
 
 
 def _phase(
@@ -107,7 +108,7 @@ def _through_engine(sim: SimulatorProcess, count: int) -> dict[str, Any]:
 
 def run(*, scale_sets: int = 50, seed: int = 1, engine: bool = False) -> dict[str, Any]:
     result: dict[str, Any] = {"parameters": {"scale_sets": scale_sets, "seed": seed}}
-    with SimulatorProcess(long_poll_seconds=5.0, seed=seed) as sim:
+    with SimulatorProcess(PAT, long_poll_seconds=5.0, seed=seed) as sim:
         state: list[dict[str, Any]] = []
         for phase in ("create", "preview", "refresh"):
             before = sim.stats()

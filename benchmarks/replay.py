@@ -23,7 +23,6 @@ from typing import Any
 
 import httpx
 
-from benchmarks.emulated_runners import EmulatorTaskRuntime
 from benchmarks.harness import percentile
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import ListenerSettings
@@ -37,6 +36,7 @@ from gha_scalesets.simulator.inprocess import InProcessSimulator
 from gha_scalesets.simulator.runner import run_runner
 from gha_scalesets.simulator.virtual_time import VirtualTimeLoop
 from gha_scalesets.simulator.workload import TraceJob, replay
+from tests.support.inprocess import EmulatorTaskRuntime
 
 PAT = "ghp_replay_token"
 ORG = "acme"

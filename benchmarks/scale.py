@@ -41,44 +41,22 @@ import psutil
 import yaml
 
 from benchmarks import chaos_aws
-from benchmarks.chaos_checks import FleetPeak, exposition_sum
 from benchmarks.chaos_process import ListenerProcess
-from benchmarks.cloud import moto_server
-from benchmarks.harness import (
-    ORG,
-    PAT,
-    PROJECT_ROOT,
-    SimulatorProcess,
-    free_port,
-    percentile,
-    requests_between,
-    total,
-    wait_until,
-)
+from benchmarks.harness import ORG, PAT, percentile, requests_between, total, wait_until
 from gha_scalesets.listener.registry.dynamodb import create_table
-from gha_scalesets.scaleset import Client, PatCredentials
 from gha_scalesets.scaleset.auth import TokenCache
+from tests.support import aws
+from tests.support.aws import default_to_dummy_credentials, moto_server
+from tests.support.github import create_scale_sets
+from tests.support.observe import FleetPeak, exposition_sum
+from tests.support.processes import PROJECT_ROOT, SimulatorProcess, free_port
 
 SERVICE_HOLD_SECONDS = 50.0
 HOUR = 3600.0
 CREATE_SESSION = "POST /_apis/runtime/runnerscalesets/{id}/sessions"
 DELETE_SESSION = "DELETE /_apis/runtime/runnerscalesets/{id}/sessions/{session_id}"
 MB = 1024 * 1024
-_CREATE_CONCURRENCY = 32
 _TABLE = "scale-runners"
-
-
-async def create_scale_sets(sim: SimulatorProcess, names: Sequence[str]) -> list[int]:
-    """Create the scale sets (32 at a time); their ids in order."""
-    gate = asyncio.Semaphore(_CREATE_CONCURRENCY)
-    async with Client(sim.config_url(ORG), PatCredentials(PAT), token_cache=TokenCache()) as c:
-        group = await c.get_runner_group_by_name("Default")
-
-        async def one(name: str) -> int:
-            async with gate:
-                return (await c.create_scale_set(name=name, runner_group_id=group.id)).id
-
-        return list(await asyncio.gather(*(one(n) for n in names)))
 
 
 async def _stats(sim: SimulatorProcess) -> dict[str, Any]:
@@ -199,10 +177,10 @@ async def run_one(
     """One listener process with ``scale_sets`` scale sets (see the module docstring)."""
     names = [f"scale-{i}" for i in range(scale_sets)]
     with (
-        SimulatorProcess(long_poll_seconds=hold, seed=seed) as sim,
+        SimulatorProcess(PAT, long_poll_seconds=hold, seed=seed) as sim,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        ids = await create_scale_sets(sim, names)
+        ids = [s.id for s in await create_scale_sets(sim, names, PAT, token_cache=TokenCache())]
         settings = {
             "github_config_url": sim.config_url(ORG),
             "scale_sets": [{"scale_set_id": i, "max_runners": 10} for i in ids],
@@ -308,15 +286,16 @@ async def run_replicas(
     rng = random.Random(seed)
     names = [f"shared-{i}" for i in range(scale_sets)]
     max_runners = 2
+    default_to_dummy_credentials()
     chaos_aws.serialise_dynamodb()  # moto's concurrent DynamoDB writes can undo each other
     with (
-        moto_server() as moto_url,
-        SimulatorProcess(long_poll_seconds=hold, seed=seed) as sim,
+        moto_server(serialized=False) as moto_url,
+        SimulatorProcess(PAT, long_poll_seconds=hold, seed=seed) as sim,
         tempfile.TemporaryDirectory() as tmp,
     ):
         workdir = Path(tmp)
-        create_table(chaos_aws.client("dynamodb", moto_url), _TABLE)
-        ids = await create_scale_sets(sim, names)
+        create_table(aws.client("dynamodb", moto_url), _TABLE)
+        ids = [s.id for s in await create_scale_sets(sim, names, PAT, token_cache=TokenCache())]
 
         def replica(label: str) -> ListenerProcess:
             settings = {
@@ -328,7 +307,7 @@ async def run_replicas(
                 "owner_name": f"replica-{label}",
                 "log_level": "warning",
                 "registry": {"type": "dynamodb", "table_name": _TABLE},
-                "aws": {"region": chaos_aws.REGION},
+                "aws": {"region": aws.REGION},
                 "local": {"state_dir": str(workdir / "runners"), "keep_runners_on_exit": True},
                 "scale_down_grace_seconds": 0,
             }

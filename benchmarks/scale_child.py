@@ -19,12 +19,12 @@ from typing import Annotated, Any
 
 import typer
 
-from benchmarks.noop_runtime import NoopRuntime
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.config import load_settings
 from gha_scalesets.listener.logs import configure_logging
 from gha_scalesets.listener.looplag import watch_loop_lag
 from gha_scalesets.listener.runtimes.base import LaunchResult, RunnerSpec
+from tests.support.noop_runtime import NoopRuntime
 
 LAG_INTERVAL_SECONDS = 0.1
 

@@ -9,7 +9,6 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from benchmarks.chaos_checks import CANARY_PAT
 from gha_scalesets.listener.__main__ import cli
 from gha_scalesets.listener.config import ScaleSetConfig
 from gha_scalesets.listener.startup import StartupError, resolve_scale_sets
@@ -18,6 +17,7 @@ from gha_scalesets.scaleset import AppCredentials, Client, PatCredentials
 from gha_scalesets.scaleset.errors import CredentialsError, UnauthorizedError
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
+from tests.support.canaries import CANARY_PAT
 
 _CONFIGS = {
     "not a mapping": ("- just\n- a list\n", "top level must be a mapping"),

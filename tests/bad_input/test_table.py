@@ -16,9 +16,9 @@ from gha_scalesets.listener.__main__ import cli
 from gha_scalesets.providers import ScaleSet, ScaleSetArgs, ScaleSetInputError
 from tests.bad_input import cases
 from tests.bad_input.cases import CASES, COMPONENT, LISTENER, SCALE_SET, STACK, Case
-from tests.components.builders import listener_args
-from tests.components.mocks import Recorder, run
-from tests.components.program_run import config_map, example_values, run_program
+from tests.support.components import listener_args
+from tests.support.programs import config_map, example_values, run_program
+from tests.support.pulumi_mocks import Recorder, run
 
 LISTENER_BASE = {
     "github_config_url": "https://github.com/acme",

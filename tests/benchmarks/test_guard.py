@@ -16,9 +16,10 @@ import pytest
 
 from benchmarks import burst, idle
 from benchmarks.__main__ import QUICK
-from benchmarks.harness import ORG, PAT, SimulatorProcess
+from benchmarks.harness import ORG, PAT
 from gha_scalesets.scaleset import Client, PatCredentials
 from gha_scalesets.scaleset.auth import TokenCache
+from tests.support.processes import SimulatorProcess
 
 BASELINE: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[2] / "benchmarks" / "baseline.json").read_text()
@@ -58,7 +59,7 @@ async def test_idle_fails_when_scale_sets_are_polled_less_often_than_the_hold() 
     """A poller that waits a hold between polls polls every two holds: the run must fail,
     not report half the requests as an efficiency."""
     hold, sets = 0.2, 5
-    with SimulatorProcess(long_poll_seconds=hold) as sim:
+    with SimulatorProcess(PAT, long_poll_seconds=hold) as sim:
         ids = await idle._create_scale_sets(sim, "slow", sets)
         started = sim.stats()
         client = Client(sim.config_url(ORG), PatCredentials(PAT), token_cache=TokenCache())

@@ -8,13 +8,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gha_scalesets.components import ScaleSetListener
 from gha_scalesets.listener.config import ListenerSettings
-from tests.components.builders import OUTPUTS, listener_args
-from tests.components.mocks import Recorder, run
+from tests.support import keys
+from tests.support.components import OUTPUTS, listener_args
+from tests.support.pulumi_mocks import Recorder, run
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +58,4 @@ def settings_from_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[...,
 @pytest.fixture(scope="session")
 def rsa_pem() -> str:
     """A GitHub App private key (RSA, PEM)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    return keys.rsa_pem()

@@ -13,8 +13,8 @@ from gha_scalesets.components.alarms import LISTENER_METRICS
 from gha_scalesets.components.listener import TYPE
 from gha_scalesets.components.naming import TAG_KEY
 from gha_scalesets.providers import GitHubAppArgs
-from tests.components.builders import TOKEN, TOPIC, policy, scale_sets
-from tests.components.mocks import ACCOUNT, REGION
+from tests.support.components import TOKEN, TOPIC, policy, scale_sets
+from tests.support.pulumi_mocks import ACCOUNT, REGION
 
 RUNTIMES = ["ec2", "ecs"]
 

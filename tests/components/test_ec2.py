@@ -2,53 +2,31 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 
 from gha_scalesets.components import Ec2Options
 from gha_scalesets.components.user_data import ENV_FILE
-from tests.components.builders import (
+from tests.support.components import (
+    AWS_LISTENER_TYPES,
+    LT,
+    ROLE_POLICY,
     RUNNER_AMI,
     SUBNETS,
     TOKEN,
     assert_publishes_what_the_alarms_read,
+    env_file,
     policy,
     statements_by_sid,
+    user_data,
 )
-from tests.components.mocks import ACCOUNT, REGION, SCALE_SET_TYPE
+from tests.support.pulumi_mocks import ACCOUNT, REGION, SCALE_SET_TYPE
 
-LT = "aws:ec2/launchTemplate:LaunchTemplate"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-EC2_TYPES = {
+EC2_TYPES = AWS_LISTENER_TYPES | {
     "aws:autoscaling/group:Group",
-    "aws:cloudwatch/eventRule:EventRule",
-    "aws:cloudwatch/eventTarget:EventTarget",
-    "aws:cloudwatch/logGroup:LogGroup",
-    "aws:cloudwatch/metricAlarm:MetricAlarm",
-    "aws:dynamodb/table:Table",
-    LT,
-    "aws:ec2/securityGroup:SecurityGroup",
     "aws:iam/instanceProfile:InstanceProfile",
-    "aws:iam/role:Role",
-    ROLE_POLICY,
-    "aws:kms/key:Key",
-    "aws:secretsmanager/secret:Secret",
-    "aws:secretsmanager/secretVersion:SecretVersion",
-    "aws:sqs/queue:Queue",
-    "aws:sqs/queuePolicy:QueuePolicy",
-    "gha-scalesets:index:ScaleSetListener",
-    SCALE_SET_TYPE,
+    LT,
 }
-
-
-def _user_data(template) -> str:
-    return base64.b64decode(template.inputs["userData"]).decode()
-
-
-def _env_file(script: str) -> dict[str, str]:
-    body = script.split("<<'GHA_SCALESETS_ENV'\n", 1)[1].split("\nGHA_SCALESETS_ENV\n", 1)[0]
-    return dict(line.split("=", 1) for line in body.splitlines())
 
 
 def test_declares_exactly_the_ec2_resources(deploy, recorder) -> None:
@@ -74,7 +52,7 @@ def test_launch_templates_require_imdsv2_private_addresses_and_encrypted_disks(
         assert metadata["httpPutResponseHopLimit"] == 1
         (disk,) = template.inputs["blockDeviceMappings"]
         assert disk["ebs"]["encrypted"] == "true"
-        assert TOKEN not in _user_data(template)
+        assert TOKEN not in user_data(template)
     (nic,) = recorder.one(LT, "ci-listener").inputs["networkInterfaces"]
     assert nic["associatePublicIpAddress"] == "false"
     assert nic["securityGroups"] == [groups["ci-listener"]]
@@ -95,7 +73,7 @@ def test_launch_templates_require_imdsv2_private_addresses_and_encrypted_disks(
     assert runner.inputs["instanceInitiatedShutdownBehavior"] == "terminate"
     profile = recorder.one("aws:iam/instanceProfile:InstanceProfile", "ci-runner")
     assert runner.inputs["iamInstanceProfile"] == {"arn": profile.state["arn"]}
-    bootstrap = _user_data(runner)
+    bootstrap = user_data(runner)
     assert "/gha-scalesets/dev/ci/jit" in bootstrap
     assert f"--region {REGION}" in bootstrap
     listener = recorder.one(LT, "ci-listener")
@@ -141,7 +119,7 @@ def test_listener_boot_script_runs_the_image_with_settings_the_listener_accepts(
 ) -> None:
     outputs = deploy("ec2")
 
-    script = _user_data(recorder.one(LT, "ci-listener"))
+    script = user_data(recorder.one(LT, "ci-listener"))
     (tmp_path / "boot.sh").write_text(script)
     subprocess.run(["bash", "-n", str(tmp_path / "boot.sh")], check=True)
     assert f"--env-file {ENV_FILE}" in script
@@ -151,7 +129,7 @@ def test_listener_boot_script_runs_the_image_with_settings_the_listener_accepts(
     assert "awslogs-group=/gha-scalesets/dev/ci/listener" in script
     assert "docker login" not in script  # not an ECR image
 
-    settings = settings_from_env(_env_file(script))
+    settings = settings_from_env(env_file(script))
     # ids follow registration order, which the SDK does not fix: match them by name
     ids = {r.state["name"]: r.state["scale_set_id"] for r in recorder.of_type(SCALE_SET_TYPE)}
     assert settings.runtime == "ec2"
@@ -181,7 +159,7 @@ def test_ecr_listener_image_is_pulled_after_a_scoped_login(deploy, recorder) -> 
     image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/tools/listener:2.0"
     deploy("ec2", listener_image=image)
 
-    script = _user_data(recorder.one(LT, "ci-listener"))
+    script = user_data(recorder.one(LT, "ci-listener"))
     assert f"docker login --username AWS --password-stdin {ACCOUNT}.dkr.ecr" in script
     statements = statements_by_sid(policy(recorder.one(ROLE_POLICY, "ci-listener").inputs))
     assert statements["PullImages"]["Resource"] == [

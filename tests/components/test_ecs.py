@@ -5,43 +5,26 @@ from __future__ import annotations
 import json
 
 from gha_scalesets.components import EcsOptions
-from tests.components.builders import (
+from tests.support.components import (
+    AWS_LISTENER_TYPES,
     ECS_RUNNER_IMAGE,
+    ROLE_POLICY,
     SUBNETS,
+    TASK_DEFINITION,
     TOKEN,
     assert_publishes_what_the_alarms_read,
+    containers,
     policy,
     statements_by_sid,
 )
-from tests.components.mocks import ACCOUNT, REGION, SCALE_SET_TYPE
+from tests.support.pulumi_mocks import ACCOUNT, REGION
 
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ECS_TYPES = {
-    "aws:cloudwatch/eventRule:EventRule",
-    "aws:cloudwatch/eventTarget:EventTarget",
-    "aws:cloudwatch/logGroup:LogGroup",
-    "aws:cloudwatch/metricAlarm:MetricAlarm",
-    "aws:dynamodb/table:Table",
-    "aws:ec2/securityGroup:SecurityGroup",
+ECS_TYPES = AWS_LISTENER_TYPES | {
     "aws:ecs/cluster:Cluster",
     "aws:ecs/service:Service",
     TASK_DEFINITION,
-    "aws:iam/role:Role",
-    ROLE_POLICY,
-    "aws:kms/key:Key",
-    "aws:secretsmanager/secret:Secret",
-    "aws:secretsmanager/secretVersion:SecretVersion",
-    "aws:sqs/queue:Queue",
-    "aws:sqs/queuePolicy:QueuePolicy",
-    "gha-scalesets:index:ScaleSetListener",
-    SCALE_SET_TYPE,
 }
 EXISTING_CLUSTER = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/shared"
-
-
-def _containers(recorder, name: str) -> list[dict]:
-    return json.loads(recorder.one(TASK_DEFINITION, name).inputs["containerDefinitions"])
 
 
 def test_declares_exactly_the_ecs_resources(deploy, recorder) -> None:
@@ -100,7 +83,7 @@ def test_listener_container_is_hardened_and_configured_for_ecs(
     assert (
         task.inputs["taskRoleArn"] == recorder.one("aws:iam/role:Role", "ci-listener").state["arn"]
     )
-    (container,) = _containers(recorder, "ci-listener")
+    (container,) = containers(recorder, "ci-listener")
     assert container["user"] == "10001"
     assert container["readonlyRootFilesystem"] is True
     assert container["linuxParameters"]["capabilities"] == {"drop": ["ALL"]}
@@ -139,7 +122,7 @@ def test_runner_task_uses_the_runner_role_and_its_own_log_group(deploy, recorder
     assert task["taskRoleArn"] == recorder.one("aws:iam/role:Role", "ci-runner").state["arn"]
     execution = recorder.one("aws:iam/role:Role", "ci-task-execution").state["arn"]
     assert task["executionRoleArn"] == execution
-    (container,) = _containers(recorder, "ci-runner")
+    (container,) = containers(recorder, "ci-runner")
     assert container["name"] == "runner"
     assert container["image"] == ECS_RUNNER_IMAGE
     assert container["entryPoint"] == ["/bin/bash", "-c"]

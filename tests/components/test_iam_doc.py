@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from gha_scalesets.components import iam_doc
-from tests.components.builders import SUBNETS, policy
-from tests.components.mocks import ACCOUNT, REGION, SCALE_SET_TYPE
+from tests.support.components import SUBNETS, policy
+from tests.support.pulumi_mocks import ACCOUNT, REGION, SCALE_SET_TYPE
 
 ROLES = {
     "ec2": {"ec2-listener": "ci-listener", "ec2-runner": "ci-runner"},

@@ -25,8 +25,8 @@ _PROGRAM = """
 import base64, json, sys
 import pulumi
 from gha_scalesets import ScaleSetListener
-from tests.components.builders import OUTPUTS, listener_args
-from tests.components.mocks import Recorder, run
+from tests.support.components import OUTPUTS, listener_args
+from tests.support.pulumi_mocks import Recorder, run
 
 def declare(runtime):
     listener = ScaleSetListener("ci", listener_args(runtime))

@@ -14,8 +14,8 @@ from pulumi.runtime import rpc
 from gha_scalesets.components import K8sOptions, ScaleSetListener
 from gha_scalesets.components.prometheus import pod_name_pattern
 from gha_scalesets.providers import GitHubAppArgs
-from tests.components.builders import TOKEN, listener_args
-from tests.components.mocks import SCALE_SET_TYPE, run
+from tests.support.components import TOKEN, listener_args
+from tests.support.pulumi_mocks import SCALE_SET_TYPE, run
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SECRET = "kubernetes:core/v1:Secret"

@@ -10,8 +10,7 @@ import trustme
 from pulumi.runtime import rpc
 
 from gha_scalesets.components import ListenerConfigError
-from tests.components.test_ec2 import LT, _env_file, _user_data
-from tests.components.test_ecs import _containers
+from tests.support.components import LT, containers, env_file, user_data
 
 PROXY = "http://proxy.corp:3128"
 CA_PEM = trustme.CA().cert_pem.bytes().decode()  # the component checks that it is a certificate
@@ -57,12 +56,12 @@ def test_ecs_listener_and_runner_tasks_carry_proxy_and_ca(
 ) -> None:
     deploy("ecs", **NETWORK)
 
-    [listener] = _containers(recorder, "ci-listener")
+    [listener] = containers(recorder, "ci-listener")
     env = {e["name"]: e["value"] for e in listener["environment"]}
     assert env["HTTPS_PROXY"] == env["http_proxy"] == PROXY
     assert env["NO_PROXY"] == f"{BASE_NO_PROXY},ghes.corp,.internal"  # metadata never proxied
     assert settings_from_env(env).ca_bundle == CA_PEM
-    [runner] = _containers(recorder, "ci-runner")
+    [runner] = containers(recorder, "ci-runner")
     runner_env = {e["name"]: e["value"] for e in runner["environment"]}
     assert runner_env["HTTPS_PROXY"] == PROXY and runner_env["GHA_SCALESETS_CA_PEM"] == CA_PEM
     assert "GHA_SCALESETS_CA_PEM" in runner["command"][0]  # the entrypoint writes and trusts it
@@ -71,8 +70,8 @@ def test_ecs_listener_and_runner_tasks_carry_proxy_and_ca(
 def test_ec2_boot_scripts_carry_proxy_and_ca(deploy, recorder, settings_from_env) -> None:
     deploy("ec2", **NETWORK)
 
-    listener = _user_data(recorder.one(LT, "ci-listener"))
-    env = _env_file(listener)
+    listener = user_data(recorder.one(LT, "ci-listener"))
+    env = env_file(listener)
     assert env["HTTPS_PROXY"] == PROXY
     assert settings_from_env(env).ca_bundle == "/etc/gha-scalesets/ca/ca.pem"
     assert f"cat > /etc/gha-scalesets/ca/ca.pem <<'GHA_SCALESETS_CA'\n{CA_PEM}" in listener
@@ -91,6 +90,6 @@ def test_aws_refuses_a_proxy_with_credentials(deploy, runtime: str) -> None:
 
 def test_no_network_settings_add_nothing(deploy, recorder) -> None:
     deploy("ecs")
-    [runner] = _containers(recorder, "ci-runner")
+    [runner] = containers(recorder, "ci-runner")
     assert runner["environment"] == []
-    assert json.dumps(_containers(recorder, "ci-listener")).count("PROXY") == 0
+    assert json.dumps(containers(recorder, "ci-listener")).count("PROXY") == 0

@@ -6,8 +6,8 @@ import pytest
 
 from gha_scalesets.components import Ec2Options, ListenerConfigError, ScaleSetListener
 from gha_scalesets.components.platforms import instance_type_platform
-from tests.components.builders import RUNNER_AMI, listener_args
-from tests.components.mocks import run
+from tests.support.components import RUNNER_AMI, listener_args
+from tests.support.pulumi_mocks import run
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"

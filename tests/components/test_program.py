@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from gha_scalesets.components.listener import TYPE
-from tests.components.builders import TOKEN
-from tests.components.mocks import SCALE_SET_TYPE
-from tests.components.program_run import PROJECT, ROOT, example_config, run_program
 from tests.fixtures.docs import doc_section
+from tests.support.components import TOKEN
+from tests.support.programs import PROJECT, ROOT, example_config, run_program
+from tests.support.pulumi_mocks import SCALE_SET_TYPE
 
 EXAMPLES = {
     "ec2": "aws:autoscaling/group:Group",

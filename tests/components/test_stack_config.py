@@ -17,30 +17,14 @@ from typing import Any
 import pulumi
 import pytest
 
-from gha_scalesets.components import EcsOptions, ListenerConfigError, ListenerScaleSet
+from gha_scalesets.components import EcsOptions, ListenerScaleSet
 from gha_scalesets.components.args import ScaleSetListenerArgs
 from gha_scalesets.components.config_keys import SCHEMA, SKIPPED, ConfigSchema, UnmappedField
 from gha_scalesets.components.listener import TYPE
 from gha_scalesets.providers import ScaleSetArgs
-from tests.components.builders import TOKEN
-from tests.components.mocks import SCALE_SET_TYPE, Recorder
-from tests.components.program_run import example_config, run_program
 from tests.fixtures.docs import doc_section
-
-TITLE = "invalid stack configuration; fix each key below with `pulumi config set"
-
-
-def refused(example: str, plain: Sequence[str] = (), **changes: Any) -> list[str]:
-    """The problem lines of the program run with ``changes`` to an example stack; asserts
-    that nothing was declared."""
-    recorder = Recorder()
-    with pytest.raises(ListenerConfigError) as caught:
-        run_program("dev", example_config(example, **changes), plain, recorder)
-    message = str(caught.value)
-    assert message.startswith(TITLE)
-    assert TOKEN not in message
-    assert recorder.resources == []
-    return [line.removeprefix("  - ") for line in message.splitlines()[1:]]
+from tests.support.programs import example_config, refused, run_program
+from tests.support.pulumi_mocks import SCALE_SET_TYPE
 
 
 @pytest.mark.parametrize(
@@ -222,7 +206,7 @@ def test_kubernetes_runner_options_reach_the_runner_pods(settings_from_env) -> N
 
 def test_a_user_program_under_mocks_refuses_a_bad_scale_set(recorder) -> None:
     from gha_scalesets.providers import ScaleSet, ScaleSetInputError
-    from tests.components.mocks import run
+    from tests.support.pulumi_mocks import run
 
     def build() -> dict[str, Any]:
         args = ScaleSetArgs(

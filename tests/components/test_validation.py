@@ -23,8 +23,8 @@ from gha_scalesets.components import (
 from gha_scalesets.components.listener import TYPE
 from gha_scalesets.components.validation import has_provider
 from gha_scalesets.providers import GitHubAppArgs, ScaleSet, ScaleSetArgs
-from tests.components.builders import listener_args
-from tests.components.mocks import run
+from tests.support.components import listener_args
+from tests.support.pulumi_mocks import run
 
 
 def _scale_set(resource_name: str, name: str) -> ScaleSet:

@@ -10,8 +10,7 @@ from gha_scalesets.components.settings import _entry
 from gha_scalesets.components.validation import Problems, _scale_sets
 from gha_scalesets.contract.warm import WarmPolicy, WarmSchedule
 from gha_scalesets.listener.config import ScaleSetConfig
-from tests.components.program_run import example_config, run_program
-from tests.components.test_stack_config import refused
+from tests.support.programs import example_config, refused, run_program
 
 
 @dataclass

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.engine import CHANGED_PROPERTY, Step, engine_env
 from tests.fixtures.packaging import run_command
 from tests.fixtures.toolchain import require_tool
+from tests.support.engine import CHANGED_PROPERTY, Step, engine_env
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pulumi
 import pytest
 from pulumi import automation as auto
 
-from benchmarks.engine import Engine
 from gha_scalesets.providers import GitHubAppArgs, ScaleSet, ScaleSetArgs
-from gha_scalesets.scaleset import PatCredentials, SyncClient
-from gha_scalesets.scaleset.auth import TokenCache
+from gha_scalesets.scaleset import SyncClient
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
-
-ROTATED_PAT = "ghp_engine_tests_rotated_token"
-Declared = dict[str, dict[str, Any]]
+from tests.support.engine import ROTATED_PAT, Credentials, Declared, Engine
+from tests.support.github import github_client
 
 
 @pytest.fixture
@@ -71,13 +66,6 @@ def declared(sim: SimulatorServer) -> Declared:
     }
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """The plain credentials the stack is configured with (no repr: failure texts show it)."""
-
-    values: tuple[str, ...] = field(repr=False)
-
-
 @pytest.fixture
 def plain_credentials(sim_app_credentials: tuple[str, int, str]) -> Credentials:
     key_body = "".join(sim_app_credentials[2].splitlines()[1:-1])[:64]
@@ -99,11 +87,6 @@ def stack(
         }
     )
     return created
-
-
-def github_client(sim: SimulatorServer, org: str = "acme") -> SyncClient:
-    """A client acting "on GitHub", outside Pulumi (another person, the UI, a script)."""
-    return SyncClient(sim.config_url(org), PatCredentials(SIM_PAT), token_cache=TokenCache())
 
 
 @pytest.fixture

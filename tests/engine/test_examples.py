@@ -16,13 +16,13 @@ import pytest
 from gha_scalesets.scaleset import SyncClient
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.engine.cli import ProjectCli
-from tests.examples.conftest import EXAMPLES
 from tests.fixtures.control_plane import ControlPlane
-from tests.fixtures.kube_rest import KubeError, poll
-from tests.fixtures.kubelet import kubelet_stand_in
 from tests.fixtures.packaging import UserVenv
 from tests.fixtures.sim import SIM_PAT, Requests
 from tests.fixtures.toolchain import require_tool
+from tests.support.kube_rest import KubeError, poll
+from tests.support.kubelet import kubelet_stand_in
+from tests.support.programs import EXAMPLES
 
 
 def example_project(example: str, root: Path, venv: UserVenv) -> ProjectCli:

@@ -24,19 +24,20 @@ from typing import Any
 import pytest
 import yaml
 
-from benchmarks.chaos_checks import FleetPeak
 from gha_scalesets.components.k8s_secret import K8S_SECRET_MOUNT
 from gha_scalesets.scaleset import SyncClient
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.engine.cli import ProjectCli, root_example_stack
 from tests.fixtures.control_plane import ControlPlane
-from tests.fixtures.kube_rest import KubeError, KubeRest, poll
-from tests.fixtures.kubelet import kubelet_stand_in, runner_objects
 from tests.fixtures.secret_scan import declare_secret_input
 from tests.fixtures.sim import SIM_PAT
 from tests.fixtures.toolchain import require_tool
-from tests.listener.conftest import jobs_done, wait_for
-from tests.listener.test_process import ListenerProcess
+from tests.support.github import jobs_done
+from tests.support.kube_rest import KubeError, KubeRest, poll
+from tests.support.kubelet import kubelet_stand_in, runner_objects
+from tests.support.listener import ListenerProcess
+from tests.support.observe import FleetPeak
+from tests.support.waits import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYER_RBAC = ROOT / "examples/k8s-deployer-rbac.yaml"

@@ -9,12 +9,12 @@ from __future__ import annotations
 import pytest
 from pulumi import automation as auto
 
-from benchmarks.engine import Engine, run
 from gha_scalesets.providers.props import OUTPUT_KEYS
 from gha_scalesets.scaleset import SyncClient
 from gha_scalesets.simulator.testing import SimulatorServer
-from tests.engine.conftest import ROTATED_PAT, Credentials, Declared, github_client
 from tests.fixtures.sim import SIM_PAT, SIM_RUNNER_GROUP, Requests
+from tests.support.engine import ROTATED_PAT, Credentials, Declared, Engine, run
+from tests.support.github import github_client
 
 CREATE = "POST _apis/runtime/runnerscalesets"
 PATCH = "PATCH _apis/runtime/runnerscalesets/{id}"

@@ -17,7 +17,7 @@ from tests.engine.cli import ProjectCli
 from tests.fixtures.packaging import UserVenv
 from tests.fixtures.pulumi import pickled_globals
 from tests.fixtures.sim import SIM_PAT, Requests
-from tests.providers.test_state_compatibility import PROVIDER_REFERENCE
+from tests.support.provider_host import PROVIDER_REFERENCE
 
 USER_FILES = {
     "components/__init__.py": (

@@ -5,22 +5,15 @@ from __future__ import annotations
 import asyncio
 import runpy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-import yaml
 
-from tests.components.mocks import Recorder, run
+from tests.support.programs import EXAMPLES, project_of
+from tests.support.pulumi_mocks import Recorder, run
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 Ran = tuple[Recorder, dict[str, Any]]
-
-
-def project_of(example: str) -> str:
-    """The project name of ``examples/<example>/Pulumi.yaml`` (the namespace of its config)."""
-    return yaml.safe_load((EXAMPLES / example / "Pulumi.yaml").read_text())["name"]
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import re
 import yaml
 
 from gha_scalesets.components.listener import TYPE as LISTENER_TYPE
-from tests.components.builders import TOKEN
-from tests.components.mocks import SCALE_SET_TYPE
-from tests.examples.conftest import EXAMPLES
 from tests.fixtures.docs import doc_section
+from tests.support.components import TOKEN
+from tests.support.programs import EXAMPLES
+from tests.support.pulumi_mocks import SCALE_SET_TYPE
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\n"
 ORG = {"githubConfigUrl": "https://github.com/acme"}

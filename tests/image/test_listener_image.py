@@ -22,11 +22,12 @@ import psutil
 import pytest
 import yaml
 
-from benchmarks.chaos_checks import FleetPeak
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.secret_scan import declare_secret_input
 from tests.fixtures.sim import SIM_PAT
-from tests.listener.conftest import ORG, create_scale_set, jobs_done, wait_for
+from tests.support.github import ORG, create_scale_set, jobs_done
+from tests.support.observe import FleetPeak
+from tests.support.waits import wait_for
 from toolchain import images
 
 ENTRYPOINT = ["python", "-m", "gha_scalesets.listener"]

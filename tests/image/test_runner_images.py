@@ -26,10 +26,10 @@ import pytest
 from gha_scalesets.components.ecs import runner_container
 from gha_scalesets.contract.boot import JIT_READ_ATTEMPTS, runner_entrypoint
 from gha_scalesets.contract.names import JIT_PARAMETER_PATH_ENV
-from tests.fixtures.aws import AWS_REGION
 from tests.fixtures.secret_scan import declare_secret
 from tests.image.aws_proxy import AwsTlsProxy
-from tests.image.conftest import RUNNER_VERSION, RunnerRelease
+from tests.support.aws import REGION as AWS_REGION
+from tests.support.runner_release import RUNNER_VERSION, RunnerRelease
 from toolchain import images
 
 PARAMETER_PATH = "/gha-scalesets/image-tier/ci/jit/42"

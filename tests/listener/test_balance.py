@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from gha_scalesets.listener.leadership import LeaderElector, Lease, MemoryLeaseStore, Terms
 from gha_scalesets.listener.leadership.balance import Balancer, member_group
 from gha_scalesets.listener.leadership.snapshot import LeaseSnapshot
-from tests.listener.lease_contract import SS
-from tests.listener.test_leadership import FakeClock
+from tests.support.clocks import FakeClock
+from tests.support.lease_contract import SS
 
 DURATION, RENEW = 10.0, 2.0
 

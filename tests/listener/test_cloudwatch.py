@@ -15,9 +15,11 @@ from gha_scalesets.listener.cloudwatch import CloudWatchPublisher
 from gha_scalesets.listener.config import AwsConfig, CloudWatchConfig
 from gha_scalesets.listener.metrics import ListenerMetrics
 from gha_scalesets.scaleset.models import Statistics
-from tests.fixtures.aws import AWS_REGION
-from tests.listener.conftest import create_scale_set, listener_settings, running_listener, wait_for
-from tests.listener.inprocess import InProcessRuntime
+from tests.support.aws import REGION as AWS_REGION
+from tests.support.github import create_scale_set
+from tests.support.inprocess import InProcessRuntime
+from tests.support.listener import listener_settings, running_listener
+from tests.support.waits import wait_for
 
 LISTENER = "dev.ci"
 NAMES = (

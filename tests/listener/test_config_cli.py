@@ -29,7 +29,7 @@ from gha_scalesets.listener.logs import REDACTED, configure_logging
 from gha_scalesets.scaleset import AppCredentials, Credentials, PatCredentials
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
-from tests.listener.conftest import ORG, create_scale_set
+from tests.support.github import ORG, create_scale_set
 
 SECRET = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
 

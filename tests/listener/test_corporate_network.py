@@ -18,7 +18,9 @@ from gha_scalesets.scaleset import Client, PatCredentials
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.network import PROXY_PASSWORD, ForwardProxy, PrivateCa
 from tests.fixtures.sim import SIM_PAT
-from tests.listener.conftest import ORG, jobs_done, listener_settings, running_listener, wait_for
+from tests.support.github import ORG, jobs_done
+from tests.support.listener import listener_settings, running_listener
+from tests.support.waits import wait_for
 
 JOBS = 12
 pytestmark = pytest.mark.usefixtures("no_ambient_proxy")

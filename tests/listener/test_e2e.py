@@ -8,37 +8,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from benchmarks.chaos_checks import FleetPeak
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.registry.memory import MemoryRegistry
 from gha_scalesets.listener.session import SessionConflictTimeout
 from gha_scalesets.scaleset import Client, PatCredentials
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
-from tests.listener.conftest import (
-    ORG,
-    create_scale_set,
-    jobs_done,
-    listener_settings,
-    running_listener,
-    wait_for,
-)
-from tests.listener.inprocess import InProcessRuntime
+from tests.support.github import ORG, create_scale_set, jobs_done
+from tests.support.inprocess import InProcessRuntime
+from tests.support.listener import listener_settings, running_listener
+from tests.support.observe import FleetPeak, metric_total
+from tests.support.waits import wait_for
 
 JIT_ROUTE = "POST /_apis/runtime/runnerscalesets/{id}/generatejitconfig"
-
-
-def metric_total(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    """Sum of a metric's samples whose labels include ``labels``."""
-    return sum(
-        sample.value
-        for family in registry.collect()
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
 
 
 def requests(sim: SimulatorServer, method: str) -> int:

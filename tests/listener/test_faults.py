@@ -16,15 +16,10 @@ from gha_scalesets.listener.logs import configure_logging
 from gha_scalesets.scaleset import Client, PatCredentials
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
-from tests.listener.conftest import (
-    ORG,
-    create_scale_set,
-    jobs_done,
-    listener_settings,
-    running_listener,
-    wait_for,
-)
-from tests.listener.inprocess import InProcessRuntime
+from tests.support.github import ORG, create_scale_set, jobs_done
+from tests.support.inprocess import InProcessRuntime
+from tests.support.listener import listener_settings, running_listener
+from tests.support.waits import wait_for
 
 
 def registry_empty(listener: Listener, scale_set_id: int) -> Callable[[], Awaitable[bool]]:

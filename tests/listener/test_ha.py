@@ -10,78 +10,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from gha_scalesets.listener.app import Listener
-from gha_scalesets.listener.leadership import Lease, LeaseStore, Member, MemoryLeaseStore, Terms
+from gha_scalesets.listener.leadership import Lease, LeaseStore, MemoryLeaseStore, Terms
 from gha_scalesets.listener.registry.memory import MemoryRegistry
 from gha_scalesets.scaleset import Client, PatCredentials
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
-from tests.listener.conftest import (
-    ORG,
-    create_scale_set,
-    jobs_done,
+from tests.support.github import ORG, create_scale_set, jobs_done
+from tests.support.inprocess import InProcessRuntime
+from tests.support.listener import (
+    LEADERSHIP,
+    Partition,
     listener_settings,
     running_listener,
-    wait_for,
+    session_events,
 )
-from tests.listener.inprocess import InProcessRuntime
-from tests.listener.test_e2e import metric_total
-
-LEADERSHIP = {"lease_duration_seconds": 1.5, "renew_interval_seconds": 0.25}
-
-
-class Partition:
-    """One replica's way to the shared lease store; ``cut`` makes every call fail."""
-
-    name = "memory"
-
-    def __init__(self, shared: LeaseStore) -> None:
-        self._shared = shared
-        self.cut = False
-
-    def _check(self) -> None:
-        if self.cut:
-            raise ConnectionError("lease store unreachable")
-
-    async def read(self, scale_set_id: int) -> Lease | None:
-        self._check()
-        return await self._shared.read(scale_set_id)
-
-    async def swap(self, scale_set_id: int, expected: Lease | None, new: Terms) -> Lease | None:
-        self._check()
-        return await self._shared.swap(scale_set_id, expected, new)
-
-    async def read_many(self, scale_set_ids: Sequence[int]) -> dict[int, Lease]:
-        self._check()
-        return await self._shared.read_many(scale_set_ids)
-
-    async def beat(self, group: str, identity: str, leading: int) -> None:
-        self._check()
-        await self._shared.beat(group, identity, leading)
-
-    async def members(self, group: str) -> list[Member]:
-        self._check()
-        return await self._shared.members(group)
-
-    async def remove_member(self, group: str, identity: str) -> None:
-        self._check()
-        await self._shared.remove_member(group, identity)
-
-    async def close(self) -> None:
-        pass
+from tests.support.observe import metric_total
+from tests.support.waits import wait_for
 
 
 def leads(listener: Listener) -> bool:
     return all(listener.leading().values())
-
-
-def events(listener: Listener, event: str) -> float:
-    return metric_total(listener.metrics.registry, "gha_listener_session_events_total", event=event)
 
 
 class Overlap:
@@ -153,8 +107,8 @@ async def test_standby_takes_over_at_once_after_a_graceful_stop(
             sim.queue_jobs(["ha-graceful"], count=3, duration_seconds=0.2)
             await wait_for(jobs_done(sim, 7), 30, "the jobs after the handover")
             assert takeovers(standby, "released") == 1
-            assert events(standby, "conflict") == 0  # no 409 to wait out
-            assert events(standby, "created") == 1
+            assert session_events(standby, "conflict") == 0  # no 409 to wait out
+            assert session_events(standby, "created") == 1
     assert sim.stats()["runners"]["duplicate_names"] == 0
 
 
@@ -183,9 +137,11 @@ async def test_partitioned_active_steps_down_and_never_reopens_a_session(
             assert not overlap.seen, "both replicas served the scale set at once"
             assert not leads(active) and leads(standby)
             assert metric_total(active.metrics.registry, "gha_listener_lease_losses_total") == 1
-            assert events(active, "created") == 1 and events(active, "recreated") == 0
+            assert (
+                session_events(active, "created") == 1 and session_events(active, "recreated") == 0
+            )
             assert takeovers(standby, "expired") == 1
-            assert events(standby, "conflict") == 0
+            assert session_events(standby, "conflict") == 0
 
 
 async def test_active_whose_session_was_taken_over_stands_by(
@@ -207,11 +163,11 @@ async def test_active_whose_session_was_taken_over_stands_by(
             assert held.session_id is not None
             await admin.delete_message_session_by_id(scale_set.id, held.session_id)
         await wait_for(lambda: all(active.ready().values()) and not leads(active), 10, "fencing")
-        assert events(active, "created") == 1 and events(active, "recreated") == 0
+        assert session_events(active, "created") == 1 and session_events(active, "recreated") == 0
         # The intruder stops gracefully: the replica leads again.
         await leases.swap(scale_set.id, taken, Terms(None, 60))
         await wait_for(lambda: leads(active), 5, "the replica to lead again")
-        assert events(active, "created") == 2
+        assert session_events(active, "created") == 2
 
 
 async def _with_session(leases: LeaseStore, scale_set_id: int) -> Lease | None:

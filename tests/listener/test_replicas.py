@@ -11,16 +11,21 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from benchmarks.chaos_checks import FleetPeak
 from gha_scalesets.listener.app import Listener
 from gha_scalesets.listener.leadership import LeaseStore, MemoryLeaseStore
 from gha_scalesets.listener.registry.memory import MemoryRegistry
 from gha_scalesets.simulator.testing import SimulatorServer
-from tests.listener.conftest import jobs_done, listener_settings, running_listener, wait_for
-from tests.listener.inprocess import InProcessRuntime
-from tests.listener.test_e2e import metric_total
-from tests.listener.test_ha import LEADERSHIP, Partition, events
-from tests.listener.test_many_scale_sets import create_scale_sets
+from tests.support.github import create_scale_sets, jobs_done
+from tests.support.inprocess import InProcessRuntime
+from tests.support.listener import (
+    LEADERSHIP,
+    Partition,
+    listener_settings,
+    running_listener,
+    session_events,
+)
+from tests.support.observe import FleetPeak, metric_total
+from tests.support.waits import wait_for
 
 SETS = 12
 MAX_RUNNERS = 2
@@ -64,7 +69,7 @@ def handovers(replica: Listener) -> float:
 async def test_replicas_share_the_scale_sets_through_joins_and_departures(
     sim: SimulatorServer, state_dir: Path
 ) -> None:
-    ids = await create_scale_sets(sim, SETS)
+    ids = [s.id for s in await create_scale_sets(sim, [f"many-{i}" for i in range(SETS)])]
     registry, shared = MemoryRegistry(), MemoryLeaseStore()
     partition = Partition(shared)
     async with contextlib.AsyncExitStack() as stack:
@@ -93,7 +98,7 @@ async def test_replicas_share_the_scale_sets_through_joins_and_departures(
         await wait_for(lambda: led(a, c) == [SETS, 0], 15, "a to take c's scale sets over")
         sim.queue_jobs(["many-0"], count=1, duration_seconds=0.1)
         await wait_for(jobs_done(sim, 2 * SETS + 1), 30, "a job after the takeover")
-    assert sum(events(r, "conflict") for r in (a, b, c)) == 0  # no 409 was waited out
+    assert sum(session_events(r, "conflict") for r in (a, b, c)) == 0  # no 409 was waited out
     # Each new leader deleted the session its predecessor left (handover) or had (takeover).
-    assert sum(events(r, "taken_over") for r in (a, b, c)) >= 8 + 2 + 4
+    assert sum(session_events(r, "taken_over") for r in (a, b, c)) >= 8 + 2 + 4
     assert sim.stats()["runners"]["duplicate_names"] == 0

@@ -16,14 +16,10 @@ import pytest
 
 from gha_scalesets.listener.runtimes.base import RuntimeEvent
 from gha_scalesets.simulator.testing import SimulatorServer
-from tests.listener.conftest import (
-    create_scale_set,
-    jobs_done,
-    listener_settings,
-    running_listener,
-    wait_for,
-)
-from tests.listener.inprocess import InProcessRuntime
+from tests.support.github import create_scale_set, jobs_done
+from tests.support.inprocess import InProcessRuntime
+from tests.support.listener import listener_settings, running_listener
+from tests.support.waits import wait_for
 
 JOBS = 6
 

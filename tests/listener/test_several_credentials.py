@@ -11,7 +11,6 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from benchmarks.chaos_checks import exposition_sum
 from gha_scalesets.listener.config import AwsConfig, CredentialsConfig, ListenerSettings
 from gha_scalesets.listener.credentials import CredentialsLoadError, load_credentials
 from gha_scalesets.listener.session import is_transient
@@ -19,14 +18,11 @@ from gha_scalesets.scaleset import AppCredentials, PatCredentials
 from gha_scalesets.scaleset.errors import ApiError, ForbiddenError, RateLimitedError
 from gha_scalesets.simulator.limits import pat_credential
 from gha_scalesets.simulator.testing import SimulatorServer
-from tests.listener.conftest import (
-    create_scale_set,
-    jobs_done,
-    listener_settings,
-    running_listener,
-    wait_for,
-)
-from tests.listener.inprocess import InProcessRuntime
+from tests.support.github import create_scale_set, jobs_done
+from tests.support.inprocess import InProcessRuntime
+from tests.support.listener import listener_settings, running_listener
+from tests.support.observe import exposition_sum
+from tests.support.waits import wait_for
 
 PATS = ("ghp_first_listener_pat", "ghp_second_listener_pat")
 BASE = {"github_config_url": "https://github.com/acme", "scale_sets": [{"name": "x"}]}

@@ -31,7 +31,7 @@ ABSENT = {
     "listener": ("pulumi",),
     "simulator": ("pulumi", "boto3"),
 }
-# Run in the virtualenv beside a copy of tests/components/mocks.py: an example under mocks.
+# Run in the virtualenv beside a copy of tests/support/pulumi_mocks.py: an example under mocks.
 _RUN_EXAMPLE = """
 import json, runpy, sys
 import pulumi
@@ -114,7 +114,7 @@ def test_the_example_of_each_pulumi_extra_runs_on_that_extra_alone(
 ) -> None:
     example, secrets = EXAMPLE_OF_EXTRA[extra]
     venv = user_venv(extra)
-    shutil.copy(ROOT / "tests/components/mocks.py", tmp_path / "mocks.py")
+    shutil.copy(ROOT / "tests/support/pulumi_mocks.py", tmp_path / "mocks.py")
     (tmp_path / "run_example.py").write_text(_RUN_EXAMPLE)
     project = re.search(
         r"^name: (\S+)", (ROOT / "examples" / example / "Pulumi.yaml").read_text(), re.M

@@ -5,30 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.providers.host import Host
-
-
-def _pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+from tests.support import keys
+from tests.support.provider_host import Host
 
 
 @pytest.fixture(scope="session")
 def rsa_pem() -> str:
     """An RSA private key in PEM, as GitHub issues for Apps."""
-    return _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return keys.rsa_pem()
 
 
 @pytest.fixture(scope="session")
 def ec_pem() -> str:
     """A valid PEM key of the wrong kind (GitHub App keys are RSA)."""
-    return _pem(ec.generate_private_key(ec.SECP256R1()))
+    return keys.pem(ec.generate_private_key(ec.SECP256R1()))
 
 
 @pytest.fixture

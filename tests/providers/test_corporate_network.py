@@ -11,7 +11,7 @@ import pytest
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.network import PROXY_PASSWORD, ForwardProxy, PrivateCa
 from tests.fixtures.sim import SIM_PAT
-from tests.providers.host import Host, without_provider
+from tests.support.provider_host import Host, without_provider
 
 
 def _checked(host: Host, inputs: dict[str, Any]) -> dict[str, Any]:

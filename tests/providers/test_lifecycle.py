@@ -21,7 +21,7 @@ from gha_scalesets.scaleset.auth import TokenCache
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT as PAT
 from tests.fixtures.sim import SIM_RUNNER_GROUP, Requests
-from tests.providers.host import DIFF_NONE, DIFF_SOME, UNKNOWN, Host, without_provider
+from tests.support.provider_host import DIFF_NONE, DIFF_SOME, UNKNOWN, Host, without_provider
 
 CREATE = "POST _apis/runtime/runnerscalesets"
 LOOKUP_BY_NAME = "GET _apis/runtime/runnerscalesets"

@@ -14,8 +14,8 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from gha_scalesets.providers.scale_set_provider import ScaleSetProvider
 from tests.fixtures.pulumi import pickled_globals
+from tests.support.provider_host import PROVIDER_REFERENCE
 
-PROVIDER_REFERENCE = ("gha_scalesets.providers.scale_set_provider", "ScaleSetProvider")
 # ``__provider`` as each release wrote it into state (append one per release that changes it).
 WRITTEN_BY_RELEASE = {
     "0.1.0": (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -15,8 +14,10 @@ from gha_scalesets.listener.config import K8sRuntimeConfig
 from gha_scalesets.listener.runtimes.k8s import K8sRuntime
 from gha_scalesets.scaleset.retry import RetryPolicy
 from tests.fixtures.control_plane import ControlPlane
-from tests.fixtures.kube_rest import KubeRest
 from tests.fixtures.secret_scan import declare_secret_input
+from tests.support.factories import closing_factory
+from tests.support.kube_rest import KubeRest
+from tests.support.runtimes import WatchGate
 
 
 @pytest.fixture
@@ -41,33 +42,14 @@ def listener_kubeconfig(control_plane: ControlPlane, tmp_path: Path) -> Path:
     return control_plane.write_kubeconfig(path, control_plane.listener_token)
 
 
-class WatchGate:
-    """A retry policy whose waits can be held: a test stops the runtime's re-watch while it
-    changes the world, then lets it go on. Unheld, it waits 0.2 s at most."""
-
-    def __init__(self) -> None:
-        self.open = asyncio.Event()
-        self.open.set()
-        self.waiting = asyncio.Event()
-        self.policy = RetryPolicy(
-            max_attempts=5, backoff_base=0.05, backoff_max=0.2, deadline=None, sleep=self._sleep
-        )
-
-    async def _sleep(self, seconds: float) -> None:
-        self.waiting.set()
-        await self.open.wait()
-        await asyncio.sleep(seconds)
-
-
 @pytest.fixture
 async def make_runtime(
     namespace: str, listener_kubeconfig: Path
 ) -> AsyncIterator[Callable[..., K8sRuntime]]:
     """Build K8sRuntimes in ``namespace`` authenticated as the listener user (closed after
     the test); ``overrides`` go to the config, ``retry`` and ``clock`` to the runtime."""
-    runtimes: list[K8sRuntime] = []
 
-    def make(retry: RetryPolicy | None = None, **overrides: Any) -> K8sRuntime:
+    def build(retry: RetryPolicy | None = None, **overrides: Any) -> K8sRuntime:
         clock = overrides.pop("clock", None)
         settings: dict[str, Any] = {
             "namespace": namespace,
@@ -75,14 +57,11 @@ async def make_runtime(
             "image": "ghcr.io/actions/actions-runner:2.320.0",
             "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
         }
-        runtime = K8sRuntime(
+        return K8sRuntime(
             K8sRuntimeConfig(**(settings | overrides)),
             retry=retry or WatchGate().policy,
             **({"clock": clock} if clock else {}),
         )
-        runtimes.append(runtime)
-        return runtime
 
-    yield make
-    for runtime in runtimes:
-        await runtime.close()
+    async with closing_factory(build, K8sRuntime.close) as make:
+        yield make

@@ -26,11 +26,11 @@ import yaml
 
 from gha_scalesets.components import ScaleSetListener
 from gha_scalesets.components.prometheus import RULES_FILE
-from tests.components.builders import listener_args
-from tests.components.mocks import Recorder, run
 from tests.fixtures.docs import doc_section
 from tests.fixtures.pulumi import pulumi_loop
 from tests.fixtures.toolchain import require_tool
+from tests.support.components import listener_args
+from tests.support.pulumi_mocks import Recorder, run
 
 JOB = "kubernetes-pods"
 # What the API server would name and address one pod of the listener's Deployment.

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from gha_scalesets.components.k8s import listener_pod_spec, spread
 from tests.fixtures.control_plane import ControlPlane
-from tests.fixtures.kube_rest import KubeRest, poll
-from tests.fixtures.kubelet import kubelet_stand_in
+from tests.support.kube_rest import KubeRest, poll
+from tests.support.kubelet import kubelet_stand_in
 
 LABELS = {"app.kubernetes.io/name": "gha-scalesets-listener"}
 

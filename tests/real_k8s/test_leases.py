@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmarks.chaos_checks import FleetPeak
 from gha_scalesets.components.k8s import listener_rules
 from gha_scalesets.listener.config import K8sRuntimeConfig
 from gha_scalesets.listener.leadership import LeaderElector, Lease, LeaseStore, Takeover, Terms
@@ -26,10 +25,10 @@ from gha_scalesets.listener.leadership.kubernetes import (
 )
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.control_plane import ControlPlane
-from tests.fixtures.kube_rest import KubeError, KubeRest
-from tests.fixtures.kubelet import kubelet_stand_in, runner_objects
-from tests.listener.conftest import create_scale_set, jobs_done, wait_for
-from tests.listener.lease_contract import (
+from tests.support.github import create_scale_set, jobs_done
+from tests.support.kube_rest import KubeError, KubeRest
+from tests.support.kubelet import kubelet_stand_in, runner_objects
+from tests.support.lease_contract import (
     SS,
     check_compare_and_swap,
     check_members,
@@ -37,7 +36,9 @@ from tests.listener.lease_contract import (
     check_release,
     swap,
 )
-from tests.listener.test_process import ListenerProcess, write_config
+from tests.support.listener import ListenerProcess, write_config
+from tests.support.observe import FleetPeak
+from tests.support.waits import wait_for
 
 ROUNDS = 20
 JOBS = 16  # half before the kill, half after

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.chaos_checks import FleetPeak
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.control_plane import ControlPlane
-from tests.fixtures.kube_rest import KubeRest
-from tests.fixtures.kubelet import kubelet_stand_in, runner_objects
-from tests.listener.conftest import create_scale_set, jobs_done, wait_for
-from tests.listener.test_process import ListenerProcess, write_config
+from tests.support.github import create_scale_set, jobs_done
+from tests.support.kube_rest import KubeRest
+from tests.support.kubelet import kubelet_stand_in, runner_objects
+from tests.support.listener import ListenerProcess, write_config
+from tests.support.observe import FleetPeak
+from tests.support.waits import wait_for
 
 JOBS = 20
 MAX_RUNNERS = 5

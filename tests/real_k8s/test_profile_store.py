@@ -11,8 +11,8 @@ from gha_scalesets.components.k8s import listener_rules
 from gha_scalesets.listener.config import K8sRuntimeConfig
 from gha_scalesets.listener.registry.kubernetes import KubernetesProfileStore, config_map_name
 from tests.fixtures.control_plane import ControlPlane
-from tests.fixtures.kube_rest import KubeError, KubeRest
-from tests.warm.test_profile import a_profile
+from tests.support.kube_rest import KubeError, KubeRest
+from tests.support.profiles import a_profile
 
 
 async def test_the_profile_store_on_exactly_the_roles_config_map_rights(

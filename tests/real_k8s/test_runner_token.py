@@ -14,8 +14,8 @@ import pytest
 
 from gha_scalesets.components.args import K8sOptions
 from gha_scalesets.components.k8s import runner_settings
-from tests.fixtures.kube_rest import KubeRest
-from tests.runtimes._specs import specs
+from tests.support.kube_rest import KubeRest
+from tests.support.runtimes import specs
 
 RUNNER_ACCOUNT = "ci-runner"
 TOKEN_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"

@@ -19,11 +19,10 @@ from gha_scalesets.components.k8s import listener_rules
 from gha_scalesets.listener.runtimes import k8s as k8s_module
 from gha_scalesets.listener.runtimes.base import RunnerPhase
 from tests.fixtures.control_plane import ControlPlane
-from tests.fixtures.kube_rest import KubeError, KubeRest, poll
-from tests.real_k8s.conftest import WatchGate
-from tests.runtimes._events import describe_and_list_calls, take
-from tests.runtimes._k8s_objects import check_runner_objects, oom_killed
-from tests.runtimes._specs import specs
+from tests.support.k8s_objects import check_runner_objects
+from tests.support.kube_rest import KubeError, KubeRest, poll
+from tests.support.runtime_drivers import kubelet
+from tests.support.runtimes import WatchGate, specs, take
 
 _TOKEN_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -35,14 +34,6 @@ def _pods(admin: KubeRest, namespace: str) -> dict[str, dict[str, Any]]:
 
 def _secrets(admin: KubeRest, namespace: str) -> set[str]:
     return admin.names(f"/api/v1/namespaces/{namespace}/secrets")
-
-
-def _set_phase(admin: KubeRest, namespace: str, name: str, phase: str, **status: Any) -> None:
-    """What a kubelet does: the pod's phase through the status subresource."""
-    admin.patch(
-        f"/api/v1/namespaces/{namespace}/pods/{name}/status",
-        {"status": {"phase": phase, **status}},
-    )
 
 
 def _foreign_pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -97,50 +88,11 @@ async def test_burst_creates_pods_with_owned_secrets_under_restricted(
 
     # Terminate: the Pod goes, and the garbage collector (asynchronous) takes its Secret.
     gone = burst[0].runner_name
-    await runtime.terminate([gone, "never-launched"])
+    await runtime.terminate([gone])
     assert gone not in _pods(admin, namespace)
     poll(lambda: f"{gone}-jit" not in _secrets(admin, namespace), 30, "the Secret's collection")
     assert len([s for s in _secrets(admin, namespace) if s.endswith("-jit")]) == 11
     assert runtime.terminate_errors == {}
-
-
-async def test_watch_reports_phases_set_through_the_status_subresource(
-    make_runtime: Any, admin: KubeRest, namespace: str
-) -> None:
-    runtime = make_runtime()
-    stream = runtime.events()
-    a, b, c = specs(3)
-    await runtime.launch([a, b, c])
-
-    pending = await take(stream, 3)
-    assert {(e.runner_name, e.phase, e.scale_set_id) for e in pending} == {
-        (s.runner_name, RunnerPhase.PENDING, 7) for s in (a, b, c)
-    }
-    for spec in (a, b, c):
-        _set_phase(admin, namespace, spec.runner_name, "Running")
-    assert {e.phase for e in await take(stream, 3)} == {RunnerPhase.RUNNING}
-    _set_phase(admin, namespace, a.runner_name, "Succeeded")
-    _set_phase(
-        admin,
-        namespace,
-        b.runner_name,
-        "Failed",
-        containerStatuses=oom_killed("ghcr.io/actions/actions-runner:2.320.0"),
-    )
-    done, crashed = sorted(await take(stream, 2), key=lambda e: e.runner_name)
-    assert (done.provider_id, done.phase) == (a.runner_name, RunnerPhase.STOPPED)
-    assert (crashed.phase, crashed.reason) == (RunnerPhase.FAILED, "OOMKilled (exit 137)")
-
-    # A real deletion shows MODIFIED (deletionTimestamp) before DELETED: one event.
-    await runtime.terminate([c.runner_name])
-    [deleted] = await take(stream, 1)
-    assert (deleted.provider_id, deleted.phase, deleted.reason) == (
-        c.runner_name,
-        RunnerPhase.STOPPED,
-        "pod deleted",
-    )
-    await runtime.close()
-    assert [e async for e in stream] == []
 
 
 async def test_apiserver_restart_gives_410_and_exactly_one_relist(
@@ -175,7 +127,7 @@ async def test_apiserver_restart_gives_410_and_exactly_one_relist(
     )
     assert runtime.api_calls["k8s:ListPods"] == 2
     # The pod still there is not reported again.
-    _set_phase(admin, namespace, a.runner_name, "Running")
+    kubelet(admin, namespace)(a.runner_name, "Running")
     [running] = await take(stream, 1)
     assert (running.provider_id, running.phase) == (a.runner_name, RunnerPhase.RUNNING)
 
@@ -309,25 +261,3 @@ async def test_reconciliation_lists_orphans_by_label_with_paging(
     await runtime.terminate(["orphan"])
     assert "orphan" not in _pods(admin, namespace)
     assert runtime.terminate_errors == {}
-
-
-async def test_no_describe_or_list_calls_per_scaling_decision(
-    make_runtime: Any, control_plane: ControlPlane, namespace: str
-) -> None:
-    runtime = make_runtime()
-    stream = runtime.events()
-    per_decision = []
-    start = 0
-    for n in (4, 10, 1):
-        before = describe_and_list_calls(runtime.api_calls)
-        mark = control_plane.audit_mark()
-        results = await runtime.launch(specs(n, start=start))
-        assert all(r.provider_id for r in results)
-        await take(stream, n)  # registry updates arrive through the watch
-        per_decision.append(describe_and_list_calls(runtime.api_calls) - before)
-        server_side = control_plane.requests(mark, namespace)
-        assert server_side[("list", "pods")] + server_side[("list", "secrets")] <= 1
-        start += n
-    # The watch's own list happened once, before the first decision returned: as on the fake.
-    assert sum(per_decision) == 1 and per_decision[1:] == [0, 0]
-    assert runtime.api_calls["k8s:WatchPods"] == 1

@@ -1,21 +1,35 @@
-"""Fixtures of the runtime tests: AWS networks and templates in moto, recorded backoff sleeps,
-and pacing on virtual time (the documented AWS rate limits, without waiting for them)."""
+"""Fixtures of the runtime tests: each runtime on its local cloud (moto, the fake Kubernetes API
+server), recorded backoff sleeps, and pacing on virtual time (the documented AWS rate limits,
+without waiting for them)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from gha_scalesets.listener.config import AwsConfig, Ec2RuntimeConfig
-from gha_scalesets.listener.runtimes._pacing import ApiLimit, Pacer
-from gha_scalesets.listener.runtimes.aws_limits import ec2_limits
+from gha_scalesets.listener.config import (
+    AwsConfig,
+    Ec2RuntimeConfig,
+    EcsRuntimeConfig,
+    K8sRuntimeConfig,
+)
+from gha_scalesets.listener.runtimes._pacing import ApiLimit
+from gha_scalesets.listener.runtimes.aws_limits import ec2_limits, ecs_limits
+from gha_scalesets.listener.runtimes.base import Runtime
 from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
+from gha_scalesets.listener.runtimes.ecs import EcsRuntime
+from gha_scalesets.listener.runtimes.k8s import K8sRuntime
 from gha_scalesets.scaleset.retry import RetryPolicy
-from tests.runtimes._faults import FaultProxy
+from tests.support import aws as aws_support
+from tests.support.aws_errors import FaultProxy
+from tests.support.clocks import FakeClock
+from tests.support.factories import closing_factory
+from tests.support.runtimes import K8S_NAMESPACE
+from tests.support.runtimes import paced as paced_by
 
 
 @dataclass
@@ -42,100 +56,136 @@ def backoffs() -> Backoffs:
     )
 
 
-@dataclass
-class VirtualTime:
-    """A clock that only moves when paced code sleeps on it (each sleep is recorded)."""
-
-    now: float = 0.0
-    slept: list[float] = field(default_factory=list)
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-    def pacer(self, limits: dict[str, ApiLimit]) -> Pacer:
-        return Pacer(limits, clock=self.clock, sleep=self.sleep)
-
-
 @pytest.fixture
-def virtual_time() -> VirtualTime:
-    return VirtualTime()
+def virtual_time() -> FakeClock:
+    """Time for the pacers: it moves only when they wait."""
+    return FakeClock()
 
 
-@dataclass
-class Network:
+@dataclass(frozen=True)
+class RunnerNetwork:
     """Where runners go in moto, and the queue their state events arrive in."""
 
-    vpc_id: str
     subnet_ids: list[str]
     security_group_id: str
     queue_url: str
 
 
 @pytest.fixture
-def network(boto_client: Any) -> Network:
-    """A VPC with two subnets in two zones, a security group and the state-events queue."""
-    ec2 = boto_client("ec2")
-    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    # ECS tasks in moto need DNS hostnames on the VPC (it names their ENIs).
-    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
-    subnets = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)[
-            "Subnet"
-        ]["SubnetId"]
-        for i, zone in enumerate(["us-east-1a", "us-east-1b"])
-    ]
-    group = ec2.create_security_group(GroupName="runners", Description="runners", VpcId=vpc_id)[
-        "GroupId"
-    ]
-    queue_url = boto_client("sqs").create_queue(QueueName="runner-state-events")["QueueUrl"]
-    return Network(vpc_id, subnets, group, queue_url)
+def network(aws: str) -> RunnerNetwork:
+    """Two subnets in two zones, a security group and the state-events queue."""
+    created = aws_support.create_network(aws)
+    return RunnerNetwork(
+        created.subnet_ids, created.security_group_id, aws_support.create_queue(aws)
+    )
 
 
 @pytest.fixture
-def template_id(boto_client: Any) -> str:
-    """A runner launch template (moto accepts any AMI id)."""
-    return boto_client("ec2").create_launch_template(
-        LaunchTemplateName="runner",
-        LaunchTemplateData={"ImageId": "ami-12345678", "InstanceType": "t3.micro"},
-    )["LaunchTemplate"]["LaunchTemplateId"]
+def template_id(aws: str) -> str:
+    return aws_support.create_launch_template(aws)
+
+
+@pytest.fixture
+def cluster(aws: str) -> str:
+    """A cluster and a Fargate runner task definition; task states only move when told."""
+    return aws_support.create_ecs_cluster(aws)
+
+
+async def _close_runtime(runtime: Runtime) -> None:
+    await runtime.close()
+
+
+@pytest.fixture
+def on_moto(
+    aws: str, network: RunnerNetwork, backoffs: Backoffs, virtual_time: FakeClock
+) -> Callable[..., Runtime]:
+    """``on_moto(runtime class, config class, settings, limits, endpoint, clock, **overrides)``:
+    an AWS runtime on ``network`` reporting to its queue, with recorded backoffs and pacing by
+    ``limits`` on virtual time."""
+
+    def build(
+        runtime_class: Callable[..., Runtime],
+        config_class: Callable[..., Any],
+        settings: dict[str, Any],
+        limits: dict[str, ApiLimit],
+        endpoint: str = aws,
+        clock: Any = time.time,
+        **overrides: Any,
+    ) -> Runtime:
+        common = {"events_queue_url": network.queue_url, "events_wait_seconds": 1}
+        return runtime_class(
+            config_class(**(common | settings | overrides)),
+            AwsConfig(region=aws_support.REGION, endpoint_url=endpoint),
+            retry=backoffs.policy,
+            clock=clock,
+            pacer=paced_by(limits, virtual_time),
+        )
+
+    return build
 
 
 @pytest.fixture
 async def make_ec2_runtime(
-    network: Network, template_id: str, aws: str, backoffs: Backoffs, virtual_time: VirtualTime
+    on_moto: Callable[..., Runtime], network: RunnerNetwork, template_id: str
 ) -> AsyncIterator[Callable[..., Ec2Runtime]]:
     """Build Ec2Runtimes on ``network`` (closed after the test), paced by the documented limits
-    on ``virtual_time`` (unless not ``paced``); ``overrides`` go to the config."""
-    runtimes: list[Ec2Runtime] = []
+    on virtual time (unless not ``paced``); ``overrides`` go to the config."""
 
-    def make(
-        endpoint: str = aws, clock: Any = time.time, paced: bool = True, **overrides: Any
-    ) -> Ec2Runtime:
-        settings: dict[str, Any] = {
+    def build(*, paced: bool = True, **overrides: Any) -> Runtime:
+        settings = {
             "launch_template_id": template_id,
             "instance_types": ["m5.large", "c5.large"],
             "subnet_ids": network.subnet_ids,
-            "events_queue_url": network.queue_url,
-            "events_wait_seconds": 1,
         }
-        config = Ec2RuntimeConfig(**(settings | overrides))
-        runtime = Ec2Runtime(
-            config,
-            AwsConfig(region="us-east-1", endpoint_url=endpoint),
-            retry=backoffs.policy,
-            clock=clock,
-            pacer=virtual_time.pacer(ec2_limits() if paced else {}),
-        )
-        runtimes.append(runtime)
-        return runtime
+        limits = ec2_limits() if paced else {}
+        return on_moto(Ec2Runtime, Ec2RuntimeConfig, settings, limits, **overrides)
 
-    yield make
-    for runtime in runtimes:
-        await runtime.close()
+    async with closing_factory(build, _close_runtime) as make:
+        yield make
+
+
+@pytest.fixture
+async def make_ecs_runtime(
+    on_moto: Callable[..., Runtime], network: RunnerNetwork, cluster: str
+) -> AsyncIterator[Callable[..., EcsRuntime]]:
+    """Build EcsRuntimes for ``cluster`` (closed after the test), paced by Fargate's documented
+    limits on virtual time; ``overrides`` go to the config."""
+
+    def build(**overrides: Any) -> Runtime:
+        settings = {
+            "cluster": cluster,
+            "task_definition": aws_support.TASK_DEFINITION,
+            "subnet_ids": network.subnet_ids,
+            "security_group_ids": [network.security_group_id],
+        }
+        limits = ecs_limits(fargate=True)
+        return on_moto(EcsRuntime, EcsRuntimeConfig, settings, limits, **overrides)
+
+    async with closing_factory(build, _close_runtime) as make:
+        yield make
+
+
+@pytest.fixture
+async def make_k8s_runtime(
+    k8s_api: Any, backoffs: Backoffs
+) -> AsyncIterator[Callable[..., K8sRuntime]]:
+    """Build K8sRuntimes on the fake API server (closed after the test)."""
+
+    def build(clock: Any = time.time, **overrides: Any) -> K8sRuntime:
+        settings: dict[str, Any] = {
+            "namespace": K8S_NAMESPACE,
+            "api_url": k8s_api.url,
+            "image": "ghcr.io/actions/actions-runner:2.320.0",
+            "resources": {"requests": {"cpu": "1", "memory": "2Gi"}},
+            "node_selector": {"kubernetes.io/os": "linux"},
+            "tolerations": [{"key": "runners", "operator": "Exists", "effect": "NoSchedule"}],
+        }
+        return K8sRuntime(
+            K8sRuntimeConfig(**(settings | overrides)), retry=backoffs.policy, clock=clock
+        )
+
+    async with closing_factory(build, _close_runtime) as make:
+        yield make
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from gha_scalesets.contract.boot import (
 from gha_scalesets.contract.network import no_proxy_list, proxy_environment
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.network import PrivateCa
-from tests.runtimes._specs import jit_config
+from tests.support.runtimes import jit_config
 
 _CURL = """#!/bin/bash
 for arg in "$@"; do [[ "$arg" == http://* ]] && url="$arg"; done

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,32 +12,13 @@ from gha_scalesets.listener.reconcile import Reconciler
 from gha_scalesets.listener.registry.base import RunnerState
 from gha_scalesets.listener.registry.memory import MemoryRegistry
 from gha_scalesets.listener.runtimes import ec2 as ec2_module
-from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
-from tests.runtimes._events import (
-    describe_and_list_calls,
-    ec2_spot_warning,
-    ec2_state_event,
-    queue_depth,
-    send_events,
-    take,
-)
-from tests.runtimes._faults import Fault
-from tests.runtimes._specs import jit_config, specs
+from gha_scalesets.listener.runtimes.base import RunnerPhase
+from tests.support.aws_errors import Fault
+from tests.support.aws_events import ec2_spot_warning, ec2_state_event, queue_depth, send_events
+from tests.support.clocks import OffsetClock
+from tests.support.runtimes import describe_and_list_calls, jit_config, specs, take
 
 PREFIX = "/gha-scalesets/jit"
-
-
-class Clock:
-    """Wall time plus an offset the test moves forward."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 def _instances(ec2: Any, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
@@ -61,9 +41,8 @@ def _params(ssm: Any, path: str) -> dict[str, dict[str, Any]]:
 async def test_burst_events_terminate_and_orphans(
     make_ec2_runtime: Any, boto_client: Any, network: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = Clock()
+    clock = OffsetClock()
     runtime = make_ec2_runtime(clock=clock)
-    assert isinstance(runtime, Runtime)
     ec2, ssm, sqs = boto_client("ec2"), boto_client("ssm"), boto_client("sqs")
     burst = specs(20)
 
@@ -142,7 +121,7 @@ async def test_burst_events_terminate_and_orphans(
     assert describe_and_list_calls(runtime.api_calls) == 0
 
     # Termination on job completion: instances go, their unread parameters too.
-    await runtime.terminate([*finished, "i-0123456789abcdef0"])  # one id nobody knows
+    await runtime.terminate(finished)
     states = {i["InstanceId"]: i["State"]["Name"] for i in _instances(ec2)}
     assert all(states[i] in {"shutting-down", "terminated"} for i in finished)
     assert not set(_params(ssm, f"{PREFIX}/7")) & {f"{PREFIX}/7/{i}" for i in finished}
@@ -189,33 +168,6 @@ async def test_burst_events_terminate_and_orphans(
     assert [e async for e in stream] == []
     assert queue_depth(sqs, network.queue_url) == 0
     assert runtime.event_stats == {"received": 20 + 5 + 4, "malformed": 1}
-
-
-async def test_describe_calls_per_scaling_decision(make_ec2_runtime: Any, network: Any) -> None:
-    runtime = make_ec2_runtime()
-    decisions = [3, 5, 12, 1]
-    start = 0
-    per_decision = []
-    ids: list[str] = []
-    for n in decisions:
-        before = describe_and_list_calls(runtime.api_calls)
-        results = await runtime.launch(specs(n, start=start))
-        start += n
-        assert all(r.provider_id for r in results)
-        per_decision.append(describe_and_list_calls(runtime.api_calls) - before)
-        ids.extend(r.provider_id for r in results)
-    assert per_decision == [0, 0, 0, 0]
-    await runtime.terminate(ids[:4])
-    assert describe_and_list_calls(runtime.api_calls) == 0
-    # Reconciliation alone reads the cloud: one DescribeInstances page for 17 instances, and
-    # DescribeParameters for the sweep (moto pages it by 10 whatever MaxResults says; AWS
-    # honours MaxResults=50, one page here).
-    await runtime.list_runners(7)
-    assert runtime.api_calls["ec2:DescribeInstances"] == 1
-    assert runtime.api_calls["ssm:DescribeParameters"] == 2
-    assert describe_and_list_calls(runtime.api_calls) == 3
-    assert runtime.api_calls["ec2:RunInstances"] == 2 + 2 + 2 + 1  # a batch per subnet
-    await runtime.close()
 
 
 async def test_spot_warning_marks_runner_failed_once(

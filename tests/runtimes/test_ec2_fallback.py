@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from gha_scalesets.listener.runtimes.ec2 import SPOT_RETRY_SECONDS, SPOT_SERVICE_LINKED_ROLE_DENIED
-from tests.runtimes._faults import Fault
-from tests.runtimes._specs import specs
+from tests.support.aws_errors import Fault
+from tests.support.runtimes import specs
 
 
 def _spot(params: Any) -> bool:

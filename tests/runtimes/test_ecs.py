@@ -5,81 +5,17 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
 import pytest
 
-from gha_scalesets.listener.config import AwsConfig, EcsRuntimeConfig
-from gha_scalesets.listener.runtimes.aws_limits import ecs_limits
-from gha_scalesets.listener.runtimes.base import RunnerPhase, Runtime
-from gha_scalesets.listener.runtimes.ecs import EcsRuntime, task_id
-from tests.runtimes._events import (
-    describe_and_list_calls,
-    ecs_task_event,
-    queue_depth,
-    send_events,
-    take,
-)
-from tests.runtimes._faults import Fault
-from tests.runtimes._specs import jit_config, specs
+from gha_scalesets.listener.runtimes.base import RunnerPhase
+from gha_scalesets.listener.runtimes.ecs import task_id
+from tests.support.aws_errors import Fault
+from tests.support.aws_events import ecs_task_event, ecs_task_exited, queue_depth, send_events
+from tests.support.runtimes import describe_and_list_calls, jit_config, specs, take
 
 PREFIX = "/gha-scalesets/jit"
-
-
-@pytest.fixture
-def cluster(aws: str, boto_client: Any) -> str:
-    """A cluster and a Fargate runner task definition; task states only move when told."""
-    # moto advances a task's status on every DescribeTasks unless pinned.
-    httpx.post(
-        f"{aws}/moto-api/state-manager/set-transition",
-        json={"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}},
-    ).raise_for_status()
-    ecs = boto_client("ecs")
-    ecs.create_cluster(clusterName="runners")
-    ecs.register_task_definition(
-        family="runner",
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="1024",
-        memory="2048",
-        # moto needs memory on the container to run the task.
-        containerDefinitions=[{"name": "runner", "image": "runner:latest", "memory": 2048}],
-    )
-    return "runners"
-
-
-@pytest.fixture
-async def make_runtime(
-    network: Any, cluster: str, aws: str, backoffs: Any, virtual_time: Any
-) -> AsyncIterator[Callable[..., EcsRuntime]]:
-    """Build EcsRuntimes for ``cluster`` (closed after the test), paced by Fargate's documented
-    limits on virtual time; ``overrides`` go to the config."""
-    runtimes: list[EcsRuntime] = []
-
-    def make(endpoint: str = aws, clock: Any = time.time, **overrides: Any) -> EcsRuntime:
-        settings: dict[str, Any] = {
-            "cluster": cluster,
-            "task_definition": "runner",
-            "subnet_ids": network.subnet_ids,
-            "security_group_ids": [network.security_group_id],
-            "events_queue_url": network.queue_url,
-            "events_wait_seconds": 1,
-        }
-        runtime = EcsRuntime(
-            EcsRuntimeConfig(**(settings | overrides)),
-            AwsConfig(region="us-east-1", endpoint_url=endpoint),
-            retry=backoffs.policy,
-            clock=clock,
-            pacer=virtual_time.pacer(ecs_limits(fargate=True)),
-        )
-        runtimes.append(runtime)
-        return runtime
-
-    yield make
-    for runtime in runtimes:
-        await runtime.close()
 
 
 def _tasks(ecs: Any, arns: list[str]) -> dict[str, dict[str, Any]]:
@@ -93,11 +29,10 @@ def _params(ssm: Any, path: str) -> dict[str, str]:
 
 
 async def test_burst_events_terminate_and_orphans(
-    make_runtime: Any, boto_client: Any, network: Any
+    make_ecs_runtime: Any, boto_client: Any, network: Any
 ) -> None:
     now = [time.time()]
-    runtime = make_runtime(clock=lambda: now[0])
-    assert isinstance(runtime, Runtime)
+    runtime = make_ecs_runtime(clock=lambda: now[0])
     ecs, ssm, sqs = boto_client("ecs"), boto_client("ssm"), boto_client("sqs")
     burst = specs(12)
 
@@ -134,36 +69,16 @@ async def test_burst_events_terminate_and_orphans(
         sqs,
         network.queue_url,
         [
-            ecs_task_event(
-                tasks[arns[0]],
-                "STOPPED",
-                stopCode="EssentialContainerExited",
-                stoppedReason="Essential container in task exited",
-                exitCode=0,
-            ),
-            ecs_task_event(
-                tasks[arns[1]],
-                "STOPPED",
-                stopCode="EssentialContainerExited",
-                stoppedReason="Essential container in task exited",
-                exitCode=0,
-            ),
-            ecs_task_event(
-                tasks[arns[2]],
-                "STOPPED",
-                stopCode="EssentialContainerExited",
-                stoppedReason="Essential container in task exited",
-                exitCode=137,
-            ),
+            ecs_task_exited(tasks[arns[0]], 0),
+            ecs_task_exited(tasks[arns[1]], 0),
+            ecs_task_exited(tasks[arns[2]], 137),
             ecs_task_event(
                 tasks[arns[3]],
                 "STOPPED",
                 stopCode="SpotInterruption",
                 stoppedReason="Your Spot Task was interrupted.",
             ),
-            ecs_task_event(
-                tasks[arns[0]], "STOPPED", stopCode="EssentialContainerExited", exitCode=0
-            ),
+            ecs_task_exited(tasks[arns[0]], 0),
             ecs_task_event(stranger, "RUNNING"),
             ecs_task_event(elsewhere, "STOPPED", stopCode="UserInitiated"),
         ],
@@ -223,24 +138,10 @@ async def test_burst_events_terminate_and_orphans(
     assert queue_depth(sqs, network.queue_url) == 0
 
 
-async def test_describe_calls_per_scaling_decision(make_runtime: Any) -> None:
-    runtime = make_runtime()
-    per_decision = []
-    for start, n in [(0, 4), (4, 8), (12, 2)]:
-        before = describe_and_list_calls(runtime.api_calls)
-        results = await runtime.launch(specs(n, start=start))
-        assert all(r.provider_id for r in results)
-        per_decision.append(describe_and_list_calls(runtime.api_calls) - before)
-    assert per_decision == [0, 0, 0]
-    await runtime.list_runners(7)
-    # ListTasks 1 + DescribeTasks 1 + DescribeParameters 2 (moto pages it by 10).
-    assert describe_and_list_calls(runtime.api_calls) == 4
-
-
 async def test_throttling_is_retried_and_a_denial_is_final(
-    make_runtime: Any, fault_proxy: Any, boto_client: Any
+    make_ecs_runtime: Any, fault_proxy: Any, boto_client: Any
 ) -> None:
-    runtime = make_runtime(endpoint=fault_proxy.url, capacity_provider="FARGATE_SPOT")
+    runtime = make_ecs_runtime(endpoint=fault_proxy.url, capacity_provider="FARGATE_SPOT")
     fault_proxy.faults = [Fault("RunTask", "ThrottlingException", 400, times=1)]
     [ok] = await runtime.launch(specs(1))
     assert ok.provider_id
@@ -262,9 +163,9 @@ async def test_throttling_is_retried_and_a_denial_is_final(
 
 
 async def test_a_task_whose_config_cannot_be_stored_is_stopped(
-    make_runtime: Any, fault_proxy: Any, boto_client: Any
+    make_ecs_runtime: Any, fault_proxy: Any, boto_client: Any
 ) -> None:
-    runtime = make_runtime(endpoint=fault_proxy.url, launch_concurrency=1)
+    runtime = make_ecs_runtime(endpoint=fault_proxy.url, launch_concurrency=1)
     fault_proxy.faults = [Fault("PutParameter", "AccessDeniedException", 400, times=1)]
 
     results = await runtime.launch(specs(3))

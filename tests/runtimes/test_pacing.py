@@ -12,23 +12,24 @@ from gha_scalesets.listener.runtimes._pacing import ApiLimit, Pacer, Rate
 from gha_scalesets.listener.runtimes.aws_limits import ec2_limits
 from gha_scalesets.listener.runtimes.ec2 import Ec2Runtime
 from gha_scalesets.listener.runtimes.ecs import EcsRuntime
-from tests.runtimes.conftest import VirtualTime
+from tests.support.clocks import FakeClock
+from tests.support.runtimes import paced
 
 RUN = "ec2:RunInstances"
 
 
 async def test_a_burst_passes_then_calls_follow_the_refill_rate() -> None:
-    time = VirtualTime()
-    pacer = time.pacer(ec2_limits())  # RunInstances: 5 requests, 2 more per second
+    time = FakeClock()
+    pacer = paced(ec2_limits(), time)  # RunInstances: 5 requests, 2 more per second
 
     # Half the burst at once (AWS keeps the other half for requests that leave late) ...
     for _ in range(2):
         await pacer.acquire(RUN)
-    assert time.slept == []
+    assert time.sleeps == []
     # ... then 2 a second.
     for _ in range(4):
         await pacer.acquire(RUN)
-    assert time.slept == pytest.approx([0.25, 0.5, 0.5, 0.5])
+    assert time.sleeps == pytest.approx([0.25, 0.5, 0.5, 0.5])
     assert pacer.waited_seconds == pytest.approx(1.75)
 
 
@@ -47,22 +48,22 @@ async def test_concurrent_callers_queue_for_the_bucket_instead_of_colliding() ->
 
 
 async def test_instances_drain_their_own_bucket() -> None:
-    time = VirtualTime()
-    pacer = time.pacer(ec2_limits())  # 1000 instances, 2 more per second
+    time = FakeClock()
+    pacer = paced(ec2_limits(), time)  # 1000 instances, 2 more per second
 
     await pacer.acquire(RUN, resources=1000)
     await pacer.acquire(RUN, resources=10)
 
-    assert time.slept == pytest.approx([5.0])  # 10 instances at 2 per second
+    assert time.sleeps == pytest.approx([5.0])  # 10 instances at 2 per second
 
 
 async def test_throttling_empties_and_slows_the_bucket_successes_restore_it() -> None:
-    time = VirtualTime()
-    pacer = time.pacer({RUN: ApiLimit(Rate(5, 2))})
+    time = FakeClock()
+    pacer = paced({RUN: ApiLimit(Rate(5, 2))}, time)
 
     pacer.on_throttled(RUN)  # AWS's bucket is empty (another client of the account)
     await pacer.acquire(RUN)
-    assert time.slept == pytest.approx([1.0])  # one token at the halved rate of 1 per second
+    assert time.sleeps == pytest.approx([1.0])  # one token at the halved rate of 1 per second
     for _ in range(10):
         pacer.on_throttled(RUN)
     assert pacer.rate(RUN) == pytest.approx(2 / 16)  # never slower than this
@@ -73,14 +74,14 @@ async def test_throttling_empties_and_slows_the_bucket_successes_restore_it() ->
 
 
 async def test_operations_without_a_limit_are_not_paced() -> None:
-    time = VirtualTime()
-    pacer = time.pacer(ec2_limits())
+    time = FakeClock()
+    pacer = paced(ec2_limits(), time)
 
     for _ in range(100):
         await pacer.acquire("ec2:DescribeInstances")
     pacer.on_throttled("ec2:DescribeInstances")
 
-    assert time.slept == [] and pacer.rate("ec2:DescribeInstances") is None
+    assert time.sleeps == [] and pacer.rate("ec2:DescribeInstances") is None
 
 
 async def test_an_account_with_raised_limits_configures_them() -> None:

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from benchmarks.aws_throttle_proxy import (
+from tests.support.aws_throttle import (
     ThrottleModel,
     ThrottlingProxy,
     documented_buckets,
     throttling_error,
 )
-from tests.runtimes._specs import specs
+from tests.support.runtimes import specs
 
 
 def test_the_model_draws_every_bucket_of_a_request_or_none() -> None:
@@ -45,7 +45,7 @@ def test_the_model_draws_every_bucket_of_a_request_or_none() -> None:
 
 @pytest.fixture
 def throttled(aws: str, virtual_time: Any) -> Iterator[ThrottlingProxy]:
-    model = ThrottleModel(documented_buckets(), clock=virtual_time.clock)
+    model = ThrottleModel(documented_buckets(), clock=virtual_time)
     with ThrottlingProxy(aws, model).running() as proxy:
         yield proxy
 

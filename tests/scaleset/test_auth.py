@@ -20,7 +20,8 @@ from gha_scalesets.scaleset.auth import AuthChain, TokenCache, default_token_cac
 from gha_scalesets.scaleset.config_url import parse_config_url
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
-from tests.scaleset.conftest import (
+from tests.support.clocks import OffsetClock
+from tests.support.github import (
     ACCESS_TOKENS,
     REGISTRATION_TOKEN,
     RUNNER_REGISTRATION,
@@ -74,18 +75,10 @@ async def test_default_cache_is_process_wide(sim: SimulatorServer) -> None:
         default_token_cache().clear()
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
 async def test_tokens_are_refreshed_before_they_expire(
     sim: SimulatorServer, make_client: ClientFactory
 ) -> None:
-    clock = _Clock()
+    clock = OffsetClock()
     statuses: list[int | None] = []
     client = make_client(
         token_cache=TokenCache(clock=clock),
@@ -137,7 +130,7 @@ async def test_app_credentials_chain_and_partial_refresh(
     sim_app_credentials: App,
 ) -> None:
     server = sim_factory(installation_token_ttl_seconds=7200, registration_token_ttl_seconds=7200)
-    clock = _Clock()
+    clock = OffsetClock()
     client = make_client(
         server=server,
         credentials=AppCredentials(*sim_app_credentials),

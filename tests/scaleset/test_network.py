@@ -19,7 +19,7 @@ from gha_scalesets.scaleset.network import NetworkSettings, redact_proxy
 from gha_scalesets.scaleset.sharding import ShardedTransport
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.network import GHES_HOST, PROXY_PASSWORD, ForwardProxy, PrivateCa
-from tests.scaleset.conftest import ClientFactory
+from tests.support.github import ClientFactory
 
 pytestmark = pytest.mark.usefixtures("no_ambient_proxy")
 

@@ -11,6 +11,7 @@ import pytest
 
 from gha_scalesets.scaleset import RateLimitedError
 from gha_scalesets.scaleset.pacing import Pacer, PacingSettings, Ticket, route_class
+from tests.support.clocks import FakeClock
 
 OK = httpx.Response(200)
 
@@ -19,25 +20,9 @@ def limited(status: int = 429, text: str = "", **headers: str) -> httpx.Response
     return httpx.Response(status, headers=headers, text=text)
 
 
-class FakeClock:
-    """Epoch seconds that move only when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += max(0.0, seconds)
-        await asyncio.sleep(0)
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1_000_000.0)
 
 
 def pacer(clock: FakeClock, labels: tuple[str, ...] = ("a",), **settings: object) -> Pacer:

@@ -11,14 +11,14 @@ from gha_scalesets.scaleset import Client, PatCredentials, RetryPolicy
 from gha_scalesets.scaleset.auth import TokenCache
 from gha_scalesets.scaleset.pacing import PacingSettings
 from tests.scaleset.scripted_github import BASE, ScriptedGitHub, refuse
-from tests.scaleset.test_pacing import FakeClock
+from tests.support.clocks import FakeClock
 
 NAMES = [f"r-{i}" for i in range(40)]
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    fake = FakeClock()
+    fake = FakeClock(1_000_000.0)
     fake.now = float(int(time.time()))  # tokens carry real-looking expiry dates
     return fake
 

@@ -11,7 +11,7 @@ from gha_scalesets.scaleset.auth import TokenCache
 from gha_scalesets.scaleset.pool import PoolSettings, open_pools
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
-from tests.scaleset.conftest import JIT, ClientFactory
+from tests.support.github import JIT, ClientFactory
 
 
 async def test_clients_share_one_pool_per_loop_and_release_it(sim: SimulatorServer) -> None:

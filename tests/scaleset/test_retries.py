@@ -25,13 +25,7 @@ from gha_scalesets.scaleset import (
     TransportError,
 )
 from gha_scalesets.simulator.testing import SimulatorServer
-from tests.scaleset.conftest import (
-    GET_SCALE_SET,
-    JIT,
-    ClientFactory,
-    SleepRecorder,
-    requests,
-)
+from tests.support.github import GET_SCALE_SET, JIT, ClientFactory, SleepRecorder, requests
 
 
 async def test_5xx_is_retried_with_full_jitter_then_reported(

@@ -19,7 +19,8 @@ from gha_scalesets.scaleset import (
 )
 from gha_scalesets.simulator.jit import JitConfig
 from gha_scalesets.simulator.testing import SimulatorServer
-from tests.scaleset.conftest import (
+from tests.scaleset.lossy_proxy import LossyProxy
+from tests.support.github import (
     JIT,
     REGISTRATION_TOKEN,
     RUNNER_REGISTRATION,
@@ -27,7 +28,6 @@ from tests.scaleset.conftest import (
     SleepRecorder,
     requests,
 )
-from tests.scaleset.lossy_proxy import LossyProxy
 
 
 async def test_runner_lifecycle(client: Client, scale_set: ScaleSet) -> None:

@@ -16,7 +16,7 @@ from gha_scalesets.scaleset import (
 )
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_RUNNER_GROUP
-from tests.scaleset.conftest import GET_SCALE_SET, ClientFactory, requests
+from tests.support.github import GET_SCALE_SET, ClientFactory, requests
 
 
 async def test_runner_group_lookup(client: Client) -> None:

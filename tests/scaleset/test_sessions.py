@@ -18,14 +18,14 @@ from gha_scalesets.scaleset import (
     SessionNotFoundError,
 )
 from gha_scalesets.simulator.testing import SimulatorServer
-from tests.scaleset.conftest import (
+from tests.support.github import (
     GET_MESSAGE,
     REFRESH_SESSION,
     ClientFactory,
     requests,
     token_expired,
-    wait_until,
 )
+from tests.support.waits import wait_for
 
 
 async def test_session_lifecycle_and_messages(
@@ -95,7 +95,7 @@ async def test_expired_queue_token_is_refreshed_once_transparently(
     session = await client.create_message_session(scale_set.id, owner="host-1")
     old_token = session.message_queue_access_token.get_secret_value()
     server.queue_jobs(["ttl"], count=1)
-    await wait_until(lambda: token_expired(old_token))
+    await wait_for(lambda: token_expired(old_token))
 
     message = await client.get_message(session, max_capacity=5)
     assert message is not None and len(message.jobs) == 1

@@ -14,7 +14,7 @@ from gha_scalesets.scaleset import PatCredentials, ScaleSetError, SyncClient
 from gha_scalesets.scaleset.auth import TokenCache
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
-from tests.scaleset.conftest import RUNNER_REGISTRATION, requests
+from tests.support.github import RUNNER_REGISTRATION, requests
 
 
 def _sync_client(sim: SimulatorServer) -> SyncClient:

@@ -11,7 +11,7 @@ from gha_scalesets.scaleset import ApiError, RateLimitedError, ScaleSetNotFoundE
 from gha_scalesets.scaleset.errors import error_from_response
 from gha_scalesets.simulator.testing import SimulatorServer
 from tests.fixtures.sim import SIM_PAT
-from tests.scaleset.conftest import ClientFactory
+from tests.support.github import ClientFactory
 
 
 async def test_requests_follow_the_wire_contract(

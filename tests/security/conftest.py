@@ -1,29 +1,20 @@
 """Canary secrets for the hygiene tests: a recognisable PAT, a fresh RSA App key, and a
-simulator that trusts both. :class:`~benchmarks.chaos_checks.Canaries` does the scanning."""
+simulator that trusts both. :class:`~tests.support.canaries.Canaries` does the scanning."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from benchmarks.chaos_checks import CANARY_PAT, Canaries
 from gha_scalesets.simulator.testing import SimulatorServer
-
-CANARY_APP_ID = "Iv1.canaryapp"
-CANARY_INSTALLATION = 777
+from tests.support import keys
+from tests.support.canaries import CANARY_APP_ID, CANARY_INSTALLATION, CANARY_PAT, Canaries
 
 
 @pytest.fixture(scope="module")
 def canary_key() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    return keys.rsa_pem()
 
 
 @pytest.fixture

@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from benchmarks import chaos_aws
-from benchmarks.chaos_checks import CANARY_PAT, Canaries, captured_logs
 from benchmarks.chaos_scenarios import REDUCED, run_scenario, scenarios
 from gha_scalesets.providers import props as p
 from gha_scalesets.scaleset import AppCredentials, Client, PatCredentials
 from gha_scalesets.scaleset.errors import ScaleSetError
 from gha_scalesets.simulator.testing import SimulatorServer
-from tests.providers.host import Host, without_provider
-from tests.security.conftest import CANARY_APP_ID, CANARY_INSTALLATION
+from tests.support import aws as aws_support
+from tests.support.canaries import CANARY_APP_ID, CANARY_INSTALLATION, CANARY_PAT, Canaries
+from tests.support.observe import captured_logs
+from tests.support.provider_host import Host, without_provider
 
 
 async def _exercise(client: Client, jit_configs: list[str], errors: list[str]) -> None:
@@ -77,7 +77,7 @@ def test_debug_logs_of_aws_calls_leak_no_jit_config(aws: str, canaries: Canaries
     jit_config = "eyJjYW5hcnkiOiAiaml0In0" + "J" * 60  # shaped like an encoded JIT config
     canaries.add_jit_configs([jit_config])
     with captured_logs("debug") as stream:
-        chaos_aws.client("ssm", aws).put_parameter(
+        aws_support.client("ssm", aws).put_parameter(
             Name="/chaos/jit/1/canary", Value=jit_config, Type="SecureString"
         )
     assert canaries.leaks({"listener logs": stream.getvalue()}) == []

@@ -25,7 +25,6 @@ from gha_scalesets.listener.registry.dynamodb import (
 from gha_scalesets.listener.registry.kubernetes import KubernetesProfileStore, config_map_name
 from gha_scalesets.listener.registry.memory import MemoryRegistry
 from gha_scalesets.listener.warm import ProfileStore
-from gha_scalesets.listener.warm.profile import DemandProfile
 from gha_scalesets.scaleset import Client, PatCredentials
 from gha_scalesets.scaleset.auth import TokenCache
 from gha_scalesets.simulator.config import SimulatorConfig
@@ -34,16 +33,11 @@ from gha_scalesets.simulator.virtual_time import VirtualTimeLoop
 from tests.fixtures.aws import registry_table
 from tests.fixtures.k8s import FakeApiServer
 from tests.fixtures.sim import SIM_PAT
+from tests.support.profiles import a_profile
 
 NAMESPACE = "runners"
 MONDAY_7 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC).timestamp()
 PAT = SIM_PAT
-
-
-def a_profile(rate: float) -> dict[str, Any]:
-    profile = DemandProfile(time_zone="UTC")
-    profile.learn(datetime(2026, 3, 3, 9, 0, tzinfo=UTC), rate)
-    return profile.to_store()
 
 
 @pytest.fixture(params=["memory", "dynamodb", "kubernetes"])

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 
 import httpx
 
-from benchmarks.emulated_runners import EmulatorTaskRuntime
 from gha_scalesets.listener.runtimes.base import LaunchResult, RunnerSpec
 from gha_scalesets.simulator.runner import run_runner
+from tests.support.inprocess import EmulatorTaskRuntime
 
 
 class NoopRuntime(EmulatorTaskRuntime):

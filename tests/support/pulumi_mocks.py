@@ -13,21 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi.runtime import mocks, rpc
+from pulumi.runtime import mocks
+
+from gha_scalesets.providers.props import plain
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 SCALE_SET_TYPE = "pulumi-python:dynamic/github:ScaleSet"
-
-
-def plain(value: Any) -> Any:
-    """``value`` with every secret wrapper removed, at any depth."""
-    value = rpc.unwrap_rpc_secret(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)

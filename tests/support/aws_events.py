@@ -1,4 +1,4 @@
-"""EventBridge events shaped exactly like AWS sends them, and helpers to queue and read them.
+"""EventBridge events shaped exactly like AWS sends them, and helpers to queue them.
 
 moto's EventBridge does not reliably deliver to SQS targets, so the tests put the events
 into the SQS queue themselves, as the EventBridge rule's SQS target would (body = the event).
@@ -6,13 +6,10 @@ into the SQS queue themselves, as the EventBridge rule's SQS target would (body 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
-
-from gha_scalesets.listener.runtimes.base import RuntimeEvent
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -91,6 +88,17 @@ def ecs_task_event(task: Mapping[str, Any], last_status: str, **stop: Any) -> di
     return _envelope("ECS Task State Change", "aws.ecs", [task["taskArn"]], detail)
 
 
+def ecs_task_exited(task: Mapping[str, Any], exit_code: int) -> dict[str, Any]:
+    """A STOPPED event of ``task`` whose runner container exited with ``exit_code``."""
+    return ecs_task_event(
+        task,
+        "STOPPED",
+        stopCode="EssentialContainerExited",
+        stoppedReason="Essential container in task exited",
+        exitCode=exit_code,
+    )
+
+
 def send_events(sqs: Any, queue_url: str, events: Iterable[Mapping[str, Any] | str]) -> None:
     """Queue events (a str is sent as is: a malformed body)."""
     bodies = [e if isinstance(e, str) else json.dumps(e) for e in events]
@@ -109,24 +117,4 @@ def queue_depth(sqs: Any, queue_url: str) -> int:
     )["Attributes"]
     return int(attrs["ApproximateNumberOfMessages"]) + int(
         attrs["ApproximateNumberOfMessagesNotVisible"]
-    )
-
-
-async def take(
-    events: AsyncIterator[RuntimeEvent], n: int, timeout: float = 15.0
-) -> list[RuntimeEvent]:
-    """The next ``n`` events; fails the test when they do not come within ``timeout``."""
-    got: list[RuntimeEvent] = []
-    async with asyncio.timeout(timeout):
-        while len(got) < n:
-            got.append(await anext(events))
-    return got
-
-
-def describe_and_list_calls(api_calls: Mapping[str, int]) -> int:
-    """Calls that read cloud state (Describe*/List*): what reconciliation alone may spend."""
-    return sum(
-        count
-        for op, count in api_calls.items()
-        if op.split(":", 1)[1].startswith(("Describe", "List"))
     )

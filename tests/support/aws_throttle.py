@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from benchmarks.aws_error_proxy import AwsError, AwsErrorProxy
 from gha_scalesets.listener.runtimes import aws_limits
 from gha_scalesets.listener.runtimes._pacing import Rate
+from tests.support.aws_errors import AwsError, AwsErrorProxy
 
 Cost = Callable[[Mapping[str, Any]], int]
 

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import json
 import runpy
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import pulumi
+import pytest
 import yaml
 
+from gha_scalesets.components import ListenerConfigError
 from gha_scalesets.components.config_keys import secret_keys
-from tests.components.builders import TOKEN
-from tests.components.mocks import Recorder, run
+from tests.support.components import TOKEN
+from tests.support.pulumi_mocks import Recorder, run
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
+EXAMPLES = ROOT / "examples"
+
+
+def project_of(example: str) -> str:
+    """The project name of ``examples/<example>/Pulumi.yaml`` (the namespace of its config)."""
+    return yaml.safe_load((EXAMPLES / example / "Pulumi.yaml").read_text())["name"]
 
 
 def example_values(example: str) -> dict[str, Any]:
@@ -60,3 +68,19 @@ def run_program(
         return dict(pulumi.runtime.settings.get_root_resource().outputs)  # type: ignore[union-attr]
 
     return recorder, run(program)
+
+
+TITLE = "invalid stack configuration; fix each key below with `pulumi config set"
+
+
+def refused(example: str, plain: Sequence[str] = (), **changes: Any) -> list[str]:
+    """The problem lines of the program run with ``changes`` to an example stack; asserts
+    that nothing was declared."""
+    recorder = Recorder()
+    with pytest.raises(ListenerConfigError) as caught:
+        run_program("dev", example_config(example, **changes), plain, recorder)
+    message = str(caught.value)
+    assert message.startswith(TITLE)
+    assert TOKEN not in message
+    assert recorder.resources == []
+    return [line.removeprefix("  - ") for line in message.splitlines()[1:]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -16,6 +17,7 @@ from gha_scalesets.components import (
     ScaleSetListenerArgs,
 )
 from gha_scalesets.providers import ScaleSet, ScaleSetArgs
+from tests.support.pulumi_mocks import SCALE_SET_TYPE
 
 TOKEN = "ghp_TOPSECRETTOKENVALUE0123456789"
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:ci-alerts"
@@ -114,3 +116,42 @@ def assert_publishes_what_the_alarms_read(settings: Any, recorder: Any) -> None:
         "HttpPoolWaitSeconds",
     } | spot
     assert all(m["dimensions"] == {"Listener": published.listener_name} for m in read)
+
+
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+# What a listener declares on AWS whatever its platform (EC2 or ECS adds its own).
+AWS_LISTENER_TYPES = {
+    "aws:cloudwatch/eventRule:EventRule",
+    "aws:cloudwatch/eventTarget:EventTarget",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:dynamodb/table:Table",
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:iam/role:Role",
+    ROLE_POLICY,
+    "aws:kms/key:Key",
+    "aws:secretsmanager/secret:Secret",
+    "aws:secretsmanager/secretVersion:SecretVersion",
+    "aws:sqs/queue:Queue",
+    "aws:sqs/queuePolicy:QueuePolicy",
+    "gha-scalesets:index:ScaleSetListener",
+    SCALE_SET_TYPE,
+}
+
+
+def user_data(template: Any) -> str:
+    """The decoded boot script of a recorded launch template."""
+    return base64.b64decode(template.inputs["userData"]).decode()
+
+
+def env_file(script: str) -> dict[str, str]:
+    """The listener's environment file a boot script writes."""
+    body = script.split("<<'GHA_SCALESETS_ENV'\n", 1)[1].split("\nGHA_SCALESETS_ENV\n", 1)[0]
+    return dict(line.split("=", 1) for line in body.splitlines())
+
+
+def containers(recorder: Any, name: str) -> list[dict[str, Any]]:
+    """The container definitions of the recorded ECS task definition ``name``."""
+    return json.loads(recorder.one(TASK_DEFINITION, name).inputs["containerDefinitions"])

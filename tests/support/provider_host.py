@@ -43,6 +43,9 @@ DIFF_SOME = pb.DiffResponse.DIFF_SOME
 _START_TIMEOUT = 30.0
 _CALL_TIMEOUT = 60.0
 
+# What the state of every ScaleSet names as its provider: a module of the namespace, a class.
+PROVIDER_REFERENCE = ("gha_scalesets.providers.scale_set_provider", "ScaleSetProvider")
+
 
 def _struct(props: dict[str, Any]) -> struct_pb2.Struct:
     # A private loop, as the SDK's host does: asyncio.run would unset the thread's current loop.

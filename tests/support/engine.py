@@ -14,14 +14,16 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pulumi import automation as auto
 
 PROJECT = "gha-scalesets-engine"
-PASSPHRASE = "local-engine-passphrase"  # noqa: S105 (a throwaway local backend's passphrase)
+PASSPHRASE = "local-engine-passphrase"
+ROTATED_PAT = "ghp_engine_tests_rotated_token"  # the engine tests' simulator trusts it too
+Declared = dict[str, dict[str, Any]]  # resource name -> ScaleSetArgs fields
 
 
 class ToolchainMissing(RuntimeError):
@@ -177,3 +179,10 @@ def run(operation: Callable[..., Any], **options: Any) -> Outcome:
 
     result = operation(on_event=record, **options)
     return Outcome(result, steps)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The plain credentials the stack is configured with (no repr: failure texts show it)."""
+
+    values: tuple[str, ...] = field(repr=False)
