@@ -147,17 +147,20 @@ async def listening(
 async def _burst(
     sim: SimulatorProcess, runtime: Runtime, registry: CountingRegistry, name: str, jobs: int
 ) -> dict[str, Any]:
-    async with listening(sim, runtime, name, jobs, registry=registry):
+    async with listening(sim, runtime, name, jobs, registry=registry) as listener:
+        ss_id = next(iter(listener.workers))
         calls_before, decisions_before = Counter(runtime.api_calls), registry.decisions
         for _ in range(_WAVES):  # jobs keep arriving: one decision per wave at least
             await asyncio.to_thread(sim.queue_jobs, [name], jobs // _WAVES, 60.0)
             await asyncio.sleep(0.3)
-        launches = "ec2:RunInstances" if runtime.name == "ec2" else "ecs:RunTask"
         wanted = jobs // _WAVES * _WAVES
-        await wait_until(
-            lambda: runtime.api_calls[launches] - calls_before[launches] >= wanted,
-            f"{runtime.name} to launch {wanted} runners",
-        )
+
+        async def all_launched() -> bool:
+            # Runners, not launch calls: one RunInstances or RunTask starts a batch of them.
+            records = await registry.list(ss_id)
+            return sum(r.provider_id is not None for r in records) >= wanted
+
+        await wait_until(all_launched, f"{runtime.name} to launch {wanted} runners")
         await asyncio.sleep(1.0)  # let the message loop settle (more decisions, same count)
         calls = Counter(runtime.api_calls)
         calls.subtract(calls_before)
