@@ -124,7 +124,7 @@ def _table(results: list[ScenarioResult]) -> Table:
 
 
 def main(
-    reduced: Annotated[bool, typer.Option(help="CI sizes: small bursts, 3 kill -9 runs")] = False,
+    reduced: Annotated[bool, typer.Option(help="CI sizes: small bursts, one kill -9 run")] = False,
     only: Annotated[list[str] | None, typer.Option(help="scenario names (repeatable)")] = None,
     output: Annotated[Path, typer.Option(help="where to write the JSON results")] = RESULTS,
 ) -> None:

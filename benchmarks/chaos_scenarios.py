@@ -61,6 +61,8 @@ class Size:
     ha_kill_runs: int = 5
     lease_seconds: float = 10.0  # the listener's defaults
     renew_seconds: float = 2.0
+    launch_timeout_seconds: float = 10.0  # a runner not online by then is replaced
+    reconcile_seconds: float = 5.0
 
 
 FULL = Size()
@@ -70,10 +72,12 @@ REDUCED = Size(
     job_seconds=0.2,
     hold_seconds=1.0,
     deadline_seconds=45,
-    kill_runs=3,
+    kill_runs=1,  # one random point in CI; the full run takes ten
     ha_kill_runs=1,
     lease_seconds=3.0,  # CI: the same protocol, faster
     renew_seconds=0.5,
+    launch_timeout_seconds=4.0,  # emulated runners are online within a second
+    reconcile_seconds=2.0,
 )
 
 
@@ -420,8 +424,8 @@ def listener_settings(
         "owner_name": "chaos-listener",
         "scale_down_grace_seconds": 0,
         "max_backoff_seconds": 1.0,
-        "reconcile_interval_seconds": 5.0,
-        "launch_timeout_seconds": 10.0,
+        "reconcile_interval_seconds": size.reconcile_seconds,
+        "launch_timeout_seconds": size.launch_timeout_seconds,
         "log_level": "debug",
         **overrides,
     }
