@@ -68,6 +68,12 @@ def _burst(b: dict[str, Any]) -> list[Row]:
             f"{o['runners_launched_total']} / {o['jit_requests_total']}",
             f"{u['runners_launched_total']} / {u['jit_requests_total']}",
         ),
+        (
+            "burst",
+            "runtime delete requests per runner (each ends twice: its exit and JobCompleted)",
+            f"{o['runtime_deletes_per_runner']:g}",
+            "2 (0.1.0: one per end)",
+        ),
     ]
 
 
