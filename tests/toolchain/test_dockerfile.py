@@ -1,5 +1,5 @@
-"""The listener image copies every directory the package installs from (a fast check: the image
-tier builds it, under `make test-real`, minutes later)."""
+"""The listener image copies every directory the package installs from, and .dockerignore's
+allow-list sends them (a fast check: the image tier builds it, under `make test-real`)."""
 
 from __future__ import annotations
 
@@ -14,5 +14,6 @@ def test_the_dockerfile_copies_every_package_directory() -> None:
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     sources = {path.rstrip("/") for path in setuptools["package-dir"].values()}
     copied = set(re.findall(r"^COPY (\S+?)/? \S+$", (ROOT / "Dockerfile").read_text(), re.M))
-    missing = sorted(sources - copied)
-    assert not missing, f"the Dockerfile does not COPY {missing}"
+    sent = set(re.findall(r"^!(\S+?)/?$", (ROOT / ".dockerignore").read_text(), re.M))
+    assert not sources - copied, f"the Dockerfile does not COPY {sorted(sources - copied)}"
+    assert not sources - sent, f".dockerignore leaves out {sorted(sources - sent)}"
