@@ -4,12 +4,11 @@ Kubernetes Lease API (the fake API server), and the elector's timing on an injec
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from gha_scalesets.listener.config import AwsConfig, DynamoDBRegistryConfig, K8sRuntimeConfig
+from gha_scalesets.listener.config import K8sRuntimeConfig
 from gha_scalesets.listener.leadership import (
     LeaderElector,
     Lease,
@@ -19,8 +18,8 @@ from gha_scalesets.listener.leadership import (
 )
 from gha_scalesets.listener.leadership.dynamodb import DynamoDBLeaseStore
 from gha_scalesets.listener.leadership.kubernetes import ANNOTATION_SESSION_ID, KubernetesLeaseStore
-from gha_scalesets.listener.registry.dynamodb import create_table, make_dynamodb_client
 from tests.fixtures.k8s import FakeApiServer
+from tests.support.aws import registry_table
 from tests.support.clocks import FakeClock
 from tests.support.lease_contract import (
     SS,
@@ -40,14 +39,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[LeaseStore]:
     if request.param == "memory":
         leases = MemoryLeaseStore()
     elif request.param == "dynamodb":
-        config = DynamoDBRegistryConfig(
-            table_name=f"leases-{uuid.uuid4().hex[:8]}",
-            region="us-east-1",
-            endpoint_url=request.getfixturevalue("aws"),
-        )
-        client = make_dynamodb_client(config, AwsConfig())
-        create_table(client, config.table_name)
-        leases = DynamoDBLeaseStore(config.table_name, client)
+        leases = DynamoDBLeaseStore(*registry_table(request.getfixturevalue("aws"), "leases"))
     else:
         api: FakeApiServer = request.getfixturevalue("k8s_api")
         leases = KubernetesLeaseStore(K8sRuntimeConfig(namespace=NAMESPACE, api_url=api.url))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -23,17 +22,13 @@ from gha_scalesets.listener.registry.dynamodb import (
     make_dynamodb_client,
 )
 from gha_scalesets.listener.registry.memory import MemoryRegistry
+from tests.support.aws import registry_table
 
 SS = 7
 
 
 def dynamodb_registry(endpoint: str) -> DynamoDBRegistry:
-    config = DynamoDBRegistryConfig(
-        table_name=f"runners-{uuid.uuid4().hex[:8]}", region="us-east-1", endpoint_url=endpoint
-    )
-    client = make_dynamodb_client(config, AwsConfig())
-    create_table(client, config.table_name)
-    return DynamoDBRegistry(config.table_name, client)
+    return DynamoDBRegistry(*registry_table(endpoint, "runners"))
 
 
 @pytest.fixture(params=["memory", "dynamodb"])

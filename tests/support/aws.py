@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -161,3 +162,16 @@ def create_ecs_cluster(endpoint: str, cluster: str = CLUSTER, *, pin_tasks: bool
 def create_queue(endpoint: str, name: str = "runner-state-events") -> str:
     """The SQS queue the EventBridge rule feeds runner state events into; its URL."""
     return client("sqs", endpoint).create_queue(QueueName=name)["QueueUrl"]
+
+
+def registry_table(endpoint: str, prefix: str) -> tuple[str, Any]:
+    """A fresh registry table on moto: its name and a DynamoDB client for it."""
+    from gha_scalesets.listener.config import AwsConfig, DynamoDBRegistryConfig
+    from gha_scalesets.listener.registry.dynamodb import create_table, make_dynamodb_client
+
+    config = DynamoDBRegistryConfig(
+        table_name=f"{prefix}-{uuid.uuid4().hex[:8]}", region=REGION, endpoint_url=endpoint
+    )
+    client = make_dynamodb_client(config, AwsConfig())
+    create_table(client, config.table_name)
+    return config.table_name, client

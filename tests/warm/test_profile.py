@@ -30,9 +30,9 @@ from gha_scalesets.scaleset.auth import TokenCache
 from gha_scalesets.simulator.config import SimulatorConfig
 from gha_scalesets.simulator.inprocess import InProcessSimulator
 from gha_scalesets.simulator.virtual_time import VirtualTimeLoop
-from tests.fixtures.aws import registry_table
 from tests.fixtures.k8s import FakeApiServer
 from tests.fixtures.sim import SIM_PAT
+from tests.support.aws import registry_table
 from tests.support.profiles import a_profile
 
 NAMESPACE = "runners"
